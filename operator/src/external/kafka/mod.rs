@@ -1,0 +1,13 @@
+//! The only code that talks to Kafka brokers.
+//!
+//! rdkafka's safe Admin API covers topics and configs; [`admin_ext`] adds the admin calls
+//! librdkafka has but the crate does not wrap (SCRAM credentials, ACLs).
+
+pub mod admin_ext;
+pub mod client;
+
+pub use admin_ext::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExt, AdminExtError,
+    PatternType, ResourceType, ScramMechanism,
+};
+pub use client::ClientSettings;

@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# The local stack: a real Kubernetes control plane (etcd + kube-apiserver, the envtest
+# pattern), three Apache Kafka brokers in KRaft mode with SASL/SCRAM and ACLs, and one
+# Apache Cassandra node with password authentication. Everything runs as local processes
+# on loopback; downloads and builds are cached, state and logs live in one folder.
+#
+#   stack.sh install                 build/download what is missing (idempotent)
+#   stack.sh up                      install, then start every component and wait until it answers
+#   stack.sh down                    stop every component; no process is left behind
+#   stack.sh status                  one line per component
+#   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*
+#   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra,
+#                                    or the groups kube and kafka); used by fault tests
+#   stack.sh logs                    where the logs are
+#   stack.sh clean                   down, then delete all state (data, certificates); keeps downloads
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../stack.env
+source "$ROOT/stack/stack.env"
+CACHE=${TRIBUTARY_CACHE:-$ROOT/.cache}
+STATE=${TRIBUTARY_STATE:-$ROOT/.stack}
+K8S_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION
+KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
+CASSANDRA_LIBS=$CACHE/cassandra-$CASSANDRA_VERSION/lib
+PROBES=$CACHE/probes
+RUN=$STATE/run
+LOGS=$STATE/logs
+PKI=$STATE/pki
+read -r -a BROKER_PORTS <<<"$KAFKA_BROKER_PORTS"
+read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"
+ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra)
+
+say() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- install
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed. Run 'make deps' (Debian: sudo stack/scripts/install-deps.sh) and try again."
+}
+
+# Stamps the version the binaries report (kubectl version, /version), as Kubernetes' own build does.
+version_ldflags() {
+  local v=${KUBERNETES_VERSION#v} pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    printf -- '-X %s.gitVersion=%s -X %s.gitMajor=%s -X %s.gitMinor=%s -X %s.gitTreeState=clean ' \
+      "$pkg" "$KUBERNETES_VERSION" "$pkg" "${v%%.*}" "$pkg" "$(cut -d. -f2 <<<"$v")" "$pkg"
+  done
+}
+
+install_control_plane() {
+  local missing=()
+  for b in etcd kube-apiserver kubectl; do [ -x "$K8S_BIN/$b" ] || missing+=("$b"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  need go
+  mkdir -p "$K8S_BIN"
+  say "building ${missing[*]} from k8s.io/kubernetes $KUBERNETES_VERSION (first time only: 5-15 min on 2 cores)"
+  local pkg
+  for b in "${missing[@]}"; do
+    case $b in
+      etcd) pkg=go.etcd.io/etcd/server/v3 ;;
+      *) pkg=k8s.io/kubernetes/cmd/$b ;;
+    esac
+    say "  go build $pkg"
+    (cd "$ROOT/stack/go" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $(version_ldflags)" -o "$K8S_BIN/$b.tmp" "$pkg") \
+      || die "building $b failed; the Go output is above. Check 'go version' (needs Go >= 1.21, which fetches the toolchain go.mod asks for)."
+    mv "$K8S_BIN/$b.tmp" "$K8S_BIN/$b"
+  done
+}
+
+# $1 = pom folder, $2 = destination; copies the runtime classpath from Maven Central.
+install_maven_classpath() {
+  local pom=$1 dest=$2 what=$3
+  [ -f "$dest/.complete" ] && return 0
+  need mvn; need java
+  say "downloading $what from Maven Central into ${dest#"$ROOT"/}"
+  rm -rf "$dest"
+  mvn -B -q -f "$ROOT/stack/maven/$pom/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$dest" \
+    || die "Maven could not resolve $what; run the same command without -q to see which artifact failed."
+  touch "$dest/.complete"
+}
+
+install_probes() {
+  local stamp
+  stamp=$(cat "$ROOT"/stack/probe/*.java | sha256sum | cut -c1-12)
+  [ -f "$PROBES/$stamp" ] && return 0
+  need javac
+  rm -rf "$PROBES" && mkdir -p "$PROBES"
+  javac -nowarn -d "$PROBES" -cp "$KAFKA_LIBS/*" "$ROOT/stack/probe/KafkaProbe.java"
+  javac -nowarn -d "$PROBES" -cp "$CASSANDRA_LIBS/*" "$ROOT/stack/probe/CqlProbe.java"
+  touch "$PROBES/$stamp"
+}
+
+cmd_install() {
+  need java; need openssl; need envsubst; need curl
+  install_control_plane
+  install_maven_classpath kafka "$KAFKA_LIBS" "Apache Kafka $KAFKA_VERSION"
+  install_maven_classpath cassandra "$CASSANDRA_LIBS" "Apache Cassandra $CASSANDRA_VERSION"
+  install_probes
+}
+
+# ---------------------------------------------------------------- processes
+
+pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
+is_running() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
+# Starts "$@" as component $1 in its own session (so stop can kill the whole group).
+spawn() {
+  local name=$1; shift
+  mkdir -p "$RUN" "$LOGS"
+  setsid "$@" >>"$LOGS/$name.out" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+stop_component() {
+  local name=$1 p i
+  p=$(pid_of "$name")
+  if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then rm -f "$RUN/$name.pid"; return 0; fi
+  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
+  for i in $(seq 1 60); do
+    kill -0 "$p" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$p" 2>/dev/null; then
+    say "$name did not stop within 30 s; killing it"
+    kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
+  fi
+  rm -f "$RUN/$name.pid"
+}
+
+# wait_until NAME TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds, printing progress.
+wait_until() {
+  local name=$1 timeout=$2 start now; shift 2
+  start=$(date +%s)
+  while true; do
+    if "$@" >/dev/null 2>&1; then
+      say "  $name is up ($(( $(date +%s) - start )) s)"
+      return 0
+    fi
+    now=$(date +%s)
+    if ! is_running "$name"; then
+      die "$name exited during start-up; see $LOGS/$name.out and the last lines below:
+$(tail -n 15 "$LOGS/$name.out" 2>/dev/null)"
+    fi
+    if (( now - start >= timeout )); then
+      die "$name did not answer within $timeout s; see $LOGS/$name.out (it is still running: 'make stack-down' stops it)"
+    fi
+    if (( (now - start) % 10 == 0 )); then say "  waiting for $name ... $(( now - start )) s"; fi
+    sleep 1
+  done
+}
+
+# ---------------------------------------------------------------- kubernetes control plane
+
+ensure_pki() {
+  [ -f "$PKI/admin.crt" ] && return 0
+  mkdir -p "$PKI"
+  say "creating certificates for the API server in ${PKI#"$ROOT"/}"
+  (
+    cd "$PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tributary-local-ca" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    # The admin client: member of system:masters, as envtest's default user is.
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=tributary-admin" -keyout admin.key -out admin.csr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >admin.ext
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile admin.ext -out admin.crt 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    rm -f ./*.csr ./*.ext
+  )
+  cat >"$STATE/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: tributary-local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $PKI/ca.crt
+users:
+- name: tributary-admin
+  user:
+    client-certificate: $PKI/admin.crt
+    client-key: $PKI/admin.key
+contexts:
+- name: tributary-local
+  context: {cluster: tributary-local, user: tributary-admin}
+current-context: tributary-local
+EOF
+}
+
+etcd_healthy() { curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q '"health":"true"'; }
+apiserver_ready() { "$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig" get --raw /readyz --request-timeout=3s | grep -q '^ok$'; }
+
+start_etcd() {
+  is_running etcd && etcd_healthy && return 0
+  stop_component etcd
+  say "starting etcd on 127.0.0.1:$ETCD_CLIENT_PORT"
+  mkdir -p "$STATE/etcd"
+  # --unsafe-no-fsync: a throwaway test store, as envtest runs it; far faster on slow disks.
+  spawn etcd "$K8S_BIN/etcd" --name tributary --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "tributary=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --quota-backend-bytes 4294967296
+  wait_until etcd 60 etcd_healthy
+}
+
+start_apiserver() {
+  is_running apiserver && apiserver_ready && return 0
+  stop_component apiserver
+  ensure_pki
+  say "starting kube-apiserver $KUBERNETES_VERSION on https://127.0.0.1:$APISERVER_PORT"
+  spawn apiserver "$K8S_BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --client-ca-file "$PKI/ca.crt" \
+    --service-account-issuer "https://127.0.0.1:$APISERVER_PORT" \
+    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/24 \
+    --authorization-mode RBAC \
+    --allow-privileged=true \
+    --disable-admission-plugins ServiceAccount \
+    --enable-priority-and-fairness=false \
+    --storage-media-type application/json \
+    --v 1
+  wait_until apiserver 120 apiserver_ready
+}
+
+# ---------------------------------------------------------------- kafka
+
+kafka_bootstrap() {
+  local out="" p
+  for p in "${BROKER_PORTS[@]}"; do out+="${out:+,}127.0.0.1:$p"; done
+  echo "$out"
+}
+
+kafka_probe() {
+  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$(kafka_bootstrap)" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$1"
+}
+
+# Writes node N's server.properties and formats its log dir once (with the admin SCRAM user).
+prepare_kafka_node() {
+  local n=$1 dir=$STATE/kafka/node-$1 voters="" i
+  for i in 1 2 3; do voters+="${voters:+,}$i@127.0.0.1:${CONTROLLER_PORTS[$((i - 1))]}"; done
+  mkdir -p "$dir/logs"
+  NODE_ID=$n BROKER_PORT=${BROKER_PORTS[$((n - 1))]} CONTROLLER_PORT=${CONTROLLER_PORTS[$((n - 1))]} \
+    CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
+    KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD \
+    envsubst <"$ROOT/stack/config/kafka/server.properties" >"$dir/server.properties"
+  [ -f "$dir/data/meta.properties" ] && return 0
+  if [ ! -f "$STATE/kafka/cluster-id" ]; then
+    java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid >"$STATE/kafka/cluster-id"
+  fi
+  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$ROOT/stack/config/kafka/log4j2.properties" \
+    -Dkafka.logs.dir="$dir/logs" kafka.tools.StorageTool format \
+    --cluster-id "$(cat "$STATE/kafka/cluster-id")" --config "$dir/server.properties" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$KAFKA_ADMIN_PASSWORD]" \
+    >>"$LOGS/kafka-$n.out" 2>&1 || die "formatting kafka-$n failed; see $LOGS/kafka-$n.out"
+}
+
+spawn_kafka() {
+  local n=$1 dir=$STATE/kafka/node-$1
+  is_running "kafka-$n" && return 0
+  mkdir -p "$LOGS"
+  prepare_kafka_node "$n"
+  say "starting kafka-$n (Apache Kafka $KAFKA_VERSION, KRaft) on 127.0.0.1:${BROKER_PORTS[$((n - 1))]}"
+  # shellcheck disable=SC2086
+  spawn "kafka-$n" java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$ROOT/stack/config/kafka/log4j2.properties" \
+    -Dkafka.logs.dir="$dir/logs" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"
+}
+
+# ---------------------------------------------------------------- cassandra
+
+cassandra_probe() {
+  java -cp "$PROBES:$CASSANDRA_LIBS/*" CqlProbe 127.0.0.1 "$CASSANDRA_NATIVE_PORT" "$CASSANDRA_ADMIN_USER" "$CASSANDRA_ADMIN_PASSWORD"
+}
+
+spawn_cassandra() {
+  is_running cassandra && return 0
+  local dir=$STATE/cassandra
+  mkdir -p "$dir/logs" "$dir/data" "$LOGS"
+  CASSANDRA_DATA=$dir/data CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
+    envsubst <"$ROOT/stack/config/cassandra/cassandra.yaml" >"$dir/cassandra.yaml"
+  say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on 127.0.0.1:$CASSANDRA_NATIVE_PORT"
+  local opts
+  opts=$(grep -v '^#' "$ROOT/stack/config/cassandra/jvm17.options" | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  spawn cassandra java $CASSANDRA_HEAP_OPTS $opts \
+    -Dcassandra.config="file://$dir/cassandra.yaml" \
+    -Dlogback.configurationFile="$ROOT/stack/config/cassandra/logback.xml" \
+    -Dcassandra.logdir="$dir/logs" -Dcassandra.storagedir="$dir/data" \
+    -Dcassandra.jmx.local.port="$CASSANDRA_JMX_PORT" \
+    -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+    -Dcassandra.ring_delay_ms=1000 -Dcassandra.initial_token= \
+    -Dcassandra-foreground=yes \
+    -cp "$CASSANDRA_LIBS/*" org.apache.cassandra.service.CassandraDaemon
+}
+
+# ---------------------------------------------------------------- commands
+
+expand() {
+  local c
+  for c in "$@"; do
+    case $c in
+      kube) echo etcd apiserver ;;
+      kafka) echo kafka-1 kafka-2 kafka-3 ;;
+      all) echo "${ALL_COMPONENTS[@]}" ;;
+      etcd|apiserver|kafka-[123]|cassandra) echo "$c" ;;
+      *) die "unknown component '$c'; use one of: ${ALL_COMPONENTS[*]} kube kafka all" ;;
+    esac
+  done
+}
+
+cmd_start() {
+  local comps kafka_started=0 c
+  read -r -a comps <<<"$(expand "${@:-all}" | tr '\n' ' ')"
+  mkdir -p "$RUN" "$LOGS"
+  # The JVMs are launched first and waited on afterwards, so Kafka and Cassandra start side by side.
+  for c in "${comps[@]}"; do
+    case $c in
+      kafka-*) spawn_kafka "${c#kafka-}"; kafka_started=1 ;;
+      cassandra) spawn_cassandra ;;
+    esac
+  done
+  for c in "${comps[@]}"; do
+    case $c in
+      etcd) start_etcd ;;
+      apiserver) start_apiserver ;;
+    esac
+  done
+  if (( kafka_started )); then
+    local live=0
+    for c in 1 2 3; do is_running "kafka-$c" && live=$((live + 1)); done
+    local first
+    first=$(printf '%s\n' "${comps[@]}" | grep '^kafka-' | head -n1)
+    wait_until "$first" 180 kafka_probe "$live"
+  fi
+  if printf '%s\n' "${comps[@]}" | grep -qx cassandra; then
+    wait_until cassandra 240 cassandra_probe
+  fi
+}
+
+cmd_up() {
+  local t0
+  t0=$(date +%s)
+  cmd_install
+  cmd_start all
+  say "stack is up in $(( $(date +%s) - t0 )) s. Use it with: eval \"\$(make -s stack-env)\""
+}
+
+cmd_stop() {
+  local c
+  for c in $(expand "${@:-all}"); do
+    if is_running "$c"; then say "stopping $c"; fi
+    stop_component "$c"
+  done
+}
+
+cmd_down() {
+  # Reverse order: brokers and Cassandra before the control plane.
+  cmd_stop cassandra kafka-3 kafka-2 kafka-1 apiserver etcd
+  say "stack is down"
+}
+
+cmd_status() {
+  local c state rc=0
+  for c in "${ALL_COMPONENTS[@]}"; do
+    if is_running "$c"; then state="running (pid $(pid_of "$c"))"; else state="stopped"; rc=1; fi
+    printf '%-10s %s\n' "$c" "$state"
+  done
+  if is_running apiserver; then apiserver_ready && echo "apiserver  /readyz ok" || echo "apiserver  not ready"; fi
+  if is_running kafka-1 || is_running kafka-2 || is_running kafka-3; then echo "kafka      $(kafka_probe 3 2>&1 | tail -n1)"; fi
+  if is_running cassandra; then echo "cassandra  $(cassandra_probe 2>&1 | tail -n1)"; fi
+  return $rc
+}
+
+cmd_env() {
+  cat <<EOF
+export KUBECONFIG='$STATE/kubeconfig'
+export KAFKA_BOOTSTRAP='$(kafka_bootstrap)'
+export KAFKA_ADMIN_USER='$KAFKA_ADMIN_USER'
+export KAFKA_ADMIN_PASSWORD='$KAFKA_ADMIN_PASSWORD'
+export CASSANDRA_CONTACT='127.0.0.1:$CASSANDRA_NATIVE_PORT'
+export CASSANDRA_ADMIN_USER='$CASSANDRA_ADMIN_USER'
+export CASSANDRA_ADMIN_PASSWORD='$CASSANDRA_ADMIN_PASSWORD'
+export TRIBUTARY_STACK='$ROOT/stack/scripts/stack.sh'
+export PATH='$K8S_BIN':"\$PATH"
+EOF
+}
+
+case ${1:-} in
+  install) cmd_install ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  start) shift; cmd_start "$@" ;;
+  stop) shift; cmd_stop "$@" ;;
+  logs) echo "$LOGS"; ls -1 "$LOGS" 2>/dev/null; echo "broker logs: $STATE/kafka/node-*/logs, cassandra: $STATE/cassandra/logs" ;;
+  clean) cmd_down; rm -rf "$STATE"; say "state removed (downloads kept in $CACHE)" ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
