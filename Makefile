@@ -41,7 +41,7 @@ build: ## Build every crate
 
 .PHONY: test
 test: ## Start the stack if needed, then run every test (unit + integration) against it
-	stack/scripts/test.sh
+	stack/scripts/test.sh $(ARGS)
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings are errors

@@ -1,1 +1,102 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests. Every test runs against the real local stack
+//! (`make stack-up`) and reads how to reach it from the variables `make stack-env` exports.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use tributary::external::kafka::{AdminExt, ClientSettings};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start the stack with `make stack-up`, then `eval \"$(make -s stack-env)\"` (or run `make test`)")
+    })
+}
+
+/// The Kafka admin principal of the stack.
+pub fn kafka_admin_settings() -> ClientSettings {
+    ClientSettings::admin_from_env().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A long-lived admin client for the stack's Kafka cluster.
+pub fn kafka_admin() -> Arc<AdminClient<DefaultClientContext>> {
+    let admin = kafka_admin_settings().client_config().create().expect("create Kafka admin client");
+    Arc::new(admin)
+}
+
+/// The SCRAM/ACL admin calls on top of an admin client.
+pub fn kafka_admin_ext(admin: &Arc<AdminClient<DefaultClientContext>>) -> AdminExt {
+    AdminExt::new(admin.clone(), Duration::from_secs(15))
+}
+
+pub fn kafka_bootstrap() -> String {
+    env("KAFKA_BOOTSTRAP")
+}
+
+/// `host:port` of the stack's Cassandra node.
+pub fn cassandra_contact() -> String {
+    env("CASSANDRA_CONTACT")
+}
+
+pub fn cassandra_admin() -> (String, String) {
+    (env("CASSANDRA_ADMIN_USER"), env("CASSANDRA_ADMIN_PASSWORD"))
+}
+
+/// Runs `stack.sh ARGS` (e.g. `stop kafka-2`) and fails the test if it fails.
+pub fn stack_ctl(args: &[&str]) {
+    let script = PathBuf::from(env("TRIBUTARY_STACK"));
+    let status = Command::new(&script).args(args).status().unwrap_or_else(|e| panic!("run {script:?}: {e}"));
+    assert!(status.success(), "`{} {}` failed with {status}", script.display(), args.join(" "));
+}
+
+/// A name no other test run has used: `prefix-<time><counter>` in lowercase base 36, so it is
+/// valid as a Kafka topic, a Kubernetes name and (with `_` separators) a CQL identifier.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let n = (nanos ^ (u128::from(std::process::id()) << 64)) % 36u128.pow(8);
+    format!("{prefix}-{}{}", base36(n), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn base36(mut n: u128) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+/// Polls `check` until it returns `Ok`, and returns that value. Fails the test with the last
+/// error once `timeout` has passed. This is how tests wait: on a condition, never on a sleep.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() >= timeout => {
+                panic!("timed out after {timeout:?} waiting for {what}; last observation: {last}")
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+pub mod kafka;

@@ -7,7 +7,7 @@ pub mod admin_ext;
 pub mod client;
 
 pub use admin_ext::{
-    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExt, AdminExtError,
-    PatternType, ResourceType, ScramMechanism,
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExt, AdminExtError, DEFAULT_SCRAM_ITERATIONS,
+    ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
 };
 pub use client::ClientSettings;

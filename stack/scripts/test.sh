@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make test`: every test of the project against the real local stack. Starts the stack
+# if it is not running (it stays up afterwards for the next run; `make stack-down` stops it),
+# then runs the unit tests and the integration tests in tests/.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+step() { printf '\033[1m[test]\033[0m %s\n' "$*" >&2; }
+
+step "building (cargo build --workspace --all-targets --locked)"
+cargo build --workspace --all-targets --locked
+step "starting the local stack (idempotent)"
+stack/scripts/stack.sh up
+eval "$(stack/scripts/stack.sh env)"
+step "running every test (cargo test --workspace --locked)"
+cargo test --workspace --locked -- "$@"

@@ -1,0 +1,128 @@
+//! Kafka helpers for tests: topics through the admin client, and produce/consume as a
+//! given principal with real rdkafka clients.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use tributary::external::kafka::ClientSettings;
+
+use crate::wait_until;
+
+/// Creates a topic and waits until every partition has a leader and `rf` in-sync replicas.
+pub async fn create_topic(admin: &AdminClient<DefaultClientContext>, name: &str, partitions: i32, rf: i32) {
+    let results = admin
+        .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(rf))], &AdminOptions::new())
+        .await
+        .expect("CreateTopics request");
+    for r in results {
+        r.unwrap_or_else(|(t, code)| panic!("creating topic {t} failed: {code:?}"));
+    }
+    wait_until(
+        &format!("topic {name} to have {partitions} partitions with {rf} in-sync replicas"),
+        Duration::from_secs(30),
+        || async {
+            let layout = topic_layout(admin, name)?;
+            let ready = layout.len() == partitions as usize
+                && layout.iter().all(|p| p.leader >= 0 && p.isr.len() == rf as usize);
+            if ready { Ok(()) } else { Err(format!("{layout:?}")) }
+        },
+    )
+    .await;
+}
+
+pub async fn delete_topic(admin: &AdminClient<DefaultClientContext>, name: &str) {
+    let results = admin.delete_topics(&[name], &AdminOptions::new()).await.expect("DeleteTopics request");
+    for r in results {
+        r.unwrap_or_else(|(t, code)| panic!("deleting topic {t} failed: {code:?}"));
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PartitionLayout {
+    pub id: i32,
+    pub leader: i32,
+    pub replicas: BTreeSet<i32>,
+    pub isr: BTreeSet<i32>,
+}
+
+/// The live partition layout of a topic, from a metadata request.
+pub fn topic_layout(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<Vec<PartitionLayout>, String> {
+    let metadata = admin.inner().fetch_metadata(Some(topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let t = metadata.topics().first().ok_or("no topic in metadata")?;
+    if let Some(err) = t.error() {
+        return Err(format!("{err:?}"));
+    }
+    Ok(t.partitions()
+        .iter()
+        .map(|p| PartitionLayout {
+            id: p.id(),
+            leader: p.leader(),
+            replicas: p.replicas().iter().copied().collect(),
+            isr: p.isr().iter().copied().collect(),
+        })
+        .collect())
+}
+
+/// A producer for `settings`' principal that waits for all in-sync replicas.
+pub fn producer(settings: &ClientSettings) -> FutureProducer {
+    settings
+        .client_config()
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .create()
+        .expect("create producer")
+}
+
+/// Sends one record and returns the broker's error code if it was refused.
+pub async fn produce(producer: &FutureProducer, topic: &str, key: &str, value: &str) -> Result<(i32, i64), KafkaError> {
+    producer
+        .send(FutureRecord::to(topic).key(key).payload(value), Duration::from_secs(30))
+        .await
+        .map(|d| (d.partition, d.offset))
+        .map_err(|(e, _)| e)
+}
+
+pub fn consumer(settings: &ClientSettings, group: &str) -> StreamConsumer {
+    settings
+        .client_config()
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "10000")
+        .create()
+        .expect("create consumer")
+}
+
+/// Reads `count` records from `topic` (subscribing as `group`), or the first error.
+pub async fn consume(
+    consumer: &StreamConsumer,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, KafkaError> {
+    consumer.subscribe(&[topic])?;
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < count {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .map_err(|_| KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut))??;
+        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+        let value = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+/// The broker error code inside a client error, if any.
+pub fn error_code(err: &KafkaError) -> Option<RDKafkaErrorCode> {
+    err.rdkafka_error_code()
+}

@@ -1,0 +1,121 @@
+//! The stack's Kafka is three real brokers with SASL/SCRAM and the standard ACL authorizer:
+//! topics spread over all three, and a SCRAM user can do exactly what its ACLs allow.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rdkafka::types::RDKafkaErrorCode;
+use tributary::external::kafka::{
+    AclBinding, AclBindingFilter, AclOperation, ClientSettings, DEFAULT_SCRAM_ITERATIONS, PatternType, ResourceType,
+    ScramChange, ScramMechanism,
+};
+use tributary_tests::kafka::{
+    consume, consumer, create_topic, delete_topic, error_code, produce, producer, topic_layout,
+};
+use tributary_tests::{kafka_admin, kafka_admin_ext, kafka_admin_settings, kafka_bootstrap, unique, wait_until};
+
+#[tokio::test]
+async fn a_topic_with_three_partitions_and_rf3_spans_all_three_brokers() {
+    let admin = kafka_admin();
+    let topic = unique("smoke-layout");
+    create_topic(&admin, &topic, 3, 3).await;
+
+    let layout = topic_layout(&admin, &topic).expect("metadata");
+    assert_eq!(layout.len(), 3, "{layout:?}");
+    let all_brokers: BTreeSet<i32> = [1, 2, 3].into();
+    for p in &layout {
+        assert_eq!(p.replicas, all_brokers, "partition {} is not on all three brokers", p.id);
+        assert_eq!(p.isr, all_brokers, "partition {} is not fully in sync", p.id);
+    }
+    let leaders: BTreeSet<i32> = layout.iter().map(|p| p.leader).collect();
+    assert!(leaders.is_subset(&all_brokers), "{leaders:?}");
+
+    // The cluster refuses what the seeds' setup forbids: a produce does not auto-create a topic.
+    let impatient: rdkafka::producer::FutureProducer =
+        kafka_admin_settings().client_config().set("message.timeout.ms", "3000").create().expect("producer");
+    let missing = unique("smoke-never-created");
+    produce(&impatient, &missing, "k", "v").await.expect_err("no such topic");
+    let err = topic_layout(&admin, &missing).expect_err("auto.create.topics.enable=false");
+    assert!(err.contains("UNKNOWN_TOPIC_OR_PART"), "{err}");
+
+    delete_topic(&admin, &topic).await;
+}
+
+#[tokio::test]
+async fn a_scram_user_can_do_exactly_what_its_acls_allow() {
+    let admin = kafka_admin();
+    let ext = kafka_admin_ext(&admin);
+    let user = unique("smoke-user");
+    let principal = format!("User:{user}");
+    let password = format!("pw-{}", unique("x"));
+    let allowed = format!("{user}.allowed");
+    let denied = format!("{user}.denied");
+    let group = format!("{user}.group");
+    create_topic(&admin, &allowed, 3, 3).await;
+    create_topic(&admin, &denied, 3, 3).await;
+
+    let results = ext
+        .alter_scram_credentials(vec![ScramChange::Upsert {
+            user: user.clone(),
+            mechanism: ScramMechanism::Sha512,
+            iterations: DEFAULT_SCRAM_ITERATIONS,
+            password: password.clone(),
+        }])
+        .await
+        .expect("AlterUserScramCredentials");
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].0, user);
+    results[0].1.clone().expect("credential stored");
+
+    let acls = vec![
+        AclBinding::allow(&principal, ResourceType::Topic, PatternType::Literal, &allowed, AclOperation::Write),
+        AclBinding::allow(&principal, ResourceType::Topic, PatternType::Literal, &allowed, AclOperation::Read),
+        AclBinding::allow(&principal, ResourceType::Group, PatternType::Prefixed, &group, AclOperation::Read),
+    ];
+    for r in ext.create_acls(acls.clone()).await.expect("CreateAcls") {
+        r.expect("ACL created");
+    }
+    let described: BTreeSet<AclBinding> = ext
+        .describe_acls(AclBindingFilter::for_principal(&principal))
+        .await
+        .expect("DescribeAcls")
+        .into_iter()
+        .collect();
+    assert_eq!(described, acls.iter().cloned().collect(), "DescribeAcls returns exactly what was created");
+
+    let settings = ClientSettings::new(kafka_bootstrap(), &user, &password);
+    let user_producer = producer(&settings);
+    // A new SCRAM credential reaches every broker through the metadata log; wait for it.
+    let (partition, _) =
+        wait_until("the new user to produce to its allowed topic", Duration::from_secs(30), || async {
+            produce(&user_producer, &allowed, "k1", "hello").await.map_err(|e| e.to_string())
+        })
+        .await;
+    assert!((0..3).contains(&partition));
+
+    let refused = produce(&user_producer, &denied, "k1", "nope").await.expect_err("no WRITE ACL on the denied topic");
+    assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
+
+    let records = consume(&consumer(&settings, &group), &allowed, 1, Duration::from_secs(30))
+        .await
+        .expect("READ on the allowed topic and its group");
+    assert_eq!(records, vec![("k1".to_string(), "hello".to_string())]);
+
+    let refused = consume(&consumer(&settings, &format!("{group}-denied")), &denied, 1, Duration::from_secs(30))
+        .await
+        .expect_err("no READ ACL on the denied topic");
+    assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
+
+    // Clean up, checking that the deletes really deleted.
+    let deleted = ext.delete_acls(vec![AclBindingFilter::for_principal(&principal)]).await.expect("DeleteAcls");
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].clone().expect("filter applied").len(), 3);
+    assert!(ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.expect("DescribeAcls").is_empty());
+    let removed = ext
+        .alter_scram_credentials(vec![ScramChange::Delete { user: user.clone(), mechanism: ScramMechanism::Sha512 }])
+        .await
+        .expect("delete credential");
+    removed[0].1.clone().expect("credential deleted");
+    delete_topic(&admin, &allowed).await;
+    delete_topic(&admin, &denied).await;
+}
