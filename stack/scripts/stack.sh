@@ -114,20 +114,30 @@ spawn() {
   echo $! >"$RUN/$name.pid"
 }
 
-stop_component() {
-  local name=$1 p i
-  p=$(pid_of "$name")
-  if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then rm -f "$RUN/$name.pid"; return 0; fi
-  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
-  for i in $(seq 1 60); do
-    kill -0 "$p" 2>/dev/null || break
-    sleep 0.5
+# Sends SIGTERM to every named component at once, then waits for each (KRaft brokers must
+# stop together: the last one alone cannot finish a controlled shutdown without a quorum).
+stop_components() {
+  local name p i
+  local -a waiting=()
+  for name in "$@"; do
+    p=$(pid_of "$name")
+    if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then rm -f "$RUN/$name.pid"; continue; fi
+    say "stopping $name"
+    kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
+    waiting+=("$name:$p")
   done
-  if kill -0 "$p" 2>/dev/null; then
-    say "$name did not stop within 30 s; killing it"
-    kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
-  fi
-  rm -f "$RUN/$name.pid"
+  for entry in "${waiting[@]}"; do
+    name=${entry%%:*} p=${entry##*:}
+    for i in $(seq 1 60); do
+      kill -0 "$p" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$p" 2>/dev/null; then
+      say "$name did not stop within 30 s; killing it"
+      kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
+    fi
+    rm -f "$RUN/$name.pid"
+  done
 }
 
 # wait_until NAME TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds, printing progress.
@@ -200,7 +210,7 @@ apiserver_ready() { "$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig" get --ra
 
 start_etcd() {
   is_running etcd && etcd_healthy && return 0
-  stop_component etcd
+  stop_components etcd
   say "starting etcd on 127.0.0.1:$ETCD_CLIENT_PORT"
   mkdir -p "$STATE/etcd"
   # --unsafe-no-fsync: a throwaway test store, as envtest runs it; far faster on slow disks.
@@ -216,7 +226,7 @@ start_etcd() {
 
 start_apiserver() {
   is_running apiserver && apiserver_ready && return 0
-  stop_component apiserver
+  stop_components apiserver
   ensure_pki
   say "starting kube-apiserver $KUBERNETES_VERSION on https://127.0.0.1:$APISERVER_PORT"
   spawn apiserver "$K8S_BIN/kube-apiserver" \
@@ -362,16 +372,14 @@ cmd_up() {
 }
 
 cmd_stop() {
-  local c
-  for c in $(expand "${@:-all}"); do
-    if is_running "$c"; then say "stopping $c"; fi
-    stop_component "$c"
-  done
+  # shellcheck disable=SC2046
+  stop_components $(expand "${@:-all}")
 }
 
 cmd_down() {
-  # Reverse order: brokers and Cassandra before the control plane.
-  cmd_stop cassandra kafka-3 kafka-2 kafka-1 apiserver etcd
+  # Data services first (brokers together), the control plane last.
+  stop_components cassandra kafka-1 kafka-2 kafka-3
+  stop_components apiserver etcd
   say "stack is down"
 }
 

@@ -112,14 +112,26 @@ pub async fn consume(
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
     while out.len() < count {
-        let message = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .map_err(|_| KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut))??;
+        let message = match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Err(_) => return Err(KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut)),
+            // librdkafka reports a broker it cannot reach as an error event and keeps
+            // going with the others; that is not a failure of the read.
+            Ok(Err(e)) if is_transient(&e) => continue,
+            Ok(result) => result?,
+        };
         let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
         let value = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
         out.push((key, value));
     }
     Ok(out)
+}
+
+/// Connection-level errors librdkafka recovers from by itself.
+pub fn is_transient(err: &KafkaError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::Resolve)
+    )
 }
 
 /// The broker error code inside a client error, if any.
