@@ -33,6 +33,19 @@ stack-env: ## Print exports for clients: eval "$$(make -s stack-env)"
 stack-clean: ## Stop the stack and delete its data (keeps downloads)
 	$(STACK) clean
 
+##@ Operator
+
+.PHONY: install-crds
+install-crds: ## Install the CRDs into the cluster of $$KUBECONFIG (server-side apply)
+	kubectl apply --server-side --force-conflicts -f crds/
+	kubectl wait --for=condition=Established --timeout=60s crd/tenants.tributary.dev crd/topics.tributary.dev crd/cassandrasinks.tributary.dev
+
+.PHONY: run
+run: ## Run the operator in the foreground against the local stack (installs the CRDs first)
+	@eval "$$($(STACK) env)" && $(MAKE) --no-print-directory install-crds && \
+	  (kubectl get namespace tributary-system >/dev/null 2>&1 || kubectl create namespace tributary-system) && \
+	  TRIBUTARY_HTTP_ADDR=$${TRIBUTARY_HTTP_ADDR:-127.0.0.1:8080} cargo run --locked --bin tributary-operator
+
 ##@ Build and test
 
 .PHONY: build
@@ -44,9 +57,18 @@ test: ## Start the stack if needed, then run every test (unit + integration) aga
 	stack/scripts/test.sh $(ARGS)
 
 .PHONY: lint
-lint: ## rustfmt and clippy, warnings are errors
+lint: check-generated ## rustfmt, clippy (warnings are errors) and generated files up to date
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: generate
+generate: ## Regenerate crds/ from the Rust types in operator/src/api
+	cargo run --quiet --locked --bin crdgen -- crds
+
+.PHONY: check-generated
+check-generated: generate ## Fail if crds/ is not what the Rust types generate
+	@git diff --exit-code -- crds/ || { echo "crds/ is stale: run 'make generate' and commit the result"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard crds/)" || { echo "untracked files in crds/: commit them"; exit 1; }
 
 ##@ Help
 

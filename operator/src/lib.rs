@@ -1,1 +1,13 @@
+//! Tributary: a Kubernetes operator for a multi-tenant Kafka + Cassandra platform.
+
+pub mod api;
+pub mod config;
+pub mod controller;
 pub mod external;
+pub mod http;
+pub mod metrics;
+pub mod operator;
+pub mod sink;
+pub mod tenancy;
+pub mod tenant;
+pub mod topic;

@@ -100,3 +100,31 @@ where
     }
 }
 pub mod kafka;
+
+/// The repository root (for `crds/`, `examples/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Runs the stack's real `kubectl` (on PATH via `make stack-env`) and returns stdout, failing
+/// the test with stderr if it fails.
+pub fn kubectl(args: &[&str]) -> String {
+    let out = Command::new("kubectl").args(args).output().unwrap_or_else(|e| panic!("run kubectl: {e}"));
+    assert!(out.status.success(), "kubectl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Installs the generated CRDs (`kubectl apply --server-side -f crds/`) and waits until the
+/// API server has established them. Idempotent, so every test binary may call it.
+pub async fn install_crds() {
+    let crds_dir = repo_root().join("crds");
+    kubectl(&["apply", "--server-side", "--force-conflicts", "-f", crds_dir.to_str().unwrap()]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/tenants.tributary.dev",
+        "crd/topics.tributary.dev",
+        "crd/cassandrasinks.tributary.dev",
+    ]);
+}

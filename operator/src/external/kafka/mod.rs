@@ -5,9 +5,11 @@
 
 pub mod admin_ext;
 pub mod client;
+pub mod topics;
 
 pub use admin_ext::{
     AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExt, AdminExtError, DEFAULT_SCRAM_ITERATIONS,
     ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
 };
-pub use client::ClientSettings;
+pub use client::{ClientSettings, SASL_MECHANISM};
+pub use topics::{DesiredTopic, KafkaAdmin, KafkaCallError, ObservedTopic, RdKafkaAdmin};

@@ -1,0 +1,32 @@
+//! The custom resources of `tributary.dev/v1alpha1`: [`Tenant`] (cluster-scoped, the platform
+//! admin's object), [`Topic`] and [`CassandraSink`] (namespaced, the tenant team's objects).
+//!
+//! Doc comments on fields become `kubectl explain` text; schema attributes and CEL rules here
+//! are what the API server enforces at apply time.
+
+pub mod conditions;
+pub mod sink;
+pub mod tenant;
+pub mod topic;
+
+pub use conditions::{ConditionStatus, DesiredCondition};
+pub use sink::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus};
+pub use tenant::{Tenant, TenantSpec, TenantStatus};
+pub use topic::{Topic, TopicSpec, TopicStatus};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const GROUP: &str = "tributary.dev";
+pub const VERSION: &str = "v1alpha1";
+
+/// What happens to external data (topics, keyspace, users) when its object is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Keep the data in Kafka/Cassandra; only the Kubernetes object goes away. The default:
+    /// nothing is lost because an object was deleted by mistake.
+    #[default]
+    Retain,
+    /// Delete the data too.
+    Delete,
+}

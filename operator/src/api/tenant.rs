@@ -1,0 +1,240 @@
+//! `Tenant`: one team's slice of the shared platform.
+#![allow(clippy::duplicated_attributes)] // kube-derive repeats `type_ = ...` in each printcolumn(..) by design
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::DeletionPolicy;
+
+/// A tenant of the shared Kafka and Cassandra clusters. The operator gives it a namespace,
+/// a Kafka user whose ACLs cover only the tenant's prefixes, a Cassandra keyspace and role,
+/// and a Secret `tributary-credentials` in the namespace with everything a client needs.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "tributary.dev",
+    doc = "A tenant of the shared Kafka and Cassandra clusters (cluster-scoped).",
+    version = "v1alpha1",
+    kind = "Tenant",
+    status = "TenantStatus",
+    shortname = "tn",
+    category = "tributary",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Topics", type_ = "string", json_path = ".status.topics"),
+    printcolumn(name = "Sinks", type_ = "string", json_path = ".status.sinks"),
+    printcolumn(name = "Partitions", type_ = "string", json_path = ".status.partitions"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$')")
+        .message("a Tenant name is its Kafka prefix, namespace and keyspace: use 1-40 lowercase letters, digits and '-', starting with a letter")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.__namespace__) == has(oldSelf.__namespace__) && (!has(self.__namespace__) || self.__namespace__ == oldSelf.__namespace__)")
+    .message("namespace is immutable: the tenant's objects live there. Create a new Tenant to use another namespace"))]
+pub struct TenantSpec {
+    /// The namespace the tenant's team works in (created and labelled by the operator).
+    /// Defaults to the Tenant's name. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub namespace: Option<String>,
+
+    /// Kafka settings: prefixes, quotas and guardrails.
+    #[serde(default)]
+    pub kafka: TenantKafka,
+
+    /// Cassandra settings: the tenant's keyspace.
+    #[serde(default)]
+    pub cassandra: TenantCassandra,
+
+    /// What happens to the tenant's topics, keyspace and users when the Tenant is deleted.
+    /// `Retain` (default) keeps all data; `Delete` removes it. Topics can override it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The tenant's Kafka principal and what it may touch. Every prefix defaults to `<tenant>.`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantKafka {
+    /// Prefix of every Kafka topic of this tenant (Kafka name = prefix + Topic name).
+    /// Defaults to `<tenant>.`. Immutable once topics exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    pub topic_prefix: Option<String>,
+
+    /// Prefix of the consumer groups the tenant may use. Defaults to `<tenant>.`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub group_prefix: Option<String>,
+
+    /// Prefix of the transactional ids the tenant may use. Defaults to `<tenant>.`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub transactional_id_prefix: Option<String>,
+
+    /// Client quotas for the tenant's user (all its clients together, per broker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<KafkaQuotas>,
+
+    /// Guardrails every Topic of the tenant must respect.
+    #[serde(default)]
+    pub limits: TenantLimits,
+}
+
+/// Kafka client quotas, as Kafka defines them (per broker).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaQuotas {
+    /// Produce bandwidth, bytes per second per broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024))]
+    pub producer_byte_rate: Option<i64>,
+    /// Fetch bandwidth, bytes per second per broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024))]
+    pub consumer_byte_rate: Option<i64>,
+    /// Share of broker request-handler and network threads time, in percent (100 = one thread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub request_percentage: Option<i32>,
+}
+
+/// Guardrails for the tenant's topics. A Topic beyond them is refused (`Ready=False`,
+/// reason `GuardrailViolated`) and nothing is created in Kafka.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicationFactor <= self.maxReplicationFactor")
+    .message("minReplicationFactor must not exceed maxReplicationFactor"))]
+pub struct TenantLimits {
+    /// Most topics the tenant may have. Unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_topics: Option<i32>,
+    /// Most partitions over all the tenant's topics. Unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_partitions: Option<i32>,
+    /// Smallest replication factor a Topic may ask for (default 3: the seeds' cluster shape).
+    #[serde(default = "default_min_rf")]
+    #[schemars(range(min = 1, max = 32))]
+    pub min_replication_factor: i32,
+    /// Largest replication factor a Topic may ask for (default 3).
+    #[serde(default = "default_max_rf")]
+    #[schemars(range(min = 1, max = 32))]
+    pub max_replication_factor: i32,
+    /// Topic config keys a Topic may set (e.g. `retention.ms`). Unset: the operator's safe
+    /// default list; an empty list allows none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub allowed_configs: Option<Vec<String>>,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        TenantLimits {
+            max_topics: None,
+            max_partitions: None,
+            min_replication_factor: default_min_rf(),
+            max_replication_factor: default_max_rf(),
+            allowed_configs: None,
+        }
+    }
+}
+
+fn default_min_rf() -> i32 {
+    3
+}
+fn default_max_rf() -> i32 {
+    3
+}
+
+/// The tenant's Cassandra keyspace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantCassandra {
+    /// Keyspace name. Defaults to the tenant name with `-` replaced by `_`. Cassandra
+    /// identifier rules: up to 48 lowercase letters, digits and `_`, starting with a letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 48), regex(pattern = r"^[a-z][a-z0-9_]*$"))]
+    pub keyspace: Option<String>,
+    /// Keyspace replication.
+    #[serde(default)]
+    pub replication: CassandraReplication,
+}
+
+/// How the keyspace is replicated.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CassandraReplication {
+    /// Replication strategy.
+    #[serde(default)]
+    pub class: ReplicationClass,
+    /// Replicas per datacenter (`SimpleStrategy`: in the cluster). Default 1.
+    #[serde(default = "default_keyspace_rf")]
+    #[schemars(range(min = 1, max = 10))]
+    pub replication_factor: i32,
+    /// `NetworkTopologyStrategy` only: replicas per datacenter, overriding replicationFactor.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub datacenters: BTreeMap<String, i32>,
+}
+
+impl Default for CassandraReplication {
+    fn default() -> Self {
+        CassandraReplication { class: ReplicationClass::default(), replication_factor: 1, datacenters: BTreeMap::new() }
+    }
+}
+
+fn default_keyspace_rf() -> i32 {
+    1
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ReplicationClass {
+    #[default]
+    SimpleStrategy,
+    NetworkTopologyStrategy,
+}
+
+/// What the operator observed and did for the tenant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`: everything of the tenant is provisioned and every Topic and sink is ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::conditions::schema")]
+    pub conditions: Vec<Condition>,
+    /// The tenant's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The Secret (in the namespace) with the tenant's client credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+    /// Ready / total Topics, e.g. `2/3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics: Option<String>,
+    /// Ready / total CassandraSinks, e.g. `1/1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sinks: Option<String>,
+    /// Partitions used / limit, e.g. `9/30` (`9/-` without a limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<String>,
+    #[serde(default)]
+    pub topics_ready: i32,
+    #[serde(default)]
+    pub topics_total: i32,
+    #[serde(default)]
+    pub sinks_ready: i32,
+    #[serde(default)]
+    pub sinks_total: i32,
+    #[serde(default)]
+    pub partitions_used: i32,
+    /// External state kept when the Tenant was being deleted with `Retain`, or that could
+    /// not be reached during deletion (for the admin to clean up by hand).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_behind: Vec<String>,
+}

@@ -1,0 +1,159 @@
+//! The operator's settings, from the environment (the chart sets them from its values and
+//! the admin-credentials Secret; `make run` from `make stack-env`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::external::kafka::ClientSettings;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name} {problem}; {hint}")]
+pub struct ConfigError {
+    name: &'static str,
+    problem: String,
+    hint: &'static str,
+}
+
+/// Cassandra contact points and the admin role the operator provisions with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CassandraSettings {
+    /// `host:port` entries.
+    pub contact_points: Vec<String>,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for CassandraSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CassandraSettings")
+            .field("contact_points", &self.contact_points)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The Kafka admin principal.
+    pub kafka: ClientSettings,
+    /// Bootstrap servers handed to tenants (defaults to the admin's).
+    pub kafka_client_bootstrap: String,
+    pub cassandra: CassandraSettings,
+    /// Namespace of the leader-election Lease.
+    pub lease_namespace: String,
+    /// This replica's name in the Lease.
+    pub identity: String,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub http_addr: SocketAddr,
+    /// Reconciles running at once, per kind.
+    pub concurrency: u16,
+    /// How often every object is reconciled again to find drift made outside Kubernetes
+    /// (Kafka and Cassandra send no watch events); each requeue adds up to 10 % jitter.
+    pub resync: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        const STACK_HINT: &str = "set it (locally: eval \"$(make -s stack-env)\"; in a cluster: the chart's values)";
+        let required = |name: &'static str| {
+            lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError {
+                name,
+                problem: "is not set".into(),
+                hint: STACK_HINT,
+            })
+        };
+        let parsed = |name: &'static str, default: &str, hint: &'static str| -> Result<String, ConfigError> {
+            Ok(lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())).and_then(|v| {
+                if v.trim().is_empty() { Err(ConfigError { name, problem: "is empty".into(), hint }) } else { Ok(v) }
+            })
+        };
+        let kafka = ClientSettings::new(
+            required("KAFKA_BOOTSTRAP")?,
+            required("KAFKA_ADMIN_USER")?,
+            required("KAFKA_ADMIN_PASSWORD")?,
+        );
+        let kafka_client_bootstrap =
+            lookup("KAFKA_CLIENT_BOOTSTRAP").unwrap_or_else(|| kafka.bootstrap_servers.clone());
+        let cassandra = CassandraSettings {
+            contact_points: required("CASSANDRA_CONTACT")?.split(',').map(|s| s.trim().to_string()).collect(),
+            username: required("CASSANDRA_ADMIN_USER")?,
+            password: required("CASSANDRA_ADMIN_PASSWORD")?,
+        };
+        let http_addr = parsed("TRIBUTARY_HTTP_ADDR", "0.0.0.0:8080", "use host:port, e.g. 127.0.0.1:8080")?;
+        let http_addr = http_addr.parse().map_err(|e| ConfigError {
+            name: "TRIBUTARY_HTTP_ADDR",
+            problem: format!("is not host:port ({e})"),
+            hint: "use e.g. 127.0.0.1:8080",
+        })?;
+        let concurrency = parsed("TRIBUTARY_CONCURRENCY", "4", "use a number from 1 to 64")?;
+        let concurrency = concurrency.parse::<u16>().ok().filter(|c| (1..=64).contains(c)).ok_or(ConfigError {
+            name: "TRIBUTARY_CONCURRENCY",
+            problem: format!("is {concurrency:?}"),
+            hint: "use a number from 1 to 64",
+        })?;
+        let resync = parsed("TRIBUTARY_RESYNC_SECONDS", "300", "use whole seconds, at least 5")?;
+        let resync = resync.parse::<u64>().ok().filter(|s| *s >= 5).map(Duration::from_secs).ok_or(ConfigError {
+            name: "TRIBUTARY_RESYNC_SECONDS",
+            problem: format!("is {resync:?}"),
+            hint: "use whole seconds, at least 5",
+        })?;
+        let identity = lookup("POD_NAME").or_else(|| lookup("HOSTNAME").map(|h| format!("{h}-{}", std::process::id())));
+        Ok(Config {
+            kafka,
+            kafka_client_bootstrap,
+            cassandra,
+            lease_namespace: parsed("TRIBUTARY_NAMESPACE", "tributary-system", "name the operator's namespace")?,
+            identity: identity.unwrap_or_else(|| format!("tributary-{}", std::process::id())),
+            http_addr,
+            concurrency,
+            resync,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 6] = [
+        ("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+        ("KAFKA_ADMIN_USER", "admin"),
+        ("KAFKA_ADMIN_PASSWORD", "admin-secret"),
+        ("CASSANDRA_CONTACT", "127.0.0.1:19042, 127.0.0.2:19042"),
+        ("CASSANDRA_ADMIN_USER", "cassandra"),
+        ("CASSANDRA_ADMIN_PASSWORD", "cassandra"),
+    ];
+
+    #[test]
+    fn defaults_fill_everything_optional() {
+        let config = Config::from_lookup(env(&BASE)).unwrap();
+        assert_eq!(config.cassandra.contact_points, ["127.0.0.1:19042", "127.0.0.2:19042"]);
+        assert_eq!(config.kafka_client_bootstrap, "127.0.0.1:19092");
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.resync, Duration::from_secs(300));
+        assert_eq!(config.lease_namespace, "tributary-system");
+        assert!(!format!("{config:?}").contains("admin-secret"), "no password in debug output");
+    }
+
+    #[test]
+    fn a_missing_or_bad_setting_is_named_with_what_to_do() {
+        let err = Config::from_lookup(env(&BASE[1..])).unwrap_err().to_string();
+        assert!(err.starts_with("KAFKA_BOOTSTRAP is not set; set it"), "{err}");
+        let mut bad = BASE.to_vec();
+        bad.push(("TRIBUTARY_CONCURRENCY", "0"));
+        let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("TRIBUTARY_CONCURRENCY is \"0\"; use a number from 1 to 64"), "{err}");
+    }
+}

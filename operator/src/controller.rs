@@ -1,0 +1,154 @@
+//! What the three controllers share: their context, error classification, backoff, status
+//! patching and events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource, ResourceExt};
+use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::external::kafka::KafkaAdmin;
+use crate::metrics::Metrics;
+
+/// The one field manager for everything the operator writes (server-side apply).
+pub const FIELD_MANAGER: &str = "tributary-operator";
+/// Label on every namespace and child object the operator manages for a tenant.
+pub const TENANT_LABEL: &str = "tributary.dev/tenant";
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "tributary");
+
+pub struct Context {
+    pub client: Client,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub kafka: Arc<dyn KafkaAdmin>,
+    /// Consecutive failures per object, for exponential backoff of transient errors.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, config: Arc<Config>, metrics: Arc<Metrics>, kafka: Arc<dyn KafkaAdmin>) -> Arc<Self> {
+        let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(config.identity.clone()) };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Arc::new(Context { client, config, metrics, recorder, kafka, failures: Mutex::new(HashMap::new()) })
+    }
+
+    /// The drift requeue: the resync interval plus up to 10 % jitter, so a thousand objects
+    /// created together do not all resync in the same second.
+    pub fn resync(&self) -> Action {
+        let base = self.config.resync;
+        let jitter = rand::rng().random_range(0.0..0.1);
+        Action::requeue(base + base.mul_f64(jitter))
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().expect("failures lock").remove(key);
+    }
+
+    /// 1 s, 2 s, 4 s ... up to 5 min for the same object failing again and again.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().expect("failures lock");
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    /// Publishes an event about `obj`; a failure to publish is logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, warning: bool, reason: &str, note: String) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(object = %obj.name_any(), error = %e, "could not publish event");
+        }
+    }
+}
+
+/// Errors of a reconcile, classified: permanent ones wait for a change of the object,
+/// transient ones are retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API call failed: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Kafka(String),
+    #[error("{0}")]
+    Cassandra(String),
+    #[error("the object is missing {0}; it was probably deleted while being reconciled")]
+    Missing(&'static str),
+}
+
+impl Error {
+    /// A fixed string for metric labels and event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kubernetes",
+            Error::Kafka(_) => "kafka",
+            Error::Cassandra(_) => "cassandra",
+            Error::Missing(_) => "missing",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error policy shared by every controller: count, log, and back off per object.
+pub fn error_policy<K: Resource<DynamicType = ()>>(kind: &'static str, obj: &K, err: &Error, ctx: &Context) -> Action {
+    ctx.metrics.failure(kind, err.category());
+    let key = object_key(obj);
+    let delay = ctx.backoff(&key);
+    tracing::warn!(kind, object = %key, category = err.category(), error = %err, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+pub fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    let meta = obj.meta();
+    match &meta.namespace {
+        Some(ns) => format!("{}/{}/{}", K::kind(&()), ns, meta.name.as_deref().unwrap_or_default()),
+        None => format!("{}/{}", K::kind(&()), meta.name.as_deref().unwrap_or_default()),
+    }
+}
+
+/// Writes `status` with server-side apply (only when it differs from what is stored).
+pub async fn patch_status<K, S>(api: &Api<K>, obj: &K, old: Option<&S>, status: &S) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    if old == Some(status) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
+}
+
+/// Server-side applies a namespaced child object with the operator's field manager.
+pub async fn apply_namespaced<K>(client: &Client, obj: &K) -> Result<K>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> =
+        Api::namespaced(client.clone(), obj.meta().namespace.as_deref().ok_or(Error::Missing("namespace"))?);
+    Ok(api.patch(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?)
+}

@@ -1,0 +1,140 @@
+//! The operator process: CRD check, probes and metrics, leader election, controllers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, CustomResourceExt};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+
+use crate::api::{CassandraSink, Tenant, Topic};
+use crate::config::Config;
+use crate::controller::Context;
+use crate::external::kafka::RdKafkaAdmin;
+use crate::http::{self, Health};
+use crate::metrics::Metrics;
+
+pub const LEASE_NAME: &str = "tributary-operator";
+/// Bound on every Kafka admin call.
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot reach the Kubernetes API: {0}. Check KUBECONFIG (locally: eval \"$(make -s stack-env)\")")]
+    Kube(#[source] kube::Error),
+    #[error(
+        "CRD {0} is not installed or not established: install the CRDs first (make install-crds, or the Helm chart)"
+    )]
+    MissingCrd(String),
+    #[error("namespace {0} for the leader-election Lease does not exist: create it or set TRIBUTARY_NAMESPACE")]
+    MissingNamespace(String),
+    #[error("leader election failed: {0}")]
+    Lease(String),
+    #[error("cannot create the Kafka admin client: {0}")]
+    Kafka(String),
+    #[error("the metrics/health server failed: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+pub async fn run() -> Result<(), StartError> {
+    let config = Arc::new(Config::from_env()?);
+    let client = Client::try_default().await.map_err(StartError::Kube)?;
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let http = tokio::spawn(http::serve(config.http_addr, metrics.clone(), health.clone()));
+
+    check_crds(&client).await?;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(&config.lease_namespace).await.map_err(StartError::Kube)?.is_none() {
+        return Err(StartError::MissingNamespace(config.lease_namespace.clone()));
+    }
+    let kafka = RdKafkaAdmin::new(&config.kafka, KAFKA_TIMEOUT, metrics.clone())
+        .map_err(|e| StartError::Kafka(e.to_string()))?;
+    let ctx = Context::new(client.clone(), config.clone(), metrics.clone(), Arc::new(kafka));
+
+    let lease = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.identity)
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await
+        .map_err(|e| StartError::Lease(e.to_string()))?;
+    let (mut leader, lease_task) = lease.watch().await;
+    health.ready.store(true, Ordering::Relaxed);
+    tracing::info!(identity = %config.identity, lease = LEASE_NAME, namespace = %config.lease_namespace, "waiting to become the leader");
+
+    let terminate = shutdown_signal().shared();
+    tokio::select! {
+        _ = terminate.clone() => { tracing::info!("terminating before becoming the leader"); return Ok(()); }
+        result = leader.wait_for(|is_leader| *is_leader) => { result.map_err(|e| StartError::Lease(e.to_string()))?; }
+    }
+    metrics.leader.set(1);
+    tracing::info!(identity = %config.identity, "became the leader; starting controllers");
+
+    // Controllers stop on SIGTERM, or when the Lease is lost (another replica may act now).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        }
+        .shared()
+    };
+    let controllers = futures::future::join3(
+        crate::tenant::reconcile::run(ctx.clone(), stop.clone()),
+        crate::topic::reconcile::run(ctx.clone(), stop.clone()),
+        crate::sink::reconcile::run(ctx.clone(), stop.clone()),
+    );
+    tokio::pin!(controllers);
+    let lost_leadership = tokio::select! {
+        _ = &mut controllers => false,
+        _ = terminate => {
+            tracing::info!("SIGTERM: stopping controllers");
+            let _ = stop_tx.send(true);
+            controllers.await;
+            false
+        }
+        _ = leader.wait_for(|is_leader| !*is_leader) => {
+            tracing::error!("lost the leader Lease; stopping controllers");
+            let _ = stop_tx.send(true);
+            controllers.await;
+            true
+        }
+    };
+    metrics.leader.set(0);
+    // Dropping the receiver makes the lease task release the Lease, so a standby takes over at once.
+    drop(leader);
+    let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
+    http.abort();
+    if lost_leadership { Err(StartError::Lease("lost the leader Lease".into())) } else { Ok(()) }
+}
+
+async fn check_crds(client: &Client) -> Result<(), StartError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in [Tenant::crd_name(), Topic::crd_name(), CassandraSink::crd_name()] {
+        let established = await_condition(crds.clone(), name, conditions::is_crd_established());
+        match tokio::time::timeout(Duration::from_secs(10), established).await {
+            Ok(Ok(Some(_))) => {}
+            _ => return Err(StartError::MissingCrd(name.to_string())),
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,4 @@
+//! The CassandraSink controller (Kubernetes side). The sink runtime and the Cassandra
+//! provisioning plug in here.
+
+pub mod reconcile;

@@ -1,0 +1,294 @@
+//! Desired Kubernetes objects and status of a Tenant, as plain values (pure).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use super::validate::{CREDENTIALS_SECRET, ValidatedTenant};
+use crate::api::conditions::{self, DesiredCondition};
+use crate::api::tenant::TenantStatus;
+use crate::api::{CassandraSink, Topic};
+use crate::controller::{MANAGED_BY, TENANT_LABEL};
+use crate::external::kafka::{ClientSettings, SASL_MECHANISM};
+
+pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
+pub const CASSANDRA_PASSWORD_KEY: &str = "cassandra.password";
+
+pub fn labels(tenant: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TENANT_LABEL.to_string(), tenant.to_string()),
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+    ])
+}
+
+/// The tenant namespace. `owner` is set only when the operator created the namespace: a
+/// namespace that existed before is labelled, never owned, so deleting the Tenant cannot
+/// delete someone else's namespace.
+pub fn namespace(v: &ValidatedTenant, owner: Option<OwnerReference>) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(v.namespace.clone()),
+            labels: Some(labels(&v.name)),
+            owner_references: owner.map(|o| vec![o]),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The passwords of the tenant's Kafka user and Cassandra role: generated once, then kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Passwords {
+    pub kafka: String,
+    pub cassandra: String,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passwords(..)")
+    }
+}
+
+impl Passwords {
+    /// Reuses the passwords already in the Secret; generates only what is missing.
+    pub fn from_secret_or_new(existing: Option<&Secret>) -> Self {
+        let read = |key: &str| {
+            existing
+                .and_then(|s| s.data.as_ref())
+                .and_then(|d| d.get(key))
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+                .filter(|p| !p.is_empty())
+        };
+        Passwords {
+            kafka: read(KAFKA_PASSWORD_KEY).unwrap_or_else(generate_password),
+            cassandra: read(CASSANDRA_PASSWORD_KEY).unwrap_or_else(generate_password),
+        }
+    }
+}
+
+/// 32 random letters and digits (~190 bits).
+pub fn generate_password() -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
+}
+
+/// The Secret `tributary-credentials`: the whole client bundle of the tenant.
+pub fn credentials_secret(
+    v: &ValidatedTenant,
+    owner: OwnerReference,
+    kafka_bootstrap: &str,
+    cassandra_contact_points: &[String],
+    passwords: &Passwords,
+) -> Secret {
+    let kafka = ClientSettings::new(kafka_bootstrap, &v.kafka_user, &passwords.kafka);
+    let properties: String = kafka.librdkafka_properties().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let data: BTreeMap<String, String> = BTreeMap::from([
+        ("kafka.bootstrap.servers".into(), kafka_bootstrap.to_string()),
+        ("kafka.security.protocol".into(), kafka.security_protocol.clone()),
+        ("kafka.sasl.mechanism".into(), SASL_MECHANISM.to_string()),
+        ("kafka.username".into(), v.kafka_user.clone()),
+        (KAFKA_PASSWORD_KEY.into(), passwords.kafka.clone()),
+        ("kafka.topic.prefix".into(), v.topic_prefix.clone()),
+        ("kafka.group.prefix".into(), v.group_prefix.clone()),
+        ("kafka.transactional.id.prefix".into(), v.transactional_id_prefix.clone()),
+        ("librdkafka.properties".into(), properties),
+        ("cassandra.contact.points".into(), cassandra_contact_points.join(",")),
+        ("cassandra.keyspace".into(), v.keyspace.clone()),
+        ("cassandra.username".into(), v.cassandra_role.clone()),
+        (CASSANDRA_PASSWORD_KEY.into(), passwords.cassandra.clone()),
+    ]);
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(CREDENTIALS_SECRET.into()),
+            namespace: Some(v.namespace.clone()),
+            labels: Some(labels(&v.name)),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v.into_bytes()))).collect()),
+        ..Default::default()
+    }
+}
+
+/// How many of the tenant's Topics and sinks are ready, and the partitions they use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rollup {
+    pub topics_ready: i32,
+    pub topics_total: i32,
+    pub sinks_ready: i32,
+    pub sinks_total: i32,
+    pub partitions_used: i32,
+    /// Names of the Topics and sinks that are not ready, for the Ready message.
+    pub not_ready: Vec<String>,
+}
+
+pub fn rollup(topics: &[Topic], sinks: &[CassandraSink]) -> Rollup {
+    let ready = |conds: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
+        conds.and_then(|c| conditions::status_of(c, conditions::READY)) == Some("True")
+    };
+    let mut r = Rollup::default();
+    for t in topics {
+        r.topics_total += 1;
+        r.partitions_used += t.spec.partitions;
+        if ready(t.status.as_ref().map(|s| &s.conditions)) {
+            r.topics_ready += 1;
+        } else {
+            r.not_ready.push(format!("Topic {}", t.metadata.name.as_deref().unwrap_or_default()));
+        }
+    }
+    for s in sinks {
+        r.sinks_total += 1;
+        if ready(s.status.as_ref().map(|s| &s.conditions)) {
+            r.sinks_ready += 1;
+        } else {
+            r.not_ready.push(format!("CassandraSink {}", s.metadata.name.as_deref().unwrap_or_default()));
+        }
+    }
+    r
+}
+
+/// The Ready condition of a provisioned tenant: true only when every Topic and sink is.
+pub fn ready_condition(r: &Rollup) -> DesiredCondition {
+    if r.not_ready.is_empty() {
+        DesiredCondition::ready("Provisioned", format!("{} topics and {} sinks ready", r.topics_total, r.sinks_total))
+    } else {
+        let mut names = r.not_ready.clone();
+        let more = names.len().saturating_sub(5);
+        names.truncate(5);
+        let suffix = if more > 0 { format!(" and {more} more") } else { String::new() };
+        DesiredCondition::not_ready(
+            "ChildrenNotReady",
+            format!("not ready: {}{suffix}; see their status (kubectl describe)", names.join(", ")),
+        )
+    }
+}
+
+pub fn status(
+    old: Option<&TenantStatus>,
+    v: Option<&ValidatedTenant>,
+    rollup: &Rollup,
+    ready: DesiredCondition,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> TenantStatus {
+    let previous = old.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let limit = v.and_then(|v| v.limits.max_partitions).map_or("-".to_string(), |l| l.to_string());
+    TenantStatus {
+        observed_generation: generation,
+        conditions: conditions::merge(previous, &[ready], generation, now),
+        namespace: v.map(|v| v.namespace.clone()),
+        credentials_secret: v.map(|_| CREDENTIALS_SECRET.to_string()),
+        topics: Some(format!("{}/{}", rollup.topics_ready, rollup.topics_total)),
+        sinks: Some(format!("{}/{}", rollup.sinks_ready, rollup.sinks_total)),
+        partitions: Some(format!("{}/{limit}", rollup.partitions_used)),
+        topics_ready: rollup.topics_ready,
+        topics_total: rollup.topics_total,
+        sinks_ready: rollup.sinks_ready,
+        sinks_total: rollup.sinks_total,
+        partitions_used: rollup.partitions_used,
+        left_behind: old.map(|s| s.left_behind.clone()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Tenant, TenantSpec, TopicSpec};
+    use crate::tenant::validate;
+
+    fn water() -> ValidatedTenant {
+        validate(&Tenant::new("water", TenantSpec::default())).unwrap()
+    }
+
+    fn owner() -> OwnerReference {
+        OwnerReference {
+            api_version: "tributary.dev/v1alpha1".into(),
+            kind: "Tenant".into(),
+            name: "water".into(),
+            uid: "uid-1".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    fn text(secret: &Secret, key: &str) -> String {
+        String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
+    }
+
+    #[test]
+    fn the_secret_holds_a_ready_to_use_client_bundle() {
+        let passwords = Passwords { kafka: "kpw".into(), cassandra: "cpw".into() };
+        let secret = credentials_secret(&water(), owner(), "k1:9092,k2:9092", &["c1:9042".into()], &passwords);
+        assert_eq!(secret.metadata.namespace.as_deref(), Some("water"));
+        assert_eq!(secret.metadata.owner_references.as_ref().unwrap()[0].uid, "uid-1");
+        assert_eq!(text(&secret, "kafka.username"), "water");
+        assert_eq!(text(&secret, "kafka.topic.prefix"), "water.");
+        assert_eq!(text(&secret, "cassandra.keyspace"), "water");
+        assert_eq!(text(&secret, "cassandra.password"), "cpw");
+        assert_eq!(
+            text(&secret, "librdkafka.properties"),
+            "bootstrap.servers=k1:9092,k2:9092\nsasl.mechanism=SCRAM-SHA-512\nsasl.password=kpw\n\
+             sasl.username=water\nsecurity.protocol=SASL_PLAINTEXT\n"
+        );
+    }
+
+    #[test]
+    fn passwords_are_generated_once_and_then_kept() {
+        let first = Passwords::from_secret_or_new(None);
+        assert_eq!(first.kafka.len(), 32);
+        assert_ne!(first.kafka, first.cassandra);
+        let secret = credentials_secret(&water(), owner(), "k:9092", &[], &first);
+        assert_eq!(Passwords::from_secret_or_new(Some(&secret)), first);
+        assert!(!format!("{first:?}").contains(&first.kafka));
+    }
+
+    #[test]
+    fn an_existing_namespace_is_labelled_but_not_owned() {
+        let adopted = namespace(&water(), None);
+        assert!(adopted.metadata.owner_references.is_none());
+        assert_eq!(adopted.metadata.labels.unwrap()[TENANT_LABEL], "water");
+        assert!(namespace(&water(), Some(owner())).metadata.owner_references.is_some());
+    }
+
+    fn topic(name: &str, partitions: i32, ready: bool) -> Topic {
+        let mut t = Topic::new(
+            name,
+            TopicSpec {
+                topic_name: None,
+                partitions,
+                replication_factor: 3,
+                config: Default::default(),
+                deletion_policy: None,
+            },
+        );
+        let c = if ready { DesiredCondition::ready("Ok", "") } else { DesiredCondition::not_ready("Pending", "") };
+        t.status = Some(crate::api::TopicStatus {
+            conditions: conditions::merge(&[], &[c], None, Timestamp::UNIX_EPOCH),
+            ..Default::default()
+        });
+        t
+    }
+
+    #[test]
+    fn rollup_counts_ready_children_and_partitions() {
+        let r = rollup(&[topic("a", 3, true), topic("b", 6, false)], &[]);
+        assert_eq!((r.topics_ready, r.topics_total, r.partitions_used), (1, 2, 9));
+        let c = ready_condition(&r);
+        assert_eq!(
+            (c.reason, c.message.as_str()),
+            ("ChildrenNotReady", "not ready: Topic b; see their status (kubectl describe)")
+        );
+        let s = status(None, Some(&water()), &r, c, Some(4), Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            (s.topics.as_deref(), s.sinks.as_deref(), s.partitions.as_deref()),
+            (Some("1/2"), Some("0/0"), Some("9/-"))
+        );
+        assert_eq!(s.observed_generation, Some(4));
+        assert_eq!(ready_condition(&rollup(&[topic("a", 3, true)], &[])).reason, "Provisioned");
+    }
+}

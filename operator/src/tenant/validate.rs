@@ -1,0 +1,147 @@
+//! Tenant spec → [`ValidatedTenant`] (pure). Downstream code never reads the raw spec.
+
+use kube::ResourceExt;
+
+use crate::api::DeletionPolicy;
+use crate::api::tenant::{CassandraReplication, Tenant, TenantLimits};
+
+/// Name of the Secret with the tenant's client credentials, in the tenant namespace.
+pub const CREDENTIALS_SECRET: &str = "tributary-credentials";
+
+/// The safe default set of topic configs a tenant may set when `allowedConfigs` is unset:
+/// retention and compaction knobs, nothing that touches replication or the broker.
+pub const DEFAULT_ALLOWED_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "min.compaction.lag.ms",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedTenant {
+    pub name: String,
+    pub namespace: String,
+    pub kafka_user: String,
+    pub topic_prefix: String,
+    pub group_prefix: String,
+    pub transactional_id_prefix: String,
+    pub keyspace: String,
+    pub cassandra_role: String,
+    pub replication: CassandraReplication,
+    pub limits: TenantLimits,
+    pub allowed_configs: Vec<String>,
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// Checks what the API server's schema cannot (derived names) and fills in defaults.
+/// The error is a message for the Tenant's status: what is wrong and what to change.
+pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
+    let name = tenant.name_any();
+    if !is_tenant_name(&name) {
+        return Err(format!(
+            "tenant name {name:?} cannot be used as Kafka prefix, namespace and keyspace: \
+             use 1-40 lowercase letters, digits and '-', starting with a letter"
+        ));
+    }
+    let spec = &tenant.spec;
+    let default_prefix = format!("{name}.");
+    let keyspace = spec.cassandra.keyspace.clone().unwrap_or_else(|| name.replace('-', "_"));
+    if !is_cql_identifier(&keyspace) {
+        return Err(format!(
+            "keyspace {keyspace:?} is not a Cassandra identifier: set spec.cassandra.keyspace to up to 48 \
+             lowercase letters, digits and '_', starting with a letter"
+        ));
+    }
+    let limits = spec.kafka.limits.clone();
+    if limits.min_replication_factor > limits.max_replication_factor {
+        return Err("spec.kafka.limits.minReplicationFactor is larger than maxReplicationFactor: lower the minimum or raise the maximum".into());
+    }
+    let allowed_configs = match &limits.allowed_configs {
+        Some(keys) => keys.clone(),
+        None => DEFAULT_ALLOWED_CONFIGS.iter().map(|k| k.to_string()).collect(),
+    };
+    Ok(ValidatedTenant {
+        namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
+        kafka_user: name.clone(),
+        topic_prefix: spec.kafka.topic_prefix.clone().unwrap_or_else(|| default_prefix.clone()),
+        group_prefix: spec.kafka.group_prefix.clone().unwrap_or_else(|| default_prefix.clone()),
+        transactional_id_prefix: spec.kafka.transactional_id_prefix.clone().unwrap_or(default_prefix),
+        cassandra_role: keyspace.clone(),
+        keyspace,
+        replication: spec.cassandra.replication.clone(),
+        limits,
+        allowed_configs,
+        deletion_policy: spec.deletion_policy,
+        name,
+    })
+}
+
+fn is_tenant_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=40).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && !name.ends_with('-')
+}
+
+pub fn is_cql_identifier(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=48).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::TenantSpec;
+
+    fn tenant(name: &str, spec: TenantSpec) -> Tenant {
+        Tenant::new(name, spec)
+    }
+
+    #[test]
+    fn defaults_derive_everything_from_the_tenant_name() {
+        let v = validate(&tenant("water-eu", TenantSpec::default())).unwrap();
+        assert_eq!(v.namespace, "water-eu");
+        assert_eq!(v.kafka_user, "water-eu");
+        assert_eq!(v.topic_prefix, "water-eu.");
+        assert_eq!(v.group_prefix, "water-eu.");
+        assert_eq!(v.transactional_id_prefix, "water-eu.");
+        assert_eq!(v.keyspace, "water_eu");
+        assert_eq!(v.deletion_policy, DeletionPolicy::Retain);
+        assert!(v.allowed_configs.contains(&"retention.ms".to_string()));
+        assert!(!v.allowed_configs.contains(&"min.insync.replicas".to_string()));
+    }
+
+    #[test]
+    fn explicit_settings_win_over_defaults() {
+        let mut spec = TenantSpec { namespace: Some("team-water".into()), ..Default::default() };
+        spec.kafka.topic_prefix = Some("iot.water.".into());
+        spec.kafka.limits.allowed_configs = Some(vec![]);
+        spec.cassandra.keyspace = Some("water_ks".into());
+        let v = validate(&tenant("water", spec)).unwrap();
+        assert_eq!(
+            (v.namespace.as_str(), v.topic_prefix.as_str(), v.keyspace.as_str()),
+            ("team-water", "iot.water.", "water_ks")
+        );
+        assert!(v.allowed_configs.is_empty());
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_what_to_change() {
+        let err = validate(&tenant("Water", TenantSpec::default())).unwrap_err();
+        assert!(err.contains("use 1-40 lowercase letters"), "{err}");
+        let mut spec = TenantSpec::default();
+        spec.cassandra.keyspace = Some("1data".into());
+        let err = validate(&tenant("water", spec)).unwrap_err();
+        assert!(err.contains("set spec.cassandra.keyspace"), "{err}");
+    }
+}

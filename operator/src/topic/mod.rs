@@ -1,0 +1,5 @@
+//! The Topic controller: one Kafka topic under its tenant's prefix.
+
+pub mod build;
+pub mod reconcile;
+pub mod validate;

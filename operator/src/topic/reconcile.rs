@@ -1,0 +1,173 @@
+//! Topic reconcile: resolve the tenant, validate, plan against Kafka, apply, status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use super::build::{Plan, plan};
+use super::validate::{Siblings, kafka_name, validate};
+use crate::api::conditions::{self, DesiredCondition};
+use crate::api::{Tenant, Topic, TopicStatus};
+use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status};
+use crate::external::kafka::ObservedTopic;
+use crate::tenancy::{Tenancy, resolve};
+
+const KIND: &str = "Topic";
+/// A Topic waiting for its Tenant looks again this often (Tenants send no event to Topics).
+const NO_TENANT_RETRY: Duration = Duration::from_secs(15);
+
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    let controller = Controller::new(Api::<Topic>::all(ctx.client.clone()), watcher::Config::default());
+    // A Tenant appearing or changing (prefix, limits) re-checks the Topics in its namespace.
+    let topics = controller.store();
+    let topics_of_tenant = move |tenant: Tenant| {
+        let namespace = crate::tenant::validate(&tenant).map(|v| v.namespace).ok();
+        topics
+            .state()
+            .into_iter()
+            .filter(|t| namespace.is_some() && t.namespace() == namespace)
+            .map(|t| ObjectRef::from_obj(t.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    controller
+        .watches(Api::<Tenant>::all(ctx.client.clone()), watcher::Config::default(), topics_of_tenant)
+        .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+struct Outcome {
+    ready: DesiredCondition,
+    tenant: Option<String>,
+    kafka_name: Option<String>,
+    observed: Option<ObservedTopic>,
+}
+
+async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile(KIND);
+    let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
+    let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &namespace);
+    let key = object_key(topic.as_ref());
+
+    let (outcome, action, failure) = match resolve(&ctx.client, &namespace).await? {
+        Tenancy::None(message) => (
+            Outcome {
+                ready: DesiredCondition::not_ready("NoTenant", message),
+                tenant: None,
+                kafka_name: None,
+                observed: None,
+            },
+            Action::requeue(NO_TENANT_RETRY),
+            None,
+        ),
+        Tenancy::Tenant(_, tenant) => {
+            let siblings = siblings(&ctx, &topic, &namespace).await?;
+            let name = kafka_name(&topic, &tenant);
+            let with = |ready, observed| Outcome {
+                ready,
+                tenant: Some(tenant.name.clone()),
+                kafka_name: Some(name.clone()),
+                observed,
+            };
+            match validate(&topic, &tenant, &siblings) {
+                Err(refusal) => (
+                    with(DesiredCondition::not_ready(refusal.reason, refusal.message), None),
+                    Action::await_change(),
+                    None,
+                ),
+                Ok(desired) => match converge(&ctx, &topic, &desired).await {
+                    Ok((ready, observed)) => (with(ready, observed), ctx.resync(), None),
+                    Err(e) => {
+                        let ready = DesiredCondition::not_ready(
+                            "KafkaUnavailable",
+                            format!(
+                                "{e}; retrying. Check the brokers (make stack-status) and the operator's Kafka settings"
+                            ),
+                        );
+                        let observed = topic.status.as_ref().and_then(|s| {
+                            Some(ObservedTopic { partitions: s.partitions?, replication_factor: s.replication_factor? })
+                        });
+                        (with(ready, observed), Action::await_change(), Some(Error::Kafka(e.to_string())))
+                    }
+                },
+            }
+        }
+    };
+
+    let old = topic.status.as_ref();
+    let status = TopicStatus {
+        observed_generation: topic.metadata.generation,
+        conditions: conditions::merge(
+            old.map(|s| s.conditions.as_slice()).unwrap_or_default(),
+            std::slice::from_ref(&outcome.ready),
+            topic.metadata.generation,
+            Timestamp::now(),
+        ),
+        kafka_name: outcome.kafka_name,
+        tenant: outcome.tenant,
+        partitions: outcome.observed.as_ref().map(|o| o.partitions),
+        replication_factor: outcome.observed.as_ref().map(|o| o.replication_factor),
+    };
+    let was_ready = old.and_then(|s| conditions::status_of(&s.conditions, conditions::READY)).map(str::to_string);
+    if was_ready.as_deref() != Some(outcome.ready.status.as_str()) {
+        let warning = outcome.ready.status != conditions::ConditionStatus::True;
+        ctx.event(topic.as_ref(), warning, outcome.ready.reason, outcome.ready.message.clone()).await;
+    }
+    patch_status(&api, &topic, old, &status).await?;
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            ctx.succeeded(&key);
+            Ok(action)
+        }
+    }
+}
+
+/// Counts the tenant's other Topics and their partitions, for the guardrails.
+async fn siblings(ctx: &Context, topic: &Topic, namespace: &str) -> Result<Siblings> {
+    let all = Api::<Topic>::namespaced(ctx.client.clone(), namespace).list(&ListParams::default()).await?;
+    let others = all.items.iter().filter(|t| t.meta().uid != topic.meta().uid && t.meta().deletion_timestamp.is_none());
+    let (mut topics, mut partitions) = (0, 0);
+    for t in others {
+        topics += 1;
+        partitions += t.spec.partitions;
+    }
+    Ok(Siblings { topics, partitions })
+}
+
+/// Brings Kafka to the desired topic, or explains why it will not.
+async fn converge(
+    ctx: &Context,
+    topic: &Topic,
+    desired: &crate::external::kafka::DesiredTopic,
+) -> std::result::Result<(DesiredCondition, Option<ObservedTopic>), crate::external::kafka::KafkaCallError> {
+    let observed = ctx.kafka.describe_topic(&desired.name).await?;
+    let adopting = topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none();
+    match plan(desired, observed.as_ref(), adopting) {
+        Plan::Create => {
+            ctx.kafka.create_topic(desired).await?;
+            ctx.event(topic, false, "Created", format!("created Kafka topic {}", desired.name)).await;
+        }
+        Plan::AddPartitions { from, to } => {
+            ctx.kafka.create_partitions(&desired.name, to).await?;
+            ctx.event(topic, false, "PartitionsIncreased", format!("{}: partitions {from} → {to}", desired.name)).await;
+        }
+        Plan::Nothing => {}
+        Plan::Refuse { reason, message } => return Ok((DesiredCondition::not_ready(reason, message), observed)),
+    }
+    let now = ObservedTopic { partitions: desired.partitions, replication_factor: desired.replication_factor };
+    let ready = DesiredCondition::ready(
+        "Provisioned",
+        format!("{}: {} partitions, replication factor {}", desired.name, now.partitions, now.replication_factor),
+    );
+    Ok((ready, Some(now)))
+}

@@ -1,0 +1,193 @@
+//! The generated CRDs, installed in the real API server, refuse bad input at apply time with
+//! a message that says what to change — before the operator ever sees the object.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use tributary_tests::{install_crds, kubectl, unique};
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("tributary.dev", "v1alpha1", kind), plural)
+}
+
+fn object(kind: &str, name: &str, spec: Value) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec
+    }))
+    .unwrap()
+}
+
+/// Creates the object and returns the API server's refusal, failing the test if it was accepted.
+async fn refused(api: &Api<DynamicObject>, obj: DynamicObject) -> String {
+    let name = obj.metadata.name.clone().unwrap();
+    match api.create(&PostParams::default(), &obj).await {
+        Ok(_) => panic!("{name} was accepted but must be refused"),
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            status.message
+        }
+        Err(other) => panic!("unexpected error for {name}: {other}"),
+    }
+}
+
+async fn patch_refused(api: &Api<DynamicObject>, name: &str, spec: Value) -> String {
+    let patch = Patch::Merge(json!({"spec": spec}));
+    match api.patch(name, &PatchParams::default(), &patch).await {
+        Ok(_) => panic!("patch {spec} of {name} was accepted but must be refused"),
+        Err(kube::Error::Api(status)) => status.message,
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+fn assert_says(message: &str, expected: &str) {
+    assert!(message.contains(expected), "expected the refusal to say {expected:?}; it said: {message}");
+}
+
+#[tokio::test]
+async fn tenant_schema_refuses_bad_names_enums_limits_and_namespace_changes() {
+    install_crds().await;
+    let client = kube::Client::try_default().await.unwrap();
+    let tenants: Api<DynamicObject> = Api::all_with(client, &resource("Tenant", "tenants"));
+
+    let msg = refused(&tenants, object("Tenant", "water.eu", json!({}))).await;
+    assert_says(&msg, "a Tenant name is its Kafka prefix, namespace and keyspace");
+
+    let name = unique("tn");
+    let msg = refused(&tenants, object("Tenant", &name, json!({"deletionPolicy": "Sometimes"}))).await;
+    assert_says(&msg, "spec.deletionPolicy: Unsupported value: \"Sometimes\"");
+
+    let limits = json!({"kafka": {"limits": {"minReplicationFactor": 3, "maxReplicationFactor": 2}}});
+    let msg = refused(&tenants, object("Tenant", &name, limits)).await;
+    assert_says(&msg, "minReplicationFactor must not exceed maxReplicationFactor");
+
+    let msg = refused(&tenants, object("Tenant", &name, json!({"cassandra": {"keyspace": "Water-Data"}}))).await;
+    assert_says(&msg, "spec.cassandra.keyspace");
+
+    tenants
+        .create(&PostParams::default(), &object("Tenant", &name, json!({"namespace": name})))
+        .await
+        .expect("valid tenant");
+    let created = tenants.get(&name).await.unwrap();
+    assert_eq!(created.data["spec"]["deletionPolicy"], "Retain", "the safe default is filled in");
+    assert_eq!(created.data["spec"]["kafka"]["limits"]["minReplicationFactor"], 3);
+
+    let msg = patch_refused(&tenants, &name, json!({"namespace": format!("{name}-other")})).await;
+    assert_says(&msg, "namespace is immutable");
+    tenants.delete(&name, &Default::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn topic_schema_refuses_bad_names_shrinking_and_rf_changes() {
+    install_crds().await;
+    let client = kube::Client::try_default().await.unwrap();
+    let topics: Api<DynamicObject> = Api::namespaced_with(client, "default", &resource("Topic", "topics"));
+
+    let msg = refused(&topics, object("Topic", &unique("t"), json!({"topicName": "bad name!"}))).await;
+    assert_says(&msg, "spec.topicName");
+    let msg = refused(&topics, object("Topic", &unique("t"), json!({"topicName": ".."}))).await;
+    assert_says(&msg, "topicName may not be '.' or '..'");
+    let msg = refused(&topics, object("Topic", &unique("t"), json!({"partitions": 0}))).await;
+    assert_says(
+        &msg,
+        "spec.partitions: Invalid value: 0: spec.partitions in body should be greater than or equal to 1",
+    );
+    let long = "a".repeat(201);
+    let msg = refused(&topics, object("Topic", &long, json!({}))).await;
+    assert_says(&msg, "use at most 200 characters");
+
+    let name = unique("t");
+    let created = topics
+        .create(&PostParams::default(), &object("Topic", &name, json!({"partitions": 3})))
+        .await
+        .expect("valid topic");
+    assert_eq!(created.data["spec"]["replicationFactor"], 3, "RF defaults to 3");
+
+    let msg = patch_refused(&topics, &name, json!({"partitions": 2})).await;
+    assert_says(&msg, "partitions can only grow");
+    let msg = patch_refused(&topics, &name, json!({"replicationFactor": 1})).await;
+    assert_says(&msg, "replicationFactor is immutable");
+    let msg = patch_refused(&topics, &name, json!({"topicName": "renamed"})).await;
+    assert_says(&msg, "topicName is immutable");
+
+    let grown = topics.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"partitions": 6}}))).await;
+    assert_eq!(grown.expect("growing partitions is allowed").data["spec"]["partitions"], 6);
+    topics.delete(&name, &Default::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn cassandra_sink_schema_refuses_bad_identifiers_types_and_keys() {
+    install_crds().await;
+    let client = kube::Client::try_default().await.unwrap();
+    let sinks: Api<DynamicObject> =
+        Api::namespaced_with(client, "default", &resource("CassandraSink", "cassandrasinks"));
+    let spec = |columns: Value, pk: Value| json!({"topic": "data", "table": "readings", "columns": columns, "partitionKey": pk});
+    let good_columns = json!([{"name": "station", "type": "text"}, {"name": "ph", "type": "double"}]);
+
+    let msg = refused(
+        &sinks,
+        object("CassandraSink", &unique("s"), spec(json!([{"name": "Station-Id", "type": "text"}]), json!(["x"]))),
+    )
+    .await;
+    assert_says(&msg, "spec.columns[0].name");
+    let msg = refused(
+        &sinks,
+        object("CassandraSink", &unique("s"), spec(json!([{"name": "station", "type": "txt"}]), json!(["station"]))),
+    )
+    .await;
+    assert_says(&msg, "spec.columns[0].type");
+    let msg =
+        refused(&sinks, object("CassandraSink", &unique("s"), spec(good_columns.clone(), json!(["sensor"])))).await;
+    assert_says(&msg, "every partitionKey entry must be the name of a column in columns");
+    let mut long_table = spec(good_columns.clone(), json!(["station"]));
+    long_table["table"] = json!("t".repeat(49));
+    let msg = refused(&sinks, object("CassandraSink", &unique("s"), long_table)).await;
+    assert_says(&msg, "spec.table");
+    let mut bad_consistency = spec(good_columns.clone(), json!(["station"]));
+    bad_consistency["consistency"] = json!("Sometimes");
+    let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_consistency)).await;
+    assert_says(&msg, "spec.consistency: Unsupported value");
+
+    let name = unique("s");
+    let created = sinks
+        .create(&PostParams::default(), &object("CassandraSink", &name, spec(good_columns.clone(), json!(["station"]))))
+        .await
+        .expect("valid sink");
+    assert_eq!(created.data["spec"]["consistency"], "LocalQuorum");
+    let msg = patch_refused(&sinks, &name, json!({"partitionKey": ["ph"]})).await;
+    assert_says(&msg, "the primary key is immutable");
+    sinks.delete(&name, &Default::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_the_printer_columns() {
+    install_crds().await;
+    let header = |kind: &str| {
+        kubectl(&["get", kind, "-A"])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // With no objects kubectl prints nothing; create one of each so it prints a header.
+    let name = unique("cols");
+    kubectl(&["create", "namespace", &name]);
+    let manifest = format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {name}}}\nspec: {{}}\n---\n\
+         apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata: {{name: data, namespace: {name}}}\nspec: {{}}\n---\n\
+         apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata: {{name: sink, namespace: {name}}}\n\
+         spec: {{topic: data, table: readings, columns: [{{name: id, type: text}}], partitionKey: [id]}}\n"
+    );
+    let path = std::env::temp_dir().join(format!("{name}.yaml"));
+    std::fs::write(&path, manifest).unwrap();
+    kubectl(&["apply", "-f", path.to_str().unwrap()]);
+
+    assert_eq!(
+        kubectl(&["get", "tenants", &name]).lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "TOPICS", "SINKS", "PARTITIONS", "AGE"]
+    );
+    assert_eq!(header("topics"), "NAMESPACE NAME KAFKA NAME PARTITIONS RF READY AGE");
+    assert_eq!(header("cassandrasinks"), "NAMESPACE NAME TOPIC TABLE REPLICAS LAG READY AGE");
+    kubectl(&["delete", "-f", path.to_str().unwrap(), "--wait=false"]);
+}
