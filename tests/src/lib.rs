@@ -128,3 +128,4 @@ pub async fn install_crds() {
         "crd/cassandrasinks.tributary.dev",
     ]);
 }
+pub mod operator;

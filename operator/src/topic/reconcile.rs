@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 
 use super::build::{Plan, plan};
 use super::validate::{Siblings, kafka_name, validate};
-use crate::api::conditions::{self, DesiredCondition};
+use crate::api::conditions::{self, ConditionStatus, DesiredCondition};
 use crate::api::{Tenant, Topic, TopicStatus};
 use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status};
 use crate::external::kafka::ObservedTopic;
@@ -72,20 +72,27 @@ async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action> {
         Tenancy::Tenant(_, tenant) => {
             let siblings = siblings(&ctx, &topic, &namespace).await?;
             let name = kafka_name(&topic, &tenant);
-            let with = |ready, observed| Outcome {
+            // status.kafkaName names the topic once the operator manages it (created or
+            // adopted); until then a topic found in Kafka is someone else's.
+            let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
+            let with = |ready, observed, kafka_name| Outcome {
                 ready,
                 tenant: Some(tenant.name.clone()),
-                kafka_name: Some(name.clone()),
+                kafka_name,
                 observed,
             };
             match validate(&topic, &tenant, &siblings) {
                 Err(refusal) => (
-                    with(DesiredCondition::not_ready(refusal.reason, refusal.message), None),
+                    with(DesiredCondition::not_ready(refusal.reason, refusal.message), None, managed),
                     Action::await_change(),
                     None,
                 ),
                 Ok(desired) => match converge(&ctx, &topic, &desired).await {
-                    Ok((ready, observed)) => (with(ready, observed), ctx.resync(), None),
+                    Ok((ready, observed)) => {
+                        let kafka_name =
+                            if ready.status == ConditionStatus::True { Some(name.clone()) } else { managed };
+                        (with(ready, observed, kafka_name), ctx.resync(), None)
+                    }
                     Err(e) => {
                         let ready = DesiredCondition::not_ready(
                             "KafkaUnavailable",
@@ -96,7 +103,7 @@ async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action> {
                         let observed = topic.status.as_ref().and_then(|s| {
                             Some(ObservedTopic { partitions: s.partitions?, replication_factor: s.replication_factor? })
                         });
-                        (with(ready, observed), Action::await_change(), Some(Error::Kafka(e.to_string())))
+                        (with(ready, observed, managed), Action::await_change(), Some(Error::Kafka(e.to_string())))
                     }
                 },
             }
@@ -119,7 +126,7 @@ async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action> {
     };
     let was_ready = old.and_then(|s| conditions::status_of(&s.conditions, conditions::READY)).map(str::to_string);
     if was_ready.as_deref() != Some(outcome.ready.status.as_str()) {
-        let warning = outcome.ready.status != conditions::ConditionStatus::True;
+        let warning = outcome.ready.status != ConditionStatus::True;
         ctx.event(topic.as_ref(), warning, outcome.ready.reason, outcome.ready.message.clone()).await;
     }
     patch_status(&api, &topic, old, &status).await?;

@@ -1,0 +1,157 @@
+//! Runs the real operator binary as a child process of the test binary.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{repo_root, unique, wait_until};
+
+pub struct OperatorProcess {
+    pub pid: u32,
+    exited: Arc<AtomicBool>,
+    pub http: SocketAddr,
+    pub identity: String,
+    pub log: PathBuf,
+}
+
+fn binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let path = target.join("debug").join("tributary-operator");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build --workspace`; `make test` does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Creates the namespace for the leader-election Lease, if missing.
+pub async fn ensure_namespace(name: &str) {
+    let api: Api<Namespace> = Api::all(kube::Client::try_default().await.unwrap());
+    if api.get_opt(name).await.unwrap().is_none() {
+        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        api.create(&PostParams::default(), &ns).await.unwrap();
+    }
+}
+
+impl OperatorProcess {
+    /// Starts the operator with the stack's settings. The process gets SIGTERM when the test
+    /// binary exits (PR_SET_PDEATHSIG, armed from a thread that lives as long as the binary).
+    pub fn spawn(identity: &str, lease_namespace: &str) -> OperatorProcess {
+        let http = free_port();
+        let log = std::env::temp_dir().join(format!("{identity}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(binary());
+        command
+            .env("TRIBUTARY_NAMESPACE", lease_namespace)
+            .env("POD_NAME", identity)
+            .env("TRIBUTARY_HTTP_ADDR", http.to_string())
+            .env("TRIBUTARY_RESYNC_SECONDS", "10")
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out));
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let (tx, rx) = mpsc::channel();
+        let exited = Arc::new(AtomicBool::new(false));
+        let flag = exited.clone();
+        // The death signal follows the thread that forked, so that thread waits for the
+        // child (reaping it, and recording that it exited) instead of ending with a test.
+        std::thread::spawn(move || match command.spawn() {
+            Ok(mut child) => {
+                tx.send(Ok(child.id())).unwrap();
+                let _ = child.wait();
+                flag.store(true, Ordering::SeqCst);
+            }
+            Err(e) => tx.send(Err(e.to_string())).unwrap(),
+        });
+        let pid = rx.recv().unwrap().unwrap_or_else(|e| panic!("start the operator: {e}"));
+        OperatorProcess { pid, exited, http, identity: identity.to_string(), log }
+    }
+
+    /// One operator per test binary, with its own Lease so it leads at once.
+    pub async fn shared() -> &'static OperatorProcess {
+        static SHARED: OnceLock<OperatorProcess> = OnceLock::new();
+        if let Some(op) = SHARED.get() {
+            return op;
+        }
+        crate::install_crds().await;
+        let lease_ns = unique("tributary-tests");
+        ensure_namespace(&lease_ns).await;
+        let op = SHARED.get_or_init(|| OperatorProcess::spawn(&unique("operator"), &lease_ns));
+        op.wait_leader().await;
+        op
+    }
+
+    pub async fn get(&self, path: &str) -> Result<String, String> {
+        let mut stream = tokio::net::TcpStream::connect(self.http).await.map_err(|e| e.to_string())?;
+        stream
+            .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.map_err(|e| e.to_string())?;
+        let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+        if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+            Ok(body.to_string())
+        } else {
+            Err(head.lines().next().unwrap_or_default().to_string())
+        }
+    }
+
+    /// The value of an unlabelled metric (e.g. `tributary_leader`), 0 when absent.
+    pub async fn metric(&self, name: &str) -> Result<f64, String> {
+        let text = self.get("/metrics").await?;
+        Ok(text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum())
+    }
+
+    pub async fn wait_leader(&self) {
+        wait_until(
+            &format!("operator {} to lead (log: {})", self.identity, self.log.display()),
+            Duration::from_secs(60),
+            || async {
+                if !self.alive() {
+                    return Err(format!("the operator exited: {}", self.log_tail()));
+                }
+                match self.metric("tributary_leader").await {
+                    Ok(v) if v == 1.0 => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await
+    }
+
+    pub fn alive(&self) -> bool {
+        !self.exited.load(Ordering::SeqCst)
+    }
+
+    pub fn terminate(&self) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}

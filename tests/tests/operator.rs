@@ -1,0 +1,264 @@
+//! The operator against the real stack: objects applied as YAML the way a user would, and
+//! assertions on what it writes to Kubernetes and Kafka.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::Api;
+use kube::{Client, ResourceExt};
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use tributary::api::conditions::{READY, status_of};
+use tributary::api::{CassandraSink, Tenant, Topic};
+use tributary_tests::kafka::topic_layout;
+use tributary_tests::operator::OperatorProcess;
+use tributary_tests::{kafka_admin, kubectl, unique, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn apply(yaml: &str) {
+    let path = std::env::temp_dir().join(format!("{}.yaml", unique("manifest")));
+    std::fs::write(&path, yaml).unwrap();
+    kubectl(&["apply", "-f", path.to_str().unwrap()]);
+}
+
+async fn client() -> Client {
+    Client::try_default().await.expect("kube client")
+}
+
+/// Waits until the Ready condition of an object has `status` and `reason`; returns its message.
+async fn wait_ready<F, Fut>(what: &str, status: &str, reason: &str, mut conditions: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
+{
+    wait_until(&format!("{what} Ready={status} ({reason})"), WAIT, || {
+        let fut = conditions();
+        async move {
+            let conds = fut.await;
+            match conds.iter().find(|c| c.type_ == READY) {
+                Some(c) if c.status == status && c.reason == reason => Ok(c.message.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+}
+
+async fn tenant_conditions(name: &str) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    let api: Api<Tenant> = Api::all(client().await);
+    api.get_opt(name).await.ok().flatten().and_then(|t| t.status).map(|s| s.conditions).unwrap_or_default()
+}
+
+async fn topic_conditions(ns: &str, name: &str) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    let api: Api<Topic> = Api::namespaced(client().await, ns);
+    api.get_opt(name).await.ok().flatten().and_then(|t| t.status).map(|s| s.conditions).unwrap_or_default()
+}
+
+fn tenant_yaml(name: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec:\n  deletionPolicy: Retain\n{extra_spec}"
+    )
+}
+
+fn topic_yaml(ns: &str, name: &str, partitions: i32) -> String {
+    format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  partitions: {partitions}\n  replicationFactor: 3\n"
+    )
+}
+
+#[tokio::test]
+async fn a_tenant_gets_its_namespace_and_credentials_secret_owned_by_it() {
+    OperatorProcess::shared().await;
+    let name = unique("tn");
+    apply(&tenant_yaml(&name, ""));
+    let message = wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&name)).await;
+    assert_eq!(message, "0 topics and 0 sinks ready");
+
+    let client = client().await;
+    let tenant = Api::<Tenant>::all(client.clone()).get(&name).await.unwrap();
+    let uid = tenant.uid().unwrap();
+    let status = tenant.status.clone().unwrap();
+    assert_eq!(status.namespace.as_deref(), Some(name.as_str()));
+    assert_eq!((status.topics.as_deref(), status.sinks.as_deref()), (Some("0/0"), Some("0/0")));
+    assert_eq!(status.observed_generation, tenant.metadata.generation);
+
+    let ns = Api::<Namespace>::all(client.clone()).get(&name).await.expect("tenant namespace");
+    assert_eq!(ns.labels().get("tributary.dev/tenant"), Some(&name));
+    assert_eq!(ns.owner_references().iter().map(|o| o.uid.as_str()).collect::<Vec<_>>(), [uid.as_str()]);
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &name);
+    let secret = secrets.get("tributary-credentials").await.expect("credentials Secret");
+    assert_eq!(secret.owner_references()[0].uid, uid);
+    let data = secret.data.clone().unwrap();
+    let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+    assert_eq!(text("kafka.username"), name);
+    assert_eq!(text("kafka.topic.prefix"), format!("{name}."));
+    assert_eq!(text("kafka.bootstrap.servers"), std::env::var("KAFKA_BOOTSTRAP").unwrap());
+    assert_eq!(text("cassandra.keyspace"), name.replace('-', "_"));
+    let password = text("kafka.password");
+    assert_eq!(password.len(), 32);
+    assert!(text("librdkafka.properties").contains(&format!("sasl.password={password}\n")));
+
+    // A spec change is reconciled (observedGeneration follows) and keeps the passwords.
+    apply(&tenant_yaml(&name, "  kafka:\n    limits:\n      maxPartitions: 30\n"));
+    let generation = Api::<Tenant>::all(client.clone()).get(&name).await.unwrap().metadata.generation;
+    wait_until("observedGeneration to follow the spec change", WAIT, || async {
+        let t = Api::<Tenant>::all(client.clone()).get(&name).await.map_err(|e| e.to_string())?;
+        let observed = t.status.and_then(|s| s.observed_generation);
+        if observed == generation { Ok(()) } else { Err(format!("{observed:?} != {generation:?}")) }
+    })
+    .await;
+    let again = secrets.get("tributary-credentials").await.unwrap();
+    assert_eq!(again.data.unwrap()["kafka.password"].0, password.as_bytes(), "the password is kept");
+
+    let row = kubectl(&["get", "tenant", &name, "--no-headers"]);
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&columns[..5], [name.as_str(), "True", "0/0", "0/0", "0/30"].as_slice(), "{row}");
+}
+
+#[tokio::test]
+async fn a_topic_is_created_in_kafka_under_the_tenant_prefix_and_grows() {
+    OperatorProcess::shared().await;
+    let tenant = unique("tk");
+    apply(&tenant_yaml(&tenant, ""));
+    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    apply(&topic_yaml(&tenant, "events", 3));
+    let message = wait_ready("topic", "True", "Provisioned", || topic_conditions(&tenant, "events")).await;
+    let kafka_name = format!("{tenant}.events");
+    assert_eq!(message, format!("{kafka_name}: 3 partitions, replication factor 3"));
+
+    let admin = kafka_admin();
+    let layout = topic_layout(&admin, &kafka_name).expect("the topic exists in Kafka");
+    assert_eq!(layout.len(), 3);
+    assert!(layout.iter().all(|p| p.replicas.len() == 3), "{layout:?}");
+
+    let topic = Api::<Topic>::namespaced(client().await, &tenant).get("events").await.unwrap();
+    let status = topic.status.unwrap();
+    assert_eq!(
+        (status.kafka_name.as_deref(), status.tenant.as_deref()),
+        (Some(kafka_name.as_str()), Some(tenant.as_str()))
+    );
+
+    // The tenant's roll-up counts the topic and its partitions.
+    wait_until("the tenant to count 1/1 topics and 3 partitions", WAIT, || async {
+        let t = Api::<Tenant>::all(client().await).get(&tenant).await.map_err(|e| e.to_string())?;
+        let s = t.status.unwrap_or_default();
+        if s.topics.as_deref() == Some("1/1") && s.partitions.as_deref() == Some("3/-") {
+            Ok(())
+        } else {
+            Err(format!("{s:?}"))
+        }
+    })
+    .await;
+
+    apply(&topic_yaml(&tenant, "events", 6));
+    wait_until("Kafka to have 6 partitions", WAIT, || async {
+        let n = topic_layout(&admin, &kafka_name)?.len();
+        if n == 6 { Ok(()) } else { Err(format!("{n} partitions")) }
+    })
+    .await;
+    wait_until("the Topic status to report 6 partitions for the new generation", WAIT, || async {
+        let t = Api::<Topic>::namespaced(client().await, &tenant).get("events").await.map_err(|e| e.to_string())?;
+        let s = t.status.clone().unwrap_or_default();
+        let current = s.observed_generation == t.metadata.generation && s.partitions == Some(6);
+        if current && status_of(&s.conditions, READY) == Some("True") { Ok(()) } else { Err(format!("{s:?}")) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_topic_outside_any_tenant_is_refused_and_nothing_reaches_kafka() {
+    OperatorProcess::shared().await;
+    let ns = unique("orphan");
+    kubectl(&["create", "namespace", &ns]);
+    apply(&topic_yaml(&ns, "lost", 3));
+    let message = wait_ready("topic", "False", "NoTenant", || topic_conditions(&ns, "lost")).await;
+    assert!(message.contains(&format!("namespace {ns} belongs to no Tenant")), "{message}");
+    let err = topic_layout(&kafka_admin(), &format!("{ns}.lost")).expect_err("no topic in Kafka");
+    assert!(err.contains("UNKNOWN_TOPIC"), "{err}");
+}
+
+#[tokio::test]
+async fn guardrails_refuse_a_topic_beyond_the_tenant_limits() {
+    OperatorProcess::shared().await;
+    let tenant = unique("tg");
+    apply(&tenant_yaml(&tenant, "  kafka:\n    limits:\n      maxTopics: 1\n"));
+    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    apply(&topic_yaml(&tenant, "first", 3));
+    wait_ready("first topic", "True", "Provisioned", || topic_conditions(&tenant, "first")).await;
+    apply(&topic_yaml(&tenant, "second", 3));
+    let message =
+        wait_ready("second topic", "False", "GuardrailViolated", || topic_conditions(&tenant, "second")).await;
+    assert!(message.contains("may have 1 topics and already has 1"), "{message}");
+    let err = topic_layout(&kafka_admin(), &format!("{tenant}.second")).expect_err("nothing created in Kafka");
+    assert!(err.contains("UNKNOWN_TOPIC"), "{err}");
+    let message = wait_ready("tenant", "False", "ChildrenNotReady", || tenant_conditions(&tenant)).await;
+    assert!(message.contains("Topic second"), "{message}");
+}
+
+#[tokio::test]
+async fn an_existing_kafka_topic_of_another_shape_is_not_adopted() {
+    OperatorProcess::shared().await;
+    let tenant = unique("ta");
+    apply(&tenant_yaml(&tenant, ""));
+    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    let admin = kafka_admin();
+    let kafka_name = format!("{tenant}.legacy");
+    admin
+        .create_topics(&[NewTopic::new(&kafka_name, 1, TopicReplication::Fixed(3))], &AdminOptions::new())
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    apply(&topic_yaml(&tenant, "legacy", 3));
+    let message = wait_ready("topic", "False", "AdoptionRefused", || topic_conditions(&tenant, "legacy")).await;
+    assert!(message.contains("partitions: Kafka has 1, spec asks 3"), "{message}");
+    assert_eq!(topic_layout(&admin, &kafka_name).unwrap().len(), 1, "the existing topic was left untouched");
+
+    // A Topic whose shape matches the existing topic adopts it. (partitions cannot be lowered
+    // on the object, so the Topic is replaced.)
+    kubectl(&["delete", "topic", "legacy", "-n", &tenant, "--wait=true"]);
+    apply(&topic_yaml(&tenant, "legacy", 1));
+    let message = wait_ready("topic", "True", "Provisioned", || topic_conditions(&tenant, "legacy")).await;
+    assert_eq!(message, format!("{kafka_name}: 1 partitions, replication factor 3"));
+    assert_eq!(topic_layout(&admin, &kafka_name).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_sink_reports_a_missing_topic_and_counts_in_its_tenant() {
+    OperatorProcess::shared().await;
+    let tenant = unique("ts");
+    apply(&tenant_yaml(&tenant, ""));
+    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata:\n  name: readings\n  namespace: {tenant}\n\
+         spec:\n  topic: nowhere\n  table: readings\n  columns:\n  - {{name: station, type: text}}\n  partitionKey: [station]\n"
+    ));
+    let sinks: Api<CassandraSink> = Api::namespaced(client().await, &tenant);
+    let message = wait_ready("sink", "False", "TopicNotFound", || {
+        let sinks = sinks.clone();
+        async move {
+            sinks
+                .get_opt("readings")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|s| s.status)
+                .map(|s| s.conditions)
+                .unwrap_or_default()
+        }
+    })
+    .await;
+    assert!(message.contains("Topic nowhere does not exist"), "{message}");
+    wait_until("the tenant to count the sink as 0/1", WAIT, || async {
+        let t = Api::<Tenant>::all(client().await).get(&tenant).await.map_err(|e| e.to_string())?;
+        let s = t.status.unwrap_or_default();
+        let ready = status_of(&s.conditions, READY).map(str::to_string);
+        if s.sinks.as_deref() == Some("0/1") && ready.as_deref() == Some("False") {
+            Ok(())
+        } else {
+            Err(format!("{s:?}"))
+        }
+    })
+    .await;
+}
