@@ -132,7 +132,7 @@ impl OperatorProcess {
                     return Err(format!("the operator exited: {}", self.log_tail()));
                 }
                 match self.metric("tributary_leader").await {
-                    Ok(v) if v == 1.0 => Ok(()),
+                    Ok(1.0) => Ok(()),
                     other => Err(format!("{other:?}")),
                 }
             },
