@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
-use crate::external::kafka::KafkaAdmin;
+use crate::external::kafka::KafkaPlatform;
 use crate::metrics::Metrics;
 
 /// The one field manager for everything the operator writes (server-side apply).
@@ -29,16 +29,27 @@ pub struct Context {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
-    pub kafka: Arc<dyn KafkaAdmin>,
+    pub kafka: Arc<dyn KafkaPlatform>,
+    /// Fingerprints of the SCRAM passwords this process has applied, per user, so a steady
+    /// tenant causes no credential write on resync. Lives in memory only.
+    pub applied_credentials: Mutex<HashMap<String, u64>>,
     /// Consecutive failures per object, for exponential backoff of transient errors.
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, config: Arc<Config>, metrics: Arc<Metrics>, kafka: Arc<dyn KafkaAdmin>) -> Arc<Self> {
+    pub fn new(client: Client, config: Arc<Config>, metrics: Arc<Metrics>, kafka: Arc<dyn KafkaPlatform>) -> Arc<Self> {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(config.identity.clone()) };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Context { client, config, metrics, recorder, kafka, failures: Mutex::new(HashMap::new()) })
+        Arc::new(Context {
+            client,
+            config,
+            metrics,
+            recorder,
+            kafka,
+            applied_credentials: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The drift requeue: the resync interval plus up to 10 % jitter, so a thousand objects
@@ -88,6 +99,8 @@ pub enum Error {
     Cassandra(String),
     #[error("the object is missing {0}; it was probably deleted while being reconciled")]
     Missing(&'static str),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
 }
 
 impl Error {
@@ -98,6 +111,7 @@ impl Error {
             Error::Kafka(_) => "kafka",
             Error::Cassandra(_) => "cassandra",
             Error::Missing(_) => "missing",
+            Error::Finalizer(_) => "finalizer",
         }
     }
 }

@@ -129,3 +129,31 @@ pub async fn install_crds() {
     ]);
 }
 pub mod operator;
+
+/// Writes `yaml` to a temporary file and `kubectl apply`s it, as a user would.
+pub fn kubectl_apply(yaml: &str) {
+    let path = std::env::temp_dir().join(format!("{}.yaml", unique("manifest")));
+    std::fs::write(&path, yaml).unwrap();
+    kubectl(&["apply", "-f", path.to_str().unwrap()]);
+}
+
+/// The Kafka client settings in a tenant's `tributary-credentials` Secret, read the way an
+/// application would read them.
+pub async fn tenant_kafka_settings(namespace: &str) -> ClientSettings {
+    use k8s_openapi::api::core::v1::Secret;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(kube::Client::try_default().await.unwrap(), namespace);
+    let secret = secrets.get("tributary-credentials").await.expect("tenant credentials Secret");
+    let data = secret.data.unwrap_or_default();
+    let properties = String::from_utf8(data["librdkafka.properties"].0.clone()).unwrap();
+    let get = |key: &str| {
+        properties
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} missing from librdkafka.properties"))
+            .to_string()
+    };
+    let mut settings = ClientSettings::new(get("bootstrap.servers"), get("sasl.username"), get("sasl.password"));
+    settings.security_protocol = get("security.protocol");
+    assert_eq!(get("sasl.mechanism"), "SCRAM-SHA-512");
+    settings
+}

@@ -16,9 +16,7 @@ use tributary_tests::{kafka_admin, kubectl, unique, wait_until};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn apply(yaml: &str) {
-    let path = std::env::temp_dir().join(format!("{}.yaml", unique("manifest")));
-    std::fs::write(&path, yaml).unwrap();
-    kubectl(&["apply", "-f", path.to_str().unwrap()]);
+    tributary_tests::kubectl_apply(yaml);
 }
 
 async fn client() -> Client {

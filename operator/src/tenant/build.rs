@@ -1,6 +1,6 @@
 //! Desired Kubernetes objects and status of a Tenant, as plain values (pure).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -14,7 +14,7 @@ use crate::api::conditions::{self, DesiredCondition};
 use crate::api::tenant::TenantStatus;
 use crate::api::{CassandraSink, Topic};
 use crate::controller::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{ClientSettings, SASL_MECHANISM};
+use crate::external::kafka::{AclBinding, AclOperation, ClientSettings, PatternType, ResourceType, SASL_MECHANISM};
 
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
 pub const CASSANDRA_PASSWORD_KEY: &str = "cassandra.password";
@@ -195,6 +195,46 @@ pub fn status(
     }
 }
 
+/// The Kafka principal of a tenant.
+pub fn principal(v: &ValidatedTenant) -> String {
+    format!("User:{}", v.kafka_user)
+}
+
+/// Exactly the ACLs a tenant needs: its topics (read, write, describe; no create or
+/// delete, so topics go through Topic objects and their guardrails), its consumer groups
+/// and its transactional ids — all by prefix, nothing else.
+pub fn desired_acls(v: &ValidatedTenant) -> BTreeSet<AclBinding> {
+    let p = principal(v);
+    let acl = |r, name: &str, op| AclBinding::allow(&p, r, PatternType::Prefixed, name, op);
+    let mut out = BTreeSet::new();
+    for op in [AclOperation::Read, AclOperation::Write, AclOperation::Describe, AclOperation::DescribeConfigs] {
+        out.insert(acl(ResourceType::Topic, &v.topic_prefix, op));
+    }
+    for op in [AclOperation::Read, AclOperation::Describe] {
+        out.insert(acl(ResourceType::Group, &v.group_prefix, op));
+    }
+    for op in [AclOperation::Write, AclOperation::Describe] {
+        out.insert(acl(ResourceType::TransactionalId, &v.transactional_id_prefix, op));
+    }
+    out
+}
+
+/// What to add and what to remove so that `current` becomes `desired`. Only the tenant
+/// principal's own entries are ever passed in, so nobody else's ACLs are touched.
+pub fn acl_changes(desired: &BTreeSet<AclBinding>, current: &[AclBinding]) -> (Vec<AclBinding>, Vec<AclBinding>) {
+    let current: BTreeSet<AclBinding> = current.iter().cloned().collect();
+    (desired.difference(&current).cloned().collect(), current.difference(desired).cloned().collect())
+}
+
+/// What a Tenant leaves in Kafka and Cassandra when it is deleted with `Retain`.
+pub fn retained(v: &ValidatedTenant) -> Vec<String> {
+    vec![
+        format!("Kafka user {} with its ACLs", v.kafka_user),
+        format!("Kafka topics with prefix {}", v.topic_prefix),
+        format!("Cassandra keyspace {} and role {}", v.keyspace, v.cassandra_role),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +330,29 @@ mod tests {
         );
         assert_eq!(s.observed_generation, Some(4));
         assert_eq!(ready_condition(&rollup(&[topic("a", 3, true)], &[])).reason, "Provisioned");
+    }
+
+    #[test]
+    fn the_tenant_acls_cover_its_prefixes_and_nothing_else() {
+        let acls = desired_acls(&water());
+        assert_eq!(acls.len(), 8);
+        assert!(acls.iter().all(|a| a.principal == "User:water" && a.pattern_type == PatternType::Prefixed));
+        assert!(acls.iter().all(|a| a.resource_name == "water."));
+        assert!(
+            !acls
+                .iter()
+                .any(|a| matches!(a.operation, AclOperation::Create | AclOperation::Delete | AclOperation::All))
+        );
+        assert!(!acls.iter().any(|a| a.resource_type == ResourceType::Cluster));
+
+        let stray =
+            AclBinding::allow("User:water", ResourceType::Topic, PatternType::Literal, "bts.data", AclOperation::Read);
+        let mut current: Vec<AclBinding> = acls.iter().skip(1).cloned().collect();
+        current.push(stray.clone());
+        let (add, remove) = acl_changes(&acls, &current);
+        assert_eq!(add, vec![acls.iter().next().unwrap().clone()]);
+        assert_eq!(remove, vec![stray]);
+        let (add, remove) = acl_changes(&acls, &acls.iter().cloned().collect::<Vec<_>>());
+        assert!(add.is_empty() && remove.is_empty(), "a converged set needs no write");
     }
 }

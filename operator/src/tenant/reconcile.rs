@@ -1,12 +1,15 @@
 //! Tenant reconcile: dereference → validate → build → apply → status.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -14,8 +17,9 @@ use kube::{Resource, ResourceExt};
 use super::build::{self, Passwords, Rollup};
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
 use crate::api::conditions::{self, DesiredCondition, READY};
-use crate::api::{CassandraSink, Tenant, Topic};
+use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
 use crate::controller::{Context, Error, FIELD_MANAGER, Result, TENANT_LABEL, error_policy, object_key, patch_status};
+use crate::external::kafka::KafkaCallError;
 
 const KIND: &str = "Tenant";
 
@@ -37,8 +41,28 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .await;
 }
 
+/// Finalizer for what a Tenant creates outside Kubernetes (Kafka user and ACLs).
+pub const FINALIZER: &str = "tributary.dev/tenant-cleanup";
+/// Bound on the whole cleanup of a deleted Tenant: a deletion never hangs on Kafka.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
+
 async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
+    let api: Api<Tenant> = Api::all(ctx.client.clone());
+    finalizer(&api, FINALIZER, tenant, |event| async {
+        match event {
+            FinalizerEvent::Apply(tenant) => apply(tenant, ctx.clone()).await,
+            FinalizerEvent::Cleanup(tenant) => cleanup(tenant, ctx.clone()).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let api: Api<Tenant> = Api::all(ctx.client.clone());
     let old_status = tenant.status.as_ref();
     let generation = tenant.metadata.generation;
@@ -64,7 +88,17 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         ctx.succeeded(&key);
         return Ok(ctx.resync());
     }
-    ensure_credentials(&ctx, &tenant, &v).await?;
+    let passwords = ensure_credentials(&ctx, &tenant, &v).await?;
+    if let Err(e) = ensure_kafka_user(&ctx, &v, &passwords).await {
+        let ready = DesiredCondition::not_ready(
+            "KafkaUnavailable",
+            format!("{e}; retrying. Check the brokers and the operator's Kafka settings"),
+        );
+        let status = build::status(old_status, Some(&v), &Rollup::default(), ready, generation, Timestamp::now());
+        report_ready_change(&ctx, &tenant, &status).await;
+        patch_status(&api, &tenant, old_status, &status).await?;
+        return Err(Error::Kafka(e.to_string()));
+    }
 
     let topics_api = Api::<Topic>::namespaced(ctx.client.clone(), &v.namespace);
     let sinks_api = Api::<CassandraSink>::namespaced(ctx.client.clone(), &v.namespace);
@@ -77,6 +111,71 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     patch_status(&api, &tenant, old_status, &status).await?;
     ctx.succeeded(&key);
     Ok(ctx.resync())
+}
+
+/// The tenant's SCRAM credential (written only when this process has not applied this
+/// password yet) and its ACL set, converged: missing entries added, stray ones removed.
+async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), KafkaCallError> {
+    let fingerprint = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        passwords.kafka.hash(&mut h);
+        h.finish()
+    };
+    let applied = ctx.applied_credentials.lock().expect("credentials lock").get(&v.kafka_user) == Some(&fingerprint);
+    if !applied {
+        ctx.kafka.upsert_scram_user(&v.kafka_user, &passwords.kafka).await?;
+        ctx.applied_credentials.lock().expect("credentials lock").insert(v.kafka_user.clone(), fingerprint);
+    }
+    let current = ctx.kafka.describe_acls(&build::principal(v)).await?;
+    let (add, remove) = build::acl_changes(&build::desired_acls(v), &current);
+    ctx.kafka.create_acls(add).await?;
+    ctx.kafka.delete_acls(remove).await?;
+    Ok(())
+}
+
+/// A deleted Tenant: `Retain` keeps everything outside Kubernetes; `Delete` removes the
+/// Kafka user and its ACLs. Bounded in time; what stays behind is told in an event, and the
+/// finalizer is released either way so the deletion never hangs.
+async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
+    let Ok(v) = validate(&tenant) else {
+        // An invalid Tenant never provisioned anything.
+        return Ok(Action::await_change());
+    };
+    let mut left_behind = Vec::new();
+    match v.deletion_policy {
+        DeletionPolicy::Retain => left_behind = build::retained(&v),
+        DeletionPolicy::Delete => {
+            let principal = build::principal(&v);
+            let delete = async {
+                let current = ctx.kafka.describe_acls(&principal).await?;
+                ctx.kafka.delete_acls(current).await?;
+                ctx.kafka.delete_scram_user(&v.kafka_user).await
+            };
+            match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {
+                Ok(Ok(())) => {
+                    ctx.applied_credentials.lock().expect("credentials lock").remove(&v.kafka_user);
+                }
+                Ok(Err(e)) => left_behind.push(format!("Kafka user {} with its ACLs ({e})", v.kafka_user)),
+                Err(_) => left_behind.push(format!(
+                    "Kafka user {} with its ACLs (Kafka did not answer within {CLEANUP_TIMEOUT:?})",
+                    v.kafka_user
+                )),
+            }
+            left_behind.push(format!(
+                "Kafka topics with prefix {} (each Topic follows its own deletionPolicy)",
+                v.topic_prefix
+            ));
+        }
+    }
+    if left_behind.is_empty() {
+        ctx.event(tenant.as_ref(), false, "CleanedUp", format!("deleted Kafka user {} and its ACLs", v.kafka_user))
+            .await;
+    } else {
+        let note = format!("left behind: {}", left_behind.join("; "));
+        tracing::info!(tenant = %v.name, %note, "tenant deleted");
+        ctx.event(tenant.as_ref(), v.deletion_policy == DeletionPolicy::Delete, "LeftBehind", note).await;
+    }
+    Ok(Action::await_change())
 }
 
 /// Creates (and owns) the namespace, or labels one that already exists. Returns a message
@@ -105,7 +204,7 @@ async fn ensure_namespace(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -
     Ok(None)
 }
 
-async fn ensure_credentials(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<()> {
+async fn ensure_credentials(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<Passwords> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let existing = secrets.get_opt(CREDENTIALS_SECRET).await?;
     let passwords = Passwords::from_secret_or_new(existing.as_ref());
@@ -120,7 +219,7 @@ async fn ensure_credentials(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant)
     if existing.as_ref().map(|s| (&s.data, &s.metadata.labels)) != Some((&desired.data, &desired.metadata.labels)) {
         secrets.patch(CREDENTIALS_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
     }
-    Ok(())
+    Ok(passwords)
 }
 
 /// An event when Ready flips, so `kubectl describe tenant` tells the story.

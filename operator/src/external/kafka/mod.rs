@@ -12,4 +12,4 @@ pub use admin_ext::{
     ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
 };
 pub use client::{ClientSettings, SASL_MECHANISM};
-pub use topics::{DesiredTopic, KafkaAdmin, KafkaCallError, ObservedTopic, RdKafkaAdmin};
+pub use topics::{DesiredTopic, KafkaAdmin, KafkaCallError, KafkaPlatform, KafkaSecurity, ObservedTopic, RdKafkaAdmin};

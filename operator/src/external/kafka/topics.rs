@@ -12,6 +12,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ClientSettings;
+use super::admin_ext::{
+    AclBinding, AclBindingFilter, AdminExt, AdminExtError, DEFAULT_SCRAM_ITERATIONS, ItemError, ScramChange,
+    ScramMechanism,
+};
 use crate::metrics::Metrics;
 
 /// A topic as the operator wants it.
@@ -50,18 +54,21 @@ pub trait KafkaAdmin: Send + Sync {
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
+    ext: AdminExt,
     timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
 impl RdKafkaAdmin {
     pub fn new(settings: &ClientSettings, timeout: Duration, metrics: Arc<Metrics>) -> Result<Self, KafkaError> {
-        let admin = settings
+        let admin: AdminClient<DefaultClientContext> = settings
             .client_config()
             .set("client.id", "tributary-operator")
             .set("socket.timeout.ms", timeout.as_millis().to_string())
             .create()?;
-        Ok(RdKafkaAdmin { admin: Arc::new(admin), timeout, metrics })
+        let admin = Arc::new(admin);
+        let ext = AdminExt::new(admin.clone(), timeout);
+        Ok(RdKafkaAdmin { admin, ext, timeout, metrics })
     }
 
     pub fn client(&self) -> Arc<AdminClient<DefaultClientContext>> {
@@ -159,3 +166,119 @@ impl KafkaAdmin for RdKafkaAdmin {
         })
     }
 }
+
+/// Principals, credentials and ACLs: the calls the tenant and sink users need.
+pub trait KafkaSecurity: Send + Sync {
+    /// Creates or updates `user`'s SCRAM-SHA-512 credential.
+    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    /// Removes `user`'s SCRAM-SHA-512 credential; a user that does not exist is not an error.
+    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>>;
+    fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
+    fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
+}
+
+fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
+    let transient = match &err {
+        AdminExtError::Timeout { .. } | AdminExtError::Task { .. } => true,
+        AdminExtError::Kafka { code, .. } => matches!(
+            code,
+            RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::NotController
+        ),
+        AdminExtError::InvalidArgument { .. } => false,
+    };
+    KafkaCallError { call, message: err.to_string(), transient }
+}
+
+fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
+    KafkaCallError { call, message: format!("{what}: {err}"), transient: false }
+}
+
+impl KafkaSecurity for RdKafkaAdmin {
+    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            self.metrics.external_write("kafka", "AlterUserScramCredentials");
+            let change = ScramChange::Upsert {
+                user: user.to_string(),
+                mechanism: ScramMechanism::Sha512,
+                iterations: DEFAULT_SCRAM_ITERATIONS,
+                password: password.to_string(),
+            };
+            let results = self
+                .ext
+                .alter_scram_credentials(vec![change])
+                .await
+                .map_err(|e| ext_error("AlterUserScramCredentials", e))?;
+            for (name, result) in results {
+                result.map_err(|e| item_failure("AlterUserScramCredentials", &name, e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            self.metrics.external_write("kafka", "AlterUserScramCredentials");
+            let change = ScramChange::Delete { user: user.to_string(), mechanism: ScramMechanism::Sha512 };
+            let results = self
+                .ext
+                .alter_scram_credentials(vec![change])
+                .await
+                .map_err(|e| ext_error("AlterUserScramCredentials", e))?;
+            for (name, result) in results {
+                match result {
+                    Ok(()) => {}
+                    Err(e) if e.code == RDKafkaErrorCode::ResourceNotFound => {}
+                    Err(e) => return Err(item_failure("AlterUserScramCredentials", &name, e)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
+        Box::pin(async move {
+            self.ext
+                .describe_acls(AclBindingFilter::for_principal(principal))
+                .await
+                .map_err(|e| ext_error("DescribeAcls", e))
+        })
+    }
+
+    fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            if acls.is_empty() {
+                return Ok(());
+            }
+            self.metrics.external_write("kafka", "CreateAcls");
+            let results = self.ext.create_acls(acls.clone()).await.map_err(|e| ext_error("CreateAcls", e))?;
+            for (acl, result) in acls.iter().zip(results) {
+                result.map_err(|e| item_failure("CreateAcls", &format!("{acl:?}"), e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            if acls.is_empty() {
+                return Ok(());
+            }
+            self.metrics.external_write("kafka", "DeleteAcls");
+            let filters = acls.iter().map(AclBindingFilter::exact).collect();
+            let results = self.ext.delete_acls(filters).await.map_err(|e| ext_error("DeleteAcls", e))?;
+            for (acl, result) in acls.iter().zip(results) {
+                result.map_err(|e| item_failure("DeleteAcls", &format!("{acl:?}"), e))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Everything the controllers ask of Kafka.
+pub trait KafkaPlatform: KafkaAdmin + KafkaSecurity {}
+impl<T: KafkaAdmin + KafkaSecurity> KafkaPlatform for T {}

@@ -1,0 +1,137 @@
+//! The seeds' two tenants on the shared cluster, through the operator: each tenant's own
+//! credentials (read from its Secret) work on its topics and are refused on the other's.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use tributary::api::Topic;
+use tributary::api::conditions::{READY, status_of};
+use tributary::external::kafka::{AclBinding, AclBindingFilter, AclOperation, PatternType, ResourceType};
+use tributary_tests::kafka::{consume, consumer, error_code, produce, producer};
+use tributary_tests::operator::OperatorProcess;
+use tributary_tests::{kafka_admin, kafka_admin_ext, kubectl_apply, tenant_kafka_settings, unique, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The admin applies the Tenant; once its namespace exists, the team applies its Topic.
+async fn seed_tenant(name: &str) {
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec: {{}}\n"
+    ));
+    let namespaces: Api<Namespace> = Api::all(kube::Client::try_default().await.unwrap());
+    wait_until(&format!("namespace {name}"), WAIT, || async {
+        namespaces.get_opt(name).await.map_err(|e| e.to_string())?.map(|_| ()).ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: data\n  namespace: {name}\n\
+         spec:\n  partitions: 3\n  replicationFactor: 3\n"
+    ));
+}
+
+async fn wait_topic_ready(ns: &str) {
+    let topics: Api<Topic> = Api::namespaced(kube::Client::try_default().await.unwrap(), ns);
+    wait_until(&format!("Topic {ns}/data to be Ready"), WAIT, || async {
+        let t = topics.get_opt("data").await.map_err(|e| e.to_string())?.ok_or("no Topic")?;
+        let ready = t.status.as_ref().and_then(|s| status_of(&s.conditions, READY)).map(str::to_string);
+        if ready.as_deref() == Some("True") { Ok(()) } else { Err(format!("{:?}", t.status)) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn water_and_bts_are_isolated_from_each_other() {
+    OperatorProcess::shared().await;
+    let (water, bts) = (unique("water"), unique("bts"));
+    seed_tenant(&water).await;
+    seed_tenant(&bts).await;
+    wait_topic_ready(&water).await;
+    wait_topic_ready(&bts).await;
+    let (water_topic, bts_topic) = (format!("{water}.data"), format!("{bts}.data"));
+
+    for (me, other, my_topic, other_topic) in
+        [(&water, &bts, &water_topic, &bts_topic), (&bts, &water, &bts_topic, &water_topic)]
+    {
+        let settings = tenant_kafka_settings(me).await;
+        assert_eq!(settings.username, *me);
+        let p = producer(&settings);
+        wait_until(&format!("{me} to produce to its own topic with its Secret's credentials"), WAIT, || async {
+            produce(&p, my_topic, "station-01", "{\"ph\": 7.1}").await.map_err(|e| e.to_string())
+        })
+        .await;
+        let read =
+            consume(&consumer(&settings, &format!("{me}.reader")), my_topic, 1, WAIT).await.expect("read own topic");
+        assert_eq!(read[0].0, "station-01");
+
+        let refused = produce(&p, other_topic, "k", "v").await.expect_err("writing to the other tenant's topic");
+        assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{me} → {other}: {refused}");
+        let refused = consume(&consumer(&settings, &format!("{me}.spy")), other_topic, 1, WAIT)
+            .await
+            .expect_err("reading the other tenant's topic");
+        assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{me} ← {other}: {refused}");
+        let refused = consume(&consumer(&settings, &format!("{other}.reader")), my_topic, 1, WAIT)
+            .await
+            .expect_err("using the other tenant's consumer group");
+        assert_eq!(
+            error_code(&refused),
+            Some(RDKafkaErrorCode::GroupAuthorizationFailed),
+            "{me} in {other}'s group: {refused}"
+        );
+
+        // Topics are created through Topic objects (and their guardrails), never directly.
+        let own_admin: AdminClient<DefaultClientContext> = settings.client_config().create().unwrap();
+        let results = own_admin
+            .create_topics(
+                &[NewTopic::new(&format!("{me}.sneaky"), 1, TopicReplication::Fixed(3))],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("CreateTopics answered");
+        assert_eq!(results[0].clone().unwrap_err().1, RDKafkaErrorCode::TopicAuthorizationFailed);
+    }
+}
+
+#[tokio::test]
+async fn a_stray_acl_on_a_tenant_user_is_removed_and_a_missing_one_restored() {
+    OperatorProcess::shared().await;
+    let tenant = unique("drift");
+    seed_tenant(&tenant).await;
+    wait_topic_ready(&tenant).await;
+    let ext = kafka_admin_ext(&kafka_admin());
+    let principal = format!("User:{tenant}");
+    let acls =
+        || async { ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.map_err(|e| e.to_string()) };
+    let desired: BTreeSet<AclBinding> = wait_until("the tenant's ACLs", WAIT, || async {
+        let set: BTreeSet<AclBinding> = acls().await?.into_iter().collect();
+        if set.len() == 8 { Ok(set) } else { Err(format!("{set:?}")) }
+    })
+    .await;
+    assert!(desired.iter().all(|a| a.pattern_type == PatternType::Prefixed && a.resource_name == format!("{tenant}.")));
+
+    // Someone grants the tenant more by hand and removes one of its entries.
+    let stray = AclBinding::allow(
+        &principal,
+        ResourceType::Topic,
+        PatternType::Literal,
+        "somebody-elses-topic",
+        AclOperation::Read,
+    );
+    ext.create_acls(vec![stray.clone()]).await.unwrap()[0].clone().unwrap();
+    let removed = desired.iter().next().unwrap().clone();
+    ext.delete_acls(vec![AclBindingFilter::exact(&removed)]).await.unwrap();
+
+    wait_until("the operator to converge the ACLs back (next resync)", Duration::from_secs(90), || async {
+        let set: BTreeSet<AclBinding> = acls().await?.into_iter().collect();
+        if set == desired {
+            Ok(())
+        } else {
+            Err(format!("stray present: {}, removed restored: {}", set.contains(&stray), set.contains(&removed)))
+        }
+    })
+    .await;
+}
