@@ -260,3 +260,17 @@ async fn a_sink_reports_a_missing_topic_and_counts_in_its_tenant() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_examples_apply_unchanged_and_become_ready() {
+    OperatorProcess::shared().await;
+    let examples = tributary_tests::repo_root().join("examples");
+    for tenant in ["water", "bts"] {
+        let dir = examples.join(tenant);
+        kubectl(&["apply", "-f", dir.join("tenant.yaml").to_str().unwrap()]);
+        wait_ready("example tenant", "True", "Provisioned", || tenant_conditions(tenant)).await;
+        kubectl(&["apply", "-f", dir.join("topic.yaml").to_str().unwrap()]);
+        let message = wait_ready("example topic", "True", "Provisioned", || topic_conditions(tenant, "data")).await;
+        assert_eq!(message, format!("{tenant}.data: 3 partitions, replication factor 3"));
+    }
+}
