@@ -157,3 +157,48 @@ pub async fn tenant_kafka_settings(namespace: &str) -> ClientSettings {
     assert_eq!(get("sasl.mechanism"), "SCRAM-SHA-512");
     settings
 }
+
+/// The operator's resources, seen through their status conditions.
+pub trait Conditioned:
+    kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug
+{
+    fn conditions(&self) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>;
+}
+
+impl Conditioned for tributary::api::Tenant {
+    fn conditions(&self) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        self.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+    }
+}
+impl Conditioned for tributary::api::Topic {
+    fn conditions(&self) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        self.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+    }
+}
+impl Conditioned for tributary::api::CassandraSink {
+    fn conditions(&self) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        self.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+    }
+}
+
+/// Waits until object `name` has `Ready` = `status` with `reason`, and returns the message.
+pub async fn wait_ready<K: Conditioned>(api: &kube::Api<K>, name: &str, status: &str, reason: &str) -> String {
+    let what = format!("{} {name} to be Ready={status} ({reason})", K::kind(&()));
+    wait_until(&what, Duration::from_secs(90), || async {
+        let obj = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("not found")?;
+        match obj.conditions().into_iter().find(|c| c.type_ == "Ready") {
+            Some(c) if c.status == status && c.reason == reason => Ok(c.message),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+/// Applies a Tenant (extra spec lines indented by two spaces) and waits until it is Ready.
+pub async fn ready_tenant(name: &str, extra_spec: &str) {
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec:\n  deletionPolicy: Retain\n{extra_spec}"
+    ));
+    let tenants: kube::Api<tributary::api::Tenant> = kube::Api::all(kube::Client::try_default().await.unwrap());
+    wait_ready(&tenants, name, "True", "Provisioned").await;
+}

@@ -11,7 +11,7 @@ use tributary::api::conditions::{READY, status_of};
 use tributary::api::{CassandraSink, Tenant, Topic};
 use tributary_tests::kafka::topic_layout;
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::{kafka_admin, kubectl, unique, wait_until};
+use tributary_tests::{kafka_admin, kubectl, ready_tenant, unique, wait_ready, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -23,39 +23,12 @@ async fn client() -> Client {
     Client::try_default().await.expect("kube client")
 }
 
-/// Waits until the Ready condition of an object has `status` and `reason`; returns its message.
-async fn wait_ready<F, Fut>(what: &str, status: &str, reason: &str, mut conditions: F) -> String
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
-{
-    wait_until(&format!("{what} Ready={status} ({reason})"), WAIT, || {
-        let fut = conditions();
-        async move {
-            let conds = fut.await;
-            match conds.iter().find(|c| c.type_ == READY) {
-                Some(c) if c.status == status && c.reason == reason => Ok(c.message.clone()),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await
+async fn tenants() -> Api<Tenant> {
+    Api::all(client().await)
 }
 
-async fn tenant_conditions(name: &str) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    let api: Api<Tenant> = Api::all(client().await);
-    api.get_opt(name).await.ok().flatten().and_then(|t| t.status).map(|s| s.conditions).unwrap_or_default()
-}
-
-async fn topic_conditions(ns: &str, name: &str) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    let api: Api<Topic> = Api::namespaced(client().await, ns);
-    api.get_opt(name).await.ok().flatten().and_then(|t| t.status).map(|s| s.conditions).unwrap_or_default()
-}
-
-fn tenant_yaml(name: &str, extra_spec: &str) -> String {
-    format!(
-        "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec:\n  deletionPolicy: Retain\n{extra_spec}"
-    )
+async fn topics(ns: &str) -> Api<Topic> {
+    Api::namespaced(client().await, ns)
 }
 
 fn topic_yaml(ns: &str, name: &str, partitions: i32) -> String {
@@ -68,8 +41,8 @@ fn topic_yaml(ns: &str, name: &str, partitions: i32) -> String {
 async fn a_tenant_gets_its_namespace_and_credentials_secret_owned_by_it() {
     OperatorProcess::shared().await;
     let name = unique("tn");
-    apply(&tenant_yaml(&name, ""));
-    let message = wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&name)).await;
+    ready_tenant(&name, "").await;
+    let message = wait_ready(&tenants().await, &name, "True", "Provisioned").await;
     assert_eq!(message, "0 topics and 0 sinks ready");
 
     let client = client().await;
@@ -98,7 +71,7 @@ async fn a_tenant_gets_its_namespace_and_credentials_secret_owned_by_it() {
     assert!(text("librdkafka.properties").contains(&format!("sasl.password={password}\n")));
 
     // A spec change is reconciled (observedGeneration follows) and keeps the passwords.
-    apply(&tenant_yaml(&name, "  kafka:\n    limits:\n      maxPartitions: 30\n"));
+    ready_tenant(&name, "  kafka:\n    limits:\n      maxPartitions: 30\n").await;
     let generation = Api::<Tenant>::all(client.clone()).get(&name).await.unwrap().metadata.generation;
     wait_until("observedGeneration to follow the spec change", WAIT, || async {
         let t = Api::<Tenant>::all(client.clone()).get(&name).await.map_err(|e| e.to_string())?;
@@ -118,10 +91,9 @@ async fn a_tenant_gets_its_namespace_and_credentials_secret_owned_by_it() {
 async fn a_topic_is_created_in_kafka_under_the_tenant_prefix_and_grows() {
     OperatorProcess::shared().await;
     let tenant = unique("tk");
-    apply(&tenant_yaml(&tenant, ""));
-    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    ready_tenant(&tenant, "").await;
     apply(&topic_yaml(&tenant, "events", 3));
-    let message = wait_ready("topic", "True", "Provisioned", || topic_conditions(&tenant, "events")).await;
+    let message = wait_ready(&topics(&tenant).await, "events", "True", "Provisioned").await;
     let kafka_name = format!("{tenant}.events");
     assert_eq!(message, format!("{kafka_name}: 3 partitions, replication factor 3"));
 
@@ -170,7 +142,7 @@ async fn a_topic_outside_any_tenant_is_refused_and_nothing_reaches_kafka() {
     let ns = unique("orphan");
     kubectl(&["create", "namespace", &ns]);
     apply(&topic_yaml(&ns, "lost", 3));
-    let message = wait_ready("topic", "False", "NoTenant", || topic_conditions(&ns, "lost")).await;
+    let message = wait_ready(&topics(&ns).await, "lost", "False", "NoTenant").await;
     assert!(message.contains(&format!("namespace {ns} belongs to no Tenant")), "{message}");
     let err = topic_layout(&kafka_admin(), &format!("{ns}.lost")).expect_err("no topic in Kafka");
     assert!(err.contains("UNKNOWN_TOPIC"), "{err}");
@@ -180,17 +152,15 @@ async fn a_topic_outside_any_tenant_is_refused_and_nothing_reaches_kafka() {
 async fn guardrails_refuse_a_topic_beyond_the_tenant_limits() {
     OperatorProcess::shared().await;
     let tenant = unique("tg");
-    apply(&tenant_yaml(&tenant, "  kafka:\n    limits:\n      maxTopics: 1\n"));
-    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    ready_tenant(&tenant, "  kafka:\n    limits:\n      maxTopics: 1\n").await;
     apply(&topic_yaml(&tenant, "first", 3));
-    wait_ready("first topic", "True", "Provisioned", || topic_conditions(&tenant, "first")).await;
+    wait_ready(&topics(&tenant).await, "first", "True", "Provisioned").await;
     apply(&topic_yaml(&tenant, "second", 3));
-    let message =
-        wait_ready("second topic", "False", "GuardrailViolated", || topic_conditions(&tenant, "second")).await;
+    let message = wait_ready(&topics(&tenant).await, "second", "False", "GuardrailViolated").await;
     assert!(message.contains("may have 1 topics and already has 1"), "{message}");
     let err = topic_layout(&kafka_admin(), &format!("{tenant}.second")).expect_err("nothing created in Kafka");
     assert!(err.contains("UNKNOWN_TOPIC"), "{err}");
-    let message = wait_ready("tenant", "False", "ChildrenNotReady", || tenant_conditions(&tenant)).await;
+    let message = wait_ready(&tenants().await, &tenant, "False", "ChildrenNotReady").await;
     assert!(message.contains("Topic second"), "{message}");
 }
 
@@ -198,8 +168,7 @@ async fn guardrails_refuse_a_topic_beyond_the_tenant_limits() {
 async fn an_existing_kafka_topic_of_another_shape_is_not_adopted() {
     OperatorProcess::shared().await;
     let tenant = unique("ta");
-    apply(&tenant_yaml(&tenant, ""));
-    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    ready_tenant(&tenant, "").await;
     let admin = kafka_admin();
     let kafka_name = format!("{tenant}.legacy");
     admin
@@ -209,7 +178,7 @@ async fn an_existing_kafka_topic_of_another_shape_is_not_adopted() {
         .remove(0)
         .unwrap();
     apply(&topic_yaml(&tenant, "legacy", 3));
-    let message = wait_ready("topic", "False", "AdoptionRefused", || topic_conditions(&tenant, "legacy")).await;
+    let message = wait_ready(&topics(&tenant).await, "legacy", "False", "AdoptionRefused").await;
     assert!(message.contains("partitions: Kafka has 1, spec asks 3"), "{message}");
     assert_eq!(topic_layout(&admin, &kafka_name).unwrap().len(), 1, "the existing topic was left untouched");
 
@@ -217,7 +186,7 @@ async fn an_existing_kafka_topic_of_another_shape_is_not_adopted() {
     // on the object, so the Topic is replaced.)
     kubectl(&["delete", "topic", "legacy", "-n", &tenant, "--wait=true"]);
     apply(&topic_yaml(&tenant, "legacy", 1));
-    let message = wait_ready("topic", "True", "Provisioned", || topic_conditions(&tenant, "legacy")).await;
+    let message = wait_ready(&topics(&tenant).await, "legacy", "True", "Provisioned").await;
     assert_eq!(message, format!("{kafka_name}: 1 partitions, replication factor 3"));
     assert_eq!(topic_layout(&admin, &kafka_name).unwrap().len(), 1);
 }
@@ -226,27 +195,13 @@ async fn an_existing_kafka_topic_of_another_shape_is_not_adopted() {
 async fn a_sink_reports_a_missing_topic_and_counts_in_its_tenant() {
     OperatorProcess::shared().await;
     let tenant = unique("ts");
-    apply(&tenant_yaml(&tenant, ""));
-    wait_ready("tenant", "True", "Provisioned", || tenant_conditions(&tenant)).await;
+    ready_tenant(&tenant, "").await;
     apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata:\n  name: readings\n  namespace: {tenant}\n\
          spec:\n  topic: nowhere\n  table: readings\n  columns:\n  - {{name: station, type: text}}\n  partitionKey: [station]\n"
     ));
     let sinks: Api<CassandraSink> = Api::namespaced(client().await, &tenant);
-    let message = wait_ready("sink", "False", "TopicNotFound", || {
-        let sinks = sinks.clone();
-        async move {
-            sinks
-                .get_opt("readings")
-                .await
-                .ok()
-                .flatten()
-                .and_then(|s| s.status)
-                .map(|s| s.conditions)
-                .unwrap_or_default()
-        }
-    })
-    .await;
+    let message = wait_ready(&sinks, "readings", "False", "TopicNotFound").await;
     assert!(message.contains("Topic nowhere does not exist"), "{message}");
     wait_until("the tenant to count the sink as 0/1", WAIT, || async {
         let t = Api::<Tenant>::all(client().await).get(&tenant).await.map_err(|e| e.to_string())?;
@@ -268,9 +223,9 @@ async fn the_examples_apply_unchanged_and_become_ready() {
     for tenant in ["water", "bts"] {
         let dir = examples.join(tenant);
         kubectl(&["apply", "-f", dir.join("tenant.yaml").to_str().unwrap()]);
-        wait_ready("example tenant", "True", "Provisioned", || tenant_conditions(tenant)).await;
+        wait_ready(&tenants().await, tenant, "True", "Provisioned").await;
         kubectl(&["apply", "-f", dir.join("topic.yaml").to_str().unwrap()]);
-        let message = wait_ready("example topic", "True", "Provisioned", || topic_conditions(tenant, "data")).await;
+        let message = wait_ready(&topics(tenant).await, "data", "True", "Provisioned").await;
         assert_eq!(message, format!("{tenant}.data: 3 partitions, replication factor 3"));
     }
 }

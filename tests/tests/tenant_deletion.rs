@@ -7,9 +7,8 @@ use std::time::Duration;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams};
 use tributary::api::Tenant;
-use tributary::api::conditions::{READY, status_of};
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::{kubectl_apply, stack_ctl, unique, wait_until};
+use tributary_tests::{kubectl_apply, stack_ctl, unique, wait_ready, wait_until};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -23,16 +22,6 @@ impl Drop for RestartOnDrop {
 
 async fn tenants() -> Api<Tenant> {
     Api::all(kube::Client::try_default().await.unwrap())
-}
-
-async fn wait_ready(name: &str) {
-    let api = tenants().await;
-    wait_until(&format!("Tenant {name} Ready"), WAIT, || async {
-        let t = api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("missing")?;
-        let ready = t.status.as_ref().and_then(|s| status_of(&s.conditions, READY)).map(str::to_string);
-        if ready.as_deref() == Some("True") { Ok(()) } else { Err(format!("{:?}", t.status)) }
-    })
-    .await;
 }
 
 async fn left_behind_note(name: &str) -> String {
@@ -59,8 +48,8 @@ async fn tenants_are_deleted_even_with_kafka_and_cassandra_down() {
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {retain}\nspec:\n  deletionPolicy: Retain\n---\n\
          apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {delete}\nspec:\n  deletionPolicy: Delete\n"
     ));
-    wait_ready(&retain).await;
-    wait_ready(&delete).await;
+    wait_ready(&tenants().await, &retain, "True", "Provisioned").await;
+    wait_ready(&tenants().await, &delete, "True", "Provisioned").await;
 
     let _restart = RestartOnDrop;
     stack_ctl(&["stop", "kafka", "cassandra"]);

@@ -75,6 +75,23 @@ impl RdKafkaAdmin {
         self.admin.clone()
     }
 
+    /// One SCRAM change; deleting a credential that does not exist counts as done.
+    async fn alter_scram(&self, change: ScramChange) -> Result<(), KafkaCallError> {
+        const CALL: &str = "AlterUserScramCredentials";
+        self.metrics.external_write("kafka", CALL);
+        let deleting = matches!(change, ScramChange::Delete { .. });
+        let results = self.ext.alter_scram_credentials(vec![change]).await.map_err(|e| ext_error(CALL, e))?;
+        for (name, result) in results {
+            match result {
+                Err(e) if !(deleting && e.code == RDKafkaErrorCode::ResourceNotFound) => {
+                    return Err(item_failure(CALL, &name, e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn options(&self) -> AdminOptions {
         AdminOptions::new().request_timeout(Some(self.timeout)).operation_timeout(Some(self.timeout))
     }
@@ -200,44 +217,17 @@ fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallErro
 
 impl KafkaSecurity for RdKafkaAdmin {
     fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        Box::pin(async move {
-            self.metrics.external_write("kafka", "AlterUserScramCredentials");
-            let change = ScramChange::Upsert {
-                user: user.to_string(),
-                mechanism: ScramMechanism::Sha512,
-                iterations: DEFAULT_SCRAM_ITERATIONS,
-                password: password.to_string(),
-            };
-            let results = self
-                .ext
-                .alter_scram_credentials(vec![change])
-                .await
-                .map_err(|e| ext_error("AlterUserScramCredentials", e))?;
-            for (name, result) in results {
-                result.map_err(|e| item_failure("AlterUserScramCredentials", &name, e))?;
-            }
-            Ok(())
-        })
+        let change = ScramChange::Upsert {
+            user: user.to_string(),
+            mechanism: ScramMechanism::Sha512,
+            iterations: DEFAULT_SCRAM_ITERATIONS,
+            password: password.to_string(),
+        };
+        Box::pin(self.alter_scram(change))
     }
 
     fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        Box::pin(async move {
-            self.metrics.external_write("kafka", "AlterUserScramCredentials");
-            let change = ScramChange::Delete { user: user.to_string(), mechanism: ScramMechanism::Sha512 };
-            let results = self
-                .ext
-                .alter_scram_credentials(vec![change])
-                .await
-                .map_err(|e| ext_error("AlterUserScramCredentials", e))?;
-            for (name, result) in results {
-                match result {
-                    Ok(()) => {}
-                    Err(e) if e.code == RDKafkaErrorCode::ResourceNotFound => {}
-                    Err(e) => return Err(item_failure("AlterUserScramCredentials", &name, e)),
-                }
-            }
-            Ok(())
-        })
+        Box::pin(self.alter_scram(ScramChange::Delete { user: user.to_string(), mechanism: ScramMechanism::Sha512 }))
     }
 
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
