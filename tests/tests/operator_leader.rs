@@ -34,7 +34,9 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     })
     .await;
     assert_eq!(holder(&lease_ns).await.as_deref(), Some(leader.identity.as_str()), "the Lease names the leader");
-    assert_eq!(standby.get("/readyz").await.as_deref(), Ok("ok"), "a standby is ready (it serves probes)");
+    // A standby is ready (it serves probes) once it has checked the CRDs and joined the election.
+    wait_until("the standby to report ready", WAIT, || async { standby.get("/readyz").await }).await;
+    assert_eq!(standby.metric("tributary_leader").await.unwrap(), 0.0);
 
     let first = unique("tl");
     ready_tenant(&first, "").await;
