@@ -63,40 +63,27 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
 }
 
 async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
-    let api: Api<Tenant> = Api::all(ctx.client.clone());
-    let old_status = tenant.status.as_ref();
-    let generation = tenant.metadata.generation;
     let key = object_key(tenant.as_ref());
-
+    let none = Rollup::default();
     let v = match validate(&tenant) {
         Ok(v) => v,
         Err(message) => {
-            let ready = DesiredCondition::not_ready("InvalidSpec", message);
-            let status = build::status(old_status, None, &Rollup::default(), ready, generation, Timestamp::now());
-            report_ready_change(&ctx, &tenant, &status).await;
-            patch_status(&api, &tenant, old_status, &status).await?;
+            publish_status(&ctx, &tenant, None, &none, DesiredCondition::not_ready("InvalidSpec", message)).await?;
             ctx.succeeded(&key);
             return Ok(Action::await_change());
         }
     };
 
     if let Some(conflict) = ensure_namespace(&ctx, &tenant, &v).await? {
-        let ready = DesiredCondition::not_ready("NamespaceTaken", conflict);
-        let status = build::status(old_status, Some(&v), &Rollup::default(), ready, generation, Timestamp::now());
-        report_ready_change(&ctx, &tenant, &status).await;
-        patch_status(&api, &tenant, old_status, &status).await?;
+        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("NamespaceTaken", conflict)).await?;
         ctx.succeeded(&key);
         return Ok(ctx.resync());
     }
     let passwords = ensure_credentials(&ctx, &tenant, &v).await?;
     if let Err(e) = ensure_kafka_user(&ctx, &v, &passwords).await {
-        let ready = DesiredCondition::not_ready(
-            "KafkaUnavailable",
-            format!("{e}; retrying. Check the brokers and the operator's Kafka settings"),
-        );
-        let status = build::status(old_status, Some(&v), &Rollup::default(), ready, generation, Timestamp::now());
-        report_ready_change(&ctx, &tenant, &status).await;
-        patch_status(&api, &tenant, old_status, &status).await?;
+        let message = format!("{e}; retrying. Check the brokers and the operator's Kafka settings");
+        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("KafkaUnavailable", message))
+            .await?;
         return Err(Error::Kafka(e.to_string()));
     }
 
@@ -105,12 +92,24 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let list = ListParams::default();
     let (topics, sinks) = futures::try_join!(topics_api.list(&list), sinks_api.list(&list))?;
     let rollup = build::rollup(&topics.items, &sinks.items);
-    let status =
-        build::status(old_status, Some(&v), &rollup, build::ready_condition(&rollup), generation, Timestamp::now());
-    report_ready_change(&ctx, &tenant, &status).await;
-    patch_status(&api, &tenant, old_status, &status).await?;
+    publish_status(&ctx, &tenant, Some(&v), &rollup, build::ready_condition(&rollup)).await?;
     ctx.succeeded(&key);
     Ok(ctx.resync())
+}
+
+/// Computes the status from what this reconcile found, tells a Ready change in an event,
+/// and writes the status if it changed.
+async fn publish_status(
+    ctx: &Context,
+    tenant: &Tenant,
+    v: Option<&ValidatedTenant>,
+    rollup: &Rollup,
+    ready: DesiredCondition,
+) -> Result<()> {
+    let old = tenant.status.as_ref();
+    let status = build::status(old, v, rollup, ready, tenant.metadata.generation, Timestamp::now());
+    report_ready_change(ctx, tenant, &status).await;
+    patch_status(&Api::<Tenant>::all(ctx.client.clone()), tenant, old, &status).await
 }
 
 /// The tenant's SCRAM credential (written only when this process has not applied this
