@@ -141,6 +141,7 @@ stop_components() {
 }
 
 # wait_until NAME TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds, printing progress.
+# Fails at once when NAME (or any component listed in WATCHED) has exited.
 wait_until() {
   local name=$1 timeout=$2 start now; shift 2
   start=$(date +%s)
@@ -150,10 +151,13 @@ wait_until() {
       return 0
     fi
     now=$(date +%s)
-    if ! is_running "$name"; then
-      die "$name exited during start-up; see $LOGS/$name.out and the last lines below:
-$(tail -n 15 "$LOGS/$name.out" 2>/dev/null)"
-    fi
+    local c
+    for c in "${WATCHED[@]:-$name}"; do
+      if ! is_running "$c"; then
+        die "$c exited during start-up; see $LOGS/$c.out (Kafka: $STATE/kafka/node-${c#kafka-}/logs/server.log). Last lines:
+$(tail -n 15 "$LOGS/$c.out" 2>/dev/null)"
+      fi
+    done
     if (( now - start >= timeout )); then
       die "$name did not answer within $timeout s; see $LOGS/$name.out (it is still running: 'make stack-down' stops it)"
     fi
@@ -354,9 +358,10 @@ cmd_start() {
   if (( kafka_started )); then
     local live=0
     for c in 1 2 3; do is_running "kafka-$c" && live=$((live + 1)); done
-    local first
-    first=$(printf '%s\n' "${comps[@]}" | grep '^kafka-' | head -n1)
-    wait_until "$first" 180 kafka_probe "$live"
+    local -a WATCHED
+    read -r -a WATCHED <<<"$(printf '%s\n' "${comps[@]}" | grep '^kafka-' | tr '\n' ' ')"
+    wait_until "${WATCHED[0]}" 180 kafka_probe "$live"
+    unset WATCHED
   fi
   if printf '%s\n' "${comps[@]}" | grep -qx cassandra; then
     wait_until cassandra 240 cassandra_probe
