@@ -229,3 +229,33 @@ async fn the_examples_apply_unchanged_and_become_ready() {
         assert_eq!(message, format!("{tenant}.data: 3 partitions, replication factor 3"));
     }
 }
+
+#[tokio::test]
+async fn a_topic_deleted_in_kafka_is_recreated_and_an_event_says_so() {
+    OperatorProcess::shared().await;
+    let tenant = unique("tr");
+    ready_tenant(&tenant, "").await;
+    apply(&topic_yaml(&tenant, "events", 3));
+    wait_ready(&topics(&tenant).await, "events", "True", "Provisioned").await;
+    let admin = kafka_admin();
+    let kafka_name = format!("{tenant}.events");
+    tributary_tests::kafka::delete_topic(&admin, &kafka_name).await;
+
+    // The next resync (10 s in tests) finds it missing and creates it again.
+    wait_until("the topic to exist again with 3 partitions", WAIT, || async {
+        let n = topic_layout(&admin, &kafka_name)?.len();
+        if n == 3 { Ok(()) } else { Err(format!("{n} partitions")) }
+    })
+    .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client().await, &tenant);
+    let note = wait_until("a Recreated event on the Topic", WAIT, || async {
+        let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("Recreated"))
+            .and_then(|e| e.note)
+            .ok_or_else(|| "no event yet".to_string())
+    })
+    .await;
+    assert!(note.contains(&format!("Kafka topic {kafka_name} was deleted outside Kubernetes")), "{note}");
+}

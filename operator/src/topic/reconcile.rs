@@ -160,6 +160,15 @@ async fn converge(
     let observed = ctx.kafka.describe_topic(&desired.name).await?;
     let adopting = topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none();
     match plan(desired, observed.as_ref(), adopting) {
+        Plan::Create if !adopting => {
+            // The operator had this topic and it is gone: someone deleted it in Kafka.
+            ctx.kafka.create_topic(desired).await?;
+            let note = format!(
+                "Kafka topic {} was deleted outside Kubernetes; recreated it empty (its records are gone)",
+                desired.name
+            );
+            ctx.event(topic, true, "Recreated", note).await;
+        }
         Plan::Create => {
             ctx.kafka.create_topic(desired).await?;
             ctx.event(topic, false, "Created", format!("created Kafka topic {}", desired.name)).await;
