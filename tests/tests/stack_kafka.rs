@@ -75,13 +75,22 @@ async fn a_scram_user_can_do_exactly_what_its_acls_allow() {
     for r in ext.create_acls(acls.clone()).await.expect("CreateAcls") {
         r.expect("ACL created");
     }
-    let described: BTreeSet<AclBinding> = ext
-        .describe_acls(AclBindingFilter::for_principal(&principal))
-        .await
-        .expect("DescribeAcls")
-        .into_iter()
-        .collect();
-    assert_eq!(described, acls.iter().cloned().collect(), "DescribeAcls returns exactly what was created");
+    // ACLs reach every broker through the metadata log, so the answering broker may lag.
+    let expected: BTreeSet<AclBinding> = acls.iter().cloned().collect();
+    let describe = || async {
+        let found: BTreeSet<AclBinding> = ext
+            .describe_acls(AclBindingFilter::for_principal(&principal))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        Ok::<_, String>(found)
+    };
+    wait_until("DescribeAcls to return exactly what was created", Duration::from_secs(30), || async {
+        let found = describe().await?;
+        if found == expected { Ok(()) } else { Err(format!("{found:?}")) }
+    })
+    .await;
 
     let settings = ClientSettings::new(kafka_bootstrap(), &user, &password);
     let user_producer = producer(&settings);
@@ -110,7 +119,11 @@ async fn a_scram_user_can_do_exactly_what_its_acls_allow() {
     let deleted = ext.delete_acls(vec![AclBindingFilter::for_principal(&principal)]).await.expect("DeleteAcls");
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0].clone().expect("filter applied").len(), 3);
-    assert!(ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.expect("DescribeAcls").is_empty());
+    wait_until("the deleted ACLs to be gone", Duration::from_secs(30), || async {
+        let found = describe().await?;
+        if found.is_empty() { Ok(()) } else { Err(format!("{found:?}")) }
+    })
+    .await;
     let removed = ext
         .alter_scram_credentials(vec![ScramChange::Delete { user: user.clone(), mechanism: ScramMechanism::Sha512 }])
         .await

@@ -64,8 +64,11 @@ async fn water_and_bts_are_isolated_from_each_other() {
             produce(&p, my_topic, "station-01", "{\"ph\": 7.1}").await.map_err(|e| e.to_string())
         })
         .await;
-        let read =
-            consume(&consumer(&settings, &format!("{me}.reader")), my_topic, 1, WAIT).await.expect("read own topic");
+        // The group ACL may reach the group coordinator's broker a moment after the topic ACLs.
+        let read = wait_until(&format!("{me} to read its own topic in its own group"), WAIT, || async {
+            consume(&consumer(&settings, &format!("{me}.reader")), my_topic, 1, WAIT).await.map_err(|e| e.to_string())
+        })
+        .await;
         assert_eq!(read[0].0, "station-01");
 
         let refused = produce(&p, other_topic, "k", "v").await.expect_err("writing to the other tenant's topic");
