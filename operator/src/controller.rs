@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -14,6 +14,7 @@ use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::api::conditions::{READY, status_of};
 use crate::config::Config;
 use crate::external::kafka::KafkaPlatform;
 use crate::metrics::Metrics;
@@ -70,6 +71,19 @@ impl Context {
         let n = failures.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
         Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    /// An event when the Ready condition changes status, so `kubectl describe` tells the story.
+    pub async fn report_ready_change<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        before: &[Condition],
+        after: &[Condition],
+    ) {
+        let Some(now) = after.iter().find(|c| c.type_ == READY) else { return };
+        if status_of(before, READY) != Some(now.status.as_str()) {
+            self.event(obj, now.status != "True", &now.reason, now.message.clone()).await;
+        }
     }
 
     /// Publishes an event about `obj`; a failure to publish is logged, never fatal.
@@ -151,18 +165,4 @@ where
     });
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(())
-}
-
-/// Server-side applies a namespaced child object with the operator's field manager.
-pub async fn apply_namespaced<K>(client: &Client, obj: &K) -> Result<K>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-{
-    let api: Api<K> =
-        Api::namespaced(client.clone(), obj.meta().namespace.as_deref().ok_or(Error::Missing("namespace"))?);
-    Ok(api.patch(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?)
 }

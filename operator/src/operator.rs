@@ -81,14 +81,11 @@ pub async fn run() -> Result<(), StartError> {
     tracing::info!(identity = %config.identity, "became the leader; starting controllers");
 
     // Controllers stop on SIGTERM, or when the Lease is lost (another replica may act now).
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop = {
-        let mut stop_rx = stop_rx.clone();
-        async move {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        }
-        .shared()
-    };
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let stop = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }
+    .shared();
     let controllers = futures::future::join3(
         crate::tenant::reconcile::run(ctx.clone(), stop.clone()),
         crate::topic::reconcile::run(ctx.clone(), stop.clone()),

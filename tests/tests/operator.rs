@@ -259,3 +259,18 @@ async fn a_topic_deleted_in_kafka_is_recreated_and_an_event_says_so() {
     .await;
     assert!(note.contains(&format!("Kafka topic {kafka_name} was deleted outside Kubernetes")), "{note}");
 }
+
+#[tokio::test]
+async fn a_config_value_kafka_refuses_is_reported_as_kafka_rejected_and_nothing_is_created() {
+    OperatorProcess::shared().await;
+    let tenant = unique("tc");
+    ready_tenant(&tenant, "").await;
+    apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: bad\n  namespace: {tenant}\n\
+         spec:\n  config:\n    retention.ms: \"not-a-number\"\n"
+    ));
+    let message = wait_ready(&topics(&tenant).await, "bad", "False", "KafkaRejected").await;
+    assert!(message.contains("retention.ms") || message.contains("InvalidConfig"), "{message}");
+    let err = topic_layout(&kafka_admin(), &format!("{tenant}.bad")).expect_err("nothing created in Kafka");
+    assert!(err.contains("UNKNOWN_TOPIC"), "{err}");
+}

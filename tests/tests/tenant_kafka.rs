@@ -10,11 +10,12 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use tributary::api::Topic;
-use tributary::api::conditions::{READY, status_of};
 use tributary::external::kafka::{AclBinding, AclBindingFilter, AclOperation, PatternType, ResourceType};
 use tributary_tests::kafka::{consume, consumer, error_code, produce, producer};
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::{kafka_admin, kafka_admin_ext, kubectl_apply, tenant_kafka_settings, unique, wait_until};
+use tributary_tests::{
+    kafka_admin, kafka_admin_ext, kubectl_apply, tenant_kafka_settings, unique, wait_ready, wait_until,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -36,12 +37,7 @@ async fn seed_tenant(name: &str) {
 
 async fn wait_topic_ready(ns: &str) {
     let topics: Api<Topic> = Api::namespaced(kube::Client::try_default().await.unwrap(), ns);
-    wait_until(&format!("Topic {ns}/data to be Ready"), WAIT, || async {
-        let t = topics.get_opt("data").await.map_err(|e| e.to_string())?.ok_or("no Topic")?;
-        let ready = t.status.as_ref().and_then(|s| status_of(&s.conditions, READY)).map(str::to_string);
-        if ready.as_deref() == Some("True") { Ok(()) } else { Err(format!("{:?}", t.status)) }
-    })
-    .await;
+    wait_ready(&topics, "data", "True", "Provisioned").await;
 }
 
 #[tokio::test]

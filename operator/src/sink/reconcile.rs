@@ -99,6 +99,12 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
         sink.metadata.generation,
         Timestamp::now(),
     );
+    ctx.report_ready_change(
+        sink.as_ref(),
+        old.map(|s| s.conditions.as_slice()).unwrap_or_default(),
+        &status.conditions,
+    )
+    .await;
     patch_status(&api, &sink, old, &status).await?;
     ctx.succeeded(&object_key(sink.as_ref()));
     Ok(action)

@@ -16,7 +16,7 @@ use kube::{Resource, ResourceExt};
 
 use super::build::{self, Passwords, Rollup};
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
-use crate::api::conditions::{self, DesiredCondition, READY};
+use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
 use crate::controller::{Context, Error, FIELD_MANAGER, Result, TENANT_LABEL, error_policy, object_key, patch_status};
 use crate::external::kafka::KafkaCallError;
@@ -81,6 +81,13 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     }
     let passwords = ensure_credentials(&ctx, &tenant, &v).await?;
     if let Err(e) = ensure_kafka_user(&ctx, &v, &passwords).await {
+        if !e.transient {
+            // Kafka refuses for good: wait for a spec change instead of retrying in a loop.
+            let message = format!("{e}; change the Tenant's spec");
+            let ready = DesiredCondition::not_ready("KafkaRejected", message);
+            publish_status(&ctx, &tenant, Some(&v), &none, ready).await?;
+            return Ok(Action::await_change());
+        }
         let message = format!("{e}; retrying. Check the brokers and the operator's Kafka settings");
         publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("KafkaUnavailable", message))
             .await?;
@@ -108,7 +115,7 @@ async fn publish_status(
 ) -> Result<()> {
     let old = tenant.status.as_ref();
     let status = build::status(old, v, rollup, ready, tenant.metadata.generation, Timestamp::now());
-    report_ready_change(ctx, tenant, &status).await;
+    ctx.report_ready_change(tenant, old.map(|s| s.conditions.as_slice()).unwrap_or_default(), &status.conditions).await;
     patch_status(&Api::<Tenant>::all(ctx.client.clone()), tenant, old, &status).await
 }
 
@@ -219,13 +226,4 @@ async fn ensure_credentials(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant)
         secrets.patch(CREDENTIALS_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
     }
     Ok(passwords)
-}
-
-/// An event when Ready flips, so `kubectl describe tenant` tells the story.
-async fn report_ready_change(ctx: &Context, tenant: &Tenant, new: &crate::api::TenantStatus) {
-    let before = tenant.status.as_ref().and_then(|s| conditions::status_of(&s.conditions, READY).map(str::to_string));
-    let Some(now) = new.conditions.iter().find(|c| c.type_ == READY) else { return };
-    if before.as_deref() != Some(now.status.as_str()) {
-        ctx.event(tenant, now.status != "True", &now.reason, now.message.clone()).await;
-    }
 }

@@ -97,30 +97,30 @@ impl RdKafkaAdmin {
     }
 }
 
-fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
-    let transient = match err.rdkafka_error_code() {
-        Some(
-            RDKafkaErrorCode::OperationTimedOut
+/// The one place that decides which Kafka errors are worth retrying: brokers or the
+/// controller unreachable, moving or busy. Anything else is Kafka's answer to the request.
+fn is_transient(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::OperationTimedOut
             | RDKafkaErrorCode::RequestTimedOut
             | RDKafkaErrorCode::BrokerTransportFailure
             | RDKafkaErrorCode::AllBrokersDown
             | RDKafkaErrorCode::NotController
             | RDKafkaErrorCode::LeaderNotAvailable
             | RDKafkaErrorCode::NotEnoughReplicas
-            | RDKafkaErrorCode::Resolve,
-        ) => true,
-        Some(_) => false,
-        None => true,
-    };
+            | RDKafkaErrorCode::Resolve
+    )
+}
+
+fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
+    // No code at all means the client itself failed (e.g. a cancelled request): retry.
+    let transient = err.rdkafka_error_code().is_none_or(is_transient);
     KafkaCallError { call, message: err.to_string(), transient }
 }
 
 fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
-    let transient = matches!(
-        code,
-        RDKafkaErrorCode::RequestTimedOut | RDKafkaErrorCode::NotController | RDKafkaErrorCode::OperationTimedOut
-    );
-    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient }
+    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code) }
 }
 
 impl KafkaAdmin for RdKafkaAdmin {
@@ -198,21 +198,14 @@ pub trait KafkaSecurity: Send + Sync {
 fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
     let transient = match &err {
         AdminExtError::Timeout { .. } | AdminExtError::Task { .. } => true,
-        AdminExtError::Kafka { code, .. } => matches!(
-            code,
-            RDKafkaErrorCode::OperationTimedOut
-                | RDKafkaErrorCode::RequestTimedOut
-                | RDKafkaErrorCode::BrokerTransportFailure
-                | RDKafkaErrorCode::AllBrokersDown
-                | RDKafkaErrorCode::NotController
-        ),
+        AdminExtError::Kafka { code, .. } => is_transient(*code),
         AdminExtError::InvalidArgument { .. } => false,
     };
     KafkaCallError { call, message: err.to_string(), transient }
 }
 
 fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
-    KafkaCallError { call, message: format!("{what}: {err}"), transient: false }
+    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code) }
 }
 
 impl KafkaSecurity for RdKafkaAdmin {
