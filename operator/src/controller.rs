@@ -132,6 +132,17 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<kube::runtime::finalizer::Error<Error>> for Error {
+    /// The reconcile's own error when apply or cleanup failed; otherwise the finalizer's.
+    fn from(e: kube::runtime::finalizer::Error<Error>) -> Self {
+        use kube::runtime::finalizer::Error as F;
+        match e {
+            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
+            other => Error::Finalizer(other.to_string()),
+        }
+    }
+}
+
 /// The error policy shared by every controller: count, log, and back off per object.
 pub fn error_policy<K: Resource<DynamicType = ()>>(kind: &'static str, obj: &K, err: &Error, ctx: &Context) -> Action {
     ctx.metrics.failure(kind, err.category());

@@ -138,3 +138,21 @@ pub fn is_transient(err: &KafkaError) -> bool {
 pub fn error_code(err: &KafkaError) -> Option<RDKafkaErrorCode> {
     err.rdkafka_error_code()
 }
+
+/// A topic's config as Kafka reports it: key → (value, set on the topic itself).
+pub async fn topic_config(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+) -> Result<std::collections::BTreeMap<String, (String, bool)>, String> {
+    use rdkafka::admin::{ConfigSource, ResourceSpecifier};
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let resource = results.into_iter().next().ok_or("no result")?.map_err(|code| format!("{code:?}"))?;
+    Ok(resource
+        .entries
+        .into_iter()
+        .map(|e| (e.name, (e.value.unwrap_or_default(), e.source == ConfigSource::DynamicTopic)))
+        .collect())
+}

@@ -98,4 +98,11 @@ pub struct TopicStatus {
     /// Replication factor observed in Kafka.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_factor: Option<i32>,
+    /// Config values last found changed directly in Kafka and set back to the spec, e.g.
+    /// `retention.ms: 1000 → 604800000`. Cleared when the spec changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverted_config: Vec<String>,
+    /// What deleting this object will do to the Kafka topic (spec, else the Tenant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
 }

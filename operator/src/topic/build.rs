@@ -1,6 +1,6 @@
 //! What to do about a topic, from what is wanted and what Kafka has (pure).
 
-use crate::external::kafka::{DesiredTopic, ObservedTopic};
+use crate::external::kafka::{ConfigOp, DesiredTopic, LiveConfig, ObservedTopic};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
@@ -66,15 +66,99 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>, adopting: 
     Plan::Nothing
 }
 
+/// One config change to bring Kafka to the spec, and how to tell it (`retention.ms: 1000 →
+/// 604800000`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub key: String,
+    pub op: ConfigOp,
+    pub description: String,
+}
+
+/// The changes that make the topic's owned config keys match the spec, and nothing else:
+/// a key the spec sets gets its value; an override of an owned key the spec does not set is
+/// removed (back to the broker default). Empty when Kafka already matches.
+pub fn config_changes(
+    desired: &DesiredTopic,
+    live: &std::collections::BTreeMap<String, LiveConfig>,
+) -> Vec<ConfigChange> {
+    let shown = |v: Option<&LiveConfig>| match v.and_then(|c| c.value.as_deref()) {
+        Some(value) => value.to_string(),
+        None => "unset".to_string(),
+    };
+    let mut changes = Vec::new();
+    for (key, value) in &desired.config {
+        let current = live.get(key);
+        if current.and_then(|c| c.value.as_ref()) != Some(value) {
+            changes.push(ConfigChange {
+                key: key.clone(),
+                op: ConfigOp::Set(value.clone()),
+                description: format!("{key}: {} → {value}", shown(current)),
+            });
+        }
+    }
+    for (key, current) in live {
+        if current.dynamic && !desired.config.contains_key(key) && desired.owned_keys.contains(key) {
+            changes.push(ConfigChange {
+                key: key.clone(),
+                op: ConfigOp::Delete,
+                description: format!("{key}: {} → broker default", shown(Some(current))),
+            });
+        }
+    }
+    changes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn desired(p: i32, rf: i32) -> DesiredTopic {
-        DesiredTopic { name: "water.data".into(), partitions: p, replication_factor: rf, config: Default::default() }
+        DesiredTopic {
+            name: "water.data".into(),
+            partitions: p,
+            replication_factor: rf,
+            config: Default::default(),
+            owned_keys: Default::default(),
+        }
     }
     fn observed(p: i32, rf: i32) -> ObservedTopic {
-        ObservedTopic { partitions: p, replication_factor: rf }
+        ObservedTopic { partitions: p, replication_factor: rf, ..Default::default() }
+    }
+
+    #[test]
+    fn only_owned_keys_that_differ_are_changed() {
+        let live = |pairs: &[(&str, &str, bool)]| {
+            pairs
+                .iter()
+                .map(|(k, v, dynamic)| (k.to_string(), LiveConfig { value: Some(v.to_string()), dynamic: *dynamic }))
+                .collect()
+        };
+        let mut want = desired(3, 3);
+        want.config = [("retention.ms".to_string(), "604800000".to_string())].into();
+        want.owned_keys = ["retention.ms", "segment.ms", "cleanup.policy"].map(String::from).into();
+
+        // Kafka already matches: nothing to do, so nothing is written on a resync.
+        let same = live(&[("retention.ms", "604800000", true), ("cleanup.policy", "delete", false)]);
+        assert_eq!(config_changes(&want, &same), vec![]);
+
+        // A value changed by hand is set back; an owned override the spec lacks is removed;
+        // an override of a key the tenant does not own (the admin's) is left alone.
+        let drifted = live(&[
+            ("retention.ms", "1000", true),
+            ("segment.ms", "60000", true),
+            ("min.insync.replicas", "1", true),
+            ("cleanup.policy", "delete", false),
+        ]);
+        let changes = config_changes(&want, &drifted);
+        let shown: Vec<_> = changes.iter().map(|c| (c.key.as_str(), &c.op, c.description.as_str())).collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("retention.ms", &ConfigOp::Set("604800000".into()), "retention.ms: 1000 → 604800000"),
+                ("segment.ms", &ConfigOp::Delete, "segment.ms: 60000 → broker default"),
+            ]
+        );
     }
 
     #[test]

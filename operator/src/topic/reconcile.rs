@@ -7,17 +7,19 @@ use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::build::{Plan, plan};
+use super::build::{Plan, config_changes, plan};
 use super::validate::{Siblings, kafka_name, validate};
-use crate::api::conditions::{self, ConditionStatus, DesiredCondition};
-use crate::api::{Tenant, Topic, TopicStatus};
+use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY, status_of};
+use crate::api::{DeletionPolicy, Tenant, Topic, TopicStatus};
 use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status};
-use crate::external::kafka::{KafkaCallError, ObservedTopic};
+use crate::external::kafka::{DesiredTopic, KafkaCallError, ObservedTopic};
 use crate::tenancy::{Tenancy, resolve};
+use crate::tenant::ValidatedTenant;
 
 const KIND: &str = "Topic";
 /// A Topic waiting for its Tenant looks again this often (Tenants send no event to Topics).
@@ -58,63 +60,106 @@ struct Outcome {
     tenant: Option<String>,
     kafka_name: Option<String>,
     observed: Option<ObservedTopic>,
+    /// Drift set back in this reconcile (`None`: nothing new to report).
+    reverted: Option<Vec<String>>,
+    deletion_policy: Option<DeletionPolicy>,
 }
 
+impl Outcome {
+    fn new(ready: DesiredCondition) -> Self {
+        Outcome { ready, tenant: None, kafka_name: None, observed: None, reverted: None, deletion_policy: None }
+    }
+}
+
+/// Finalizer that applies the Topic's `deletionPolicy` to its Kafka topic.
+pub const FINALIZER: &str = "tributary.dev/topic-cleanup";
+
 async fn reconcile(topic: Arc<Topic>, tctx: Arc<TopicContext>) -> Result<Action> {
-    let ctx = &tctx.ctx;
-    let _timer = ctx.metrics.reconcile(KIND);
+    let _timer = tctx.ctx.metrics.reconcile(KIND);
     let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
-    let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<Topic> = Api::namespaced(tctx.ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, topic, |event| async {
+        match event {
+            FinalizerEvent::Apply(topic) => apply(topic, &tctx, &api).await,
+            FinalizerEvent::Cleanup(topic) => cleanup(topic, &tctx.ctx, &namespace).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
+}
+
+async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Result<Action> {
+    let ctx = &tctx.ctx;
+    let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let key = object_key(topic.as_ref());
+    // status.kafkaName names the topic once the operator manages it (created or adopted);
+    // until then a topic found in Kafka is someone else's.
+    let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
 
     let (outcome, action, failure) = match resolve(&ctx.client, &namespace).await? {
-        Tenancy::None(message) => (
-            Outcome {
-                ready: DesiredCondition::not_ready("NoTenant", message),
-                tenant: None,
-                kafka_name: None,
-                observed: None,
-            },
-            Action::requeue(NO_TENANT_RETRY),
-            None,
-        ),
+        Tenancy::None(message) => {
+            (Outcome::new(DesiredCondition::not_ready("NoTenant", message)), Action::requeue(NO_TENANT_RETRY), None)
+        }
         Tenancy::Tenant(_, tenant) => {
-            let siblings = siblings(&tctx.topics, &topic);
             let name = kafka_name(&topic, &tenant);
-            // status.kafkaName names the topic once the operator manages it (created or
-            // adopted); until then a topic found in Kafka is someone else's.
-            let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
-            let with = |ready, observed, kafka_name| Outcome {
-                ready,
+            let base = Outcome {
                 tenant: Some(tenant.name.clone()),
-                kafka_name,
-                observed,
+                kafka_name: managed.clone(),
+                deletion_policy: Some(topic.spec.deletion_policy.unwrap_or(tenant.deletion_policy)),
+                ..Outcome::new(DesiredCondition::not_ready("Pending", String::new()))
             };
-            match validate(&topic, &tenant, &siblings) {
-                Err(refusal) => (
-                    with(DesiredCondition::not_ready(refusal.reason, refusal.message), None, managed),
-                    Action::await_change(),
-                    None,
-                ),
-                Ok(desired) => match converge(ctx, &topic, &desired).await {
-                    Ok((ready, observed)) => {
-                        let kafka_name =
-                            if ready.status == ConditionStatus::True { Some(name.clone()) } else { managed };
-                        (with(ready, observed, kafka_name), ctx.resync(), None)
-                    }
-                    Err(e) => {
-                        let observed = topic.status.as_ref().and_then(|s| {
-                            Some(ObservedTopic { partitions: s.partitions?, replication_factor: s.replication_factor? })
-                        });
-                        let (ready, action, failure) = kafka_failure(&e);
-                        (with(ready, observed, managed), action, failure)
-                    }
-                },
+            if let Some(holder) = holder_of(&tctx.topics, &topic, &name, &tenant) {
+                let message = format!(
+                    "Topic {}/{} already maps to Kafka topic {name}; this newer Topic changes nothing. Set spec.topicName to another name, or delete this Topic",
+                    holder.namespace().unwrap_or_default(),
+                    holder.name_any()
+                );
+                // The holder going away sends no event here: look again on the resync.
+                (Outcome { ready: DesiredCondition::not_ready("Conflict", message), ..base }, ctx.resync(), None)
+            } else {
+                match validate(&topic, &tenant, &siblings(&tctx.topics, &topic)) {
+                    Err(refusal) => (
+                        Outcome { ready: DesiredCondition::not_ready(refusal.reason, refusal.message), ..base },
+                        Action::await_change(),
+                        None,
+                    ),
+                    Ok(desired) => match converge(ctx, &topic, &desired).await {
+                        Ok(done) => {
+                            let ready_now = done.ready.status == ConditionStatus::True;
+                            let outcome = Outcome {
+                                kafka_name: if ready_now { Some(name.clone()) } else { managed },
+                                ready: done.ready,
+                                observed: done.observed,
+                                reverted: done.reverted,
+                                ..base
+                            };
+                            let failure = done.retry.then(|| Error::Kafka(outcome.ready.message.clone()));
+                            (outcome, ctx.resync(), failure)
+                        }
+                        Err(e) => {
+                            let observed = topic.status.as_ref().and_then(|s| {
+                                Some(ObservedTopic {
+                                    partitions: s.partitions?,
+                                    replication_factor: s.replication_factor?,
+                                    ..Default::default()
+                                })
+                            });
+                            let (ready, action, failure) = kafka_failure(&e);
+                            (Outcome { ready, observed, ..base }, action, failure)
+                        }
+                    },
+                }
             }
         }
     };
 
     let old = topic.status.as_ref();
+    let spec_changed = old.and_then(|s| s.observed_generation) != topic.metadata.generation;
+    let reverted_config = match outcome.reverted {
+        Some(reverted) => reverted,
+        None if spec_changed => Vec::new(),
+        None => old.map(|s| s.reverted_config.clone()).unwrap_or_default(),
+    };
     let status = TopicStatus {
         observed_generation: topic.metadata.generation,
         conditions: conditions::merge(
@@ -127,6 +172,8 @@ async fn reconcile(topic: Arc<Topic>, tctx: Arc<TopicContext>) -> Result<Action>
         tenant: outcome.tenant,
         partitions: outcome.observed.as_ref().map(|o| o.partitions),
         replication_factor: outcome.observed.as_ref().map(|o| o.replication_factor),
+        reverted_config,
+        deletion_policy: outcome.deletion_policy,
     };
     ctx.report_ready_change(
         topic.as_ref(),
@@ -134,7 +181,7 @@ async fn reconcile(topic: Arc<Topic>, tctx: Arc<TopicContext>) -> Result<Action>
         &status.conditions,
     )
     .await;
-    patch_status(&api, &topic, old, &status).await?;
+    patch_status(api, &topic, old, &status).await?;
     match failure {
         Some(e) => Err(e),
         None => {
@@ -142,6 +189,61 @@ async fn reconcile(topic: Arc<Topic>, tctx: Arc<TopicContext>) -> Result<Action>
             Ok(action)
         }
     }
+}
+
+/// A deleted Topic: with `Delete` the Kafka topic and its records go; with `Retain` (the
+/// default) they stay and only the object goes. A topic the operator never managed (a
+/// conflict, a refusal) is never touched.
+async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Action> {
+    let Some(name) = topic.status.as_ref().and_then(|s| s.kafka_name.clone()) else {
+        return Ok(Action::await_change());
+    };
+    // The spec's policy, else the Tenant's; a Tenant being deleted no longer resolves, so
+    // the policy recorded in the status stands in for it.
+    let tenant_policy = match resolve(&ctx.client, namespace).await? {
+        Tenancy::Tenant(_, tenant) => Some(tenant.deletion_policy),
+        Tenancy::None(_) => topic.status.as_ref().and_then(|s| s.deletion_policy),
+    };
+    match topic.spec.deletion_policy.or(tenant_policy).unwrap_or_default() {
+        DeletionPolicy::Retain => {
+            let note = format!("kept Kafka topic {name} and its records (deletionPolicy Retain)");
+            ctx.event(topic.as_ref(), false, "Retained", note).await;
+        }
+        DeletionPolicy::Delete => match ctx.kafka.delete_topic(&name).await {
+            Ok(()) => {
+                let note = format!("deleted Kafka topic {name} and its records (deletionPolicy Delete)");
+                ctx.event(topic.as_ref(), false, "Deleted", note).await;
+            }
+            // Brokers unreachable: keep the finalizer and retry, so the topic is not orphaned.
+            Err(e) if e.transient => return Err(Error::Kafka(format!("{e}; will retry deleting {name}"))),
+            Err(e) => {
+                let note = format!("could not delete Kafka topic {name} ({e}); it is left for the platform admin");
+                ctx.event(topic.as_ref(), true, "LeftBehind", note).await;
+            }
+        },
+    }
+    Ok(Action::await_change())
+}
+
+/// The other Topic that holds `name` in Kafka, if any: one that manages it already, or,
+/// while neither manages it, the older one. The other Topic (the newer) touches nothing.
+fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &ValidatedTenant) -> Option<Arc<Topic>> {
+    let manages = |t: &Topic| t.status.as_ref().and_then(|s| s.kafka_name.as_deref()) == Some(name);
+    if manages(topic) {
+        return None;
+    }
+    let age = |t: &Topic| (t.meta().creation_timestamp.clone().map(|c| c.0), t.namespace(), t.name_any());
+    topics
+        .state()
+        .into_iter()
+        .filter(|t| t.meta().uid != topic.meta().uid)
+        .filter(|t| {
+            // In the same namespace the name follows from the same tenant; elsewhere only a
+            // topic the other Topic manages can collide.
+            let same_namespace = t.namespace() == topic.namespace();
+            manages(t) || (same_namespace && kafka_name(t, tenant) == name && age(t) < age(topic))
+        })
+        .min_by_key(|t| age(t))
 }
 
 /// Counts the tenant's other Topics and their partitions (from the controller's cache), for
@@ -175,15 +277,32 @@ fn kafka_failure(e: &KafkaCallError) -> (DesiredCondition, Action, Option<Error>
     }
 }
 
+/// What one convergence did.
+struct Converged {
+    ready: DesiredCondition,
+    observed: Option<ObservedTopic>,
+    /// Drift set back (`None` when there was none).
+    reverted: Option<Vec<String>>,
+    /// Kafka cannot do it right now (too few brokers): report and retry with backoff.
+    retry: bool,
+}
+
 /// Brings Kafka to the desired topic, or explains why it will not.
-async fn converge(
-    ctx: &Context,
-    topic: &Topic,
-    desired: &crate::external::kafka::DesiredTopic,
-) -> std::result::Result<(DesiredCondition, Option<ObservedTopic>), KafkaCallError> {
-    let observed = ctx.kafka.describe_topic(&desired.name).await?;
+async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Result<Converged, KafkaCallError> {
+    let view = ctx.kafka.describe_topic(&desired.name).await?;
+    let observed = view.topic;
     let adopting = topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none();
-    match plan(desired, observed.as_ref(), adopting) {
+    let step = plan(desired, observed.as_ref(), adopting);
+    if matches!(step, Plan::Create | Plan::AddPartitions { .. }) && view.brokers < desired.replication_factor {
+        let message = format!(
+            "Kafka is degraded: {} broker(s) alive, replication factor {} needs {}; {} waits for the brokers to come back (make stack-status)",
+            view.brokers, desired.replication_factor, desired.replication_factor, desired.name
+        );
+        let ready = DesiredCondition::not_ready("KafkaDegraded", message);
+        return Ok(Converged { ready, observed, reverted: None, retry: true });
+    }
+    let mut reverted = None;
+    match step {
         Plan::Create if !adopting => {
             // The operator had this topic and it is gone: someone deleted it in Kafka.
             ctx.kafka.create_topic(desired).await?;
@@ -197,19 +316,60 @@ async fn converge(
             ctx.kafka.create_topic(desired).await?;
             ctx.event(topic, false, "Created", format!("created Kafka topic {}", desired.name)).await;
         }
-        Plan::AddPartitions { from, to } => {
-            ctx.kafka.create_partitions(&desired.name, to).await?;
-            ctx.event(topic, false, "PartitionsIncreased", format!("{}: partitions {from} → {to}", desired.name)).await;
+        Plan::AddPartitions { .. } | Plan::Nothing => {
+            if let Plan::AddPartitions { from, to } = step {
+                ctx.kafka.create_partitions(&desired.name, to).await?;
+                let note = format!("{}: partitions {from} → {to}", desired.name);
+                ctx.event(topic, false, "PartitionsIncreased", note).await;
+            }
+            let live = observed.as_ref().map(|o| o.config.clone()).unwrap_or_default();
+            let changes = config_changes(desired, &live);
+            if !changes.is_empty() {
+                let described: Vec<String> = changes.iter().map(|c| c.description.clone()).collect();
+                ctx.kafka
+                    .alter_topic_config(&desired.name, changes.into_iter().map(|c| (c.key, c.op)).collect())
+                    .await?;
+                if spec_unchanged_since_ready(topic) {
+                    // Kafka was right before and nobody changed the spec: someone changed
+                    // Kafka by hand.
+                    let note = format!("{}: set back config changed in Kafka: {}", desired.name, described.join(", "));
+                    ctx.event(topic, true, "DriftReverted", note).await;
+                    reverted = Some(described);
+                } else {
+                    let note = format!("{}: config {}", desired.name, described.join(", "));
+                    ctx.event(topic, false, "ConfigUpdated", note).await;
+                }
+            }
         }
-        Plan::Nothing => {}
-        Plan::Refuse { reason, message } => return Ok((DesiredCondition::not_ready(reason, message), observed)),
+        Plan::Refuse { reason, message } => {
+            let ready = DesiredCondition::not_ready(reason, message);
+            return Ok(Converged { ready, observed, reverted, retry: false });
+        }
     }
-    let now = ObservedTopic { partitions: desired.partitions, replication_factor: desired.replication_factor };
-    let ready = DesiredCondition::ready(
-        "Provisioned",
-        format!("{}: {} partitions, replication factor {}", desired.name, now.partitions, now.replication_factor),
-    );
-    Ok((ready, Some(now)))
+    let under_replicated = observed.as_ref().map_or(0, |o| o.under_replicated);
+    let now = ObservedTopic {
+        partitions: desired.partitions,
+        replication_factor: desired.replication_factor,
+        ..Default::default()
+    };
+    let mut message =
+        format!("{}: {} partitions, replication factor {}", desired.name, now.partitions, now.replication_factor);
+    if under_replicated > 0 {
+        message.push_str(&format!(
+            "; Kafka is degraded: {under_replicated} partition(s) under-replicated ({} broker(s) alive)",
+            view.brokers
+        ));
+    }
+    let ready = DesiredCondition::ready("Provisioned", message);
+    Ok(Converged { ready, observed: Some(now), reverted, retry: false })
+}
+
+/// The spec has not changed since the topic was last found Ready: a difference in Kafka now
+/// was made in Kafka.
+fn spec_unchanged_since_ready(topic: &Topic) -> bool {
+    topic.status.as_ref().is_some_and(|s| {
+        s.observed_generation == topic.metadata.generation && status_of(&s.conditions, READY) == Some("True")
+    })
 }
 
 #[cfg(test)]

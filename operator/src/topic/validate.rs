@@ -94,7 +94,14 @@ pub fn validate(topic: &Topic, tenant: &ValidatedTenant, siblings: &Siblings) ->
             ),
         ));
     }
-    Ok(DesiredTopic { name, partitions: spec.partitions, replication_factor: rf, config: spec.config.clone() })
+    let owned_keys = tenant.allowed_configs.iter().chain(spec.config.keys()).cloned().collect();
+    Ok(DesiredTopic {
+        name,
+        partitions: spec.partitions,
+        replication_factor: rf,
+        config: spec.config.clone(),
+        owned_keys,
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Admin calls that librdkafka implements but rdkafka 0.39 does not wrap: SCRAM credential
-//! upserts and deletions (KIP-554) and ACL create / describe / delete (KIP-140).
+//! upserts and deletions (KIP-554), ACL create / describe / delete (KIP-140) and
+//! IncrementalAlterConfigs (KIP-339; rdkafka's `alter_configs` is the old call that resets
+//! every key it is not given).
 //!
 //! Written by hand because no maintained crate wraps them: each call builds librdkafka's
 //! request objects from owned Rust values, submits them on a private result queue of the
@@ -179,6 +181,14 @@ impl std::fmt::Debug for ScramChange {
     }
 }
 
+/// One change of IncrementalAlterConfigs: set a key, or delete its override (back to the
+/// broker's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set(String),
+    Delete,
+}
+
 /// The extra admin calls, on the native handle of a shared [`AdminClient`].
 #[derive(Clone)]
 pub struct AdminExt {
@@ -324,6 +334,48 @@ impl AdminExt {
                             Ok((0..matched).filter_map(|j| acl_from_native(*acls.add(j))).collect())
                         })
                         .collect())
+                }
+            },
+        )
+        .await
+    }
+
+    /// Changes only the given keys of one topic's config (IncrementalAlterConfigs); every
+    /// other key keeps its value. Returns Kafka's answer for the topic.
+    pub async fn incremental_alter_topic_config(
+        &self,
+        topic: &str,
+        changes: Vec<(String, ConfigOp)>,
+    ) -> Result<Result<(), ItemError>, AdminExtError> {
+        const OP: &str = "IncrementalAlterConfigs";
+        let resource = topic_config_to_native(OP, topic, &changes)?;
+        self.run(
+            OP,
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+            sys::RD_KAFKA_EVENT_INCREMENTALALTERCONFIGS_RESULT,
+            move |rk, options, queue| {
+                let mut ptrs = [resource.ptr()];
+                // SAFETY: as in create_acls; librdkafka copies the resource.
+                unsafe { sys::rd_kafka_IncrementalAlterConfigs(rk, ptrs.as_mut_ptr(), ptrs.len(), options, queue) }
+            },
+            |event| {
+                // SAFETY: the event is an INCREMENTALALTERCONFIGS result (checked by run).
+                unsafe {
+                    let result = sys::rd_kafka_event_IncrementalAlterConfigs_result(event);
+                    let mut count = 0usize;
+                    let resources = sys::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
+                    if count == 0 {
+                        return Err(AdminExtError::Task { op: OP, message: "no result for the topic".into() });
+                    }
+                    let resource = *resources;
+                    let code = sys::rd_kafka_ConfigResource_error(resource);
+                    if code == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                        return Ok(Ok(()));
+                    }
+                    Ok(Err(ItemError {
+                        code: RDKafkaErrorCode::from(code),
+                        message: cstr(sys::rd_kafka_ConfigResource_error_string(resource)),
+                    }))
                 }
             },
         )
@@ -484,6 +536,46 @@ fn scram_to_native(
         return Err(AdminExtError::InvalidArgument { op, message: format!("rejected change for {}", change.user()) });
     }
     Ok(Native::new(ptr, sys::rd_kafka_UserScramCredentialAlteration_destroy))
+}
+
+fn topic_config_to_native(
+    op: &'static str,
+    topic: &str,
+    changes: &[(String, ConfigOp)],
+) -> Result<Native<sys::rd_kafka_ConfigResource_t>, AdminExtError> {
+    let name = c_string(op, "topic name", topic)?;
+    // SAFETY: `name` is a live CString; librdkafka copies it.
+    let resource = unsafe {
+        sys::rd_kafka_ConfigResource_new(sys::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC, name.as_ptr())
+    };
+    if resource.is_null() {
+        return Err(AdminExtError::InvalidArgument { op, message: format!("rejected topic name {topic:?}") });
+    }
+    let resource = Native::new(resource, sys::rd_kafka_ConfigResource_destroy);
+    for (key, change) in changes {
+        let key_c = c_string(op, "config key", key)?;
+        let (op_type, value) = match change {
+            ConfigOp::Set(v) => (sys::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET, Some(v)),
+            ConfigOp::Delete => (sys::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_DELETE, None),
+        };
+        let value_c = value.map(|v| c_string(op, "config value", v)).transpose()?;
+        // SAFETY: every pointer is a live CString or NULL (a DELETE has no value).
+        let error = unsafe {
+            sys::rd_kafka_ConfigResource_add_incremental_config(
+                resource.ptr(),
+                key_c.as_ptr(),
+                op_type,
+                value_c.as_ref().map_or(ptr::null(), |v| v.as_ptr()),
+            )
+        };
+        if !error.is_null() {
+            let error = Native::new(error, sys::rd_kafka_error_destroy);
+            // SAFETY: a live error object owned by the guard.
+            let message = unsafe { cstr(sys::rd_kafka_error_string(error.ptr())) };
+            return Err(AdminExtError::InvalidArgument { op, message: format!("{key}: {message}") });
+        }
+    }
+    Ok(resource)
 }
 
 /// Builds a native ACL binding (`filter == false`: every field must be set) or filter.
@@ -662,6 +754,16 @@ mod tests {
         // SAFETY: native.0 is a live binding owned by `native`.
         let back = unsafe { acl_from_native(native.0) };
         assert_eq!(back, Some(binding));
+    }
+
+    #[test]
+    fn a_config_change_is_checked_by_librdkafka_before_it_is_sent() {
+        let ok = vec![("retention.ms".to_string(), ConfigOp::Set("1000".into())), ("x".into(), ConfigOp::Delete)];
+        assert!(topic_config_to_native("IncrementalAlterConfigs", "water.data", &ok).is_ok());
+        // librdkafka refuses an empty key with its own message, before any request is sent.
+        let empty = vec![(String::new(), ConfigOp::Set("1".into()))];
+        let err = topic_config_to_native("IncrementalAlterConfigs", "water.data", &empty).err().expect("must fail");
+        assert!(err.to_string().contains("invalid argument: : Config name mustn't be empty"), "{err}");
     }
 
     #[test]

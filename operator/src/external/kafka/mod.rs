@@ -1,15 +1,18 @@
 //! The only code that talks to Kafka brokers.
 //!
 //! rdkafka's safe Admin API covers topics and configs; [`admin_ext`] adds the admin calls
-//! librdkafka has but the crate does not wrap (SCRAM credentials, ACLs).
+//! librdkafka has but the crate does not wrap (SCRAM credentials, ACLs, incremental configs).
 
 pub mod admin_ext;
 pub mod client;
 pub mod topics;
 
 pub use admin_ext::{
-    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExt, AdminExtError, DEFAULT_SCRAM_ITERATIONS,
-    ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExt, AdminExtError, ConfigOp,
+    DEFAULT_SCRAM_ITERATIONS, ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
 };
 pub use client::{ClientSettings, SASL_MECHANISM};
-pub use topics::{DesiredTopic, KafkaAdmin, KafkaCallError, KafkaPlatform, KafkaSecurity, ObservedTopic, RdKafkaAdmin};
+pub use topics::{
+    DesiredTopic, KafkaAdmin, KafkaCallError, KafkaPlatform, KafkaSecurity, LiveConfig, ObservedTopic, RdKafkaAdmin,
+    TopicView,
+};

@@ -1,19 +1,21 @@
 //! Topic admin calls behind the [`KafkaAdmin`] trait, so reconcile flows can be tested
 //! without brokers; [`RdKafkaAdmin`] is the real implementation on one shared admin client.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ClientSettings;
 use super::admin_ext::{
-    AclBinding, AclBindingFilter, AdminExt, AdminExtError, DEFAULT_SCRAM_ITERATIONS, ItemError, ScramChange,
+    AclBinding, AclBindingFilter, AdminExt, AdminExtError, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ItemError, ScramChange,
     ScramMechanism,
 };
 use crate::metrics::Metrics;
@@ -25,13 +27,38 @@ pub struct DesiredTopic {
     pub partitions: i32,
     pub replication_factor: i32,
     pub config: BTreeMap<String, String>,
+    /// The config keys the Topic owns: its own and every key its tenant may set. An
+    /// override of an owned key that the spec does not set is removed; other keys (set by
+    /// the platform admin) are left alone.
+    pub owned_keys: BTreeSet<String>,
 }
 
 /// A topic as Kafka has it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObservedTopic {
     pub partitions: i32,
     pub replication_factor: i32,
+    /// Partitions with fewer in-sync replicas than replicas (a broker is down or behind).
+    pub under_replicated: i32,
+    /// Every config entry Kafka reports for the topic.
+    pub config: BTreeMap<String, LiveConfig>,
+}
+
+/// One config entry of a topic. `dynamic`: set on the topic itself (an override), as
+/// opposed to a broker or built-in default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveConfig {
+    pub value: Option<String>,
+    pub dynamic: bool,
+}
+
+/// What one Metadata + DescribeConfigs round trip tells about a topic and the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicView {
+    /// `None` when the topic does not exist.
+    pub topic: Option<ObservedTopic>,
+    /// Brokers the cluster reports alive.
+    pub brokers: i32,
 }
 
 /// A failed Kafka call. `transient` errors (timeouts, brokers down) are retried with backoff.
@@ -44,11 +71,19 @@ pub struct KafkaCallError {
 }
 
 pub trait KafkaAdmin: Send + Sync {
-    /// `None` when the topic does not exist.
-    fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ObservedTopic>, KafkaCallError>>;
+    /// The topic's partitions, replicas and config, and how many brokers are alive.
+    fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>>;
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Raises the topic's partition count to `total`.
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    /// Changes only the given config keys (IncrementalAlterConfigs).
+    fn alter_topic_config<'a>(
+        &'a self,
+        name: &'a str,
+        changes: Vec<(String, ConfigOp)>,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    /// Deletes the topic and its records; a topic that does not exist is not an error.
+    fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
 }
 
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
@@ -92,6 +127,30 @@ impl RdKafkaAdmin {
         Ok(())
     }
 
+    /// Every config entry of one topic (DescribeConfigs).
+    async fn describe_config(&self, name: &str) -> Result<BTreeMap<String, LiveConfig>, KafkaCallError> {
+        const CALL: &str = "DescribeConfigs";
+        let results = self
+            .admin
+            .describe_configs([&ResourceSpecifier::Topic(name)], &self.options())
+            .await
+            .map_err(|e| call_error(CALL, &e))?;
+        let resource = results
+            .into_iter()
+            .next()
+            .ok_or_else(|| KafkaCallError {
+                call: CALL,
+                message: format!("no answer for topic {name}"),
+                transient: true,
+            })?
+            .map_err(|code| code_error(CALL, name, code))?;
+        Ok(resource
+            .entries
+            .into_iter()
+            .map(|e| (e.name, LiveConfig { value: e.value, dynamic: e.source == ConfigSource::DynamicTopic }))
+            .collect())
+    }
+
     fn options(&self) -> AdminOptions {
         AdminOptions::new().request_timeout(Some(self.timeout)).operation_timeout(Some(self.timeout))
     }
@@ -124,7 +183,7 @@ fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaC
 }
 
 impl KafkaAdmin for RdKafkaAdmin {
-    fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ObservedTopic>, KafkaCallError>> {
+    fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
         Box::pin(async move {
             let admin = self.admin.clone();
             let topic = name.to_string();
@@ -134,14 +193,54 @@ impl KafkaAdmin for RdKafkaAdmin {
                 .await
                 .map_err(|e| KafkaCallError { call: "Metadata", message: e.to_string(), transient: true })?
                 .map_err(|e| call_error("Metadata", &e))?;
-            let Some(t) = metadata.topics().iter().find(|t| t.name() == name) else { return Ok(None) };
+            let brokers = metadata.brokers().len() as i32;
+            let absent = TopicView { topic: None, brokers };
+            let Some(t) = metadata.topics().iter().find(|t| t.name() == name) else { return Ok(absent) };
             match t.error() {
                 None => {}
-                Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => return Ok(None),
+                Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => return Ok(absent),
                 Some(e) => return Err(code_error("Metadata", name, RDKafkaErrorCode::from(e))),
             }
             let replication_factor = t.partitions().iter().map(|p| p.replicas().len() as i32).max().unwrap_or(0);
-            Ok(Some(ObservedTopic { partitions: t.partitions().len() as i32, replication_factor }))
+            let partitions = t.partitions().len() as i32;
+            let under_replicated = t.partitions().iter().filter(|p| p.isr().len() < p.replicas().len()).count() as i32;
+            let config = self.describe_config(name).await?;
+            let topic = ObservedTopic { partitions, replication_factor, under_replicated, config };
+            Ok(TopicView { topic: Some(topic), brokers })
+        })
+    }
+
+    fn alter_topic_config<'a>(
+        &'a self,
+        name: &'a str,
+        changes: Vec<(String, ConfigOp)>,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            const CALL: &str = "IncrementalAlterConfigs";
+            if changes.is_empty() {
+                return Ok(());
+            }
+            self.metrics.external_write("kafka", CALL);
+            self.ext
+                .incremental_alter_topic_config(name, changes)
+                .await
+                .map_err(|e| ext_error(CALL, e))?
+                .map_err(|e| item_failure(CALL, &format!("topic {name}"), e))
+        })
+    }
+
+    fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            self.metrics.external_write("kafka", "DeleteTopics");
+            let results =
+                self.admin.delete_topics(&[name], &self.options()).await.map_err(|e| call_error("DeleteTopics", &e))?;
+            for result in results {
+                match result {
+                    Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                    Err((name, code)) => return Err(code_error("DeleteTopics", &name, code)),
+                }
+            }
+            Ok(())
         })
     }
 
