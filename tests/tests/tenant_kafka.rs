@@ -134,3 +134,39 @@ async fn a_stray_acl_on_a_tenant_user_is_removed_and_a_missing_one_restored() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn quotas_from_the_tenant_spec_are_set_changed_and_kept_on_its_user() {
+    use tributary::external::kafka::quotas::{QuotaClient, Quotas};
+    OperatorProcess::shared().await;
+    let tenant = unique("quota");
+    let apply = |quotas: &str| {
+        kubectl_apply(&format!(
+            "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {tenant}\nspec:\n  kafka:\n    quotas:\n{quotas}"
+        ))
+    };
+    apply("      producerByteRate: 1048576\n      requestPercentage: 50\n");
+    // Read back through Kafka's DescribeClientQuotas, as the admin.
+    let quotas = QuotaClient::new(tributary_tests::kafka_admin_settings(), Duration::from_secs(10));
+    let expect = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Quotas>();
+    let wait_quotas = |want: Quotas| {
+        let (quotas, tenant) = (&quotas, &tenant);
+        async move {
+            wait_until(&format!("quotas of user {tenant} to be {want:?}"), WAIT, || async {
+                let live = quotas.describe_user(tenant).await.map_err(|e| e.to_string())?;
+                if live == want { Ok(()) } else { Err(format!("{live:?}")) }
+            })
+            .await
+        }
+    };
+    wait_quotas(expect(&[("producer_byte_rate", 1_048_576.0), ("request_percentage", 50.0)])).await;
+
+    // A spec change sets the new value and removes the quota no longer asked for.
+    apply("      producerByteRate: 2097152\n      consumerByteRate: 4194304\n");
+    wait_quotas(expect(&[("producer_byte_rate", 2_097_152.0), ("consumer_byte_rate", 4_194_304.0)])).await;
+
+    // A quota changed by hand is set back on the next resync.
+    let hand = expect(&[("producer_byte_rate", 1024.0)]);
+    quotas.alter_user(&tenant, &hand, &[]).await.unwrap();
+    wait_quotas(expect(&[("producer_byte_rate", 2_097_152.0), ("consumer_byte_rate", 4_194_304.0)])).await;
+}

@@ -20,6 +20,7 @@ use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
 use crate::controller::{Context, Error, FIELD_MANAGER, Result, TENANT_LABEL, error_policy, object_key, patch_status};
 use crate::external::kafka::KafkaCallError;
+use crate::external::kafka::quotas::quota_changes;
 
 const KIND: &str = "Tenant";
 
@@ -117,7 +118,8 @@ async fn publish_status(
 }
 
 /// The tenant's SCRAM credential (written only when this process has not applied this
-/// password yet) and its ACL set, converged: missing entries added, stray ones removed.
+/// password yet), its ACL set and its client quotas, converged: missing entries added,
+/// stray ones removed, nothing written when Kafka already matches.
 async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), KafkaCallError> {
     let fingerprint = {
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -133,11 +135,13 @@ async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passw
     let (add, remove) = build::acl_changes(&build::desired_acls(v), &current);
     ctx.kafka.create_acls(add).await?;
     ctx.kafka.delete_acls(remove).await?;
-    Ok(())
+    let live = ctx.kafka.describe_user_quotas(&v.kafka_user).await?;
+    let (set, remove) = quota_changes(&v.quotas, &live);
+    ctx.kafka.alter_user_quotas(&v.kafka_user, &set, &remove).await
 }
 
 /// A deleted Tenant: `Retain` keeps everything outside Kubernetes; `Delete` removes the
-/// Kafka user and its ACLs. Bounded in time; what stays behind is told in an event, and the
+/// Kafka user, its ACLs and its quotas. Bounded in time; what stays behind is told in an event, and the
 /// finalizer is released either way so the deletion never hangs.
 async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let Ok(v) = validate(&tenant) else {
@@ -152,6 +156,8 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             let delete = async {
                 let current = ctx.kafka.describe_acls(&principal).await?;
                 ctx.kafka.delete_acls(current).await?;
+                let quotas: Vec<String> = ctx.kafka.describe_user_quotas(&v.kafka_user).await?.into_keys().collect();
+                ctx.kafka.alter_user_quotas(&v.kafka_user, &Default::default(), &quotas).await?;
                 ctx.kafka.delete_scram_user(&v.kafka_user).await
             };
             match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {

@@ -3,7 +3,8 @@
 use kube::ResourceExt;
 
 use crate::api::DeletionPolicy;
-use crate::api::tenant::{CassandraReplication, Tenant, TenantLimits};
+use crate::api::tenant::{CassandraReplication, KafkaQuotas, Tenant, TenantLimits};
+use crate::external::kafka::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, Quotas, REQUEST_PERCENTAGE};
 
 /// Name of the Secret with the tenant's client credentials, in the tenant namespace.
 pub const CREDENTIALS_SECRET: &str = "tributary-credentials";
@@ -37,6 +38,8 @@ pub struct ValidatedTenant {
     pub replication: CassandraReplication,
     pub limits: TenantLimits,
     pub allowed_configs: Vec<String>,
+    /// Client quotas of the Kafka user, by Kafka's key names; empty: none.
+    pub quotas: Quotas,
     pub deletion_policy: DeletionPolicy,
 }
 
@@ -78,9 +81,23 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
         replication: spec.cassandra.replication.clone(),
         limits,
         allowed_configs,
+        quotas: quotas(spec.kafka.quotas.as_ref()),
         deletion_policy: spec.deletion_policy,
         name,
     })
+}
+
+/// The spec's quotas under Kafka's names (`producer_byte_rate`, ...).
+fn quotas(spec: Option<&KafkaQuotas>) -> Quotas {
+    let Some(q) = spec else { return Quotas::new() };
+    [
+        (PRODUCER_BYTE_RATE, q.producer_byte_rate.map(|v| v as f64)),
+        (CONSUMER_BYTE_RATE, q.consumer_byte_rate.map(|v| v as f64)),
+        (REQUEST_PERCENTAGE, q.request_percentage.map(f64::from)),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), v?)))
+    .collect()
 }
 
 fn is_tenant_name(name: &str) -> bool {
@@ -127,7 +144,16 @@ mod tests {
         spec.kafka.topic_prefix = Some("iot.water.".into());
         spec.kafka.limits.allowed_configs = Some(vec![]);
         spec.cassandra.keyspace = Some("water_ks".into());
+        spec.kafka.quotas = Some(crate::api::tenant::KafkaQuotas {
+            producer_byte_rate: Some(1_048_576),
+            request_percentage: Some(25),
+            ..Default::default()
+        });
         let v = validate(&tenant("water", spec)).unwrap();
+        assert_eq!(
+            v.quotas.into_iter().collect::<Vec<_>>(),
+            [("producer_byte_rate".to_string(), 1_048_576.0), ("request_percentage".to_string(), 25.0)]
+        );
         assert_eq!(
             (v.namespace.as_str(), v.topic_prefix.as_str(), v.keyspace.as_str()),
             ("team-water", "iot.water.", "water_ks")

@@ -5,6 +5,7 @@
 
 pub mod admin_ext;
 pub mod client;
+pub mod quotas;
 pub mod topics;
 
 pub use admin_ext::{

@@ -18,6 +18,7 @@ use super::admin_ext::{
     AclBinding, AclBindingFilter, AdminExt, AdminExtError, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ItemError, ScramChange,
     ScramMechanism,
 };
+use super::quotas::{QuotaClient, QuotaError, Quotas};
 use crate::metrics::Metrics;
 
 /// A topic as the operator wants it.
@@ -90,6 +91,7 @@ pub trait KafkaAdmin: Send + Sync {
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
     ext: AdminExt,
+    quotas: QuotaClient,
     timeout: Duration,
     metrics: Arc<Metrics>,
 }
@@ -103,7 +105,8 @@ impl RdKafkaAdmin {
             .create()?;
         let admin = Arc::new(admin);
         let ext = AdminExt::new(admin.clone(), timeout);
-        Ok(RdKafkaAdmin { admin, ext, timeout, metrics })
+        let quotas = QuotaClient::new(settings.clone(), timeout);
+        Ok(RdKafkaAdmin { admin, ext, quotas, timeout, metrics })
     }
 
     pub fn client(&self) -> Arc<AdminClient<DefaultClientContext>> {
@@ -292,6 +295,15 @@ pub trait KafkaSecurity: Send + Sync {
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>>;
     fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
     fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
+    /// The client quotas set on exactly this user.
+    fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>>;
+    /// Sets `set` and removes `remove` on the user's client quotas.
+    fn alter_user_quotas<'a>(
+        &'a self,
+        user: &'a str,
+        set: &'a Quotas,
+        remove: &'a [String],
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
 }
 
 fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
@@ -301,6 +313,10 @@ fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
         AdminExtError::InvalidArgument { .. } => false,
     };
     KafkaCallError { call, message: err.to_string(), transient }
+}
+
+fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError {
+    KafkaCallError { call, message: err.to_string(), transient: err.transient() }
 }
 
 fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
@@ -342,6 +358,27 @@ impl KafkaSecurity for RdKafkaAdmin {
                 result.map_err(|e| item_failure("CreateAcls", &format!("{acl:?}"), e))?;
             }
             Ok(())
+        })
+    }
+
+    fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>> {
+        Box::pin(
+            async move { self.quotas.describe_user(user).await.map_err(|e| quota_error("DescribeClientQuotas", e)) },
+        )
+    }
+
+    fn alter_user_quotas<'a>(
+        &'a self,
+        user: &'a str,
+        set: &'a Quotas,
+        remove: &'a [String],
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            if set.is_empty() && remove.is_empty() {
+                return Ok(());
+            }
+            self.metrics.external_write("kafka", "AlterClientQuotas");
+            self.quotas.alter_user(user, set, remove).await.map_err(|e| quota_error("AlterClientQuotas", e))
         })
     }
 

@@ -1,0 +1,298 @@
+//! Client quotas (KIP-546: DescribeClientQuotas / AlterClientQuotas), which librdkafka does
+//! not implement at all.
+//!
+//! The `kafka-protocol` crate encodes and decodes the requests; this module only frames
+//! them on one SASL/SCRAM-authenticated TCP connection (rsasl computes the SCRAM exchange),
+//! kept open between calls and reopened on the next bootstrap broker after an error. Any
+//! broker accepts both requests (they are forwarded to the KRaft controller).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    AlterClientQuotasRequest, DescribeClientQuotasRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest, alter_client_quotas_request as alter, describe_client_quotas_request as describe,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use rsasl::prelude::{Mechname, SASLClient, SASLConfig, State};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use super::{ClientSettings, SASL_MECHANISM};
+
+/// Quota keys as Kafka names them.
+pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
+pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+
+/// Quotas of one user: key → value (absent key: no quota).
+pub type Quotas = BTreeMap<String, f64>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    #[error("cannot reach any broker of {bootstrap} for client quotas: {message}")]
+    Unreachable { bootstrap: String, message: String },
+    #[error("{call}: Kafka answered error code {code}: {message}")]
+    Kafka { call: &'static str, code: i16, message: String },
+    #[error("{call}: {message}")]
+    Protocol { call: &'static str, message: String },
+}
+
+impl QuotaError {
+    /// Unreachable brokers and broken connections are worth retrying; Kafka's refusals are not.
+    pub fn transient(&self) -> bool {
+        match self {
+            QuotaError::Unreachable { .. } | QuotaError::Protocol { .. } => true,
+            // NOT_CONTROLLER (41), REQUEST_TIMED_OUT (7), COORDINATOR_NOT_AVAILABLE (15).
+            QuotaError::Kafka { code, .. } => matches!(code, 7 | 15 | 41),
+        }
+    }
+}
+
+// Versions every Kafka since 2.8 accepts (Kafka 4 dropped older ones of some APIs).
+const HANDSHAKE_VERSION: i16 = 1;
+const AUTHENTICATE_VERSION: i16 = 2;
+const QUOTAS_VERSION: i16 = 1;
+
+/// Describes and alters the quotas of users over one long-lived admin connection.
+pub struct QuotaClient {
+    settings: ClientSettings,
+    timeout: Duration,
+    connection: Mutex<Option<Connection>>,
+}
+
+struct Connection {
+    stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl QuotaClient {
+    pub fn new(settings: ClientSettings, timeout: Duration) -> Self {
+        QuotaClient { settings, timeout, connection: Mutex::new(None) }
+    }
+
+    /// The quotas set on exactly this user (not defaults).
+    pub async fn describe_user(&self, user: &str) -> Result<Quotas, QuotaError> {
+        const CALL: &str = "DescribeClientQuotas";
+        let request = DescribeClientQuotasRequest::default().with_strict(true).with_components(vec![
+            describe::ComponentData::default()
+                .with_entity_type(StrBytes::from_static_str("user"))
+                .with_match_type(0) // exact name
+                .with_match(Some(StrBytes::from_string(user.to_string()))),
+        ]);
+        let response = self.call(CALL, &request, QUOTAS_VERSION).await?;
+        if response.error_code != 0 {
+            let message = response.error_message.map(|m| m.to_string()).unwrap_or_default();
+            return Err(QuotaError::Kafka { call: CALL, code: response.error_code, message });
+        }
+        Ok(response
+            .entries
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|entry| entry.values)
+            .map(|v| (v.key.to_string(), v.value))
+            .collect())
+    }
+
+    /// Sets `set` and removes `remove` on the user, in one request.
+    pub async fn alter_user(&self, user: &str, set: &Quotas, remove: &[String]) -> Result<(), QuotaError> {
+        const CALL: &str = "AlterClientQuotas";
+        let mut ops: Vec<alter::OpData> = set
+            .iter()
+            .map(|(k, v)| alter::OpData::default().with_key(StrBytes::from_string(k.clone())).with_value(*v))
+            .collect();
+        ops.extend(
+            remove
+                .iter()
+                .map(|k| alter::OpData::default().with_key(StrBytes::from_string(k.clone())).with_remove(true)),
+        );
+        let entity = alter::EntityData::default()
+            .with_entity_type(StrBytes::from_static_str("user"))
+            .with_entity_name(Some(StrBytes::from_string(user.to_string())));
+        let request = AlterClientQuotasRequest::default()
+            .with_entries(vec![alter::EntryData::default().with_entity(vec![entity]).with_ops(ops)]);
+        let response = self.call(CALL, &request, QUOTAS_VERSION).await?;
+        for entry in response.entries {
+            if entry.error_code != 0 {
+                let message = entry.error_message.map(|m| m.to_string()).unwrap_or_default();
+                return Err(QuotaError::Kafka { call: CALL, code: entry.error_code, message });
+            }
+        }
+        Ok(())
+    }
+
+    /// One request on the shared connection, (re)connecting first if needed. A failed
+    /// exchange drops the connection, so the next call starts clean.
+    async fn call<R: Request>(&self, call: &'static str, request: &R, version: i16) -> Result<R::Response, QuotaError> {
+        let mut guard = self.connection.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.connect().await?);
+        }
+        let connection = guard.as_mut().expect("connected above");
+        match tokio::time::timeout(self.timeout, connection.exchange(call, request, version)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => {
+                *guard = None;
+                Err(e)
+            }
+            Err(_) => {
+                *guard = None;
+                Err(QuotaError::Protocol { call, message: format!("no answer within {:?}", self.timeout) })
+            }
+        }
+    }
+
+    /// Connects to the first bootstrap broker that answers and authenticates.
+    async fn connect(&self) -> Result<Connection, QuotaError> {
+        let bootstrap = &self.settings.bootstrap_servers;
+        if self.settings.security_protocol != "SASL_PLAINTEXT" {
+            return Err(QuotaError::Unreachable {
+                bootstrap: bootstrap.clone(),
+                message: format!(
+                    "security.protocol {} is not supported for client quotas yet (SASL_PLAINTEXT only)",
+                    self.settings.security_protocol
+                ),
+            });
+        }
+        let mut failures = Vec::new();
+        for broker in bootstrap.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+            let attempt = async {
+                let stream = TcpStream::connect(broker).await.map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                let mut connection = Connection { stream, next_correlation_id: 1 };
+                connection.authenticate(&self.settings).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(connection)
+            };
+            match tokio::time::timeout(self.timeout, attempt).await {
+                Ok(Ok(connection)) => return Ok(connection),
+                Ok(Err(e)) => failures.push(format!("{broker}: {e}")),
+                Err(_) => failures.push(format!("{broker}: no answer within {:?}", self.timeout)),
+            }
+        }
+        Err(QuotaError::Unreachable { bootstrap: bootstrap.clone(), message: failures.join("; ") })
+    }
+}
+
+impl Connection {
+    /// SaslHandshake, then the SCRAM exchange in SaslAuthenticate frames (KIP-152).
+    async fn authenticate(&mut self, settings: &ClientSettings) -> Result<(), QuotaError> {
+        const CALL: &str = "SaslAuthenticate";
+        let protocol = |message: String| QuotaError::Protocol { call: CALL, message };
+        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(SASL_MECHANISM));
+        let response = self.exchange("SaslHandshake", &handshake, HANDSHAKE_VERSION).await?;
+        if response.error_code != 0 {
+            let offered: Vec<String> = response.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(QuotaError::Kafka {
+                call: "SaslHandshake",
+                code: response.error_code,
+                message: format!("the broker offers {offered:?}"),
+            });
+        }
+
+        let config = SASLConfig::with_credentials(None, settings.username.clone(), settings.password.clone())
+            .map_err(|e| protocol(e.to_string()))?;
+        let mechanism = Mechname::parse(SASL_MECHANISM.as_bytes()).map_err(|e| protocol(e.to_string()))?;
+        let mut session = SASLClient::new(config).start_suggested(&[mechanism]).map_err(|e| protocol(e.to_string()))?;
+        let mut input: Option<Bytes> = None;
+        loop {
+            let mut out = Vec::new();
+            let state = session.step(input.as_deref(), &mut out).map_err(|e| protocol(e.to_string()))?;
+            if state == State::Finished(rsasl::prelude::MessageSent::No) {
+                // The server's final message was verified; nothing left to send.
+                return Ok(());
+            }
+            let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(out));
+            let response = self.exchange(CALL, &request, AUTHENTICATE_VERSION).await?;
+            if response.error_code != 0 {
+                let message = response.error_message.map(|m| m.to_string()).unwrap_or_default();
+                return Err(QuotaError::Kafka { call: CALL, code: response.error_code, message });
+            }
+            if matches!(state, State::Finished(_)) {
+                return Ok(());
+            }
+            input = Some(response.auth_bytes);
+        }
+    }
+
+    async fn exchange<R: Request>(
+        &mut self,
+        call: &'static str,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, QuotaError> {
+        let protocol = |message: String| QuotaError::Protocol { call, message };
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("tributary-operator")));
+        let mut frame = BytesMut::new();
+        header.encode(&mut frame, R::header_version(version)).map_err(|e| protocol(e.to_string()))?;
+        request.encode(&mut frame, version).map_err(|e| protocol(e.to_string()))?;
+        let length = i32::try_from(frame.len()).map_err(|e| protocol(e.to_string()))?;
+        self.stream.write_i32(length).await.map_err(|e| protocol(e.to_string()))?;
+        self.stream.write_all(&frame).await.map_err(|e| protocol(e.to_string()))?;
+
+        let length = self.stream.read_i32().await.map_err(|e| protocol(format!("connection closed: {e}")))?;
+        let length = usize::try_from(length).map_err(|_| protocol(format!("bad frame length {length}")))?;
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).await.map_err(|e| protocol(e.to_string()))?;
+        let mut body = Bytes::from(body);
+        let response_header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
+            .map_err(|e| protocol(e.to_string()))?;
+        if response_header.correlation_id != correlation_id {
+            return Err(protocol(format!(
+                "answer to request {} arrived for request {correlation_id}",
+                response_header.correlation_id
+            )));
+        }
+        R::Response::decode(&mut body, version).map_err(|e| protocol(e.to_string()))
+    }
+}
+
+/// What to change so the user's live quotas become `desired`: values to set (missing or
+/// different) and keys to remove (set in Kafka, not wanted). Both empty when they match.
+pub fn quota_changes(desired: &Quotas, live: &Quotas) -> (Quotas, Vec<String>) {
+    let set = desired.iter().filter(|(k, v)| live.get(*k) != Some(v)).map(|(k, v)| (k.clone(), *v)).collect();
+    let remove = live.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+    (set, remove)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_differences_become_changes() {
+        let q = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Quotas>();
+        let desired = q(&[(PRODUCER_BYTE_RATE, 1_048_576.0), (REQUEST_PERCENTAGE, 50.0)]);
+        assert_eq!(quota_changes(&desired, &desired), (Quotas::new(), vec![]));
+        let live = q(&[(PRODUCER_BYTE_RATE, 2048.0), (CONSUMER_BYTE_RATE, 4096.0), (REQUEST_PERCENTAGE, 50.0)]);
+        let (set, remove) = quota_changes(&desired, &live);
+        assert_eq!(set, q(&[(PRODUCER_BYTE_RATE, 1_048_576.0)]));
+        assert_eq!(remove, vec![CONSUMER_BYTE_RATE.to_string()]);
+    }
+
+    #[test]
+    fn requests_encode_in_the_versions_the_client_sends() {
+        let request = DescribeClientQuotasRequest::default().with_strict(true);
+        let mut buf = BytesMut::new();
+        request.encode(&mut buf, QUOTAS_VERSION).expect("DescribeClientQuotas v1 encodes");
+        let decoded = DescribeClientQuotasRequest::decode(&mut buf.freeze(), QUOTAS_VERSION).unwrap();
+        assert_eq!(decoded, request);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_cluster_is_a_transient_error_naming_every_broker() {
+        // Port 1 on localhost refuses connections at once.
+        let settings = ClientSettings::new("127.0.0.1:1,127.0.0.1:1", "admin", "x");
+        let client = QuotaClient::new(settings, Duration::from_secs(2));
+        let err = client.describe_user("water").await.unwrap_err();
+        assert!(err.transient(), "{err}");
+        assert_eq!(err.to_string().matches("127.0.0.1:1:").count(), 2, "{err}");
+    }
+}
