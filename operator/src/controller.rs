@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::conditions::{READY, status_of};
 use crate::config::Config;
+use crate::external::cassandra::CassandraAdmin;
 use crate::external::kafka::KafkaPlatform;
 use crate::metrics::Metrics;
 
@@ -31,15 +32,23 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub kafka: Arc<dyn KafkaPlatform>,
-    /// Fingerprints of the SCRAM passwords this process has applied, per user, so a steady
-    /// tenant causes no credential write on resync. Lives in memory only.
+    pub cassandra: Arc<dyn CassandraAdmin>,
+    /// Fingerprints of the passwords this process has applied, per Kafka user (`kafka:<user>`)
+    /// and Cassandra role (`cassandra:<role>`), so a steady tenant causes no credential write
+    /// on resync. Lives in memory only.
     pub applied_credentials: Mutex<HashMap<String, u64>>,
     /// Consecutive failures per object, for exponential backoff of transient errors.
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, config: Arc<Config>, metrics: Arc<Metrics>, kafka: Arc<dyn KafkaPlatform>) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        kafka: Arc<dyn KafkaPlatform>,
+        cassandra: Arc<dyn CassandraAdmin>,
+    ) -> Arc<Self> {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(config.identity.clone()) };
         let recorder = Recorder::new(client.clone(), reporter);
         Arc::new(Context {
@@ -48,6 +57,7 @@ impl Context {
             metrics,
             recorder,
             kafka,
+            cassandra,
             applied_credentials: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         })

@@ -16,13 +16,18 @@ use tokio::sync::watch;
 use crate::api::{CassandraSink, Tenant, Topic};
 use crate::config::Config;
 use crate::controller::Context;
-use crate::external::kafka::RdKafkaAdmin;
+use crate::external::Breaker;
+use crate::external::cassandra::ScyllaAdmin;
+use crate::external::kafka::{Guarded, RdKafkaAdmin};
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
 
 pub const LEASE_NAME: &str = "tributary-operator";
 /// Bound on every Kafka admin call.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(15);
+const CASSANDRA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long calls to an unreachable Kafka or Cassandra fail fast before one probes again.
+pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -58,7 +63,9 @@ pub async fn run() -> Result<(), StartError> {
     }
     let kafka = RdKafkaAdmin::new(&config.kafka, KAFKA_TIMEOUT, metrics.clone())
         .map_err(|e| StartError::Kafka(e.to_string()))?;
-    let ctx = Context::new(client.clone(), config.clone(), metrics.clone(), Arc::new(kafka));
+    let cassandra = ScyllaAdmin::new(config.cassandra.clone(), CASSANDRA_TIMEOUT, metrics.clone());
+    let kafka = Guarded::new(kafka, Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT));
+    let ctx = Context::new(client.clone(), config.clone(), metrics.clone(), Arc::new(kafka), Arc::new(cassandra));
 
     let lease = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
         .with_namespace(&config.lease_namespace)

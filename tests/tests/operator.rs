@@ -274,3 +274,31 @@ async fn a_config_value_kafka_refuses_is_reported_as_kafka_rejected_and_nothing_
     let err = topic_layout(&kafka_admin(), &format!("{tenant}.bad")).expect_err("nothing created in Kafka");
     assert!(err.contains("UNKNOWN_TOPIC"), "{err}");
 }
+
+#[tokio::test]
+async fn a_tenant_named_like_the_operators_admin_principals_is_refused_and_gets_nothing() {
+    OperatorProcess::shared().await;
+    // The stack's admin principals: Kafka `admin`, Cassandra `cassandra`. Deletion policy
+    // Delete, so a cleanup that wrongly touched them would drop the admins themselves.
+    for (name, expected) in [("admin", "is the operator's admin principal"), ("cassandra", "is reserved for Cassandra")]
+    {
+        apply(&format!(
+            "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec:\n  deletionPolicy: Delete\n"
+        ));
+        let message = wait_ready(&tenants().await, name, "False", "InvalidSpec").await;
+        assert!(message.contains(expected), "{message}");
+        let namespaces: Api<Namespace> = Api::all(client().await);
+        assert!(namespaces.get_opt(name).await.unwrap().is_none(), "no namespace {name} was created");
+        tenants().await.delete(name, &Default::default()).await.unwrap();
+        wait_until(&format!("Tenant {name} to be gone"), WAIT, || async {
+            if tenants().await.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
+                Ok(())
+            } else {
+                Err("still there".into())
+            }
+        })
+        .await;
+    }
+    // The admins still work: the Kafka admin can list topics, and other tests keep passing.
+    assert!(kafka_admin().inner().fetch_metadata(None, Duration::from_secs(10)).is_ok());
+}

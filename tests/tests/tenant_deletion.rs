@@ -73,4 +73,9 @@ async fn tenants_are_deleted_even_with_kafka_and_cassandra_down() {
     assert!(note.contains(&format!("Cassandra keyspace {}", retain.replace('-', "_"))), "{note}");
     let note = left_behind_note(&delete).await;
     assert!(note.contains(&format!("Kafka user {delete} with its ACLs (")), "the unreachable Kafka is named: {note}");
+    let keyspace = delete.replace('-', "_");
+    assert!(
+        note.contains(&format!("Cassandra keyspace {keyspace} and role {keyspace} (")),
+        "the unreachable Cassandra is named: {note}"
+    );
 }

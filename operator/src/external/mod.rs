@@ -1,1 +1,64 @@
+pub mod cassandra;
 pub mod kafka;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Fails calls fast while an external system is unreachable, so one dead cluster does not
+/// make every reconcile wait out its timeout (and a Tenant deletion queue behind them).
+/// After a transient failure it stays open for `cool_down`; then one caller probes while
+/// the others keep failing fast, and the first answer (success or a real refusal) closes it.
+pub struct Breaker {
+    state: Mutex<Option<(Instant, String)>>,
+    cool_down: Duration,
+    probe_budget: Duration,
+}
+
+impl Breaker {
+    /// `probe_budget`: how long a probe may take (the call's own timeout).
+    pub fn new(cool_down: Duration, probe_budget: Duration) -> Self {
+        Breaker { state: Mutex::new(None), cool_down, probe_budget }
+    }
+
+    /// `Err(last failure)` while open.
+    pub fn admit(&self) -> Result<(), String> {
+        let mut state = self.state.lock().expect("breaker lock");
+        let now = Instant::now();
+        match state.as_mut() {
+            Some((until, last)) if now < *until => Err(last.clone()),
+            Some((until, _)) => {
+                // Half-open: this caller probes; the rest fail fast until it is done.
+                *until = now + self.probe_budget + self.cool_down;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records a call's outcome: `Some(error)` for a transient failure, `None` otherwise.
+    pub fn record(&self, transient_failure: Option<String>) {
+        let mut state = self.state.lock().expect("breaker lock");
+        *state = transient_failure.map(|e| (Instant::now() + self.cool_down, e));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_opens_on_a_transient_failure_lets_one_probe_through_and_closes_on_an_answer() {
+        let breaker = Breaker::new(Duration::ZERO, Duration::from_secs(60));
+        assert!(breaker.admit().is_ok());
+        breaker.record(Some("all brokers down".into()));
+        // Cool-down over (zero): one probe is admitted, the next caller fails fast.
+        assert!(breaker.admit().is_ok());
+        assert_eq!(breaker.admit(), Err("all brokers down".to_string()));
+        breaker.record(None);
+        assert!(breaker.admit().is_ok() && breaker.admit().is_ok());
+
+        let slow = Breaker::new(Duration::from_secs(60), Duration::from_secs(60));
+        slow.record(Some("timeout".into()));
+        assert_eq!(slow.admit(), Err("timeout".to_string()));
+    }
+}

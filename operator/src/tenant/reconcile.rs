@@ -19,6 +19,7 @@ use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
 use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
 use crate::controller::{Context, Error, FIELD_MANAGER, Result, TENANT_LABEL, error_policy, object_key, patch_status};
+use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
 
@@ -72,24 +73,35 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         }
     };
 
+    if let Some(message) = reserved_name(&ctx, &v) {
+        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("InvalidSpec", message)).await?;
+        ctx.succeeded(&key);
+        return Ok(Action::await_change());
+    }
     if let Some(conflict) = ensure_namespace(&ctx, &tenant, &v).await? {
         publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("NamespaceTaken", conflict)).await?;
         ctx.succeeded(&key);
         return Ok(ctx.resync());
     }
     let passwords = ensure_credentials(&ctx, &tenant, &v).await?;
-    if let Err(e) = ensure_kafka_user(&ctx, &v, &passwords).await {
-        if !e.transient {
-            // Kafka refuses for good: wait for a spec change instead of retrying in a loop.
-            let message = format!("{e}; change the Tenant's spec");
-            let ready = DesiredCondition::not_ready("KafkaRejected", message);
+    let provisioned = match ensure_kafka_user(&ctx, &v, &passwords).await {
+        Err(e) => Err(("Kafka", e.to_string(), e.transient)),
+        Ok(()) => ensure_cassandra(&ctx, &v, &passwords).await.map_err(|e| ("Cassandra", e.to_string(), e.transient)),
+    };
+    if let Err((system, error, transient)) = provisioned {
+        if !transient {
+            // Refused for good: wait for a spec change instead of retrying in a loop.
+            let message = format!("{error}; change the Tenant's spec");
+            let reason = if system == "Kafka" { "KafkaRejected" } else { "CassandraRejected" };
+            let ready = DesiredCondition::not_ready(reason, message);
             publish_status(&ctx, &tenant, Some(&v), &none, ready).await?;
             return Ok(Action::await_change());
         }
-        let message = format!("{e}; retrying. Check the brokers and the operator's Kafka settings");
-        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("KafkaUnavailable", message))
-            .await?;
-        return Err(Error::Kafka(e.to_string()));
+        let message = format!("{error}; retrying. Check that {system} is up and the operator's {system} settings");
+        let reason = if system == "Kafka" { "KafkaUnavailable" } else { "CassandraUnavailable" };
+        let ready = DesiredCondition::not_ready(reason, message);
+        publish_status(&ctx, &tenant, Some(&v), &none, ready).await?;
+        return Err(if system == "Kafka" { Error::Kafka(error) } else { Error::Cassandra(error) });
     }
 
     let topics_api = Api::<Topic>::namespaced(ctx.client.clone(), &v.namespace);
@@ -121,15 +133,10 @@ async fn publish_status(
 /// password yet), its ACL set and its client quotas, converged: missing entries added,
 /// stray ones removed, nothing written when Kafka already matches.
 async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), KafkaCallError> {
-    let fingerprint = {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        passwords.kafka.hash(&mut h);
-        h.finish()
-    };
-    let applied = ctx.applied_credentials.lock().expect("credentials lock").get(&v.kafka_user) == Some(&fingerprint);
+    let (applied, record) = applied_before(ctx, format!("kafka:{}", v.kafka_user), &passwords.kafka);
     if !applied {
         ctx.kafka.upsert_scram_user(&v.kafka_user, &passwords.kafka).await?;
-        ctx.applied_credentials.lock().expect("credentials lock").insert(v.kafka_user.clone(), fingerprint);
+        record();
     }
     let current = ctx.kafka.describe_acls(&build::principal(v)).await?;
     let (add, remove) = build::acl_changes(&build::desired_acls(v), &current);
@@ -140,6 +147,72 @@ async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passw
     ctx.kafka.alter_user_quotas(&v.kafka_user, &set, &remove).await
 }
 
+/// Names a tenant may not take: the operator's own admin principals (a tenant must never
+/// receive their credentials) and Cassandra's system keyspaces.
+fn reserved_name(ctx: &Context, v: &ValidatedTenant) -> Option<String> {
+    if v.kafka_user == ctx.config.kafka.username {
+        return Some(format!("Kafka user {} is the operator's admin principal: rename the Tenant", v.kafka_user));
+    }
+    if v.cassandra_role == ctx.config.cassandra.username || v.keyspace.starts_with("system") {
+        return Some(format!(
+            "keyspace/role {} is reserved for Cassandra or the operator: set spec.cassandra.keyspace to another name",
+            v.keyspace
+        ));
+    }
+    None
+}
+
+/// Remembers which password this process applied to `principal`; true when it already had.
+fn applied_before<'a>(ctx: &'a Context, principal: String, password: &str) -> (bool, impl FnOnce() + 'a) {
+    let fingerprint = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        password.hash(&mut h);
+        h.finish()
+    };
+    let applied = ctx.applied_credentials.lock().expect("credentials lock").get(&principal) == Some(&fingerprint);
+    let record = move || {
+        ctx.applied_credentials.lock().expect("credentials lock").insert(principal, fingerprint);
+    };
+    (applied, record)
+}
+
+/// The tenant's keyspace (replication converged), its login role (password set when this
+/// process has not applied it yet) and exactly the tenant grants on the keyspace.
+async fn ensure_cassandra(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), CassandraCallError> {
+    let cassandra = &ctx.cassandra;
+    match cassandra.keyspace_replication(&v.keyspace).await? {
+        None => cassandra.put_keyspace(&v.keyspace, &v.replication, false).await?,
+        Some(live) if live != replication_map(&v.replication) => {
+            cassandra.put_keyspace(&v.keyspace, &v.replication, true).await?
+        }
+        Some(_) => {}
+    }
+    let role = cassandra.role(&v.cassandra_role).await?;
+    if role.as_ref().is_some_and(|r| r.superuser) {
+        return Err(CassandraCallError {
+            call: "CREATE ROLE",
+            message: format!(
+                "role {} already exists as a superuser; the operator never hands one out: set spec.cassandra.keyspace to another name",
+                v.cassandra_role
+            ),
+            transient: false,
+        });
+    }
+    let (applied, record) = applied_before(ctx, format!("cassandra:{}", v.cassandra_role), &passwords.cassandra);
+    if role.is_none() || !applied || role.as_ref().is_some_and(|r| !r.login) {
+        cassandra.put_role(&v.cassandra_role, &passwords.cassandra, role.is_some()).await?;
+        record();
+    }
+    let (add, remove) = grant_changes(&v.keyspace, &cassandra.permissions(&v.cassandra_role).await?);
+    for permission in add {
+        cassandra.grant(&v.cassandra_role, permission, &v.keyspace).await?;
+    }
+    for (resource, permission) in remove {
+        cassandra.revoke(&v.cassandra_role, &permission, &resource).await?;
+    }
+    Ok(())
+}
+
 /// A deleted Tenant: `Retain` keeps everything outside Kubernetes; `Delete` removes the
 /// Kafka user, its ACLs and its quotas. Bounded in time; what stays behind is told in an event, and the
 /// finalizer is released either way so the deletion never hangs.
@@ -148,6 +221,10 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         // An invalid Tenant never provisioned anything.
         return Ok(Action::await_change());
     };
+    if reserved_name(&ctx, &v).is_some() {
+        // Never provisioned either, and its names are the operator's own: touch nothing.
+        return Ok(Action::await_change());
+    }
     let mut left_behind = Vec::new();
     match v.deletion_policy {
         DeletionPolicy::Retain => left_behind = build::retained(&v),
@@ -160,15 +237,36 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
                 ctx.kafka.alter_user_quotas(&v.kafka_user, &Default::default(), &quotas).await?;
                 ctx.kafka.delete_scram_user(&v.kafka_user).await
             };
-            match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {
+            let drop_cassandra = async {
+                ctx.cassandra.drop_keyspace(&v.keyspace).await?;
+                ctx.cassandra.drop_role(&v.cassandra_role).await
+            };
+            // Both systems at once, each bounded: one being down does not delay the other.
+            let (kafka, cassandra) = tokio::join!(
+                tokio::time::timeout(CLEANUP_TIMEOUT, delete),
+                tokio::time::timeout(CLEANUP_TIMEOUT, drop_cassandra)
+            );
+            match kafka {
                 Ok(Ok(())) => {
-                    ctx.applied_credentials.lock().expect("credentials lock").remove(&v.kafka_user);
+                    ctx.applied_credentials
+                        .lock()
+                        .expect("credentials lock")
+                        .remove(&format!("kafka:{}", v.kafka_user));
                 }
                 Ok(Err(e)) => left_behind.push(format!("Kafka user {} with its ACLs ({e})", v.kafka_user)),
                 Err(_) => left_behind.push(format!(
                     "Kafka user {} with its ACLs (Kafka did not answer within {CLEANUP_TIMEOUT:?})",
                     v.kafka_user
                 )),
+            }
+            let what = format!("Cassandra keyspace {} and role {}", v.keyspace, v.cassandra_role);
+            match cassandra {
+                Ok(Ok(())) => {
+                    let key = format!("cassandra:{}", v.cassandra_role);
+                    ctx.applied_credentials.lock().expect("credentials lock").remove(&key);
+                }
+                Ok(Err(e)) => left_behind.push(format!("{what} ({e})")),
+                Err(_) => left_behind.push(format!("{what} (Cassandra did not answer within {CLEANUP_TIMEOUT:?})")),
             }
             left_behind.push(format!(
                 "Kafka topics with prefix {} (each Topic follows its own deletionPolicy)",

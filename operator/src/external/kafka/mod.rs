@@ -14,6 +14,6 @@ pub use admin_ext::{
 };
 pub use client::{ClientSettings, SASL_MECHANISM};
 pub use topics::{
-    DesiredTopic, KafkaAdmin, KafkaCallError, KafkaPlatform, KafkaSecurity, LiveConfig, ObservedTopic, RdKafkaAdmin,
-    TopicView,
+    DesiredTopic, Guarded, KafkaAdmin, KafkaCallError, KafkaPlatform, KafkaSecurity, LiveConfig, ObservedTopic,
+    RdKafkaAdmin, TopicView,
 };

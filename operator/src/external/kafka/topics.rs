@@ -19,6 +19,7 @@ use super::admin_ext::{
     ScramMechanism,
 };
 use super::quotas::{QuotaClient, QuotaError, Quotas};
+use crate::external::Breaker;
 use crate::metrics::Metrics;
 
 /// A topic as the operator wants it.
@@ -401,3 +402,86 @@ impl KafkaSecurity for RdKafkaAdmin {
 /// Everything the controllers ask of Kafka.
 pub trait KafkaPlatform: KafkaAdmin + KafkaSecurity {}
 impl<T: KafkaAdmin + KafkaSecurity> KafkaPlatform for T {}
+
+/// Any [`KafkaPlatform`] behind a [`Breaker`]: while Kafka is unreachable, calls fail at
+/// once with the last error instead of each waiting out its timeout.
+pub struct Guarded<K> {
+    inner: K,
+    breaker: Breaker,
+}
+
+impl<K: Sync> Guarded<K> {
+    pub fn new(inner: K, breaker: Breaker) -> Self {
+        Guarded { inner, breaker }
+    }
+
+    fn guard<'a, T: Send + 'a>(
+        &'a self,
+        call: &'static str,
+        call_future: BoxFuture<'a, Result<T, KafkaCallError>>,
+    ) -> BoxFuture<'a, Result<T, KafkaCallError>> {
+        Box::pin(async move {
+            if let Err(last) = self.breaker.admit() {
+                let message = format!("Kafka is unreachable (last error: {last})");
+                return Err(KafkaCallError { call, message, transient: true });
+            }
+            let result = call_future.await;
+            self.breaker.record(match &result {
+                Err(e) if e.transient => Some(e.to_string()),
+                _ => None,
+            });
+            result
+        })
+    }
+}
+
+impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
+    fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
+        self.guard("Metadata", self.inner.describe_topic(name))
+    }
+    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("CreateTopics", self.inner.create_topic(topic))
+    }
+    fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("CreatePartitions", self.inner.create_partitions(name, total))
+    }
+    fn alter_topic_config<'a>(
+        &'a self,
+        name: &'a str,
+        changes: Vec<(String, ConfigOp)>,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("IncrementalAlterConfigs", self.inner.alter_topic_config(name, changes))
+    }
+    fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("DeleteTopics", self.inner.delete_topic(name))
+    }
+}
+
+impl<K: KafkaSecurity + Sync> KafkaSecurity for Guarded<K> {
+    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("AlterUserScramCredentials", self.inner.upsert_scram_user(user, password))
+    }
+    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("AlterUserScramCredentials", self.inner.delete_scram_user(user))
+    }
+    fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
+        self.guard("DescribeAcls", self.inner.describe_acls(principal))
+    }
+    fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
+        self.guard("CreateAcls", self.inner.create_acls(acls))
+    }
+    fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
+        self.guard("DeleteAcls", self.inner.delete_acls(acls))
+    }
+    fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>> {
+        self.guard("DescribeClientQuotas", self.inner.describe_user_quotas(user))
+    }
+    fn alter_user_quotas<'a>(
+        &'a self,
+        user: &'a str,
+        set: &'a Quotas,
+        remove: &'a [String],
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("AlterClientQuotas", self.inner.alter_user_quotas(user, set, remove))
+    }
+}

@@ -1,0 +1,415 @@
+//! The only code that talks to Cassandra for the operator: tenant keyspaces, roles and
+//! their grants, through one lazily opened, shared driver session (scylla crate).
+//!
+//! Reads come from `system_schema` / `system_auth` and `LIST PERMISSIONS`, so a resync of a
+//! steady tenant writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use tokio::sync::Mutex;
+
+use crate::api::tenant::{CassandraReplication, ReplicationClass};
+use crate::config::CassandraSettings;
+use crate::external::Breaker;
+use crate::metrics::Metrics;
+
+/// A failed Cassandra call; `transient` ones (unreachable, timeouts) are retried.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Cassandra {call} failed: {message}")]
+pub struct CassandraCallError {
+    pub call: &'static str,
+    pub message: String,
+    pub transient: bool,
+}
+
+/// A role as Cassandra has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedRole {
+    pub superuser: bool,
+    pub login: bool,
+}
+
+/// The permissions a tenant role holds on its keyspace — everything to use its own tables,
+/// nothing to grant rights to others (no AUTHORIZE) and nothing outside the keyspace.
+pub const TENANT_PERMISSIONS: [&str; 5] = ["ALTER", "CREATE", "DROP", "MODIFY", "SELECT"];
+
+pub trait CassandraAdmin: Send + Sync {
+    /// The keyspace's replication map (`class` plus per-datacenter or `replication_factor`),
+    /// `None` when it does not exist.
+    fn keyspace_replication<'a>(
+        &'a self,
+        keyspace: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, CassandraCallError>>;
+    /// CREATE KEYSPACE IF NOT EXISTS, or ALTER KEYSPACE when it exists.
+    fn put_keyspace<'a>(
+        &'a self,
+        keyspace: &'a str,
+        replication: &'a CassandraReplication,
+        exists: bool,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    fn drop_keyspace<'a>(&'a self, keyspace: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    fn role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<Option<ObservedRole>, CassandraCallError>>;
+    /// Creates the login role, or sets its password when it exists.
+    fn put_role<'a>(
+        &'a self,
+        role: &'a str,
+        password: &'a str,
+        exists: bool,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    /// The role's own permissions: (resource, permission), e.g. (`<keyspace water>`, `SELECT`).
+    fn permissions<'a>(
+        &'a self,
+        role: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeSet<(String, String)>, CassandraCallError>>;
+    fn grant<'a>(
+        &'a self,
+        role: &'a str,
+        permission: &'a str,
+        keyspace: &'a str,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    /// Revokes `permission` on `resource` as LIST PERMISSIONS names it (`<keyspace x>`, ...).
+    fn revoke<'a>(
+        &'a self,
+        role: &'a str,
+        permission: &'a str,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+}
+
+/// [`CassandraAdmin`] on one scylla session, opened on first use and reopened after the
+/// cluster was unreachable (so the operator starts even while Cassandra is down).
+pub struct ScyllaAdmin {
+    settings: CassandraSettings,
+    timeout: Duration,
+    session: Mutex<Option<Arc<Session>>>,
+    metrics: Arc<Metrics>,
+    breaker: Breaker,
+}
+
+impl ScyllaAdmin {
+    pub fn new(settings: CassandraSettings, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+        let breaker = Breaker::new(crate::operator::BREAKER_COOL_DOWN, timeout);
+        ScyllaAdmin { settings, timeout, session: Mutex::new(None), metrics, breaker }
+    }
+
+    async fn session(&self, call: &'static str) -> Result<Arc<Session>, CassandraCallError> {
+        let mut guard = self.session.lock().await;
+        if let Some(session) = guard.as_ref() {
+            return Ok(session.clone());
+        }
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&self.settings.contact_points)
+            .user(&self.settings.username, &self.settings.password);
+        builder = builder.connection_timeout(self.timeout);
+        let session = match tokio::time::timeout(self.timeout, builder.build()).await {
+            Ok(Ok(session)) => Arc::new(session),
+            Ok(Err(e)) => return Err(error(call, e.to_string(), true)),
+            Err(_) => return Err(error(call, format!("no answer within {:?}", self.timeout), true)),
+        };
+        *guard = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Runs one statement; `write` statements are counted in the external-writes metric.
+    async fn run(
+        &self,
+        call: &'static str,
+        statement: String,
+        values: impl scylla::serialize::row::SerializeRow,
+        write: bool,
+    ) -> Result<scylla::response::query_result::QueryResult, CassandraCallError> {
+        if let Err(last) = self.breaker.admit() {
+            return Err(error(call, format!("Cassandra is unreachable (last error: {last})"), true));
+        }
+        let result = async {
+            let session = self.session(call).await?;
+            if write {
+                self.metrics.external_write("cassandra", call);
+            }
+            match tokio::time::timeout(self.timeout, session.query_unpaged(statement, values)).await {
+                Ok(Ok(result)) => Ok(result),
+                Ok(Err(e)) => Err(classify(call, &e)),
+                Err(_) => Err(error(call, format!("no answer within {:?}", self.timeout), true)),
+            }
+        }
+        .await;
+        self.breaker.record(match &result {
+            Err(e) if e.transient => Some(e.to_string()),
+            _ => None,
+        });
+        result
+    }
+}
+
+fn error(call: &'static str, message: String, transient: bool) -> CassandraCallError {
+    CassandraCallError { call, message, transient }
+}
+
+/// Connection problems, timeouts and unavailable replicas are transient; a refused
+/// statement (syntax, invalid, unauthorized) is Cassandra's answer and is not retried.
+fn classify(call: &'static str, e: &scylla::errors::ExecutionError) -> CassandraCallError {
+    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+    let transient = match e {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
+            db,
+            DbError::Unavailable { .. }
+                | DbError::Overloaded
+                | DbError::IsBootstrapping
+                | DbError::ReadTimeout { .. }
+                | DbError::WriteTimeout { .. }
+                | DbError::ServerError
+        ),
+        _ => true,
+    };
+    error(call, e.to_string(), transient)
+}
+
+/// A CQL string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The replication map of a keyspace as `system_schema.keyspaces` stores it.
+pub fn replication_map(replication: &CassandraReplication) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    match replication.class {
+        ReplicationClass::SimpleStrategy => {
+            map.insert("class".into(), "org.apache.cassandra.locator.SimpleStrategy".into());
+            map.insert("replication_factor".into(), replication.replication_factor.to_string());
+        }
+        ReplicationClass::NetworkTopologyStrategy => {
+            map.insert("class".into(), "org.apache.cassandra.locator.NetworkTopologyStrategy".into());
+            for (dc, rf) in &replication.datacenters {
+                map.insert(dc.clone(), rf.to_string());
+            }
+        }
+    }
+    map
+}
+
+fn replication_cql(replication: &CassandraReplication) -> String {
+    let entries: Vec<String> = replication_map(replication)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v.strip_prefix("org.apache.cassandra.locator.").map(str::to_string).unwrap_or(v);
+            format!("{}: {}", literal(&k), literal(&v))
+        })
+        .collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+impl CassandraAdmin for ScyllaAdmin {
+    fn keyspace_replication<'a>(
+        &'a self,
+        keyspace: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, CassandraCallError>> {
+        Box::pin(async move {
+            const CALL: &str = "SELECT system_schema.keyspaces";
+            let result = self
+                .run(
+                    CALL,
+                    "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?".into(),
+                    (keyspace,),
+                    false,
+                )
+                .await?;
+            let rows = result.into_rows_result().map_err(|e| error(CALL, e.to_string(), false))?;
+            let row =
+                rows.maybe_first_row::<(BTreeMap<String, String>,)>().map_err(|e| error(CALL, e.to_string(), false))?;
+            Ok(row.map(|(m,)| m))
+        })
+    }
+
+    fn put_keyspace<'a>(
+        &'a self,
+        keyspace: &'a str,
+        replication: &'a CassandraReplication,
+        exists: bool,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(async move {
+            let replication = replication_cql(replication);
+            if exists {
+                let cql = format!("ALTER KEYSPACE {keyspace} WITH replication = {replication}");
+                self.run("ALTER KEYSPACE", cql, (), true).await?;
+            } else {
+                let cql = format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}");
+                self.run("CREATE KEYSPACE", cql, (), true).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn drop_keyspace<'a>(&'a self, keyspace: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(async move {
+            self.run("DROP KEYSPACE", format!("DROP KEYSPACE IF EXISTS {keyspace}"), (), true).await.map(|_| ())
+        })
+    }
+
+    fn role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<Option<ObservedRole>, CassandraCallError>> {
+        Box::pin(async move {
+            const CALL: &str = "SELECT system_auth.roles";
+            let cql = "SELECT is_superuser, can_login FROM system_auth.roles WHERE role = ?".to_string();
+            let result = self.run(CALL, cql, (role,), false).await?;
+            let rows = result.into_rows_result().map_err(|e| error(CALL, e.to_string(), false))?;
+            let row = rows
+                .maybe_first_row::<(Option<bool>, Option<bool>)>()
+                .map_err(|e| error(CALL, e.to_string(), false))?;
+            Ok(row.map(|(superuser, login)| ObservedRole {
+                superuser: superuser.unwrap_or(false),
+                login: login.unwrap_or(false),
+            }))
+        })
+    }
+
+    fn put_role<'a>(
+        &'a self,
+        role: &'a str,
+        password: &'a str,
+        exists: bool,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(async move {
+            // Role statements take no bind markers: the password goes in as an escaped literal
+            // (and is never logged: CassandraCallError carries the driver's message only).
+            let password = literal(password);
+            if exists {
+                let cql = format!("ALTER ROLE {role} WITH PASSWORD = {password} AND LOGIN = true");
+                self.run("ALTER ROLE", cql, (), true).await?;
+            } else {
+                let cql = format!(
+                    "CREATE ROLE IF NOT EXISTS {role} WITH PASSWORD = {password} AND LOGIN = true AND SUPERUSER = false"
+                );
+                self.run("CREATE ROLE", cql, (), true).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(
+            async move { self.run("DROP ROLE", format!("DROP ROLE IF EXISTS {role}"), (), true).await.map(|_| ()) },
+        )
+    }
+
+    fn permissions<'a>(
+        &'a self,
+        role: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeSet<(String, String)>, CassandraCallError>> {
+        Box::pin(async move {
+            const CALL: &str = "LIST PERMISSIONS";
+            let result = self.run(CALL, format!("LIST ALL PERMISSIONS OF {role} NORECURSIVE"), (), false).await?;
+            if !result.is_rows() {
+                // Cassandra answers an empty list with a Void result, not with zero rows.
+                return Ok(BTreeSet::new());
+            }
+            let rows = result.into_rows_result().map_err(|e| error(CALL, e.to_string(), false))?;
+            let mut set = BTreeSet::new();
+            // Columns: role, username, resource, permission.
+            for row in rows.rows::<(String, String, String, String)>().map_err(|e| error(CALL, e.to_string(), false))? {
+                let (_, _, resource, permission) = row.map_err(|e| error(CALL, e.to_string(), false))?;
+                set.insert((resource, permission));
+            }
+            Ok(set)
+        })
+    }
+
+    fn grant<'a>(
+        &'a self,
+        role: &'a str,
+        permission: &'a str,
+        keyspace: &'a str,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(async move {
+            let cql = format!("GRANT {permission} ON KEYSPACE {keyspace} TO {role}");
+            self.run("GRANT", cql, (), true).await.map(|_| ())
+        })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        role: &'a str,
+        permission: &'a str,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(async move {
+            let Some(on) = resource_cql(resource) else {
+                return Err(error("REVOKE", format!("cannot name resource {resource} in CQL"), false));
+            };
+            let cql = format!("REVOKE {permission} ON {on} FROM {role}");
+            self.run("REVOKE", cql, (), true).await.map(|_| ())
+        })
+    }
+}
+
+/// `<keyspace x>` → `KEYSPACE x`, `<table x.y>` → `TABLE x.y`, `<all keyspaces>` → `ALL
+/// KEYSPACES`, `<role r>` → `ROLE r`, `<all roles>` → `ALL ROLES`, ...
+fn resource_cql(resource: &str) -> Option<String> {
+    let inner = resource.strip_prefix('<')?.strip_suffix('>')?;
+    let (kind, name) = inner.split_once(' ')?;
+    Some(match kind {
+        "keyspace" => format!("KEYSPACE {name}"),
+        "table" => format!("TABLE {name}"),
+        "role" => format!("ROLE {name}"),
+        "function" => format!("FUNCTION {name}"),
+        "all" => format!("ALL {}", name.to_uppercase()),
+        _ => return None,
+    })
+}
+
+/// Grants to add (`permission`) and to revoke (`resource`, `permission`) so that the role
+/// holds exactly [`TENANT_PERMISSIONS`] on its keyspace.
+pub fn grant_changes(keyspace: &str, live: &BTreeSet<(String, String)>) -> (Vec<&'static str>, Vec<(String, String)>) {
+    let resource = format!("<keyspace {keyspace}>");
+    let add = TENANT_PERMISSIONS.into_iter().filter(|p| !live.contains(&(resource.clone(), p.to_string()))).collect();
+    let remove =
+        live.iter().filter(|(r, p)| !(r == &resource && TENANT_PERMISSIONS.contains(&p.as_str()))).cloned().collect();
+    (add, remove)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_is_rendered_as_cql_and_as_cassandra_stores_it() {
+        let simple = CassandraReplication::default();
+        assert_eq!(replication_cql(&simple), "{'class': 'SimpleStrategy', 'replication_factor': '1'}");
+        assert_eq!(replication_map(&simple)["class"], "org.apache.cassandra.locator.SimpleStrategy");
+        let nts = CassandraReplication {
+            class: ReplicationClass::NetworkTopologyStrategy,
+            replication_factor: 1,
+            datacenters: [("dc1".to_string(), 3)].into(),
+        };
+        assert_eq!(replication_cql(&nts), "{'class': 'NetworkTopologyStrategy', 'dc1': '3'}");
+    }
+
+    #[test]
+    fn grants_converge_to_exactly_the_tenant_set() {
+        let own = |p: &str| ("<keyspace water>".to_string(), p.to_string());
+        let live: BTreeSet<_> =
+            [own("SELECT"), own("MODIFY"), own("AUTHORIZE"), ("<keyspace bts>".into(), "SELECT".into())].into();
+        let (add, remove) = grant_changes("water", &live);
+        assert_eq!(add, ["ALTER", "CREATE", "DROP"]);
+        assert_eq!(remove, [("<keyspace bts>".to_string(), "SELECT".to_string()), own("AUTHORIZE")]);
+        let full: BTreeSet<_> = TENANT_PERMISSIONS.iter().map(|p| own(p)).collect();
+        assert_eq!(grant_changes("water", &full), (vec![], vec![]));
+    }
+
+    #[test]
+    fn resources_from_list_permissions_become_cql() {
+        assert_eq!(resource_cql("<keyspace bts>").as_deref(), Some("KEYSPACE bts"));
+        assert_eq!(resource_cql("<table bts.alarms>").as_deref(), Some("TABLE bts.alarms"));
+        assert_eq!(resource_cql("<all keyspaces>").as_deref(), Some("ALL KEYSPACES"));
+        assert_eq!(resource_cql("data"), None);
+    }
+
+    #[test]
+    fn literals_escape_quotes() {
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}

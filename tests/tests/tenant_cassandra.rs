@@ -1,0 +1,170 @@
+//! The tenant's Cassandra side through the operator: a keyspace, a login role that can use
+//! only that keyspace (grants converge), credentials in the Secret that really log in, and
+//! deletion by policy.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, DeleteParams};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use tributary::api::Tenant;
+use tributary_tests::operator::OperatorProcess;
+use tributary_tests::{cassandra_admin, cassandra_contact, kubectl_apply, ready_tenant, unique, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn login(user: &str, password: &str) -> Result<Session, String> {
+    SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.map_err(|e| e.to_string())
+}
+
+async fn admin() -> Session {
+    let (user, password) = cassandra_admin();
+    login(&user, &password).await.expect("admin login")
+}
+
+/// Logs in with the Cassandra credentials of the tenant's Secret, as an application would.
+async fn tenant_session(namespace: &str) -> (Session, String) {
+    let secrets: Api<Secret> = Api::namespaced(Client::try_default().await.unwrap(), namespace);
+    let data = secrets.get("tributary-credentials").await.unwrap().data.unwrap();
+    let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+    assert_eq!(text("cassandra.contact.points"), cassandra_contact());
+    let session = wait_until("the tenant role to log in", WAIT, || async {
+        login(&text("cassandra.username"), &text("cassandra.password")).await
+    })
+    .await;
+    (session, text("cassandra.keyspace"))
+}
+
+async fn permissions(admin: &Session, role: &str) -> BTreeSet<(String, String)> {
+    let result = admin.query_unpaged(format!("LIST ALL PERMISSIONS OF {role} NORECURSIVE"), &[]).await.unwrap();
+    if !result.is_rows() {
+        return BTreeSet::new(); // Cassandra's answer to an empty list
+    }
+    let rows = result.into_rows_result().unwrap();
+    rows.rows::<(String, String, String, String)>()
+        .unwrap()
+        .map(|r| r.unwrap())
+        .map(|(_, _, res, p)| (res, p))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tenant_role_uses_its_own_keyspace_and_nothing_else() {
+    OperatorProcess::shared().await;
+    let (water, bts) = (unique("cw"), unique("cb"));
+    ready_tenant(&water, "").await;
+    ready_tenant(&bts, "").await;
+    let (session, keyspace) = tenant_session(&water).await;
+    assert_eq!(keyspace, water.replace('-', "_"));
+
+    session
+        .query_unpaged(format!("CREATE TABLE {keyspace}.readings (station text PRIMARY KEY, ph double)"), &[])
+        .await
+        .expect("the tenant may create tables in its keyspace");
+    session
+        .query_unpaged(format!("INSERT INTO {keyspace}.readings (station, ph) VALUES (?, ?)"), ("s1", 7.5))
+        .await
+        .expect("and write them");
+    let (ph,): (f64,) = session
+        .query_unpaged(format!("SELECT ph FROM {keyspace}.readings WHERE station = 's1'"), &[])
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row()
+        .unwrap();
+    assert_eq!(ph, 7.5);
+
+    let other = bts.replace('-', "_");
+    let err = session
+        .query_unpaged(format!("CREATE TABLE {other}.stolen (k text PRIMARY KEY)"), &[])
+        .await
+        .expect_err("another tenant's keyspace is refused");
+    assert!(err.to_string().contains("doesn't have the right to perform the query"), "{err}");
+    let err = session
+        .query_unpaged("CREATE ROLE intruder WITH PASSWORD = 'x' AND LOGIN = true", &[])
+        .await
+        .expect_err("a tenant cannot create roles");
+    assert!(err.to_string().contains("doesn't have the right to perform the query"), "{err}");
+}
+
+#[tokio::test]
+async fn grants_changed_by_hand_converge_back_to_the_tenant_set() {
+    OperatorProcess::shared().await;
+    let tenant = unique("cg");
+    ready_tenant(&tenant, "").await;
+    let role = tenant.replace('-', "_");
+    let admin = admin().await;
+    let desired = wait_until("the tenant grants", WAIT, || async {
+        let set = permissions(&admin, &role).await;
+        if set.len() == 5 { Ok(set) } else { Err(format!("{set:?}")) }
+    })
+    .await;
+    assert!(desired.iter().all(|(res, _)| res == &format!("<keyspace {role}>")), "{desired:?}");
+
+    admin.query_unpaged(format!("GRANT SELECT ON ALL KEYSPACES TO {role}"), &[]).await.unwrap();
+    admin.query_unpaged(format!("REVOKE MODIFY ON KEYSPACE {role} FROM {role}"), &[]).await.unwrap();
+    wait_until("the grants to converge back (next resync)", Duration::from_secs(90), || async {
+        let set = permissions(&admin, &role).await;
+        if set == desired { Ok(()) } else { Err(format!("{set:?}")) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_a_tenant_keeps_its_keyspace_with_retain_and_drops_it_with_delete() {
+    OperatorProcess::shared().await;
+    let (keep, drop) = (unique("ck"), unique("cd"));
+    ready_tenant(&keep, "").await;
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {drop}\nspec:\n  deletionPolicy: Delete\n"
+    ));
+    let (session, keyspace) = tenant_session(&keep).await;
+    session.query_unpaged(format!("CREATE TABLE {keyspace}.t (k text PRIMARY KEY)"), &[]).await.unwrap();
+    session.query_unpaged(format!("INSERT INTO {keyspace}.t (k) VALUES ('kept')"), &[]).await.unwrap();
+    tenant_session(&drop).await;
+
+    let tenants: Api<Tenant> = Api::all(Client::try_default().await.unwrap());
+    for name in [&keep, &drop] {
+        tenants.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in [&keep, &drop] {
+        wait_until(&format!("Tenant {name} to be gone"), WAIT, || async {
+            if tenants.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
+                Ok(())
+            } else {
+                Err("still there".into())
+            }
+        })
+        .await;
+    }
+    let admin = admin().await;
+    let keyspaces = |name: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", (name,))
+                .await
+                .unwrap()
+                .into_rows_result()
+                .unwrap()
+                .rows_num()
+        }
+    };
+    assert_eq!(keyspaces(keyspace.clone()).await, 1, "Retain keeps the keyspace");
+    let (k,): (String,) = admin
+        .query_unpaged(format!("SELECT k FROM {keyspace}.t"), &[])
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row()
+        .unwrap();
+    assert_eq!(k, "kept", "and its rows");
+    assert_eq!(keyspaces(drop.replace('-', "_")).await, 0, "Delete drops the keyspace");
+    let err = login(&drop.replace('-', "_"), "anything").await.expect_err("the Delete tenant's role is gone");
+    assert!(err.contains("Provided username") || err.contains("incorrect"), "{err}");
+}
