@@ -12,7 +12,9 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use tributary::api::Tenant;
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::{cassandra_admin, cassandra_contact, kubectl_apply, ready_tenant, unique, wait_until};
+use tributary_tests::{
+    cassandra_admin, cassandra_contact, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -125,9 +127,10 @@ async fn deleting_a_tenant_keeps_its_keyspace_with_retain_and_drops_it_with_dele
     let (session, keyspace) = tenant_session(&keep).await;
     session.query_unpaged(format!("CREATE TABLE {keyspace}.t (k text PRIMARY KEY)"), &[]).await.unwrap();
     session.query_unpaged(format!("INSERT INTO {keyspace}.t (k) VALUES ('kept')"), &[]).await.unwrap();
+    let tenants: Api<Tenant> = Api::all(Client::try_default().await.unwrap());
+    wait_ready(&tenants, &drop, "True", "Provisioned").await;
     tenant_session(&drop).await;
 
-    let tenants: Api<Tenant> = Api::all(Client::try_default().await.unwrap());
     for name in [&keep, &drop] {
         tenants.delete(name, &DeleteParams::default()).await.unwrap();
     }

@@ -34,6 +34,19 @@ pub struct ObservedRole {
     pub login: bool,
 }
 
+/// One column of a live table, from `system_schema.columns`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveColumn {
+    pub name: String,
+    /// `partition_key`, `clustering`, `regular` or `static`.
+    pub kind: String,
+    pub cql_type: String,
+    /// Position within the partition or clustering key (-1 for other columns).
+    pub position: i32,
+    /// `asc`, `desc` or `none`.
+    pub clustering_order: String,
+}
+
 /// The permissions a tenant role holds on its keyspace — everything to use its own tables,
 /// nothing to grant rights to others (no AUTHORIZE) and nothing outside the keyspace.
 pub const TENANT_PERMISSIONS: [&str; 5] = ["ALTER", "CREATE", "DROP", "MODIFY", "SELECT"];
@@ -62,6 +75,14 @@ pub trait CassandraAdmin: Send + Sync {
         exists: bool,
     ) -> BoxFuture<'a, Result<(), CassandraCallError>>;
     fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    /// The table's columns; empty when the table does not exist.
+    fn table_columns<'a>(
+        &'a self,
+        keyspace: &'a str,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LiveColumn>, CassandraCallError>>;
+    /// Runs a `CREATE TABLE IF NOT EXISTS` statement.
+    fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>>;
     /// The role's own permissions: (resource, permission), e.g. (`<keyspace water>`, `SELECT`).
     fn permissions<'a>(
         &'a self,
@@ -294,6 +315,33 @@ impl CassandraAdmin for ScyllaAdmin {
         Box::pin(
             async move { self.run("DROP ROLE", format!("DROP ROLE IF EXISTS {role}"), (), true).await.map(|_| ()) },
         )
+    }
+
+    fn table_columns<'a>(
+        &'a self,
+        keyspace: &'a str,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LiveColumn>, CassandraCallError>> {
+        Box::pin(async move {
+            const CALL: &str = "SELECT system_schema.columns";
+            let cql = "SELECT column_name, kind, position, type, clustering_order FROM system_schema.columns \
+                       WHERE keyspace_name = ? AND table_name = ?";
+            let result = self.run(CALL, cql.to_string(), (keyspace, table), false).await?;
+            let rows = result.into_rows_result().map_err(|e| error(CALL, e.to_string(), false))?;
+            let mut columns = Vec::new();
+            for row in
+                rows.rows::<(String, String, i32, String, String)>().map_err(|e| error(CALL, e.to_string(), false))?
+            {
+                let (name, kind, position, cql_type, clustering_order) =
+                    row.map_err(|e| error(CALL, e.to_string(), false))?;
+                columns.push(LiveColumn { name, kind, cql_type, position, clustering_order });
+            }
+            Ok(columns)
+        })
+    }
+
+    fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
+        Box::pin(async move { self.run("CREATE TABLE", cql, (), true).await.map(|_| ()) })
     }
 
     fn permissions<'a>(

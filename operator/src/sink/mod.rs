@@ -2,3 +2,4 @@
 //! provisioning plug in here.
 
 pub mod reconcile;
+pub mod table;

@@ -11,13 +11,17 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
-use crate::api::conditions::{self, DesiredCondition, READY};
+use super::table::{check_mapping, create_table_cql};
+use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::{CassandraSink, CassandraSinkStatus, Topic};
 use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status};
+use crate::external::cassandra::CassandraCallError;
 use crate::tenancy::{Tenancy, resolve};
 
 const KIND: &str = "CassandraSink";
 const RETRY: Duration = Duration::from_secs(15);
+/// Condition: the table exists and matches the sink's columns and keys.
+pub const MAPPING_VALID: &str = "MappingValid";
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
@@ -50,14 +54,25 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
     let mut status =
         CassandraSinkStatus { observed_generation: sink.metadata.generation, ..old.cloned().unwrap_or_default() };
 
+    let mut mapping: Option<DesiredCondition> = None;
+    let mut failure = None;
     let (ready, action) = match resolve(&ctx.client, &namespace).await? {
         Tenancy::None(message) => {
             status.tenant = None;
             (DesiredCondition::not_ready("NoTenant", message), Action::requeue(RETRY))
         }
+        Tenancy::Tenant(tenant_object, _)
+            if tenant_object.status.as_ref().and_then(|s| conditions::status_of(&s.conditions, READY))
+                != Some("True") =>
+        {
+            status.tenant = Some(tenant_object.name_any());
+            let message = format!("Tenant {} is not ready yet (its keyspace may not exist)", tenant_object.name_any());
+            (DesiredCondition::not_ready("TenantNotReady", message), Action::requeue(RETRY))
+        }
         Tenancy::Tenant(_, tenant) => {
+            let table = format!("{}.{}", tenant.keyspace, sink.spec.table);
             status.tenant = Some(tenant.name.clone());
-            status.table = Some(format!("{}.{}", tenant.keyspace, sink.spec.table));
+            status.table = Some(table.clone());
             status.consumer_group = Some(format!("{}sink.{}", tenant.group_prefix, sink.name_any()));
             let topic = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).get_opt(&sink.spec.topic).await?;
             match topic {
@@ -82,20 +97,45 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
                         Action::requeue(RETRY),
                     )
                 }
-                Some(_) => (
-                    DesiredCondition::not_ready(
-                        "SinkNotDeployed",
-                        "the tenant and the Topic are ready; this operator build does not yet create the \
-                         table or run sink Deployments",
-                    ),
-                    ctx.resync(),
-                ),
+                Some(_) => match ensure_table(&ctx, &sink, &tenant.keyspace).await {
+                    Ok(Ok(())) => {
+                        mapping = Some(DesiredCondition::new(
+                            MAPPING_VALID,
+                            ConditionStatus::True,
+                            "TableMatches",
+                            format!("table {table} has the sink's columns and keys"),
+                        ));
+                        let message =
+                            format!("table {table} is ready; this operator build does not yet run sink Deployments");
+                        (DesiredCondition::not_ready("SinkNotDeployed", message), ctx.resync())
+                    }
+                    Ok(Err(mismatch)) => {
+                        mapping = Some(DesiredCondition::new(
+                            MAPPING_VALID,
+                            ConditionStatus::False,
+                            "ColumnMismatch",
+                            mismatch.clone(),
+                        ));
+                        let message = format!("{mismatch}. No sink pod starts until the mapping matches the table");
+                        // The table can be altered outside Kubernetes: look again on resync.
+                        (DesiredCondition::not_ready("MappingInvalid", message), ctx.resync())
+                    }
+                    Err(e) if e.transient => {
+                        failure = Some(Error::Cassandra(e.to_string()));
+                        let message = format!("{e}; retrying. Check that Cassandra is up");
+                        (DesiredCondition::not_ready("CassandraUnavailable", message), Action::await_change())
+                    }
+                    Err(e) => {
+                        let message = format!("{e}; change the CassandraSink's spec");
+                        (DesiredCondition::not_ready("CassandraRejected", message), Action::await_change())
+                    }
+                },
             }
         }
     };
     status.conditions = conditions::merge(
         old.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-        std::slice::from_ref(&ready),
+        &[Some(ready.clone()), mapping].into_iter().flatten().collect::<Vec<_>>(),
         sink.metadata.generation,
         Timestamp::now(),
     );
@@ -106,6 +146,26 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
     )
     .await;
     patch_status(&api, &sink, old, &status).await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
     ctx.succeeded(&object_key(sink.as_ref()));
     Ok(action)
+}
+
+/// Creates the sink's table when it is absent; otherwise checks it against the spec.
+/// `Ok(Err(message))`: the table exists and differs (the message names the column).
+async fn ensure_table(
+    ctx: &Context,
+    sink: &CassandraSink,
+    keyspace: &str,
+) -> Result<Result<(), String>, CassandraCallError> {
+    let live = ctx.cassandra.table_columns(keyspace, &sink.spec.table).await?;
+    if live.is_empty() {
+        ctx.cassandra.create_table(create_table_cql(keyspace, &sink.spec)).await?;
+        let note = format!("created table {keyspace}.{}", sink.spec.table);
+        ctx.event(sink, false, "TableCreated", note).await;
+        return Ok(Ok(()));
+    }
+    Ok(check_mapping(&sink.spec, &live))
 }

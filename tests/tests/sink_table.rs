@@ -1,0 +1,118 @@
+//! A CassandraSink's table: created from the sink's columns and keys when absent; an
+//! existing table that differs is reported (MappingValid=False naming the column) and left
+//! untouched, before any sink runs.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::Api;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use tributary::api::CassandraSink;
+use tributary_tests::operator::OperatorProcess;
+use tributary_tests::{
+    cassandra_admin, cassandra_contact, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
+};
+
+async fn admin() -> Session {
+    let (user, password) = cassandra_admin();
+    SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.unwrap()
+}
+
+/// (column, kind, type, clustering order) of a live table, sorted by name.
+async fn columns(session: &Session, keyspace: &str, table: &str) -> Vec<(String, String, String, String)> {
+    let mut rows: Vec<(String, String, String, String)> = session
+        .query_unpaged(
+            "SELECT column_name, kind, type, clustering_order FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, table),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .rows()
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn setup_yaml(ns: &str) -> String {
+    format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: data\n  namespace: {ns}\nspec:\n  partitions: 3\n---\n\
+         apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata:\n  name: readings\n  namespace: {ns}\nspec:\n  topic: data\n  table: readings\n  columns:\n\
+         \x20 - {{name: station, type: text}}\n  - {{name: ts, type: timestamp}}\n  - {{name: ph, type: double, field: reading.ph}}\n  - {{name: tags, type: \"map<text, int>\"}}\n\
+         \x20 partitionKey: [station]\n  clusteringKey:\n  - {{column: ts, order: Desc}}\n"
+    )
+}
+
+#[tokio::test]
+async fn the_table_is_created_from_the_sink_spec() {
+    OperatorProcess::shared().await;
+    let tenant = unique("tb");
+    ready_tenant(&tenant, "").await;
+    kubectl_apply(&setup_yaml(&tenant));
+    let sinks: Api<CassandraSink> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
+    let keyspace = tenant.replace('-', "_");
+    wait_until("MappingValid=True", Duration::from_secs(90), || async {
+        let sink = sinks.get("readings").await.map_err(|e| e.to_string())?;
+        let conditions = sink.status.map(|s| s.conditions).unwrap_or_default();
+        match conditions.iter().find(|c| c.type_ == "MappingValid") {
+            Some(c) if c.status == "True" => Ok(()),
+            other => Err(format!("{other:?} / {conditions:?}")),
+        }
+    })
+    .await;
+    let session = admin().await;
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        columns(&session, &keyspace, "readings").await,
+        vec![
+            (s("ph"), s("regular"), s("double"), s("none")),
+            (s("station"), s("partition_key"), s("text"), s("none")),
+            (s("tags"), s("regular"), s("map<text, int>"), s("none")),
+            (s("ts"), s("clustering"), s("timestamp"), s("desc")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_existing_table_of_another_shape_is_reported_by_column_and_left_untouched() {
+    OperatorProcess::shared().await;
+    let tenant = unique("tm");
+    ready_tenant(&tenant, "").await;
+    let keyspace = tenant.replace('-', "_");
+    let session = admin().await;
+    // The team's table already exists, with ph as text and a row in it.
+    session
+        .query_unpaged(
+            format!("CREATE TABLE {keyspace}.readings (station text, ts timestamp, ph text, tags map<text, int>, PRIMARY KEY (station, ts)) WITH CLUSTERING ORDER BY (ts DESC)"),
+            &[],
+        )
+        .await
+        .unwrap();
+    session
+        .query_unpaged(format!("INSERT INTO {keyspace}.readings (station, ts, ph) VALUES ('s1', 0, '7.1')"), &[])
+        .await
+        .unwrap();
+    let before = columns(&session, &keyspace, "readings").await;
+
+    kubectl_apply(&setup_yaml(&tenant));
+    let sinks: Api<CassandraSink> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
+    let message = wait_ready(&sinks, "readings", "False", "MappingInvalid").await;
+    assert!(message.starts_with("column ph: table readings has type text, the sink maps it as double"), "{message}");
+    let status = sinks.get("readings").await.unwrap().status.unwrap();
+    let mapping = status.conditions.iter().find(|c| c.type_ == "MappingValid").expect("MappingValid condition");
+    assert_eq!((mapping.status.as_str(), mapping.reason.as_str()), ("False", "ColumnMismatch"));
+
+    assert_eq!(columns(&session, &keyspace, "readings").await, before, "the table is not altered");
+    let rows = session
+        .query_unpaged(format!("SELECT ph FROM {keyspace}.readings"), &[])
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .rows_num();
+    assert_eq!(rows, 1, "and its row stays");
+}
