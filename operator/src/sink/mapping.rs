@@ -1,0 +1,516 @@
+//! Record → row: where each column's value is in a JSON or CSV record, and its conversion to
+//! the column's CQL type (pure). An error names the column and the problem; the sink sends
+//! such a record to its dead-letter topic with that message.
+
+use std::net::IpAddr;
+
+use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::civil::Date;
+use scylla::value::{CqlDate, CqlDecimal, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint};
+use serde_json::Value as Json;
+
+use crate::api::sink::{CassandraSinkSpec, RecordFormat};
+
+/// A CQL column type the sink can write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CqlType {
+    Scalar(Scalar),
+    List(Scalar),
+    Set(Scalar),
+    Map(Scalar, Scalar),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalar {
+    Ascii,
+    BigInt,
+    Blob,
+    Boolean,
+    Date,
+    Decimal,
+    Double,
+    Float,
+    Inet,
+    Int,
+    SmallInt,
+    Text,
+    Time,
+    Timestamp,
+    TimeUuid,
+    TinyInt,
+    Uuid,
+    VarInt,
+}
+
+impl Scalar {
+    fn parse(s: &str) -> Option<Scalar> {
+        Some(match s.trim() {
+            "ascii" => Scalar::Ascii,
+            "bigint" => Scalar::BigInt,
+            "blob" => Scalar::Blob,
+            "boolean" => Scalar::Boolean,
+            "date" => Scalar::Date,
+            "decimal" => Scalar::Decimal,
+            "double" => Scalar::Double,
+            "float" => Scalar::Float,
+            "inet" => Scalar::Inet,
+            "int" => Scalar::Int,
+            "smallint" => Scalar::SmallInt,
+            "text" | "varchar" => Scalar::Text,
+            "time" => Scalar::Time,
+            "timestamp" => Scalar::Timestamp,
+            "timeuuid" => Scalar::TimeUuid,
+            "tinyint" => Scalar::TinyInt,
+            "uuid" => Scalar::Uuid,
+            "varint" => Scalar::VarInt,
+            _ => return None,
+        })
+    }
+}
+
+impl CqlType {
+    pub fn parse(s: &str) -> Option<CqlType> {
+        let s = s.trim();
+        let inner = |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix('>'));
+        if let Some(t) = inner("list<") {
+            return Scalar::parse(t).map(CqlType::List);
+        }
+        if let Some(t) = inner("set<") {
+            return Scalar::parse(t).map(CqlType::Set);
+        }
+        if let Some(kv) = inner("map<") {
+            let (k, v) = kv.split_once(',')?;
+            return Some(CqlType::Map(Scalar::parse(k)?, Scalar::parse(v)?));
+        }
+        Scalar::parse(s).map(CqlType::Scalar)
+    }
+}
+
+/// Where a column's value comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Source {
+    /// JSON: the path segments of `a.b.c`.
+    Path(Vec<String>),
+    /// CSV: the 0-based field position.
+    Position(usize),
+}
+
+#[derive(Clone, Debug)]
+struct MappedColumn {
+    name: String,
+    cql_type: CqlType,
+    source: Source,
+    /// A key column may not be null.
+    required: bool,
+}
+
+/// The compiled mapping of one sink: columns in table order.
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    columns: Vec<MappedColumn>,
+    format: RecordFormat,
+    delimiter: u8,
+}
+
+impl Mapping {
+    /// Compiles the spec; an error is a spec problem (the operator reports it before any
+    /// sink starts, so a running sink never sees one).
+    pub fn new(spec: &CassandraSinkSpec) -> Result<Mapping, String> {
+        let header: Option<Vec<String>> =
+            spec.csv.as_ref().and_then(|c| c.header.as_ref()).map(|h| h.split(',').map(|f| f.trim().to_string()).collect());
+        let delimiter = spec.csv.as_ref().map(|c| c.delimiter.as_bytes().first().copied().unwrap_or(b',')).unwrap_or(b',');
+        let key_columns: Vec<&str> = spec
+            .partition_key
+            .iter()
+            .map(String::as_str)
+            .chain(spec.clustering_key.iter().map(|c| c.column.as_str()))
+            .collect();
+        let mut columns = Vec::new();
+        for column in &spec.columns {
+            let cql_type = CqlType::parse(&column.type_)
+                .ok_or_else(|| format!("column {}: type {} is not supported", column.name, column.type_))?;
+            let field = column.field.clone().unwrap_or_else(|| column.name.clone());
+            let source = match spec.format {
+                RecordFormat::Json => Source::Path(field.split('.').map(str::to_string).collect()),
+                RecordFormat::Csv => match (&header, field.parse::<usize>()) {
+                    (Some(names), _) if names.contains(&field) => {
+                        Source::Position(names.iter().position(|n| *n == field).expect("contained"))
+                    }
+                    (_, Ok(position)) => Source::Position(position),
+                    (Some(names), Err(_)) => {
+                        return Err(format!(
+                            "column {}: field {field:?} is not in the CSV header ({})",
+                            column.name,
+                            names.join(",")
+                        ));
+                    }
+                    (None, Err(_)) => {
+                        return Err(format!(
+                            "column {}: field {field:?} is a name but spec.csv.header is unset: set the header or use a position",
+                            column.name
+                        ));
+                    }
+                },
+            };
+            columns.push(MappedColumn {
+                name: column.name.clone(),
+                cql_type,
+                source,
+                required: key_columns.contains(&column.name.as_str()),
+            });
+        }
+        Ok(Mapping { columns, format: spec.format, delimiter })
+    }
+
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// The row for one record, values in [`Mapping::column_names`] order (`None` = null).
+    pub fn row(&self, payload: &[u8]) -> Result<Vec<Option<CqlValue>>, String> {
+        match self.format {
+            RecordFormat::Json => {
+                let record: Json = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+                self.columns
+                    .iter()
+                    .map(|c| {
+                        let Source::Path(path) = &c.source else { unreachable!("JSON columns have paths") };
+                        let value = path.iter().try_fold(&record, |v, key| v.get(key)).filter(|v| !v.is_null());
+                        self.value(c, value.map(Field::Json))
+                    })
+                    .collect()
+            }
+            RecordFormat::Csv => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .delimiter(self.delimiter)
+                    .from_reader(payload);
+                let record = match reader.records().next() {
+                    Some(r) => r.map_err(|e| format!("not CSV: {e}"))?,
+                    None => return Err("empty CSV record".into()),
+                };
+                self.columns
+                    .iter()
+                    .map(|c| {
+                        let Source::Position(i) = c.source else { unreachable!("CSV columns have positions") };
+                        let value = record.get(i).filter(|s| !s.is_empty());
+                        self.value(c, value.map(Field::Text))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn value(&self, column: &MappedColumn, field: Option<Field<'_>>) -> Result<Option<CqlValue>, String> {
+        let Some(field) = field else {
+            return if column.required {
+                Err(format!("column {}: key column is missing or null", column.name))
+            } else {
+                Ok(None)
+            };
+        };
+        convert(&column.cql_type, field).map(Some).map_err(|e| format!("column {}: {e}", column.name))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Field<'a> {
+    Json(&'a Json),
+    Text(&'a str),
+}
+
+impl Field<'_> {
+    /// The field as text: a JSON string as is, a JSON number or boolean as written.
+    fn text(&self) -> Result<String, String> {
+        match self {
+            Field::Text(s) => Ok(s.to_string()),
+            Field::Json(Json::String(s)) => Ok(s.clone()),
+            Field::Json(v @ (Json::Number(_) | Json::Bool(_))) => Ok(v.to_string()),
+            Field::Json(v) => Err(format!("expected a scalar, found {}", kind(v))),
+        }
+    }
+}
+
+fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn convert(cql_type: &CqlType, field: Field<'_>) -> Result<CqlValue, String> {
+    match cql_type {
+        CqlType::Scalar(s) => scalar(*s, field),
+        CqlType::List(s) | CqlType::Set(s) => {
+            let items: Vec<CqlValue> = match field {
+                Field::Json(Json::Array(items)) => {
+                    items.iter().map(|i| scalar(*s, Field::Json(i))).collect::<Result<_, _>>()?
+                }
+                Field::Json(v) => return Err(format!("expected an array, found {}", kind(v))),
+                // CSV: items separated by '|'.
+                Field::Text(t) => t.split('|').map(|i| scalar(*s, Field::Text(i))).collect::<Result<_, _>>()?,
+            };
+            Ok(if matches!(cql_type, CqlType::List(_)) { CqlValue::List(items) } else { CqlValue::Set(items) })
+        }
+        CqlType::Map(k, v) => {
+            let Field::Json(Json::Object(entries)) = field else {
+                return Err("expected a JSON object for a map".into());
+            };
+            let pairs = entries
+                .iter()
+                .map(|(key, value)| Ok((scalar(*k, Field::Text(key))?, scalar(*v, Field::Json(value))?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(CqlValue::Map(pairs))
+        }
+    }
+}
+
+fn scalar(s: Scalar, field: Field<'_>) -> Result<CqlValue, String> {
+    let text = || field.text();
+    let number = |what: &str| -> Result<String, String> {
+        let t = text()?;
+        if let Field::Json(Json::Bool(_)) = field {
+            return Err(format!("expected {what}, found a boolean"));
+        }
+        Ok(t.trim().to_string())
+    };
+    let int = |what: &'static str| -> Result<i64, String> {
+        let t = number(what)?;
+        t.parse::<i64>().map_err(|_| format!("{t:?} is not {what}"))
+    };
+    let bounded = |v: i64, min: i64, max: i64, what: &str| {
+        if v < min || v > max { Err(format!("{v} is out of range for {what}")) } else { Ok(v) }
+    };
+    Ok(match s {
+        Scalar::Text => CqlValue::Text(text()?),
+        Scalar::Ascii => {
+            let t = text()?;
+            if !t.is_ascii() {
+                return Err(format!("{t:?} is not ASCII"));
+            }
+            CqlValue::Ascii(t)
+        }
+        Scalar::Boolean => match field {
+            Field::Json(Json::Bool(b)) => CqlValue::Boolean(*b),
+            _ => match text()?.trim().to_ascii_lowercase().as_str() {
+                "true" => CqlValue::Boolean(true),
+                "false" => CqlValue::Boolean(false),
+                other => return Err(format!("{other:?} is not a boolean")),
+            },
+        },
+        Scalar::TinyInt => CqlValue::TinyInt(bounded(int("an integer")?, i8::MIN.into(), i8::MAX.into(), "tinyint")? as i8),
+        Scalar::SmallInt => {
+            CqlValue::SmallInt(bounded(int("an integer")?, i16::MIN.into(), i16::MAX.into(), "smallint")? as i16)
+        }
+        Scalar::Int => CqlValue::Int(bounded(int("an integer")?, i32::MIN.into(), i32::MAX.into(), "int")? as i32),
+        Scalar::BigInt => CqlValue::BigInt(int("an integer")?),
+        Scalar::VarInt => {
+            let t = number("an integer")?;
+            let v: i128 = t.parse().map_err(|_| format!("{t:?} is not an integer"))?;
+            CqlValue::Varint(CqlVarint::from_signed_bytes_be_slice(&minimal_be(v)))
+        }
+        Scalar::Double => {
+            let t = number("a number")?;
+            CqlValue::Double(t.parse().map_err(|_| format!("{t:?} is not a number"))?)
+        }
+        Scalar::Float => {
+            let t = number("a number")?;
+            CqlValue::Float(t.parse().map_err(|_| format!("{t:?} is not a number"))?)
+        }
+        Scalar::Decimal => {
+            let t = number("a decimal")?;
+            let (unscaled, scale) = parse_decimal(&t).ok_or_else(|| format!("{t:?} is not a decimal"))?;
+            CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&minimal_be(unscaled), scale))
+        }
+        Scalar::Timestamp => match field {
+            // Epoch milliseconds as a JSON number.
+            Field::Json(Json::Number(n)) => {
+                CqlValue::Timestamp(CqlTimestamp(n.as_i64().ok_or_else(|| format!("{n} is not epoch milliseconds"))?))
+            }
+            _ => {
+                let t = text()?;
+                let t = t.trim();
+                let millis = match t.parse::<i64>() {
+                    Ok(ms) => ms,
+                    Err(_) => t
+                        .parse::<Timestamp>()
+                        .map_err(|_| format!("{t:?} is not an RFC 3339 timestamp or epoch milliseconds"))?
+                        .as_millisecond(),
+                };
+                CqlValue::Timestamp(CqlTimestamp(millis))
+            }
+        },
+        Scalar::Date => {
+            let t = text()?;
+            let date: Date = t.trim().parse().map_err(|_| format!("{t:?} is not a date (YYYY-MM-DD)"))?;
+            let days = date.since(Date::constant(1970, 1, 1)).map_err(|e| e.to_string())?.get_days();
+            CqlValue::Date(CqlDate((1u32 << 31).wrapping_add_signed(days)))
+        }
+        Scalar::Time => {
+            let t = text()?;
+            let time: k8s_openapi::jiff::civil::Time =
+                t.trim().parse().map_err(|_| format!("{t:?} is not a time (HH:MM:SS[.fff])"))?;
+            let nanos = time.since(k8s_openapi::jiff::civil::Time::midnight()).map_err(|e| e.to_string())?;
+            CqlValue::Time(scylla::value::CqlTime(nanos.total(k8s_openapi::jiff::Unit::Nanosecond).map_err(|e| e.to_string())? as i64))
+        }
+        Scalar::Uuid => CqlValue::Uuid(uuid(&text()?)?),
+        Scalar::TimeUuid => {
+            let u = uuid(&text()?)?;
+            if u.get_version_num() != 1 {
+                return Err(format!("{u} is not a time-based (version 1) UUID"));
+            }
+            CqlValue::Timeuuid(CqlTimeuuid::from(u))
+        }
+        Scalar::Inet => {
+            let t = text()?;
+            CqlValue::Inet(t.trim().parse::<IpAddr>().map_err(|_| format!("{t:?} is not an IP address"))?)
+        }
+        Scalar::Blob => {
+            use base64::Engine;
+            let t = text()?;
+            CqlValue::Blob(
+                base64::engine::general_purpose::STANDARD.decode(t.trim()).map_err(|_| format!("{t:?} is not base64"))?,
+            )
+        }
+    })
+}
+
+fn uuid(t: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(t.trim()).map_err(|_| format!("{t:?} is not a UUID"))
+}
+
+/// Big-endian two's complement in the fewest bytes (what CQL varint/decimal expect).
+fn minimal_be(v: i128) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let mut start = 0;
+    while start < bytes.len() - 1 {
+        let (b, next) = (bytes[start], bytes[start + 1]);
+        if (b == 0x00 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    bytes[start..].to_vec()
+}
+
+/// `-12.345e2` → (unscaled -12345, scale 1). Up to 38 significant digits.
+fn parse_decimal(t: &str) -> Option<(i128, i32)> {
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (negative, digits) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let all = format!("{int_part}{frac_part}");
+    let unscaled: i128 = all.parse().ok()?;
+    let scale = i32::try_from(frac_part.len()).ok()?.checked_sub(exponent)?;
+    Some((if negative { -unscaled } else { unscaled }, scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::sink::{Column, CsvOptions};
+
+    fn spec(format: RecordFormat, columns: &[(&str, &str, Option<&str>)]) -> CassandraSinkSpec {
+        CassandraSinkSpec {
+            topic: "data".into(),
+            table: "t".into(),
+            columns: columns
+                .iter()
+                .map(|(n, t, f)| Column { name: n.to_string(), type_: t.to_string(), field: f.map(str::to_string) })
+                .collect(),
+            partition_key: vec![columns[0].0.to_string()],
+            clustering_key: vec![],
+            format,
+            csv: None,
+            ttl_seconds: None,
+            consistency: Default::default(),
+            replicas: 1,
+        }
+    }
+
+    #[test]
+    fn json_records_map_nested_fields_and_convert_types() {
+        let mapping = Mapping::new(&spec(
+            RecordFormat::Json,
+            &[
+                ("id", "uuid", None),
+                ("ts", "timestamp", Some("meta.time")),
+                ("ph", "double", Some("reading.ph")),
+                ("price", "decimal", None),
+                ("tags", "map<text, int>", None),
+                ("alarms", "list<text>", None),
+                ("note", "text", None),
+                ("day", "date", None),
+            ],
+        ))
+        .unwrap();
+        let record = br#"{"id":"0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11","meta":{"time":"2026-11-24T10:00:00.250Z"},
+            "reading":{"ph":"7.25"},"price":"12.50","tags":{"a":1},"alarms":["low","high"],"day":"1970-01-02"}"#;
+        let row = mapping.row(record).unwrap();
+        assert_eq!(row[0], Some(CqlValue::Uuid(uuid::Uuid::parse_str("0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11").unwrap())));
+        assert_eq!(row[1], Some(CqlValue::Timestamp(CqlTimestamp(1_795_514_400_250))));
+        assert_eq!(row[2], Some(CqlValue::Double(7.25)));
+        assert_eq!(row[3], Some(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[0x04, 0xe2], 2))));
+        assert_eq!(row[4], Some(CqlValue::Map(vec![(CqlValue::Text("a".into()), CqlValue::Int(1))])));
+        assert_eq!(row[5], Some(CqlValue::List(vec![CqlValue::Text("low".into()), CqlValue::Text("high".into())])));
+        assert_eq!(row[6], None, "a missing non-key field is null");
+        assert_eq!(row[7], Some(CqlValue::Date(CqlDate((1 << 31) + 1))));
+        // A JSON number is read as a double first (serde_json), so 12.50 arrives as 12.5:
+        // the same value; send decimals as strings to keep trailing digits and precision.
+        let number = mapping.row(br#"{"id":"0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11","price":12.50}"#).unwrap();
+        assert_eq!(number[3], Some(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[125], 1))));
+    }
+
+    #[test]
+    fn bad_records_are_refused_with_the_column_and_the_reason() {
+        let mapping =
+            Mapping::new(&spec(RecordFormat::Json, &[("station", "text", None), ("ph", "double", None)])).unwrap();
+        assert_eq!(mapping.row(br#"{"station":"s1","ph":"acid"}"#).unwrap_err(), r#"column ph: "acid" is not a number"#);
+        assert_eq!(mapping.row(br#"{"ph":7}"#).unwrap_err(), "column station: key column is missing or null");
+        assert!(mapping.row(b"{not json").unwrap_err().starts_with("not JSON: "));
+        let ints = Mapping::new(&spec(RecordFormat::Json, &[("k", "tinyint", None)])).unwrap();
+        assert_eq!(ints.row(br#"{"k":300}"#).unwrap_err(), "column k: 300 is out of range for tinyint");
+    }
+
+    #[test]
+    fn csv_records_map_by_header_name_or_position() {
+        let mut by_name = spec(RecordFormat::Csv, &[("station", "text", None), ("ph", "double", Some("ph"))]);
+        by_name.csv = Some(CsvOptions { header: Some("ts,station,ph".into()), delimiter: ";".into() });
+        let mapping = Mapping::new(&by_name).unwrap();
+        assert_eq!(mapping.row(b"17;s1;7.5").unwrap(), vec![Some(CqlValue::Text("s1".into())), Some(CqlValue::Double(7.5))]);
+
+        let by_position = spec(RecordFormat::Csv, &[("station", "text", Some("1")), ("ph", "double", Some("2"))]);
+        let mapping = Mapping::new(&by_position).unwrap();
+        assert_eq!(mapping.row(b"17,\"s,1\",").unwrap(), vec![Some(CqlValue::Text("s,1".into())), None]);
+
+        let unknown = spec(RecordFormat::Csv, &[("station", "text", Some("name"))]);
+        assert!(Mapping::new(&unknown).unwrap_err().contains("spec.csv.header is unset"));
+    }
+
+    #[test]
+    fn decimals_and_varints_use_minimal_twos_complement() {
+        assert_eq!(parse_decimal("12.50"), Some((1250, 2)));
+        assert_eq!(parse_decimal("-1.5e3"), Some((-15, -2)));
+        assert_eq!(parse_decimal("abc"), None);
+        assert_eq!(minimal_be(0), vec![0]);
+        assert_eq!(minimal_be(128), vec![0, 128]);
+        assert_eq!(minimal_be(-1), vec![0xff]);
+        assert_eq!(minimal_be(-129), vec![0xff, 0x7f]);
+    }
+}
