@@ -32,6 +32,9 @@ impl std::fmt::Debug for CassandraSettings {
     }
 }
 
+/// The image the chart installs; `TRIBUTARY_SINK_IMAGE` overrides it.
+pub const DEFAULT_SINK_IMAGE: &str = "ghcr.io/tributary-dev/tributary:0.1.0";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The Kafka admin principal.
@@ -50,6 +53,8 @@ pub struct Config {
     /// How often every object is reconciled again to find drift made outside Kubernetes
     /// (Kafka and Cassandra send no watch events); each requeue adds up to 10 % jitter.
     pub resync: Duration,
+    /// Image of the sink Deployments (the operator's own image; it holds both binaries).
+    pub sink_image: String,
 }
 
 impl Config {
@@ -112,6 +117,7 @@ impl Config {
             http_addr,
             concurrency,
             resync,
+            sink_image: parsed("TRIBUTARY_SINK_IMAGE", DEFAULT_SINK_IMAGE, "name an image")?,
         })
     }
 }

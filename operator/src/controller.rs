@@ -71,6 +71,22 @@ impl Context {
         Action::requeue(base + base.mul_f64(jitter))
     }
 
+    /// Whether this process already applied `password` to `principal` (`kafka:<user>`,
+    /// `cassandra:<role>`), and the function that records it once applied.
+    pub fn applied_before(&self, principal: String, password: &str) -> (bool, impl FnOnce() + '_) {
+        use std::hash::{Hash, Hasher};
+        let fingerprint = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            password.hash(&mut h);
+            h.finish()
+        };
+        let applied = self.applied_credentials.lock().expect("credentials lock").get(&principal) == Some(&fingerprint);
+        let record = move || {
+            self.applied_credentials.lock().expect("credentials lock").insert(principal, fingerprint);
+        };
+        (applied, record)
+    }
+
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().expect("failures lock").remove(key);
     }

@@ -7,6 +7,7 @@ pub mod external;
 pub mod http;
 pub mod metrics;
 pub mod operator;
+pub mod seed;
 pub mod sink;
 pub mod tenancy;
 pub mod tenant;

@@ -116,9 +116,13 @@ impl Mapping {
     /// Compiles the spec; an error is a spec problem (the operator reports it before any
     /// sink starts, so a running sink never sees one).
     pub fn new(spec: &CassandraSinkSpec) -> Result<Mapping, String> {
-        let header: Option<Vec<String>> =
-            spec.csv.as_ref().and_then(|c| c.header.as_ref()).map(|h| h.split(',').map(|f| f.trim().to_string()).collect());
-        let delimiter = spec.csv.as_ref().map(|c| c.delimiter.as_bytes().first().copied().unwrap_or(b',')).unwrap_or(b',');
+        let header: Option<Vec<String>> = spec
+            .csv
+            .as_ref()
+            .and_then(|c| c.header.as_ref())
+            .map(|h| h.split(',').map(|f| f.trim().to_string()).collect());
+        let delimiter =
+            spec.csv.as_ref().map(|c| c.delimiter.as_bytes().first().copied().unwrap_or(b',')).unwrap_or(b',');
         let key_columns: Vec<&str> = spec
             .partition_key
             .iter()
@@ -181,10 +185,8 @@ impl Mapping {
                     .collect()
             }
             RecordFormat::Csv => {
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .delimiter(self.delimiter)
-                    .from_reader(payload);
+                let mut reader =
+                    csv::ReaderBuilder::new().has_headers(false).delimiter(self.delimiter).from_reader(payload);
                 let record = match reader.records().next() {
                     Some(r) => r.map_err(|e| format!("not CSV: {e}"))?,
                     None => return Err("empty CSV record".into()),
@@ -302,7 +304,9 @@ fn scalar(s: Scalar, field: Field<'_>) -> Result<CqlValue, String> {
                 other => return Err(format!("{other:?} is not a boolean")),
             },
         },
-        Scalar::TinyInt => CqlValue::TinyInt(bounded(int("an integer")?, i8::MIN.into(), i8::MAX.into(), "tinyint")? as i8),
+        Scalar::TinyInt => {
+            CqlValue::TinyInt(bounded(int("an integer")?, i8::MIN.into(), i8::MAX.into(), "tinyint")? as i8)
+        }
         Scalar::SmallInt => {
             CqlValue::SmallInt(bounded(int("an integer")?, i16::MIN.into(), i16::MAX.into(), "smallint")? as i16)
         }
@@ -355,7 +359,9 @@ fn scalar(s: Scalar, field: Field<'_>) -> Result<CqlValue, String> {
             let time: k8s_openapi::jiff::civil::Time =
                 t.trim().parse().map_err(|_| format!("{t:?} is not a time (HH:MM:SS[.fff])"))?;
             let nanos = time.since(k8s_openapi::jiff::civil::Time::midnight()).map_err(|e| e.to_string())?;
-            CqlValue::Time(scylla::value::CqlTime(nanos.total(k8s_openapi::jiff::Unit::Nanosecond).map_err(|e| e.to_string())? as i64))
+            CqlValue::Time(scylla::value::CqlTime(
+                nanos.total(k8s_openapi::jiff::Unit::Nanosecond).map_err(|e| e.to_string())? as i64,
+            ))
         }
         Scalar::Uuid => CqlValue::Uuid(uuid(&text()?)?),
         Scalar::TimeUuid => {
@@ -373,7 +379,9 @@ fn scalar(s: Scalar, field: Field<'_>) -> Result<CqlValue, String> {
             use base64::Engine;
             let t = text()?;
             CqlValue::Blob(
-                base64::engine::general_purpose::STANDARD.decode(t.trim()).map_err(|_| format!("{t:?} is not base64"))?,
+                base64::engine::general_purpose::STANDARD
+                    .decode(t.trim())
+                    .map_err(|_| format!("{t:?} is not base64"))?,
             )
         }
     })
@@ -463,10 +471,16 @@ mod tests {
         let record = br#"{"id":"0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11","meta":{"time":"2026-11-24T10:00:00.250Z"},
             "reading":{"ph":"7.25"},"price":"12.50","tags":{"a":1},"alarms":["low","high"],"day":"1970-01-02"}"#;
         let row = mapping.row(record).unwrap();
-        assert_eq!(row[0], Some(CqlValue::Uuid(uuid::Uuid::parse_str("0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11").unwrap())));
+        assert_eq!(
+            row[0],
+            Some(CqlValue::Uuid(uuid::Uuid::parse_str("0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11").unwrap()))
+        );
         assert_eq!(row[1], Some(CqlValue::Timestamp(CqlTimestamp(1_795_514_400_250))));
         assert_eq!(row[2], Some(CqlValue::Double(7.25)));
-        assert_eq!(row[3], Some(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[0x04, 0xe2], 2))));
+        assert_eq!(
+            row[3],
+            Some(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[0x04, 0xe2], 2)))
+        );
         assert_eq!(row[4], Some(CqlValue::Map(vec![(CqlValue::Text("a".into()), CqlValue::Int(1))])));
         assert_eq!(row[5], Some(CqlValue::List(vec![CqlValue::Text("low".into()), CqlValue::Text("high".into())])));
         assert_eq!(row[6], None, "a missing non-key field is null");
@@ -481,7 +495,10 @@ mod tests {
     fn bad_records_are_refused_with_the_column_and_the_reason() {
         let mapping =
             Mapping::new(&spec(RecordFormat::Json, &[("station", "text", None), ("ph", "double", None)])).unwrap();
-        assert_eq!(mapping.row(br#"{"station":"s1","ph":"acid"}"#).unwrap_err(), r#"column ph: "acid" is not a number"#);
+        assert_eq!(
+            mapping.row(br#"{"station":"s1","ph":"acid"}"#).unwrap_err(),
+            r#"column ph: "acid" is not a number"#
+        );
         assert_eq!(mapping.row(br#"{"ph":7}"#).unwrap_err(), "column station: key column is missing or null");
         assert!(mapping.row(b"{not json").unwrap_err().starts_with("not JSON: "));
         let ints = Mapping::new(&spec(RecordFormat::Json, &[("k", "tinyint", None)])).unwrap();
@@ -493,7 +510,10 @@ mod tests {
         let mut by_name = spec(RecordFormat::Csv, &[("station", "text", None), ("ph", "double", Some("ph"))]);
         by_name.csv = Some(CsvOptions { header: Some("ts,station,ph".into()), delimiter: ";".into() });
         let mapping = Mapping::new(&by_name).unwrap();
-        assert_eq!(mapping.row(b"17;s1;7.5").unwrap(), vec![Some(CqlValue::Text("s1".into())), Some(CqlValue::Double(7.5))]);
+        assert_eq!(
+            mapping.row(b"17;s1;7.5").unwrap(),
+            vec![Some(CqlValue::Text("s1".into())), Some(CqlValue::Double(7.5))]
+        );
 
         let by_position = spec(RecordFormat::Csv, &[("station", "text", Some("1")), ("ph", "double", Some("2"))]);
         let mapping = Mapping::new(&by_position).unwrap();

@@ -11,12 +11,22 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Resource;
+use kube::api::{Patch, PatchParams};
+
+use super::build;
+use super::runtime::SinkConfig;
 use super::table::{check_mapping, create_table_cql};
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::{CassandraSink, CassandraSinkStatus, Topic};
-use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status};
+use crate::controller::{Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status};
 use crate::external::cassandra::CassandraCallError;
+use crate::external::kafka::{DesiredTopic, KafkaCallError};
 use crate::tenancy::{Tenancy, resolve};
+use crate::tenant::ValidatedTenant;
+use crate::tenant::build::acl_changes;
 
 const KIND: &str = "CassandraSink";
 const RETRY: Duration = Duration::from_secs(15);
@@ -38,6 +48,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
             .collect::<Vec<_>>()
     };
     controller
+        .owns(Api::<Deployment>::all(client.clone()), watcher::Config::default().labels(build::SINK_LABEL))
         .watches(Api::<Topic>::all(client), watcher::Config::default(), sinks_of_topic)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
@@ -61,12 +72,10 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
             status.tenant = None;
             (DesiredCondition::not_ready("NoTenant", message), Action::requeue(RETRY))
         }
-        Tenancy::Tenant(tenant_object, _)
-            if tenant_object.status.as_ref().and_then(|s| conditions::status_of(&s.conditions, READY))
-                != Some("True") =>
-        {
+        Tenancy::Tenant(tenant_object, _) if !provisioned(&tenant_object) => {
             status.tenant = Some(tenant_object.name_any());
-            let message = format!("Tenant {} is not ready yet (its keyspace may not exist)", tenant_object.name_any());
+            let message =
+                format!("Tenant {} is not provisioned yet (its keyspace may not exist)", tenant_object.name_any());
             (DesiredCondition::not_ready("TenantNotReady", message), Action::requeue(RETRY))
         }
         Tenancy::Tenant(_, tenant) => {
@@ -97,7 +106,7 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
                         Action::requeue(RETRY),
                     )
                 }
-                Some(_) => match ensure_table(&ctx, &sink, &tenant.keyspace).await {
+                Some(topic) => match ensure_table(&ctx, &sink, &tenant.keyspace).await {
                     Ok(Ok(())) => {
                         mapping = Some(DesiredCondition::new(
                             MAPPING_VALID,
@@ -105,9 +114,18 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
                             "TableMatches",
                             format!("table {table} has the sink's columns and keys"),
                         ));
-                        let message =
-                            format!("table {table} is ready; this operator build does not yet run sink Deployments");
-                        (DesiredCondition::not_ready("SinkNotDeployed", message), ctx.resync())
+                        match deploy(&ctx, &sink, &tenant, &topic, &mut status).await? {
+                            Ok(ready) => (ready, ctx.resync()),
+                            Err(e) if e.transient => {
+                                failure = Some(Error::Kafka(e.to_string()));
+                                let message = format!("{e}; retrying. Check the brokers");
+                                (DesiredCondition::not_ready("KafkaUnavailable", message), Action::await_change())
+                            }
+                            Err(e) => {
+                                let message = format!("{e}; change the CassandraSink's spec");
+                                (DesiredCondition::not_ready("KafkaRejected", message), Action::await_change())
+                            }
+                        }
                     }
                     Ok(Err(mismatch)) => {
                         mapping = Some(DesiredCondition::new(
@@ -151,6 +169,122 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
     }
     ctx.succeeded(&object_key(sink.as_ref()));
     Ok(action)
+}
+
+/// Everything the sink runs as: its Kafka user (password kept in its Secret) with exactly
+/// its ACLs, its dead-letter topic, the rendered config and the Deployment. Returns the
+/// Ready condition from the Deployment's replicas, or the Kafka call that failed.
+async fn deploy(
+    ctx: &Context,
+    sink: &CassandraSink,
+    tenant: &ValidatedTenant,
+    topic: &Topic,
+    status: &mut CassandraSinkStatus,
+) -> Result<Result<DesiredCondition, KafkaCallError>> {
+    let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
+    let owner = sink.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
+    let names = build::names(&sink.name_any(), tenant);
+    let topic_status = topic.status.clone().unwrap_or_default();
+    let (Some(kafka_topic), Some(partitions), Some(rf)) =
+        (topic_status.kafka_name, topic_status.partitions, topic_status.replication_factor)
+    else {
+        let message = format!("Topic {} is not ready yet", topic.name_any());
+        return Ok(Ok(DesiredCondition::not_ready("TopicNotReady", message)));
+    };
+
+    // Credentials: generated once, kept in the sink's Secret.
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = secrets.get_opt(&names.object).await?;
+    let password = existing
+        .as_ref()
+        .and_then(|s| s.data.as_ref()?.get(build::KAFKA_PASSWORD_KEY).cloned())
+        .and_then(|b| String::from_utf8(b.0).ok())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(crate::tenant::build::generate_password);
+    let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &password);
+    if existing.as_ref().map(|s| &s.data) != Some(&secret.data) {
+        secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
+    }
+
+    let kafka = async {
+        let (applied, record) = ctx.applied_before(format!("kafka:{}", names.kafka_user), &password);
+        if !applied {
+            ctx.kafka.upsert_scram_user(&names.kafka_user, &password).await?;
+            record();
+        }
+        let current = ctx.kafka.describe_acls(&format!("User:{}", names.kafka_user)).await?;
+        let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
+        ctx.kafka.create_acls(add).await?;
+        ctx.kafka.delete_acls(remove).await?;
+        if ctx.kafka.describe_topic(&names.dead_letter_topic).await?.topic.is_none() {
+            let dlq = DesiredTopic {
+                name: names.dead_letter_topic.clone(),
+                partitions,
+                replication_factor: rf,
+                config: Default::default(),
+                owned_keys: Default::default(),
+            };
+            ctx.kafka.create_topic(&dlq).await?;
+            ctx.event(sink, false, "DeadLetterTopicCreated", format!("created Kafka topic {}", dlq.name)).await;
+        }
+        Ok::<_, KafkaCallError>(())
+    };
+    if let Err(e) = kafka.await {
+        return Ok(Err(e));
+    }
+
+    let config = SinkConfig {
+        sink: format!("{namespace}/{}", sink.name_any()),
+        topic: kafka_topic,
+        group: names.group.clone(),
+        dead_letter_topic: names.dead_letter_topic.clone(),
+        bootstrap_servers: ctx.config.kafka_client_bootstrap.clone(),
+        security_protocol: ctx.config.kafka.security_protocol.clone(),
+        contact_points: ctx.config.cassandra.contact_points.clone(),
+        keyspace: tenant.keyspace.clone(),
+        spec: sink.spec.clone(),
+        max_in_flight: 256,
+        commit_interval_ms: 1000,
+    };
+    let (yaml, hash) = build::render_config(&config);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    let config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
+    config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
+    // Never more consumers than partitions: the extra ones would sit idle.
+    let replicas = sink.spec.replicas.min(partitions);
+    let deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
+
+    let ready = live.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    status.ready_replicas = Some(ready);
+    status.replicas = Some(format!("{ready}/{replicas}"));
+    status.consumer_group = Some(names.group.clone());
+    Ok(Ok(if ready >= replicas {
+        let message =
+            format!("{ready}/{replicas} sink replicas ready, writing to {}.{}", config.keyspace, sink.spec.table);
+        DesiredCondition::ready("Running", message)
+    } else {
+        let capped = if replicas < sink.spec.replicas {
+            format!(" (capped from {} at the topic's {partitions} partitions)", sink.spec.replicas)
+        } else {
+            String::new()
+        };
+        let message = format!(
+            "{ready}/{replicas} sink replicas ready{capped}; see kubectl get pods -l {}={}",
+            build::SINK_LABEL,
+            sink.name_any()
+        );
+        DesiredCondition::not_ready("ReplicasNotReady", message)
+    }))
+}
+
+/// The Tenant's own things (user, keyspace, role) exist: Ready, or not Ready only because
+/// some of its Topics or sinks are not (this sink among them, possibly).
+fn provisioned(tenant: &crate::api::Tenant) -> bool {
+    let ready = tenant.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+    ready.is_some_and(|c| c.status == "True" || c.reason == "ChildrenNotReady")
 }
 
 /// Creates the sink's table when it is absent; otherwise checks it against the spec.

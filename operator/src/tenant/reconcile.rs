@@ -1,6 +1,5 @@
 //! Tenant reconcile: dereference → validate → build → apply → status.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -133,7 +132,7 @@ async fn publish_status(
 /// password yet), its ACL set and its client quotas, converged: missing entries added,
 /// stray ones removed, nothing written when Kafka already matches.
 async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), KafkaCallError> {
-    let (applied, record) = applied_before(ctx, format!("kafka:{}", v.kafka_user), &passwords.kafka);
+    let (applied, record) = ctx.applied_before(format!("kafka:{}", v.kafka_user), &passwords.kafka);
     if !applied {
         ctx.kafka.upsert_scram_user(&v.kafka_user, &passwords.kafka).await?;
         record();
@@ -162,20 +161,6 @@ fn reserved_name(ctx: &Context, v: &ValidatedTenant) -> Option<String> {
     None
 }
 
-/// Remembers which password this process applied to `principal`; true when it already had.
-fn applied_before<'a>(ctx: &'a Context, principal: String, password: &str) -> (bool, impl FnOnce() + 'a) {
-    let fingerprint = {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        password.hash(&mut h);
-        h.finish()
-    };
-    let applied = ctx.applied_credentials.lock().expect("credentials lock").get(&principal) == Some(&fingerprint);
-    let record = move || {
-        ctx.applied_credentials.lock().expect("credentials lock").insert(principal, fingerprint);
-    };
-    (applied, record)
-}
-
 /// The tenant's keyspace (replication converged), its login role (password set when this
 /// process has not applied it yet) and exactly the tenant grants on the keyspace.
 async fn ensure_cassandra(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), CassandraCallError> {
@@ -198,7 +183,7 @@ async fn ensure_cassandra(ctx: &Context, v: &ValidatedTenant, passwords: &Passwo
             transient: false,
         });
     }
-    let (applied, record) = applied_before(ctx, format!("cassandra:{}", v.cassandra_role), &passwords.cassandra);
+    let (applied, record) = ctx.applied_before(format!("cassandra:{}", v.cassandra_role), &passwords.cassandra);
     if role.is_none() || !applied || role.as_ref().is_some_and(|r| !r.login) {
         cassandra.put_role(&v.cassandra_role, &passwords.cassandra, role.is_some()).await?;
         record();

@@ -1,0 +1,298 @@
+//! The objects a CassandraSink runs as, as plain values (pure): its Kafka principal and
+//! ACLs, the rendered config, the ConfigMap, the credentials Secret and the Deployment.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, Secret, SecretKeySelector, SecurityContext, Volume, VolumeMount, WeightedPodAffinityTerm,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::runtime::SinkConfig;
+use crate::api::CassandraSink;
+use crate::controller::{MANAGED_BY, TENANT_LABEL};
+use crate::external::kafka::{AclBinding, AclOperation, PatternType, ResourceType};
+use crate::tenant::ValidatedTenant;
+use crate::tenant::validate::CREDENTIALS_SECRET;
+
+pub const SINK_LABEL: &str = "tributary.dev/sink";
+pub const CONFIG_HASH: &str = "tributary.dev/config-hash";
+pub const CONFIG_KEY: &str = "sink.yaml";
+pub const CONFIG_DIR: &str = "/etc/tributary";
+pub const KAFKA_USERNAME_KEY: &str = "kafka.username";
+pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
+pub const HTTP_PORT: i32 = 8080;
+
+/// Names derived from the sink and its tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkNames {
+    /// Deployment, ConfigMap and Secret name.
+    pub object: String,
+    pub kafka_user: String,
+    pub group: String,
+    pub dead_letter_topic: String,
+}
+
+pub fn names(sink_name: &str, tenant: &ValidatedTenant) -> SinkNames {
+    SinkNames {
+        object: format!("tributary-sink-{sink_name}"),
+        kafka_user: format!("{}.sink.{sink_name}", tenant.kafka_user),
+        group: format!("{}sink.{sink_name}", tenant.group_prefix),
+        dead_letter_topic: format!("{}dlq.{sink_name}", tenant.topic_prefix),
+    }
+}
+
+/// Least privilege for the sink's own Kafka user: read its topic and its group, write its
+/// dead-letter topic — all literal names, nothing else of the tenant.
+pub fn desired_acls(names: &SinkNames, topic: &str) -> BTreeSet<AclBinding> {
+    let principal = format!("User:{}", names.kafka_user);
+    let acl = |r, name: &str, op| AclBinding::allow(&principal, r, PatternType::Literal, name, op);
+    BTreeSet::from([
+        acl(ResourceType::Topic, topic, AclOperation::Read),
+        acl(ResourceType::Topic, topic, AclOperation::Describe),
+        acl(ResourceType::Group, &names.group, AclOperation::Read),
+        acl(ResourceType::Topic, &names.dead_letter_topic, AclOperation::Write),
+        acl(ResourceType::Topic, &names.dead_letter_topic, AclOperation::Describe),
+    ])
+}
+
+fn labels(tenant: &str, sink: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TENANT_LABEL.to_string(), tenant.to_string()),
+        (SINK_LABEL.to_string(), sink.to_string()),
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+        ("app.kubernetes.io/name".to_string(), "tributary-sink".to_string()),
+    ])
+}
+
+fn meta(name: &str, namespace: &str, tenant: &str, sink: &str, owner: &OwnerReference) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()),
+        labels: Some(labels(tenant, sink)),
+        owner_references: Some(vec![owner.clone()]),
+        ..Default::default()
+    }
+}
+
+/// The rendered config as YAML, and its hash (the pod template annotation that restarts
+/// the sink when the config changes).
+pub fn render_config(config: &SinkConfig) -> (String, String) {
+    let yaml = serde_saphyr::to_string(config).expect("a sink config always serializes");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    yaml.hash(&mut h);
+    (yaml, format!("{:016x}", h.finish()))
+}
+
+pub fn config_map(
+    names: &SinkNames,
+    sink: &CassandraSink,
+    tenant: &str,
+    owner: &OwnerReference,
+    yaml: &str,
+) -> ConfigMap {
+    let ns = sink.metadata.namespace.clone().unwrap_or_default();
+    let name = sink.metadata.name.clone().unwrap_or_default();
+    ConfigMap {
+        metadata: meta(&names.object, &ns, tenant, &name, owner),
+        data: Some(BTreeMap::from([(CONFIG_KEY.to_string(), yaml.to_string())])),
+        ..Default::default()
+    }
+}
+
+pub fn credentials_secret(
+    names: &SinkNames,
+    sink: &CassandraSink,
+    tenant: &str,
+    owner: &OwnerReference,
+    password: &str,
+) -> Secret {
+    let ns = sink.metadata.namespace.clone().unwrap_or_default();
+    let name = sink.metadata.name.clone().unwrap_or_default();
+    Secret {
+        metadata: meta(&names.object, &ns, tenant, &name, owner),
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([
+            (KAFKA_USERNAME_KEY.to_string(), ByteString(names.kafka_user.clone().into_bytes())),
+            (KAFKA_PASSWORD_KEY.to_string(), ByteString(password.as_bytes().to_vec())),
+        ])),
+        ..Default::default()
+    }
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector { name: secret.into(), key: key.into(), optional: Some(false) }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The sink's Deployment: `replicas` (already capped at the topic's partitions), the
+/// operator's own image running `tributary-sink`, credentials from Secrets, the config
+/// mounted from the ConfigMap, probes, resources, spread over nodes, and the config hash
+/// on the pod template.
+pub fn deployment(
+    names: &SinkNames,
+    sink: &CassandraSink,
+    tenant: &str,
+    owner: &OwnerReference,
+    image: &str,
+    replicas: i32,
+    config_hash: &str,
+) -> Deployment {
+    let ns = sink.metadata.namespace.clone().unwrap_or_default();
+    let sink_name = sink.metadata.name.clone().unwrap_or_default();
+    let selector =
+        BTreeMap::from([(SINK_LABEL.to_string(), sink_name.clone()), (TENANT_LABEL.to_string(), tenant.to_string())]);
+    let probe = |path: &str, initial: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(HTTP_PORT),
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(initial),
+        period_seconds: Some(10),
+        failure_threshold: Some(3),
+        ..Default::default()
+    };
+    let quantity = |s: &str| Quantity(s.to_string());
+    let container = Container {
+        name: "sink".into(),
+        image: Some(image.to_string()),
+        command: Some(vec!["tributary-sink".into()]),
+        env: Some(vec![
+            EnvVar {
+                name: "TRIBUTARY_SINK_CONFIG".into(),
+                value: Some(format!("{CONFIG_DIR}/{CONFIG_KEY}")),
+                ..Default::default()
+            },
+            EnvVar {
+                name: "TRIBUTARY_HTTP_ADDR".into(),
+                value: Some(format!("0.0.0.0:{HTTP_PORT}")),
+                ..Default::default()
+            },
+            EnvVar { name: "RUST_LOG".into(), value: Some("info".into()), ..Default::default() },
+            secret_env("KAFKA_USERNAME", &names.object, KAFKA_USERNAME_KEY),
+            secret_env("KAFKA_PASSWORD", &names.object, KAFKA_PASSWORD_KEY),
+            secret_env("CASSANDRA_USERNAME", CREDENTIALS_SECRET, "cassandra.username"),
+            secret_env("CASSANDRA_PASSWORD", CREDENTIALS_SECRET, "cassandra.password"),
+        ]),
+        ports: Some(vec![ContainerPort { name: Some("http".into()), container_port: HTTP_PORT, ..Default::default() }]),
+        liveness_probe: Some(probe("/healthz", 10)),
+        readiness_probe: Some(probe("/healthz", 2)),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([("cpu".into(), quantity("100m")), ("memory".into(), quantity("64Mi"))])),
+            limits: Some(BTreeMap::from([("memory".into(), quantity("256Mi"))])),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let mut template_labels = labels(tenant, &sink_name);
+    template_labels.extend(selector.clone());
+    Deployment {
+        metadata: meta(&names.object, &ns, tenant, &sink_name, owner),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
+            // One consumer leaves before its replacement joins: no overlap in the group.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(0)),
+                    max_unavailable: Some(IntOrString::Int(1)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(template_labels),
+                    annotations: Some(BTreeMap::from([(CONFIG_HASH.to_string(), config_hash.to_string())])),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    termination_grace_period_seconds: Some(45),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        ..Default::default()
+                    }),
+                    affinity: Some(Affinity {
+                        pod_anti_affinity: Some(PodAntiAffinity {
+                            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                                weight: 100,
+                                pod_affinity_term: PodAffinityTerm {
+                                    label_selector: Some(LabelSelector {
+                                        match_labels: Some(selector),
+                                        ..Default::default()
+                                    }),
+                                    topology_key: "kubernetes.io/hostname".into(),
+                                    ..Default::default()
+                                },
+                            }]),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    volumes: Some(vec![Volume {
+                        name: "config".into(),
+                        config_map: Some(ConfigMapVolumeSource { name: names.object.clone(), ..Default::default() }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Tenant, TenantSpec};
+
+    fn water() -> ValidatedTenant {
+        crate::tenant::validate(&Tenant::new("water", TenantSpec::default())).unwrap()
+    }
+
+    #[test]
+    fn the_sink_user_may_read_its_topic_and_group_and_write_its_dead_letter_topic_only() {
+        let names = names("readings", &water());
+        assert_eq!(names.kafka_user, "water.sink.readings");
+        assert_eq!(names.group, "water.sink.readings");
+        assert_eq!(names.dead_letter_topic, "water.dlq.readings");
+        let acls = desired_acls(&names, "water.data");
+        assert_eq!(acls.len(), 5);
+        assert!(
+            acls.iter().all(|a| a.pattern_type == PatternType::Literal && a.principal == "User:water.sink.readings")
+        );
+        let writes: Vec<&str> =
+            acls.iter().filter(|a| a.operation == AclOperation::Write).map(|a| a.resource_name.as_str()).collect();
+        assert_eq!(writes, ["water.dlq.readings"], "the sink writes nowhere but its dead-letter topic");
+    }
+}
