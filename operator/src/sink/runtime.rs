@@ -146,7 +146,6 @@ pub struct OffsetTracker {
     partitions: HashMap<i32, PartitionState>,
 }
 
-#[derive(Default)]
 struct PartitionState {
     pending: BTreeSet<i64>,
     next: i64,
@@ -155,7 +154,11 @@ struct PartitionState {
 
 impl OffsetTracker {
     pub fn begin(&mut self, partition: i32, offset: i64) {
-        let state = self.partitions.entry(partition).or_default();
+        // A partition starts where its first record is: that is already its commit point.
+        let state = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionState { pending: BTreeSet::new(), next: offset, stored: offset });
         state.pending.insert(offset);
         state.next = state.next.max(offset + 1);
     }
