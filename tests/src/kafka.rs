@@ -156,3 +156,35 @@ pub async fn topic_config(
         .map(|e| (e.name, (e.value.unwrap_or_default(), e.source == ConfigSource::DynamicTopic)))
         .collect())
 }
+
+/// Records of `group` not yet committed on `topic` (summed over partitions), and the
+/// topic's total records (sum of high watermarks), read with the admin's credentials.
+pub fn group_lag(topic: &str, group: &str) -> Result<(i64, i64), String> {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = crate::kafka_admin_settings()
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let (mut lag, mut total) = (0, 0);
+    for p in committed.elements() {
+        let (low, high) =
+            consumer.fetch_watermarks(topic, p.partition(), Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        let at = match p.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        lag += (high - at).max(0);
+        total += high;
+    }
+    Ok((lag, total))
+}

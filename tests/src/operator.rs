@@ -23,9 +23,10 @@ pub struct OperatorProcess {
     pub log: PathBuf,
 }
 
-fn binary() -> PathBuf {
+/// A binary of this workspace, built by `cargo build --workspace`.
+pub fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-    let path = target.join("debug").join("tributary-operator");
+    let path = target.join("debug").join(name);
     assert!(
         path.exists(),
         "{} is missing: build it first (`cargo build --workspace`; `make test` does)",
@@ -34,7 +35,7 @@ fn binary() -> PathBuf {
     path
 }
 
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
@@ -47,6 +48,34 @@ pub async fn ensure_namespace(name: &str) {
     }
 }
 
+/// Spawns `command` so that it gets SIGTERM when the test binary exits (PR_SET_PDEATHSIG,
+/// armed from a thread that lives as long as the binary). Returns its pid and a flag that
+/// turns true once it exited.
+pub fn spawn_tied(mut command: Command) -> (u32, Arc<AtomicBool>) {
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    let exited = Arc::new(AtomicBool::new(false));
+    let flag = exited.clone();
+    // The death signal follows the thread that forked, so that thread waits for the
+    // child (reaping it, and recording that it exited) instead of ending with a test.
+    std::thread::spawn(move || match command.spawn() {
+        Ok(mut child) => {
+            tx.send(Ok(child.id())).unwrap();
+            let _ = child.wait();
+            flag.store(true, Ordering::SeqCst);
+        }
+        Err(e) => tx.send(Err(e.to_string())).unwrap(),
+    });
+    let pid = rx.recv().unwrap().unwrap_or_else(|e| panic!("start {command:?}: {e}", command = "child"));
+    (pid, exited)
+}
+
 impl OperatorProcess {
     /// Starts the operator with the stack's settings. The process gets SIGTERM when the test
     /// binary exits (PR_SET_PDEATHSIG, armed from a thread that lives as long as the binary).
@@ -54,7 +83,7 @@ impl OperatorProcess {
         let http = free_port();
         let log = std::env::temp_dir().join(format!("{identity}.log"));
         let out = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(binary());
+        let mut command = Command::new(workspace_binary("tributary-operator"));
         command
             .env("TRIBUTARY_NAMESPACE", lease_namespace)
             .env("POD_NAME", identity)
@@ -63,27 +92,7 @@ impl OperatorProcess {
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out));
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        let exited = Arc::new(AtomicBool::new(false));
-        let flag = exited.clone();
-        // The death signal follows the thread that forked, so that thread waits for the
-        // child (reaping it, and recording that it exited) instead of ending with a test.
-        std::thread::spawn(move || match command.spawn() {
-            Ok(mut child) => {
-                tx.send(Ok(child.id())).unwrap();
-                let _ = child.wait();
-                flag.store(true, Ordering::SeqCst);
-            }
-            Err(e) => tx.send(Err(e.to_string())).unwrap(),
-        });
-        let pid = rx.recv().unwrap().unwrap_or_else(|e| panic!("start the operator: {e}"));
+        let (pid, exited) = spawn_tied(command);
         OperatorProcess { pid, exited, http, identity: identity.to_string(), log }
     }
 

@@ -155,10 +155,11 @@ struct PartitionState {
 impl OffsetTracker {
     pub fn begin(&mut self, partition: i32, offset: i64) {
         // A partition starts where its first record is: that is already its commit point.
-        let state = self
-            .partitions
-            .entry(partition)
-            .or_insert_with(|| PartitionState { pending: BTreeSet::new(), next: offset, stored: offset });
+        let state = self.partitions.entry(partition).or_insert_with(|| PartitionState {
+            pending: BTreeSet::new(),
+            next: offset,
+            stored: offset,
+        });
         state.pending.insert(offset);
         state.next = state.next.max(offset + 1);
     }
