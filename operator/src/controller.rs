@@ -203,3 +203,54 @@ where
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(())
 }
+
+/// A watch of `K` that only passes on the changes another controller reacts to: the
+/// object's readiness, its tenant, its generation, whether it is being deleted, and its
+/// deletion. A sink's status changes every few seconds (lag) and a Topic's on resync notes;
+/// without this filter each such change re-ran the owning Tenant's reconcile and, with a
+/// hundred tenants, the Tenant queue never drained. (kube's `predicate_filter` would also
+/// swallow the final deletion, which changes a Tenant's roll-up, hence this small filter.)
+pub fn readiness_changes<K>(
+    client: Client,
+    tenant_and_conditions: fn(&K) -> (Option<&str>, &[Condition]),
+) -> impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    use std::hash::{Hash, Hasher};
+    let fingerprint = move |obj: &K| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let (tenant, conditions) = tenant_and_conditions(obj);
+        tenant.hash(&mut h);
+        obj.meta().generation.hash(&mut h);
+        obj.meta().deletion_timestamp.is_some().hash(&mut h);
+        if let Some(ready) = conditions.iter().find(|c| c.type_ == READY) {
+            (&ready.status, &ready.reason).hash(&mut h);
+        }
+        h.finish()
+    };
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    watcher(Api::<K>::all(client), watcher::Config::default()).default_backoff().filter_map(move |event| {
+        let passed = match event {
+            // A relist starts over: every object passes once more.
+            Ok(watcher::Event::Init) => {
+                seen.clear();
+                None
+            }
+            Ok(watcher::Event::InitDone) => None,
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                let print = fingerprint(&obj);
+                let uid = obj.meta().uid.clone().unwrap_or_default();
+                (seen.insert(uid, print) != Some(print)).then_some(Ok(obj))
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
+                Some(Ok(obj))
+            }
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(passed)
+    })
+}

@@ -89,11 +89,37 @@ async fn the_seed_tenants_stream_every_record_into_their_tables_even_through_a_k
         )
         .await;
         assert_eq!(letters.len(), malformed, "{name}: every malformed record is in the dead-letter topic");
+        // The CassandraSink's status reads the same from Kafka: no lag, the dead letters counted.
+        let sinks: kube::Api<tributary::api::CassandraSink> =
+            kube::Api::namespaced(kube::Client::try_default().await.unwrap(), name);
+        let sink_name = if name == "water" { "readings" } else { "alarms" };
+        wait_until(
+            &format!("{name}/{sink_name} status: lag 0 and the dead letters counted"),
+            Duration::from_secs(90),
+            || async {
+                let status = sinks.get(sink_name).await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+                let counted = status.dead_letter_count.unwrap_or(0) >= malformed as i64;
+                if status.lag == Some(0) && counted && status.consumer_group.is_some() {
+                    Ok(())
+                } else {
+                    Err(format!("lag {:?}, dead letters {:?}", status.lag, status.dead_letter_count))
+                }
+            },
+        )
+        .await;
         for (key, (error, topic)) in &letters {
             assert_eq!(topic, &format!("{name}.data"), "{key}");
             assert!(error.starts_with("not JSON") || error.starts_with("column "), "{key}: {error}");
         }
     }
+
+    // Rows of one partition went to Cassandra together: more rows than writes.
+    let (mut rows_written, mut writes) = (0.0, 0.0);
+    for sink in water_sinks.iter().skip(1).chain(&bts_sinks).chain([&replacement]) {
+        rows_written += sink.metric("tributary_sink_batch_rows_sum").await;
+        writes += sink.metric("tributary_sink_batch_rows_count").await;
+    }
+    assert!(rows_written > writes && writes > 0.0, "{rows_written} rows in {writes} writes");
 
     for sink in water_sinks.iter().skip(1).chain(&bts_sinks).chain([&replacement]) {
         assert!(sink.alive(), "sink died: {}", sink.log_tail());

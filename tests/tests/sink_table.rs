@@ -116,3 +116,43 @@ async fn an_existing_table_of_another_shape_is_reported_by_column_and_left_untou
         .rows_num();
     assert_eq!(rows, 1, "and its row stays");
 }
+
+#[tokio::test]
+async fn a_deleted_sink_takes_its_kafka_user_along_and_keeps_its_dead_letters() {
+    use tributary::external::kafka::AclBindingFilter;
+    use tributary_tests::{kafka_admin, kafka_admin_ext};
+    OperatorProcess::shared().await;
+    let tenant = unique("td");
+    ready_tenant(&tenant, "").await;
+    kubectl_apply(&setup_yaml(&tenant));
+    tributary_tests::sink::wait_deployment(&tenant, "tributary-sink-readings").await;
+    let admin = kafka_admin();
+    let ext = kafka_admin_ext(&admin);
+    let principal = format!("User:{tenant}.sink.readings");
+    let acls =
+        || async { ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.map_err(|e| e.to_string()) };
+    wait_until("the sink user's five ACLs", Duration::from_secs(60), || async {
+        let n = acls().await?.len();
+        if n == 5 { Ok(()) } else { Err(format!("{n}")) }
+    })
+    .await;
+    let dlq = format!("{tenant}.dlq.readings");
+    assert!(tributary_tests::kafka::topic_layout(&admin, &dlq).is_ok(), "the dead-letter topic exists");
+
+    let sinks: Api<CassandraSink> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
+    sinks.delete("readings", &Default::default()).await.unwrap();
+    wait_until("the sink to be gone", Duration::from_secs(60), || async {
+        if sinks.get_opt("readings").await.map_err(|e| e.to_string())?.is_none() {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    })
+    .await;
+    wait_until("the sink user's ACLs to be gone", Duration::from_secs(60), || async {
+        let n = acls().await?.len();
+        if n == 0 { Ok(()) } else { Err(format!("{n}")) }
+    })
+    .await;
+    assert!(tributary_tests::kafka::topic_layout(&admin, &dlq).is_ok(), "the dead letters are kept");
+}

@@ -206,3 +206,11 @@ pub struct CassandraSinkStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
+
+impl CassandraSink {
+    /// The tenant it resolved to and its conditions: what other controllers react to.
+    pub fn readiness(&self) -> (Option<&str>, &[Condition]) {
+        let status = self.status.as_ref();
+        (status.and_then(|s| s.tenant.as_deref()), status.map(|s| s.conditions.as_slice()).unwrap_or_default())
+    }
+}

@@ -238,3 +238,10 @@ pub struct TenantStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_behind: Vec<String>,
 }
+
+impl Tenant {
+    /// What Topics and sinks react to: a Tenant has no tenant, only its conditions.
+    pub fn readiness(&self) -> (Option<&str>, &[Condition]) {
+        (None, self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default())
+    }
+}

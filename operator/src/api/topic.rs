@@ -106,3 +106,11 @@ pub struct TopicStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
 }
+
+impl Topic {
+    /// The tenant it resolved to and its conditions: what other controllers react to.
+    pub fn readiness(&self) -> (Option<&str>, &[Condition]) {
+        let status = self.status.as_ref();
+        (status.and_then(|s| s.tenant.as_deref()), status.map(|s| s.conditions.as_slice()).unwrap_or_default())
+    }
+}

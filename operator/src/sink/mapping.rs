@@ -110,6 +110,8 @@ pub struct Mapping {
     columns: Vec<MappedColumn>,
     format: RecordFormat,
     delimiter: u8,
+    /// Positions of the partition key columns in a row.
+    partition_key: Vec<usize>,
 }
 
 impl Mapping {
@@ -163,7 +165,14 @@ impl Mapping {
                 required: key_columns.contains(&column.name.as_str()),
             });
         }
-        Ok(Mapping { columns, format: spec.format, delimiter })
+        let partition_key =
+            spec.partition_key.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
+        Ok(Mapping { columns, format: spec.format, delimiter, partition_key })
+    }
+
+    /// A row's partition key values, as a string that is equal for rows of one partition.
+    pub fn partition_of(&self, row: &[Option<CqlValue>]) -> String {
+        format!("{:?}", self.partition_key.iter().map(|i| &row[*i]).collect::<Vec<_>>())
     }
 
     pub fn column_names(&self) -> Vec<&str> {

@@ -8,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
@@ -21,7 +22,9 @@ use super::runtime::SinkConfig;
 use super::table::{check_mapping, create_table_cql};
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::{CassandraSink, CassandraSinkStatus, Topic};
-use crate::controller::{Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status};
+use crate::controller::{
+    Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,
+};
 use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::{DesiredTopic, KafkaCallError};
 use crate::tenancy::{Tenancy, resolve};
@@ -49,7 +52,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     };
     controller
         .owns(Api::<Deployment>::all(client.clone()), watcher::Config::default().labels(build::SINK_LABEL))
-        .watches(Api::<Topic>::all(client), watcher::Config::default(), sinks_of_topic)
+        .watches_stream(readiness_changes(client, Topic::readiness), sinks_of_topic)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx)
@@ -57,10 +60,52 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .await;
 }
 
+/// Finalizer that removes the sink's Kafka user and ACLs when the sink is deleted.
+pub const FINALIZER: &str = "tributary.dev/sink-cleanup";
+/// Bound on the cleanup of a deleted sink: a deletion never hangs on Kafka.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
+
 async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, sink, |event| async {
+        match event {
+            FinalizerEvent::Apply(sink) => apply(sink, &ctx, &api, &namespace).await,
+            FinalizerEvent::Cleanup(sink) => cleanup(sink, &ctx, &namespace).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
+}
+
+/// A deleted sink: its Deployment, ConfigMap and Secret go with it (owner references); its
+/// Kafka user and ACLs are removed here; its dead-letter topic stays (it holds the records
+/// that could not be written) and the event says so.
+async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Result<Action> {
+    let Tenancy::Tenant(_, tenant) = resolve(&ctx.client, namespace).await? else {
+        return Ok(Action::await_change());
+    };
+    let names = build::names(&sink.name_any(), &tenant);
+    let delete = async {
+        let current = ctx.kafka.describe_acls(&format!("User:{}", names.kafka_user)).await?;
+        ctx.kafka.delete_acls(current).await?;
+        ctx.kafka.delete_scram_user(&names.kafka_user).await
+    };
+    let note = match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {
+        Ok(Ok(())) => format!(
+            "deleted Kafka user {} and its ACLs; kept dead-letter topic {}",
+            names.kafka_user, names.dead_letter_topic
+        ),
+        Ok(Err(e)) => format!("left behind Kafka user {} with its ACLs ({e})", names.kafka_user),
+        Err(_) => format!("left behind Kafka user {} with its ACLs (Kafka did not answer)", names.kafka_user),
+    };
+    ctx.event(sink.as_ref(), note.starts_with("left"), "CleanedUp", note).await;
+    Ok(Action::await_change())
+}
+
+async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>, namespace: &str) -> Result<Action> {
+    let namespace = namespace.to_string();
     let old = sink.status.as_ref();
     let mut status =
         CassandraSinkStatus { observed_generation: sink.metadata.generation, ..old.cloned().unwrap_or_default() };
@@ -163,7 +208,7 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
         &status.conditions,
     )
     .await;
-    patch_status(&api, &sink, old, &status).await?;
+    patch_status(api, &sink, old, &status).await?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -257,6 +302,17 @@ async fn deploy(
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
 
+    // Lag from the group's committed offsets and the dead-letter count, read from Kafka.
+    match futures::try_join!(
+        ctx.kafka.topic_progress(&config.topic, Some(&names.group)),
+        ctx.kafka.topic_progress(&names.dead_letter_topic, None)
+    ) {
+        Ok((source, dead)) => {
+            status.lag = Some(source.lag);
+            status.dead_letter_count = Some(dead.records);
+        }
+        Err(e) => return Ok(Err(e)),
+    }
     let ready = live.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
     status.ready_replicas = Some(ready);
     status.replicas = Some(format!("{ready}/{replicas}"));

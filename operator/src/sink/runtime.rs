@@ -29,6 +29,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::Consistency as CqlConsistency;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -105,6 +106,7 @@ pub struct SinkMetrics {
     pub in_flight: Gauge,
     pub lag: Gauge,
     pub write_seconds: Histogram,
+    pub batch_rows: Histogram,
 }
 
 impl Default for SinkMetrics {
@@ -119,6 +121,7 @@ impl Default for SinkMetrics {
             in_flight: Gauge::default(),
             lag: Gauge::default(),
             write_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            batch_rows: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0].into_iter()),
         };
         registry.register("records_in", "Records consumed from Kafka", m.records_in.clone());
         registry.register("records_written", "Records acknowledged by Cassandra", m.written.clone());
@@ -127,6 +130,7 @@ impl Default for SinkMetrics {
         registry.register("writes_in_flight", "Cassandra writes not yet acknowledged", m.in_flight.clone());
         registry.register("lag", "Records in the assigned partitions not yet committed", m.lag.clone());
         registry.register("write_duration_seconds", "Cassandra write latency", m.write_seconds.clone());
+        registry.register("batch_rows", "Rows per Cassandra write (one partition per batch)", m.batch_rows.clone());
         SinkMetrics { registry, ..m }
     }
 }
@@ -281,43 +285,68 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
                 continue;
             }
         };
-        metrics.records_in.inc();
-        let (partition, offset) = (message.partition(), message.offset());
-        let record = Record {
-            topic: message.topic().to_string(),
-            partition,
-            offset,
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-        };
+        // Take what else is already fetched (without waiting), up to a burst, and write rows
+        // of one Cassandra partition together in one unlogged batch.
+        let mut burst = vec![record_of(&message)];
         drop(message);
-        tracker.lock().expect("tracker lock").begin(partition, offset);
-        // Back-pressure: when writes stall, this waits and the loop stops polling.
-        let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
-        metrics.in_flight.inc();
-        let (session, insert, mapping, dlq, metrics, tracker, consumer, config_dlq) = (
-            session.clone(),
-            insert.clone(),
-            mapping.clone(),
-            dlq.clone(),
-            metrics.clone(),
-            tracker.clone(),
-            consumer.clone(),
-            config.dead_letter_topic.clone(),
-        );
-        tokio::spawn(async move {
-            deliver(&session, &insert, &mapping, &dlq, &config_dlq, &metrics, &record).await;
-            let store = tracker.lock().expect("tracker lock").done(record.partition, record.offset);
-            if let Some(next) = store {
-                let mut list = TopicPartitionList::new();
-                let _ = list.add_partition_offset(&record.topic, record.partition, Offset::Offset(next));
-                if let Err(e) = consumer.store_offsets(&list) {
-                    tracing::debug!(error = %e, "offset not stored (partition revoked)");
-                }
+        while burst.len() < MAX_BURST {
+            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                Ok(Ok(m)) => burst.push(record_of(&m)),
+                _ => break,
             }
-            metrics.in_flight.dec();
-            drop(permit);
-        });
+        }
+        metrics.records_in.inc_by(burst.len() as u64);
+        let mut groups: BTreeMap<(i32, String), Vec<Item>> = BTreeMap::new();
+        {
+            let mut tracker = tracker.lock().expect("tracker lock");
+            for record in burst {
+                tracker.begin(record.partition, record.offset);
+                let row = mapping.row(&record.payload);
+                // Unmappable records go alone (to the dead-letter topic).
+                let group = match &row {
+                    Ok(r) => mapping.partition_of(r),
+                    Err(_) => format!("unmappable {}", record.offset),
+                };
+                groups.entry((record.partition, group)).or_default().push(Item { record, row });
+            }
+        }
+        for (_, items) in groups {
+            for chunk in chunked(items, MAX_BATCH) {
+                // Back-pressure: when writes stall, this waits and the loop stops polling.
+                let n = u32::try_from(chunk.len()).expect("chunks are small");
+                let permit = permits.clone().acquire_many_owned(n).await.expect("semaphore never closes");
+                metrics.in_flight.inc_by(i64::from(n));
+                let (session, insert, dlq, metrics, tracker, consumer, dlq_topic) = (
+                    session.clone(),
+                    insert.clone(),
+                    dlq.clone(),
+                    metrics.clone(),
+                    tracker.clone(),
+                    consumer.clone(),
+                    config.dead_letter_topic.clone(),
+                );
+                tokio::spawn(async move {
+                    deliver_all(&session, &insert, &dlq, &dlq_topic, &metrics, &chunk).await;
+                    for item in &chunk {
+                        let store =
+                            tracker.lock().expect("tracker lock").done(item.record.partition, item.record.offset);
+                        if let Some(next) = store {
+                            let mut list = TopicPartitionList::new();
+                            let _ = list.add_partition_offset(
+                                &item.record.topic,
+                                item.record.partition,
+                                Offset::Offset(next),
+                            );
+                            if let Err(e) = consumer.store_offsets(&list) {
+                                tracing::debug!(error = %e, "offset not stored (partition revoked)");
+                            }
+                        }
+                    }
+                    metrics.in_flight.dec_by(i64::from(n));
+                    drop(permit);
+                });
+            }
+        }
     }
 
     tracing::info!(sink = %config.sink, "stopping: waiting for the writes in flight");
@@ -332,6 +361,40 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     consumer.unsubscribe();
     tracing::info!(sink = %config.sink, "stopped");
     Ok(())
+}
+
+/// Records taken from the consumer's queue at once (only what is already fetched).
+const MAX_BURST: usize = 512;
+/// Rows of one partition per unlogged batch (well under Cassandra's batch size warning).
+const MAX_BATCH: usize = 16;
+
+fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+    Record {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    }
+}
+
+fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        match out.last_mut() {
+            Some(last) if last.len() < size => last.push(item),
+            _ => out.push(vec![item]),
+        }
+    }
+    out
+}
+
+type Row = Vec<Option<scylla::value::CqlValue>>;
+
+/// A record and its row (or why it has none).
+struct Item {
+    record: Record,
+    row: Result<Row, String>,
 }
 
 struct Record {
@@ -372,27 +435,73 @@ fn consistency(c: Consistency) -> CqlConsistency {
 
 const REFUSALS_BEFORE_DLQ: u32 = 3;
 
+/// Writes rows of one partition: one unlogged batch when there are several (retried while
+/// the error is transient); when Cassandra refuses the batch, each row on its own, so only a
+/// bad row is dead-lettered. Returns when every record is written or dead-lettered.
+async fn deliver_all(
+    session: &Session,
+    insert: &PreparedStatement,
+    dlq: &FutureProducer,
+    dlq_topic: &str,
+    metrics: &SinkMetrics,
+    items: &[Item],
+) {
+    let rows: Vec<&Row> = items.iter().filter_map(|i| i.row.as_ref().ok()).collect();
+    if items.len() > 1 && rows.len() == items.len() {
+        let mut batch = Batch::new(BatchType::Unlogged);
+        for _ in &rows {
+            batch.append_statement(insert.clone());
+        }
+        batch.set_consistency(insert.get_consistency().unwrap_or(CqlConsistency::LocalQuorum));
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match session.batch(&batch, &rows).await {
+                Ok(_) => {
+                    metrics.write_seconds.observe(started.elapsed().as_secs_f64());
+                    metrics.batch_rows.observe(rows.len() as f64);
+                    metrics.written.inc_by(rows.len() as u64);
+                    return;
+                }
+                Err(e) if transient(&e) => {
+                    metrics.retries.inc();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "batch refused; writing its rows one by one");
+                    break;
+                }
+            }
+        }
+    }
+    for item in items {
+        deliver(session, insert, dlq, dlq_topic, metrics, item).await;
+    }
+}
+
 /// Writes one record, or dead-letters it; returns only when one of the two is acknowledged.
 async fn deliver(
     session: &Session,
     insert: &PreparedStatement,
-    mapping: &Mapping,
     dlq: &FutureProducer,
     dlq_topic: &str,
     metrics: &SinkMetrics,
-    record: &Record,
+    item: &Item,
 ) {
-    let row = match mapping.row(&record.payload) {
+    let record = &item.record;
+    let row = match &item.row {
         Ok(row) => row,
-        Err(e) => return dead_letter(dlq, dlq_topic, metrics, record, &e).await,
+        Err(e) => return dead_letter(dlq, dlq_topic, metrics, record, e).await,
     };
     let mut refusals = 0;
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        match session.execute_unpaged(insert, &row).await {
+        match session.execute_unpaged(insert, row).await {
             Ok(_) => {
                 metrics.write_seconds.observe(started.elapsed().as_secs_f64());
+                metrics.batch_rows.observe(1.0);
                 metrics.written.inc();
                 return;
             }
@@ -507,12 +616,15 @@ async fn serve(addr: SocketAddr, metrics: Arc<SinkMetrics>) {
     }
 }
 
-/// `partition → committed offset` of a group, for status and tests.
-pub type Committed = BTreeMap<i32, i64>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_cut_into_batches_of_at_most_the_limit_in_order() {
+        assert_eq!(chunked((1..=5).collect(), 2), vec![vec![1, 2], vec![3, 4], vec![5]]);
+        assert_eq!(chunked(Vec::<i32>::new(), 2), Vec::<Vec<i32>>::new());
+    }
 
     #[test]
     fn the_commit_point_never_passes_a_record_still_being_written() {

@@ -17,7 +17,9 @@ use super::build::{self, Passwords, Rollup};
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
 use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
-use crate::controller::{Context, Error, FIELD_MANAGER, Result, TENANT_LABEL, error_policy, object_key, patch_status};
+use crate::controller::{
+    Context, Error, FIELD_MANAGER, Result, TENANT_LABEL, error_policy, object_key, patch_status, readiness_changes,
+};
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
@@ -33,8 +35,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     Controller::new(Api::<Tenant>::all(client.clone()), watcher::Config::default())
         .owns(Api::<Namespace>::all(client.clone()), owned.clone())
         .owns(Api::<Secret>::all(client.clone()), owned)
-        .watches(Api::<Topic>::all(client.clone()), watcher::Config::default(), tenant_of_topic)
-        .watches(Api::<CassandraSink>::all(client.clone()), watcher::Config::default(), tenant_of_sink)
+        .watches_stream(readiness_changes(client.clone(), Topic::readiness), tenant_of_topic)
+        .watches_stream(readiness_changes(client.clone(), CassandraSink::readiness), tenant_of_sink)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx)

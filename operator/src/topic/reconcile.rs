@@ -16,7 +16,7 @@ use super::build::{Plan, config_changes, plan};
 use super::validate::{Siblings, kafka_name, validate};
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY, status_of};
 use crate::api::{DeletionPolicy, Tenant, Topic, TopicStatus};
-use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status};
+use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status, readiness_changes};
 use crate::external::kafka::{DesiredTopic, KafkaCallError, ObservedTopic};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
@@ -47,7 +47,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
             .collect::<Vec<_>>()
     };
     controller
-        .watches(Api::<Tenant>::all(ctx.client.clone()), watcher::Config::default(), topics_of_tenant)
+        .watches_stream(readiness_changes(ctx.client.clone(), Tenant::readiness), topics_of_tenant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, |obj, err, tctx| error_policy(KIND, obj.as_ref(), err, &tctx.ctx), topic_ctx)
@@ -378,12 +378,14 @@ mod tests {
 
     #[test]
     fn transient_kafka_failures_back_off_and_permanent_ones_wait_for_a_change() {
-        let down = KafkaCallError { call: "Metadata", message: "all brokers down".into(), transient: true };
+        let down =
+            KafkaCallError { call: "Metadata", message: "all brokers down".into(), transient: true, per_item: false };
         let (ready, _, failure) = kafka_failure(&down);
         assert_eq!(ready.reason, "KafkaUnavailable");
         assert!(matches!(failure, Some(Error::Kafka(_))), "a transient failure goes to the backoff policy");
 
-        let refused = KafkaCallError { call: "CreateTopics", message: "InvalidConfig".into(), transient: false };
+        let refused =
+            KafkaCallError { call: "CreateTopics", message: "InvalidConfig".into(), transient: false, per_item: false };
         let (ready, _, failure) = kafka_failure(&refused);
         assert_eq!(ready.reason, "KafkaRejected");
         assert!(ready.message.contains("change the Topic's spec"), "{}", ready.message);

@@ -15,5 +15,5 @@ pub use admin_ext::{
 pub use client::{ClientSettings, SASL_MECHANISM};
 pub use topics::{
     DesiredTopic, Guarded, KafkaAdmin, KafkaCallError, KafkaPlatform, KafkaSecurity, LiveConfig, ObservedTopic,
-    RdKafkaAdmin, TopicView,
+    RdKafkaAdmin, TopicProgress, TopicView,
 };

@@ -70,6 +70,8 @@ pub struct KafkaCallError {
     pub call: &'static str,
     pub message: String,
     pub transient: bool,
+    /// The call got an answer, but one topic/ACL in it failed: Kafka is reachable.
+    pub per_item: bool,
 }
 
 pub trait KafkaAdmin: Send + Sync {
@@ -86,6 +88,21 @@ pub trait KafkaAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Deletes the topic and its records; a topic that does not exist is not an error.
     fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    /// Records in `topic` (sum over partitions of high − low watermark), and the records
+    /// `group` has not committed yet (high watermark − committed offset; from the low
+    /// watermark where it committed nothing).
+    fn topic_progress<'a>(
+        &'a self,
+        topic: &'a str,
+        group: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>>;
+}
+
+/// Read-only counts of a topic, for the sink status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TopicProgress {
+    pub records: i64,
+    pub lag: i64,
 }
 
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
@@ -146,6 +163,7 @@ impl RdKafkaAdmin {
                 call: CALL,
                 message: format!("no answer for topic {name}"),
                 transient: true,
+                per_item: true,
             })?
             .map_err(|code| code_error(CALL, name, code))?;
         Ok(resource
@@ -179,11 +197,11 @@ fn is_transient(code: RDKafkaErrorCode) -> bool {
 fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
     // No code at all means the client itself failed (e.g. a cancelled request): retry.
     let transient = err.rdkafka_error_code().is_none_or(is_transient);
-    KafkaCallError { call, message: err.to_string(), transient }
+    KafkaCallError { call, message: err.to_string(), transient, per_item: false }
 }
 
 fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
-    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code) }
+    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code), per_item: true }
 }
 
 impl KafkaAdmin for RdKafkaAdmin {
@@ -195,7 +213,12 @@ impl KafkaAdmin for RdKafkaAdmin {
             // fetch_metadata blocks the calling thread.
             let metadata = tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(Some(&topic), timeout))
                 .await
-                .map_err(|e| KafkaCallError { call: "Metadata", message: e.to_string(), transient: true })?
+                .map_err(|e| KafkaCallError {
+                    call: "Metadata",
+                    message: e.to_string(),
+                    transient: true,
+                    per_item: false,
+                })?
                 .map_err(|e| call_error("Metadata", &e))?;
             let brokers = metadata.brokers().len() as i32;
             let absent = TopicView { topic: None, brokers };
@@ -230,6 +253,43 @@ impl KafkaAdmin for RdKafkaAdmin {
                 .await
                 .map_err(|e| ext_error(CALL, e))?
                 .map_err(|e| item_failure(CALL, &format!("topic {name}"), e))
+        })
+    }
+
+    fn topic_progress<'a>(
+        &'a self,
+        topic: &'a str,
+        group: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
+        Box::pin(async move {
+            let committed = match group {
+                Some(g) => self.ext.committed_offsets(g).await.map_err(|e| ext_error("ListConsumerGroupOffsets", e))?,
+                None => Default::default(),
+            };
+            let admin = self.admin.clone();
+            let (name, timeout) = (topic.to_string(), self.timeout);
+            // Metadata and watermarks are blocking calls.
+            tokio::task::spawn_blocking(move || {
+                let metadata =
+                    admin.inner().fetch_metadata(Some(&name), timeout).map_err(|e| call_error("Metadata", &e))?;
+                let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32;
+                let mut progress = TopicProgress::default();
+                for p in 0..partitions {
+                    let (low, high) =
+                        admin.inner().fetch_watermarks(&name, p, timeout).map_err(|e| call_error("ListOffsets", &e))?;
+                    progress.records += high - low;
+                    let at = committed.get(&(name.clone(), p)).copied().unwrap_or(low);
+                    progress.lag += (high - at).max(0);
+                }
+                Ok(progress)
+            })
+            .await
+            .map_err(|e| KafkaCallError {
+                call: "ListOffsets",
+                message: e.to_string(),
+                transient: true,
+                per_item: false,
+            })?
         })
     }
 
@@ -313,15 +373,15 @@ fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
         AdminExtError::Kafka { code, .. } => is_transient(*code),
         AdminExtError::InvalidArgument { .. } => false,
     };
-    KafkaCallError { call, message: err.to_string(), transient }
+    KafkaCallError { call, message: err.to_string(), transient, per_item: false }
 }
 
 fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError {
-    KafkaCallError { call, message: err.to_string(), transient: err.transient() }
+    KafkaCallError { call, message: err.to_string(), transient: err.transient(), per_item: false }
 }
 
 fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
-    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code) }
+    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code), per_item: true }
 }
 
 impl KafkaSecurity for RdKafkaAdmin {
@@ -423,11 +483,11 @@ impl<K: Sync> Guarded<K> {
         Box::pin(async move {
             if let Err(last) = self.breaker.admit() {
                 let message = format!("Kafka is unreachable (last error: {last})");
-                return Err(KafkaCallError { call, message, transient: true });
+                return Err(KafkaCallError { call, message, transient: true, per_item: false });
             }
             let result = call_future.await;
             self.breaker.record(match &result {
-                Err(e) if e.transient => Some(e.to_string()),
+                Err(e) if e.transient && !e.per_item => Some(e.to_string()),
                 _ => None,
             });
             result
@@ -454,6 +514,13 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
     }
     fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("DeleteTopics", self.inner.delete_topic(name))
+    }
+    fn topic_progress<'a>(
+        &'a self,
+        topic: &'a str,
+        group: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
+        self.guard("ListOffsets", self.inner.topic_progress(topic, group))
     }
 }
 
