@@ -151,7 +151,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         Action::requeue(RETRY),
                     )
                 }
-                Some(topic) => match ensure_table(&ctx, &sink, &tenant.keyspace).await {
+                Some(topic) => match ensure_table(ctx, &sink, &tenant.keyspace).await {
                     Ok(Ok(())) => {
                         mapping = Some(DesiredCondition::new(
                             MAPPING_VALID,
@@ -159,7 +159,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                             "TableMatches",
                             format!("table {table} has the sink's columns and keys"),
                         ));
-                        match deploy(&ctx, &sink, &tenant, &topic, &mut status).await? {
+                        match deploy(ctx, &sink, &tenant, &topic, &mut status).await? {
                             Ok(ready) => (ready, ctx.resync()),
                             Err(e) if e.transient => {
                                 failure = Some(Error::Kafka(e.to_string()));

@@ -121,7 +121,7 @@ impl Default for SinkMetrics {
             in_flight: Gauge::default(),
             lag: Gauge::default(),
             write_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
-            batch_rows: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0].into_iter()),
+            batch_rows: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0]),
         };
         registry.register("records_in", "Records consumed from Kafka", m.records_in.clone());
         registry.register("records_written", "Records acknowledged by Cassandra", m.written.clone());
