@@ -382,60 +382,6 @@ impl AdminExt {
         .await
     }
 
-    /// The committed offsets of a consumer group (ListConsumerGroupOffsets), as
-    /// `(topic, partition) → offset`; partitions without a commit are absent.
-    pub async fn committed_offsets(
-        &self,
-        group: &str,
-    ) -> Result<std::collections::BTreeMap<(String, i32), i64>, AdminExtError> {
-        const OP: &str = "ListConsumerGroupOffsets";
-        let group_c = c_string(OP, "group", group)?;
-        // SAFETY: a live CString; NULL partitions means every partition of the group.
-        let request = unsafe { sys::rd_kafka_ListConsumerGroupOffsets_new(group_c.as_ptr(), ptr::null()) };
-        if request.is_null() {
-            return Err(AdminExtError::InvalidArgument { op: OP, message: format!("rejected group {group:?}") });
-        }
-        let request = Native::new(request, sys::rd_kafka_ListConsumerGroupOffsets_destroy);
-        self.run(
-            OP,
-            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
-            sys::RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT,
-            move |rk, options, queue| {
-                let mut ptrs = [request.ptr()];
-                // SAFETY: as in create_acls; librdkafka copies the request.
-                unsafe { sys::rd_kafka_ListConsumerGroupOffsets(rk, ptrs.as_mut_ptr(), ptrs.len(), options, queue) }
-            },
-            |event| {
-                // SAFETY: the event is a LISTCONSUMERGROUPOFFSETS result (checked by run); the
-                // partition list belongs to the event and is copied out before it is freed.
-                unsafe {
-                    let result = sys::rd_kafka_event_ListConsumerGroupOffsets_result(event);
-                    let mut count = 0usize;
-                    let groups = sys::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count);
-                    let mut offsets = std::collections::BTreeMap::new();
-                    for g in 0..count {
-                        let group = *groups.add(g);
-                        if let Err(e) = item_error(sys::rd_kafka_group_result_error(group)) {
-                            return Err(AdminExtError::Kafka { op: OP, code: e.code, message: e.message });
-                        }
-                        let list = sys::rd_kafka_group_result_partitions(group);
-                        if list.is_null() {
-                            continue;
-                        }
-                        for i in 0..usize::try_from((*list).cnt).unwrap_or(0) {
-                            let p = &*(*list).elems.add(i);
-                            if p.offset >= 0 {
-                                offsets.insert((cstr(p.topic), p.partition), p.offset);
-                            }
-                        }
-                    }
-                    Ok(offsets)
-                }
-            },
-        )
-        .await
-    }
-
     /// Submits one admin request on a private queue and parses its result event, on a
     /// blocking thread (librdkafka's queue poll blocks).
     async fn run<T, S, P>(

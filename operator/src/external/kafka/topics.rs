@@ -108,6 +108,7 @@ pub struct TopicProgress {
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
+    settings: ClientSettings,
     ext: AdminExt,
     quotas: QuotaClient,
     timeout: Duration,
@@ -124,7 +125,7 @@ impl RdKafkaAdmin {
         let admin = Arc::new(admin);
         let ext = AdminExt::new(admin.clone(), timeout);
         let quotas = QuotaClient::new(settings.clone(), timeout);
-        Ok(RdKafkaAdmin { admin, ext, quotas, timeout, metrics })
+        Ok(RdKafkaAdmin { admin, settings: settings.clone(), ext, quotas, timeout, metrics })
     }
 
     pub fn client(&self) -> Arc<AdminClient<DefaultClientContext>> {
@@ -262,23 +263,23 @@ impl KafkaAdmin for RdKafkaAdmin {
         group: Option<&'a str>,
     ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
         Box::pin(async move {
-            let committed = match group {
-                Some(g) => self.ext.committed_offsets(g).await.map_err(|e| ext_error("ListConsumerGroupOffsets", e))?,
-                None => Default::default(),
-            };
-            let admin = self.admin.clone();
-            let (name, timeout) = (topic.to_string(), self.timeout);
-            // Metadata and watermarks are blocking calls.
+            let (admin, settings) = (self.admin.clone(), self.settings.clone());
+            let (name, group, timeout) = (topic.to_string(), group.map(str::to_string), self.timeout);
+            // Metadata, committed offsets and watermarks are blocking calls.
             tokio::task::spawn_blocking(move || {
                 let metadata =
                     admin.inner().fetch_metadata(Some(&name), timeout).map_err(|e| call_error("Metadata", &e))?;
                 let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32;
+                let committed = match group {
+                    Some(group) => committed_offsets(&settings, &group, &name, partitions, timeout)?,
+                    None => Default::default(),
+                };
                 let mut progress = TopicProgress::default();
                 for p in 0..partitions {
                     let (low, high) =
                         admin.inner().fetch_watermarks(&name, p, timeout).map_err(|e| call_error("ListOffsets", &e))?;
                     progress.records += high - low;
-                    let at = committed.get(&(name.clone(), p)).copied().unwrap_or(low);
+                    let at = committed.get(&p).copied().unwrap_or(low);
                     progress.lag += (high - at).max(0);
                 }
                 Ok(progress)
@@ -465,6 +466,43 @@ impl<T: KafkaAdmin + KafkaSecurity> KafkaPlatform for T {}
 
 /// Any [`KafkaPlatform`] behind a [`Breaker`]: while Kafka is unreachable, calls fail at
 /// once with the last error instead of each waiting out its timeout.
+/// The offsets `group` committed on `topic`, by partition (absent: no commit yet), read by
+/// OffsetFetch through a consumer client of that group that never joins it. Not librdkafka's
+/// admin ListConsumerGroupOffsets: in 2.12 a NOT_COORDINATOR answer to it (as while a fresh
+/// cluster creates `__consumer_offsets`) dereferences the admin client's missing consumer
+/// group and crashes the process (rd_kafka_handle_OffsetFetch → rd_kafka_cgrp_op(NULL)).
+fn committed_offsets(
+    settings: &ClientSettings,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<std::collections::BTreeMap<i32, i64>, KafkaCallError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    const CALL: &str = "OffsetFetch";
+    let consumer: BaseConsumer = settings
+        .client_config()
+        .set("client.id", "tributary-operator")
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| call_error(CALL, &e))?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, timeout).map_err(|e| call_error(CALL, &e))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
 pub struct Guarded<K> {
     inner: K,
     breaker: Breaker,
