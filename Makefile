@@ -2,6 +2,8 @@
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 STACK := stack/scripts/stack.sh
+# The CRDs, generated from operator/src/api by `make generate`; the chart installs them from here.
+CRDS := charts/tributary/crds
 
 ##@ Local stack (real kube-apiserver + etcd, 3 Kafka brokers, Cassandra — no Docker)
 
@@ -37,7 +39,7 @@ stack-clean: ## Stop the stack and delete its data (keeps downloads)
 
 .PHONY: install-crds
 install-crds: ## Install the CRDs into the cluster of $$KUBECONFIG (server-side apply)
-	kubectl apply --server-side --force-conflicts -f crds/
+	kubectl apply --server-side --force-conflicts -f $(CRDS)
 	kubectl wait --for=condition=Established --timeout=60s crd/tenants.tributary.dev crd/topics.tributary.dev crd/cassandrasinks.tributary.dev
 
 .PHONY: run
@@ -62,13 +64,89 @@ lint: check-generated ## rustfmt, clippy (warnings are errors) and generated fil
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: generate
-generate: ## Regenerate crds/ from the Rust types in operator/src/api
-	cargo run --quiet --locked --bin crdgen -- crds
+generate: ## Regenerate $(CRDS) from the Rust types in operator/src/api
+	cargo run --quiet --locked --bin crdgen -- $(CRDS)
 
 .PHONY: check-generated
-check-generated: generate ## Fail if crds/ is not what the Rust types generate
-	@git diff --exit-code -- crds/ || { echo "crds/ is stale: run 'make generate' and commit the result"; exit 1; }
-	@test -z "$$(git ls-files --others --exclude-standard crds/)" || { echo "untracked files in crds/: commit them"; exit 1; }
+check-generated: generate ## Fail if $(CRDS) is not what the Rust types generate
+	@git diff --exit-code -- $(CRDS) || { echo "$(CRDS) is stale: run 'make generate' and commit the result"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard $(CRDS))" || { echo "untracked files in $(CRDS): commit them"; exit 1; }
+
+##@ Demo and packaging
+
+IMAGE ?= tributary:dev
+HELM = $$($(STACK) tool helm)
+K3D = $$($(STACK) tool k3d)
+K3D_CLUSTER := tributary
+STACK_NS := tributary-stack
+OPERATOR_NS := tributary-system
+# The reference Kafka + Cassandra for clusters reads its configs from stack/config (one source).
+STACK_MANIFESTS = kubectl kustomize --load-restrictor LoadRestrictionsNone k3d/stack
+
+.PHONY: demo
+demo: ## The whole pipeline with the seed tenants: k3d when Docker runs, else the local stack
+	stack/scripts/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop the operator and sinks that a local `make demo` started (the stack stays up)
+	@for p in sinks operator; do f=.stack/run/$$p.pid; \
+	  if [ -f $$f ] && kill -0 $$(cat $$f) 2>/dev/null; then kill $$(cat $$f); echo "stopped $$p"; fi; rm -f $$f; done
+
+.PHONY: image
+image: ## Build the container image $(IMAGE) (operator + sink + seed; needs Docker)
+	@docker info >/dev/null 2>&1 || { echo "make image needs a running Docker daemon; without Docker use 'make demo' (local stack)"; exit 1; }
+	docker build -t $(IMAGE) .
+
+.PHONY: chart-lint
+chart-lint: ## helm lint the chart with each values file
+	@for v in charts/tributary/values.yaml charts/tributary/values-*.yaml; do \
+	  echo "helm lint -f $$v"; $(HELM) lint --strict charts/tributary -f $$v || exit 1; done
+
+##@ k3d on a laptop (needs Docker; tools are pinned and installed into the cache)
+
+.PHONY: k3d-create
+k3d-create: ## Create the k3d cluster "tributary" (k3d/cluster.yaml)
+	@docker info >/dev/null 2>&1 || { echo "k3d needs a running Docker daemon; without Docker use 'make demo' (local stack)"; exit 1; }
+	$(K3D) cluster create --config k3d/cluster.yaml
+	kubectl config use-context k3d-$(K3D_CLUSTER)
+
+.PHONY: kafka-create
+kafka-create: ## Three Kafka brokers (KRaft, SASL/SCRAM, ACLs) and Kafka UI in namespace tributary-stack
+	$(STACK_MANIFESTS) | kubectl apply -l 'app.kubernetes.io/part-of in (tributary-stack-kafka,tributary-stack)' -f -
+	kubectl -n $(STACK_NS) rollout status statefulset/kafka --timeout=600s
+
+.PHONY: cassandra-create
+cassandra-create: ## Cassandra (password authentication) in namespace tributary-stack
+	$(STACK_MANIFESTS) | kubectl apply -l 'app.kubernetes.io/part-of in (tributary-stack-cassandra,tributary-stack)' -f -
+	kubectl -n $(STACK_NS) rollout status statefulset/cassandra --timeout=900s
+
+.PHONY: operator-install
+operator-install: image ## Build the image, import it into k3d, install the chart with values-k3d.yaml
+	$(K3D) image import $(IMAGE) -c $(K3D_CLUSTER)
+	$(HELM) upgrade --install tributary charts/tributary -n $(OPERATOR_NS) --create-namespace \
+	  -f charts/tributary/values-k3d.yaml --wait --timeout 5m
+
+.PHONY: kafka-port-forward
+kafka-port-forward: ## Brokers on 127.0.0.1-3:9092 (add the /etc/hosts lines it prints)
+	@echo "Add to /etc/hosts:"; for i in 0 1 2; do echo "127.0.0.$$((i+1)) kafka-$$i.kafka-headless.$(STACK_NS).svc.cluster.local"; done
+	@for i in 1 2; do kubectl -n $(STACK_NS) port-forward --address 127.0.0.$$((i+1)) pod/kafka-$$i 9092:9092 & done; \
+	  kubectl -n $(STACK_NS) port-forward --address 127.0.0.1 pod/kafka-0 9092:9092
+
+.PHONY: kafka-ui-port-forward
+kafka-ui-port-forward: ## Kafka UI on http://localhost:8080
+	kubectl -n $(STACK_NS) port-forward svc/kafka-ui 8080:8080
+
+.PHONY: cassandra-port-forward
+cassandra-port-forward: ## Cassandra on 127.0.0.1:9042
+	kubectl -n $(STACK_NS) port-forward svc/cassandra 9042:9042
+
+.PHONY: cassandra-cqlsh
+cassandra-cqlsh: ## cqlsh inside the Cassandra pod (admin role)
+	kubectl -n $(STACK_NS) exec -it cassandra-0 -- cqlsh -u cassandra -p cassandra
+
+.PHONY: k3d-delete
+k3d-delete: ## Delete the k3d cluster and everything in it
+	$(K3D) cluster delete $(K3D_CLUSTER)
 
 ##@ Help
 

@@ -11,6 +11,7 @@
 #   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*
 #   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra,
 #                                    or the groups kube and kafka); used by fault tests
+#   stack.sh tool helm|k3d|kubectl   install a pinned tool into the cache if missing; print its path
 #   stack.sh logs                    where the logs are
 #   stack.sh clean                   down, then delete all state (data, certificates); keeps downloads
 set -euo pipefail
@@ -99,6 +100,40 @@ cmd_install() {
   install_maven_classpath kafka "$KAFKA_LIBS" "Apache Kafka $KAFKA_VERSION"
   install_maven_classpath cassandra "$CASSANDRA_LIBS" "Apache Cassandra $CASSANDRA_VERSION"
   install_probes
+}
+
+# Pinned tools for the cluster paths; prints the path of the binary.
+cmd_tool() {
+  local dir bin
+  case ${1:-} in
+    helm)
+      dir=$CACHE/helm-$HELM_VERSION; bin=$dir/helm
+      if [ ! -x "$bin" ]; then
+        need go
+        say "building helm $HELM_VERSION from helm.sh/helm/v3 (first time only: 2-5 min)"
+        mkdir -p "$dir"
+        GOBIN=$dir GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2 \
+          || die "building helm failed; the Go output is above"
+      fi ;;
+    k3d)
+      dir=$CACHE/k3d-$K3D_VERSION; bin=$dir/k3d
+      if [ ! -x "$bin" ]; then
+        need curl
+        local os arch
+        os=$(uname -s | tr '[:upper:]' '[:lower:]'); arch=$(uname -m)
+        case $arch in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; esac
+        say "downloading k3d $K3D_VERSION ($os-$arch) from its GitHub release"
+        mkdir -p "$dir"
+        curl -fsSL -o "$bin.tmp" "https://github.com/k3d-io/k3d/releases/download/$K3D_VERSION/k3d-$os-$arch" \
+          || die "could not download k3d; install k3d $K3D_VERSION yourself and put it on PATH"
+        chmod +x "$bin.tmp" && mv "$bin.tmp" "$bin"
+      fi ;;
+    kubectl)
+      bin=$K8S_BIN/kubectl
+      [ -x "$bin" ] || install_control_plane ;;
+    *) die "unknown tool '${1:-}'; use helm, k3d or kubectl" ;;
+  esac
+  echo "$bin"
 }
 
 # ---------------------------------------------------------------- processes
@@ -268,7 +303,7 @@ prepare_kafka_node() {
   for i in 1 2 3; do voters+="${voters:+,}$i@127.0.0.1:${CONTROLLER_PORTS[$((i - 1))]}"; done
   mkdir -p "$dir/logs"
   NODE_ID=$n BROKER_PORT=${BROKER_PORTS[$((n - 1))]} CONTROLLER_PORT=${CONTROLLER_PORTS[$((n - 1))]} \
-    CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
+    CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data LISTEN_HOST=127.0.0.1 ADVERTISED_HOST=127.0.0.1 KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
     KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD \
     envsubst <"$ROOT/stack/config/kafka/server.properties" >"$dir/server.properties"
   [ -f "$dir/data/meta.properties" ] && return 0
@@ -306,7 +341,7 @@ spawn_cassandra() {
   is_running cassandra && return 0
   local dir=$STATE/cassandra
   mkdir -p "$dir/logs" "$dir/data" "$LOGS"
-  CASSANDRA_DATA=$dir/data CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
+  CASSANDRA_DATA=$dir/data CASSANDRA_LISTEN_ADDRESS=127.0.0.1 CASSANDRA_SEEDS=127.0.0.1:$CASSANDRA_STORAGE_PORT CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
     envsubst <"$ROOT/stack/config/cassandra/cassandra.yaml" >"$dir/cassandra.yaml"
   say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on 127.0.0.1:$CASSANDRA_NATIVE_PORT"
   local opts
@@ -422,6 +457,7 @@ case ${1:-} in
   env) cmd_env ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
+  tool) shift; cmd_tool "$@" ;;
   logs) echo "$LOGS"; ls -1 "$LOGS" 2>/dev/null; echo "broker logs: $STATE/kafka/node-*/logs, cassandra: $STATE/cassandra/logs" ;;
   clean) cmd_down; rm -rf "$STATE"; say "state removed (downloads kept in $CACHE)" ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

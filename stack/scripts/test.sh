@@ -9,6 +9,8 @@ step() { printf '\033[1m[test]\033[0m %s\n' "$*" >&2; }
 
 step "building (cargo build --workspace --all-targets --locked)"
 cargo build --workspace --all-targets --locked
+step "pinned helm for the chart checks (built into the cache on first use)"
+stack/scripts/stack.sh tool helm >/dev/null
 step "starting the local stack (idempotent)"
 stack/scripts/stack.sh up
 eval "$(stack/scripts/stack.sh env)"

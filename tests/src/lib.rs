@@ -101,7 +101,7 @@ where
 }
 pub mod kafka;
 
-/// The repository root (for `crds/`, `examples/`).
+/// The repository root (for the CRDs, `examples/`).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
@@ -114,10 +114,10 @@ pub fn kubectl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Installs the generated CRDs (`kubectl apply --server-side -f crds/`) and waits until the
+/// Installs the generated CRDs (`kubectl apply --server-side -f charts/tributary/crds/`) and waits until the
 /// API server has established them. Idempotent, so every test binary may call it.
 pub async fn install_crds() {
-    let crds_dir = repo_root().join("crds");
+    let crds_dir = repo_root().join("charts/tributary/crds");
     kubectl(&["apply", "--server-side", "--force-conflicts", "-f", crds_dir.to_str().unwrap()]);
     kubectl(&[
         "wait",

@@ -80,6 +80,11 @@ impl OperatorProcess {
     /// Starts the operator with the stack's settings. The process gets SIGTERM when the test
     /// binary exits (PR_SET_PDEATHSIG, armed from a thread that lives as long as the binary).
     pub fn spawn(identity: &str, lease_namespace: &str) -> OperatorProcess {
+        Self::spawn_with(identity, lease_namespace, &[])
+    }
+
+    /// Like `spawn`, with extra environment (e.g. `KUBECONFIG` of another identity).
+    pub fn spawn_with(identity: &str, lease_namespace: &str, env: &[(&str, &str)]) -> OperatorProcess {
         let http = free_port();
         let log = std::env::temp_dir().join(format!("{identity}.log"));
         let out = std::fs::File::create(&log).unwrap();
@@ -90,6 +95,7 @@ impl OperatorProcess {
             .env("TRIBUTARY_HTTP_ADDR", http.to_string())
             .env("TRIBUTARY_RESYNC_SECONDS", "10")
             .env("RUST_LOG", "info,kube=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out));
         let (pid, exited) = spawn_tied(command);

@@ -1,4 +1,4 @@
-//! Writes the CustomResourceDefinitions generated from the Rust types into `crds/`, one file
+//! Writes the CustomResourceDefinitions generated from the Rust types into `charts/tributary/crds/`, one file
 //! per kind (`make generate`). CI regenerates them and fails if a committed file differs.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use kube::CustomResourceExt;
 use tributary::api::{CassandraSink, Tenant, Topic};
 
 fn main() {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "crds".into()));
+    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "charts/tributary/crds".into()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     for (file, crd) in
         [("tenants.yaml", Tenant::crd()), ("topics.yaml", Topic::crd()), ("cassandrasinks.yaml", CassandraSink::crd())]

@@ -1,0 +1,266 @@
+//! The packaging, checked on the real API server of the stack: the Helm chart lints and every
+//! values file renders to objects the API server accepts (server-side dry run), the reference
+//! Kafka + Cassandra stack for clusters (k3d/stack) is accepted too and carries the local
+//! stack's broker config, the Makefile's cluster targets parse, and the operator running with
+//! nothing but the chart's RBAC (a token of the chart's ServiceAccount) reconciles the examples.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{Api, Client};
+use tributary_tests::operator::{OperatorProcess, ensure_namespace};
+use tributary_tests::{install_crds, kubectl, repo_root, unique, wait_until};
+
+/// Runs a command (with `stdin` piped in when given) and returns stdout; fails the test with
+/// the command's stderr when it fails.
+fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The pinned helm, built into the cache by the stack script on first use.
+fn helm() -> String {
+    let stack = std::env::var("TRIBUTARY_STACK").expect("TRIBUTARY_STACK (make stack-env)");
+    run(&stack, &["tool", "helm"], None).trim().to_string()
+}
+
+/// `helm template RELEASE charts/tributary -n NAMESPACE EXTRA..` for the stack's Kubernetes version.
+fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
+    let version: serde_json::Value = serde_json::from_str(&kubectl(&["version", "-o", "json"])).unwrap();
+    let version = version["serverVersion"]["gitVersion"].as_str().expect("the API server's version");
+    let mut args = vec!["template", release, "charts/tributary", "-n", namespace, "--kube-version", version];
+    args.extend(extra);
+    run(&helm(), &args, None)
+}
+
+fn values_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("charts/tributary"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("values"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "values.yaml, values-k3d.yaml and values-gke.yaml: {files:?}");
+    files
+}
+
+/// `kubectl apply --dry-run=server` of `manifests`; returns the kinds the API server accepted.
+fn server_dry_run(manifests: &str) -> String {
+    run("kubectl", &["apply", "--dry-run=server", "-f", "-"], Some(manifests))
+}
+
+#[tokio::test]
+async fn every_values_file_renders_objects_the_api_server_accepts() {
+    install_crds().await;
+    let helm = helm();
+    for values in values_files() {
+        let values = values.to_str().unwrap();
+        run(&helm, &["lint", "--strict", "charts/tributary", "-f", values], None);
+        let namespace = unique("chart");
+        ensure_namespace(&namespace).await;
+        let rendered = template("tributary", &namespace, &["-f", values, "--include-crds"]);
+        let accepted = server_dry_run(&rendered);
+        for object in [
+            "customresourcedefinition.apiextensions.k8s.io/tenants.tributary.dev",
+            "clusterrole.rbac.authorization.k8s.io/tributary",
+            "role.rbac.authorization.k8s.io/tributary-leader-election",
+            "serviceaccount/tributary",
+            "deployment.apps/tributary",
+            "service/tributary-metrics",
+            "configmap/tributary-dashboard",
+        ] {
+            assert!(accepted.contains(object), "{values}: {object} not in the dry run:\n{accepted}");
+        }
+    }
+    // A bad value is refused with a message that names it.
+    let out = Command::new(&helm)
+        .args(["template", "t", "charts/tributary", "--kube-version", "v1.35.4", "--set", "kafka.bootstrapServers="])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kafka.bootstrapServers is required"));
+}
+
+#[tokio::test]
+async fn the_cluster_stack_is_accepted_and_uses_the_local_stacks_broker_config() {
+    let rendered = run("kubectl", &["kustomize", "--load-restrictor", "LoadRestrictionsNone", "k3d/stack"], None);
+    // One source of truth: the broker template the local stack runs is what the brokers mount.
+    let template = std::fs::read_to_string(repo_root().join("stack/config/kafka/server.properties")).unwrap();
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&rendered).unwrap_or_else(|e| panic!("k3d/stack renders invalid YAML: {e}"));
+    let mounted = docs
+        .iter()
+        .filter(|d| d["kind"] == "ConfigMap")
+        .find_map(|d| d["data"]["server.properties"].as_str())
+        .expect("a ConfigMap with server.properties");
+    assert_eq!(mounted, template, "k3d/stack must mount stack/config/kafka/server.properties unchanged");
+    let kinds: Vec<String> = docs
+        .iter()
+        .map(|d| format!("{}/{}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    for want in
+        ["StatefulSet/kafka", "StatefulSet/cassandra", "Service/kafka", "Service/cassandra", "Deployment/kafka-ui"]
+    {
+        assert!(kinds.iter().any(|k| k == want), "{want} missing from k3d/stack: {kinds:?}");
+    }
+    let kafka = docs.iter().find(|d| d["kind"] == "StatefulSet" && d["metadata"]["name"] == "kafka").unwrap();
+    assert_eq!(kafka["spec"]["replicas"], 3, "three brokers");
+
+    // The API server validates every object (the namespace must exist for a dry run).
+    let namespace = docs.iter().find(|d| d["kind"] == "Namespace").expect("a Namespace")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ensure_namespace(&namespace).await;
+    let accepted = server_dry_run(&rendered);
+    assert!(accepted.contains("statefulset.apps/kafka"), "{accepted}");
+    assert!(accepted.contains("statefulset.apps/cassandra"), "{accepted}");
+
+    // The k3d config parses and names the cluster the Makefile uses.
+    let k3d: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(repo_root().join("k3d/cluster.yaml")).unwrap()).unwrap();
+    assert_eq!(k3d["kind"], "Simple");
+    assert_eq!(k3d["metadata"]["name"], "tributary");
+
+    // The Makefile's cluster targets parse and expand (make -n runs nothing).
+    let targets = [
+        "k3d-create",
+        "kafka-create",
+        "cassandra-create",
+        "operator-install",
+        "kafka-port-forward",
+        "kafka-ui-port-forward",
+        "cassandra-port-forward",
+        "cassandra-cqlsh",
+        "k3d-delete",
+        "image",
+        "demo",
+        "help",
+    ];
+    let mut args = vec!["-n"];
+    args.extend(targets);
+    let plan = run("make", &args, None);
+    assert!(plan.contains("k3d/cluster.yaml") && plan.contains("values-k3d.yaml"), "{plan}");
+}
+
+/// A kubeconfig that authenticates as the chart's ServiceAccount with a token from the API
+/// server's TokenRequest API, as a pod of the Deployment would.
+fn service_account_kubeconfig(namespace: &str, account: &str) -> PathBuf {
+    let token = run("kubectl", &["create", "token", account, "-n", namespace, "--duration", "2h"], None);
+    let server = run("kubectl", &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"], None);
+    let ca = run(
+        "kubectl",
+        &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}"],
+        None,
+    );
+    let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique("sa")));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}', certificate-authority: '{ca}'}}\n\
+             users:\n- name: u\n  user: {{token: '{}'}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
+            token.trim()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `examples/water/FILE` with the tenant renamed, so this test provisions its own tenant.
+fn water_example(file: &str, tenant: &str) -> String {
+    std::fs::read_to_string(repo_root().join("examples/water").join(file))
+        .unwrap()
+        .replace("  name: water\n", &format!("  name: {tenant}\n"))
+        .replace("  namespace: water\n", &format!("  namespace: {tenant}\n"))
+}
+
+#[tokio::test]
+async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
+    install_crds().await;
+    let release = unique("rbac");
+    ensure_namespace(&release).await;
+    let rendered = template(&release, &release, &[]);
+    // Only the identity: the ServiceAccount and its RBAC, applied for real.
+    let identity: Vec<&str> = rendered
+        .split("\n---\n")
+        .filter(|doc| {
+            ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+                .iter()
+                .any(|kind| doc.contains(&format!("\nkind: {kind}\n")))
+        })
+        .collect();
+    assert_eq!(identity.len(), 5, "ServiceAccount, ClusterRole(+Binding), Role(+Binding): {identity:?}");
+    run("kubectl", &["apply", "-f", "-"], Some(&identity.join("\n---\n")));
+    let account = format!("{release}-tributary");
+    let kubeconfig = service_account_kubeconfig(&release, &account);
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    // The identity really is restricted (so what follows proves the chart's rules suffice).
+    let can = |verb: &str, what: &str| {
+        let out =
+            Command::new("kubectl").args(["--kubeconfig", kubeconfig, "auth", "can-i", verb, what]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(can("patch", "tenants.tributary.dev"), "yes");
+    assert_eq!(can("create", "pods"), "no");
+    assert_eq!(can("delete", "namespaces"), "no");
+    assert_eq!(can("list", "secrets"), "yes");
+
+    let operator = OperatorProcess::spawn_with(&account, &release, &[("KUBECONFIG", kubeconfig)]);
+    operator.wait_leader().await;
+
+    // The water example under a fresh tenant name: Tenant, Topic and CassandraSink.
+    let tenant = unique("rbac-water");
+    let apply = |file: &str| run("kubectl", &["apply", "-f", "-"], Some(&water_example(file, &tenant)));
+    apply("tenant.yaml");
+    run("kubectl", &["wait", "--for=condition=Ready", "--timeout=120s", &format!("tenant/{tenant}")], None);
+    apply("topic.yaml");
+    apply("sink.yaml");
+    run("kubectl", &["wait", "--for=condition=Ready", "--timeout=120s", "-n", &tenant, "topic/data"], None);
+    run(
+        "kubectl",
+        &["wait", "--for=condition=MappingValid", "--timeout=120s", "-n", &tenant, "cassandrasink/readings"],
+        None,
+    );
+    let deployments: Api<Deployment> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
+    wait_until("the sink Deployment", Duration::from_secs(60), || async {
+        deployments
+            .get_opt("tributary-sink-readings")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("not written".to_string())
+    })
+    .await;
+    let events = kubectl(&["get", "events.events.k8s.io", "-n", &tenant, "-o", "jsonpath={.items[*].reason}"]);
+    assert!(!events.trim().is_empty(), "the operator could record events");
+
+    // Deleting runs the finalizers, which the restricted operator must be allowed to remove.
+    run("kubectl", &["delete", "-n", &tenant, "cassandrasink/readings", "topic/data", "--timeout=90s"], None);
+    run("kubectl", &["delete", &format!("tenant/{tenant}"), "--timeout=90s"], None);
+
+    let log = std::fs::read_to_string(&operator.log).unwrap();
+    assert!(!log.contains("forbidden"), "the operator was refused something: {}", operator.log_tail());
+    assert!(operator.alive(), "{}", operator.log_tail());
+}
