@@ -64,11 +64,11 @@ lint: check-generated ## rustfmt, clippy (warnings are errors) and generated fil
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: generate
-generate: ## Regenerate $(CRDS) from the Rust types in operator/src/api
+generate: ## Regenerate charts/tributary/crds from the Rust types in operator/src/api
 	cargo run --quiet --locked --bin crdgen -- $(CRDS)
 
 .PHONY: check-generated
-check-generated: generate ## Fail if $(CRDS) is not what the Rust types generate
+check-generated: generate ## Fail if charts/tributary/crds is not what the Rust types generate
 	@git diff --exit-code -- $(CRDS) || { echo "$(CRDS) is stale: run 'make generate' and commit the result"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard $(CRDS))" || { echo "untracked files in $(CRDS): commit them"; exit 1; }
 
@@ -93,7 +93,7 @@ demo-down: ## Stop the operator and sinks that a local `make demo` started (the 
 	  if [ -f $$f ] && kill -0 $$(cat $$f) 2>/dev/null; then kill $$(cat $$f); echo "stopped $$p"; fi; rm -f $$f; done
 
 .PHONY: image
-image: ## Build the container image $(IMAGE) (operator + sink + seed; needs Docker)
+image: ## Build the container image tributary:dev (operator + sink + seed; needs Docker)
 	@docker info >/dev/null 2>&1 || { echo "make image needs a running Docker daemon; without Docker use 'make demo' (local stack)"; exit 1; }
 	docker build -t $(IMAGE) .
 
@@ -148,10 +148,20 @@ cassandra-cqlsh: ## cqlsh inside the Cassandra pod (admin role)
 k3d-delete: ## Delete the k3d cluster and everything in it
 	$(K3D) cluster delete $(K3D_CLUSTER)
 
+##@ Benchmarks (real local stack, release binaries; report in bench/results/)
+
+.PHONY: bench
+bench: ## All comparisons, 5 alternating runs per side (about an hour on 2 cores)
+	bench/run.sh full
+
+.PHONY: bench-quick
+bench-quick: ## A smoke run of the same comparisons in a few minutes
+	bench/run.sh quick
+
 ##@ Help
 
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
-	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2 } \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -26,7 +26,9 @@ pub struct OperatorProcess {
 /// A binary of this workspace, built by `cargo build --workspace`.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-    let path = target.join("debug").join(name);
+    // `TRIBUTARY_BIN_PROFILE=release`: the benchmarks run the release binaries.
+    let profile = std::env::var("TRIBUTARY_BIN_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target.join(profile).join(name);
     assert!(
         path.exists(),
         "{} is missing: build it first (`cargo build --workspace`; `make test` does)",
