@@ -35,10 +35,17 @@ pub async fn secret(namespace: &str, name: &str) -> BTreeMap<String, String> {
 /// Runs `tributary-seed` with the tenant's credentials, as its team would, into the
 /// tenant's topic `data`.
 pub async fn produce(tenant: &str, dataset: &str, run: &str, count: u64) {
+    produce_paced(tenant, dataset, run, count, 0).await
+}
+
+/// Like `produce`, at most `rate` records per second (0: as fast as Kafka takes them), so
+/// that records are still flowing while a test injects a fault.
+pub async fn produce_paced(tenant: &str, dataset: &str, run: &str, count: u64, rate: u64) {
     let creds = secret(tenant, "tributary-credentials").await;
     let status = tokio::process::Command::new(workspace_binary("tributary-seed"))
         .args(["--dataset", dataset, "--topic", &format!("{tenant}.data"), "--run", run])
         .args(["--count", &count.to_string(), "--malformed-every", &MALFORMED_EVERY.to_string()])
+        .args(["--rate", &rate.to_string()])
         .env("KAFKA_BOOTSTRAP", &creds["kafka.bootstrap.servers"])
         .env("KAFKA_USERNAME", &creds["kafka.username"])
         .env("KAFKA_PASSWORD", &creds["kafka.password"])

@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use tributary::seed::Dataset;
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::pipeline::{cassandra, checksum, expected, produce, rows, secret, wait_drained};
+use tributary_tests::pipeline::{cassandra, checksum, expected, produce_paced, rows, secret, wait_drained};
 use tributary_tests::sink::SinkProcess;
 use tributary_tests::{kubectl_apply, repo_root, stack_ctl, unique, wait_until};
 
 const RECORDS: u64 = 30_000;
+/// Records per second: each run streams for ~30 s, so records are still arriving during the
+/// broker stop and the Cassandra outage (a sink as fast as ours would otherwise have written
+/// a whole run before the fault, and the test would measure nothing).
+const RATE: u64 = 1_000;
 
 struct RestartOnDrop(&'static [&'static str]);
 
@@ -70,7 +74,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     let first = unique("brk");
     let producing = {
         let (tenant, first) = (tenant.clone(), first.clone());
-        tokio::spawn(async move { produce(&tenant, "water", &first, RECORDS).await })
+        tokio::spawn(async move { produce_paced(&tenant, "water", &first, RECORDS, RATE).await })
     };
     wait_written(&sinks, RECORDS as f64 / 10.0, "10% written before the broker stops").await;
     {
@@ -87,7 +91,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     let second = unique("cas");
     let producing = {
         let (tenant, second) = (tenant.clone(), second.clone());
-        tokio::spawn(async move { produce(&tenant, "water", &second, RECORDS).await })
+        tokio::spawn(async move { produce_paced(&tenant, "water", &second, RECORDS, RATE).await })
     };
     let before = total(&sinks, "tributary_sink_records_written_total").await;
     wait_written(&sinks, before + RECORDS as f64 / 10.0, "10% of the second run written").await;
