@@ -13,6 +13,9 @@ case $MODE in
   quick) RECORDS=50000; PY=5000; REPS=2; TOPICS=100; TENANTS=10 ;;
   *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
 esac
+# Any size can be overridden, e.g. BENCH_REPS=5 BENCH_TOPICS=200 bench/run.sh quick.
+RECORDS=${BENCH_RECORDS:-$RECORDS}; PY=${BENCH_PYTHON_RECORDS:-$PY}; REPS=${BENCH_REPS:-$REPS}
+TOPICS=${BENCH_TOPICS:-$TOPICS}; TENANTS=${BENCH_TENANTS:-$TENANTS}
 step "release build (cargo build --release --workspace --bins)"
 cargo build --release --locked --workspace --bins
 step "the seeds' Python consumer: a venv with bench/requirements.txt"
