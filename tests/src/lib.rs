@@ -109,8 +109,33 @@ pub fn repo_root() -> PathBuf {
 /// Runs the stack's real `kubectl` (on PATH via `make stack-env`) and returns stdout, failing
 /// the test with stderr if it fails.
 pub fn kubectl(args: &[&str]) -> String {
-    let out = Command::new("kubectl").args(args).output().unwrap_or_else(|e| panic!("run kubectl: {e}"));
-    assert!(out.status.success(), "kubectl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    run("kubectl", args, None)
+}
+
+/// Runs `program ARGS` in the repository root (with `stdin` piped in when given) and returns
+/// stdout; fails the test with the command's output when it fails.
+pub fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -32,19 +32,35 @@ pub async fn secret(namespace: &str, name: &str) -> BTreeMap<String, String> {
     data.into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect()
 }
 
+/// Waits until the operator wrote the tenant's `tributary-credentials` Secret (its namespace
+/// may not exist yet), and returns its data.
+pub async fn wait_credentials(tenant: &str) -> BTreeMap<String, String> {
+    let api: Api<Secret> = Api::namespaced(Client::try_default().await.unwrap(), tenant);
+    let found =
+        wait_until(&format!("Tenant {tenant}'s Secret tributary-credentials"), Duration::from_secs(90), || async {
+            api.get_opt("tributary-credentials")
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "not written yet".to_string())
+        })
+        .await;
+    found.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect()
+}
+
 /// Runs `tributary-seed` with the tenant's credentials, as its team would, into the
 /// tenant's topic `data`.
 pub async fn produce(tenant: &str, dataset: &str, run: &str, count: u64) {
-    produce_paced(tenant, dataset, run, count, 0).await
+    produce_paced(tenant, dataset, run, count, 0, MALFORMED_EVERY).await
 }
 
 /// Like `produce`, at most `rate` records per second (0: as fast as Kafka takes them), so
-/// that records are still flowing while a test injects a fault.
-pub async fn produce_paced(tenant: &str, dataset: &str, run: &str, count: u64, rate: u64) {
+/// that records are still flowing while a test injects a fault, and one in
+/// `malformed_every` records malformed (0: none).
+pub async fn produce_paced(tenant: &str, dataset: &str, run: &str, count: u64, rate: u64, malformed_every: u64) {
     let creds = secret(tenant, "tributary-credentials").await;
     let status = tokio::process::Command::new(workspace_binary("tributary-seed"))
         .args(["--dataset", dataset, "--topic", &format!("{tenant}.data"), "--run", run])
-        .args(["--count", &count.to_string(), "--malformed-every", &MALFORMED_EVERY.to_string()])
+        .args(["--count", &count.to_string(), "--malformed-every", &malformed_every.to_string()])
         .args(["--rate", &rate.to_string()])
         .env("KAFKA_BOOTSTRAP", &creds["kafka.bootstrap.servers"])
         .env("KAFKA_USERNAME", &creds["kafka.username"])

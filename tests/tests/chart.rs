@@ -4,45 +4,23 @@
 //! stack's broker config, the Makefile's cluster targets parse, and the operator running with
 //! nothing but the chart's RBAC (a token of the chart's ServiceAccount) reconciles the examples.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Client};
 use tributary_tests::operator::{OperatorProcess, ensure_namespace};
-use tributary_tests::{install_crds, kubectl, repo_root, unique, wait_until};
+use tributary_tests::{install_crds, kubectl, repo_root, run, unique, wait_until};
 
-/// Runs a command (with `stdin` piped in when given) and returns stdout; fails the test with
-/// the command's stderr when it fails.
-fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(repo_root())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The pinned helm, built into the cache by the stack script on first use.
-fn helm() -> String {
-    let stack = std::env::var("TRIBUTARY_STACK").expect("TRIBUTARY_STACK (make stack-env)");
-    run(&stack, &["tool", "helm"], None).trim().to_string()
+/// The pinned helm, built into the cache by the stack script on first use (asked once).
+fn helm() -> &'static str {
+    static HELM: OnceLock<String> = OnceLock::new();
+    HELM.get_or_init(|| {
+        let stack = std::env::var("TRIBUTARY_STACK").expect("TRIBUTARY_STACK (make stack-env)");
+        run(&stack, &["tool", "helm"], None).trim().to_string()
+    })
 }
 
 /// `helm template RELEASE charts/tributary -n NAMESPACE EXTRA..` for the stack's Kubernetes version.
@@ -51,7 +29,7 @@ fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
     let version = version["serverVersion"]["gitVersion"].as_str().expect("the API server's version");
     let mut args = vec!["template", release, "charts/tributary", "-n", namespace, "--kube-version", version];
     args.extend(extra);
-    run(&helm(), &args, None)
+    run(helm(), &args, None)
 }
 
 fn values_files() -> Vec<PathBuf> {
@@ -73,10 +51,9 @@ fn server_dry_run(manifests: &str) -> String {
 #[tokio::test]
 async fn every_values_file_renders_objects_the_api_server_accepts() {
     install_crds().await;
-    let helm = helm();
     for values in values_files() {
         let values = values.to_str().unwrap();
-        run(&helm, &["lint", "--strict", "charts/tributary", "-f", values], None);
+        run(helm(), &["lint", "--strict", "charts/tributary", "-f", values], None);
         let namespace = unique("chart");
         ensure_namespace(&namespace).await;
         let rendered = template("tributary", &namespace, &["-f", values, "--include-crds"]);
@@ -94,7 +71,7 @@ async fn every_values_file_renders_objects_the_api_server_accepts() {
         }
     }
     // A bad value is refused with a message that names it.
-    let out = Command::new(&helm)
+    let out = Command::new(helm())
         .args(["template", "t", "charts/tributary", "--kube-version", "v1.35.4", "--set", "kafka.bootstrapServers="])
         .current_dir(repo_root())
         .output()

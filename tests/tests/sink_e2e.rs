@@ -12,7 +12,8 @@ use tributary::seed::Dataset;
 use tributary_tests::kafka::error_code;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{
-    MALFORMED_EVERY, cassandra, checksum, dead_letters, expected, produce, records, rows, secret, wait_drained,
+    MALFORMED_EVERY, cassandra, checksum, dead_letters, expected, produce, records, rows, secret, wait_credentials,
+    wait_drained,
 };
 use tributary_tests::sink::SinkProcess;
 use tributary_tests::{kubectl, repo_root, unique, wait_until};
@@ -25,11 +26,7 @@ async fn the_seed_tenants_stream_every_record_into_their_tables_even_through_a_k
         kubectl(&["apply", "-f", examples.join(tenant).join("tenant.yaml").to_str().unwrap()]);
     }
     for tenant in ["water", "bts"] {
-        tributary_tests::wait_until(&format!("namespace {tenant}"), Duration::from_secs(60), || async {
-            secret(tenant, "tributary-credentials").await;
-            Ok::<_, String>(())
-        })
-        .await;
+        wait_credentials(tenant).await;
         let dir = examples.join(tenant);
         kubectl(&[
             "apply",

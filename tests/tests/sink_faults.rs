@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tributary::seed::Dataset;
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::pipeline::{cassandra, checksum, expected, produce_paced, rows, secret, wait_drained};
+use tributary_tests::pipeline::{
+    MALFORMED_EVERY, cassandra, checksum, expected, produce_paced, rows, secret, wait_credentials, wait_drained,
+};
 use tributary_tests::sink::SinkProcess;
 use tributary_tests::{kubectl_apply, repo_root, stack_ctl, unique, wait_until};
 
@@ -51,12 +53,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {tenant}\nspec: {{}}\n"
     ));
-    wait_until(&format!("Tenant {tenant}'s Secret"), Duration::from_secs(90), || async {
-        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
-            kube::Api::namespaced(kube::Client::try_default().await.unwrap(), &tenant);
-        api.get_opt("tributary-credentials").await.map_err(|e| e.to_string())?.map(|_| ()).ok_or("not yet".to_string())
-    })
-    .await;
+    wait_credentials(&tenant).await;
     // The water example's topic and sink, in this tenant's namespace.
     let examples = repo_root().join("examples/water");
     for file in ["topic.yaml", "sink.yaml"] {
@@ -74,7 +71,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     let first = unique("brk");
     let producing = {
         let (tenant, first) = (tenant.clone(), first.clone());
-        tokio::spawn(async move { produce_paced(&tenant, "water", &first, RECORDS, RATE).await })
+        tokio::spawn(async move { produce_paced(&tenant, "water", &first, RECORDS, RATE, MALFORMED_EVERY).await })
     };
     wait_written(&sinks, RECORDS as f64 / 10.0, "10% written before the broker stops").await;
     {
@@ -91,7 +88,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     let second = unique("cas");
     let producing = {
         let (tenant, second) = (tenant.clone(), second.clone());
-        tokio::spawn(async move { produce_paced(&tenant, "water", &second, RECORDS, RATE).await })
+        tokio::spawn(async move { produce_paced(&tenant, "water", &second, RECORDS, RATE, MALFORMED_EVERY).await })
     };
     let before = total(&sinks, "tributary_sink_records_written_total").await;
     wait_written(&sinks, before + RECORDS as f64 / 10.0, "10% of the second run written").await;

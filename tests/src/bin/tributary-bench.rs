@@ -21,18 +21,20 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
+use rdkafka::Message;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message};
 use serde_json::json;
 use tributary::api::{CassandraSink, Tenant, Topic};
 use tributary::seed::{self, Dataset};
 use tributary::sink::mapping::Mapping;
 use tributary::sink::table::create_table_cql;
-use tributary_tests::operator::{OperatorProcess, ensure_namespace, workspace_binary};
-use tributary_tests::pipeline::{cassandra, secret};
+use tributary_tests::operator::{OperatorProcess, ensure_namespace};
+use tributary_tests::pipeline::{cassandra, produce_paced, secret};
 use tributary_tests::sink::SinkProcess;
-use tributary_tests::{install_crds, kafka_admin, kubectl_apply, ready_tenant, repo_root, unique, wait_until};
+use tributary_tests::{
+    install_crds, kafka_admin, kubectl_apply, ready_tenant, repo_root, tenant_kafka_settings, unique, wait_until,
+};
 
 struct Args {
     command: String,
@@ -157,14 +159,7 @@ async fn sink_bench(args: &Args) {
     let kafka_topic = format!("{tenant}.data");
 
     println!("[bench] producing {} water records into {kafka_topic}", args.records);
-    let status = std::process::Command::new(workspace_binary("tributary-seed"))
-        .args(["--dataset", "water", "--topic", &kafka_topic, "--run", "bench", "--count", &args.records.to_string()])
-        .env("KAFKA_BOOTSTRAP", &creds["kafka.bootstrap.servers"])
-        .env("KAFKA_USERNAME", &creds["kafka.username"])
-        .env("KAFKA_PASSWORD", &creds["kafka.password"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    produce_paced(&tenant, "water", "bench", args.records, 0, 0).await;
 
     // The rows the raw loop inserts: the same records, mapped by the sink's own mapping.
     let mapping = Mapping::new(&water_spec("x")).unwrap();
@@ -272,12 +267,9 @@ async fn sink_bench(args: &Args) {
                     let _ = sinks.delete(&name, &DeleteParams::default()).await;
                 }
                 "consumer" => {
-                    let consumer: BaseConsumer = ClientConfig::new()
-                        .set("bootstrap.servers", &creds["kafka.bootstrap.servers"])
-                        .set("security.protocol", "SASL_PLAINTEXT")
-                        .set("sasl.mechanism", "SCRAM-SHA-512")
-                        .set("sasl.username", &creds["kafka.username"])
-                        .set("sasl.password", &creds["kafka.password"])
+                    let consumer: BaseConsumer = tenant_kafka_settings(&tenant)
+                        .await
+                        .client_config()
                         .set("group.id", format!("{}bench.raw.{rep}", creds["kafka.group.prefix"]))
                         .set("auto.offset.reset", "earliest")
                         .set("enable.auto.commit", "false")
