@@ -30,10 +30,22 @@ def ratio(a, b, target, better, what):
             "range": [a["min"] / b["max"], a["max"] / b["min"]]}
 
 
+def inverse(s):
+    """A side whose smaller value is better (peak RSS), as 1/value, so ratio() reads 'times less'."""
+    return None if s is None else {"median": 1 / s["median"], "min": 1 / s["max"], "max": 1 / s["min"], "n": s["n"]}
+
+
 sink = side("sink", "tributary-sink")
 raw = side("sink", "raw-cassandra-loop")
 consumer = side("sink", "bare-rdkafka-consumer")
 python = side("sink", "python-seed-consumer")
+connect = side("sink", "kafka-connect-camel-cassandra")
+for s_ in samples:  # records per CPU-second, where the side reports its CPU
+    if s_.get("cpu_seconds"):
+        s_["per_cpu_second"] = s_["records"] / s_["cpu_seconds"]
+sink_per_cpu = side("sink", "tributary-sink", "per_cpu_second")
+connect_per_cpu = side("sink", "kafka-connect-camel-cassandra", "per_cpu_second")
+connect_rss = side("sink", "kafka-connect-camel-cassandra", "peak_rss_kib")
 topics_op = side("topics", "operator-topic-objects", "seconds")
 topics_raw = side("topics", "raw-batched-createtopics", "seconds")
 onboarding = sorted(s["seconds"] for s in samples if s["bench"] == "onboarding")
@@ -53,6 +65,11 @@ ratios = [
     ratio(sink, raw, 0.85, "higher", "1. sink records/s ÷ raw Cassandra loop records/s (target ≥ 0.85)"),
     ratio(sink, consumer, None, "higher", "2. sink records/s ÷ bare rdkafka consumer records/s (reported)"),
     ratio(sink, python, 10, "higher", "3. sink records/s ÷ seeds' Python consumer records/s (target ≥ 10)"),
+    ratio(sink, connect, 2, "higher", "4a. sink records/s ÷ Kafka Connect + Camel Cassandra sink records/s (target ≥ 2)"),
+    ratio(sink_per_cpu, connect_per_cpu, 5, "higher",
+          "4b. sink records per CPU-second ÷ Kafka Connect's (target ≥ 5)"),
+    ratio(inverse(sink_rss), inverse(connect_rss), 10, "higher",
+          "4c. Kafka Connect peak RSS ÷ sink peak RSS (target ≥ 10)"),
     ratio(topics_op, topics_raw, 1.5, "lower", "5. time to {:,} Topics Ready ÷ raw batched CreateTopics (target ≤ 1.5)".format(
         next((s["records"] for s in samples if s["bench"] == "topics"), 0))),
 ]
@@ -73,7 +90,9 @@ machine = {
 }
 report = {"machine": machine, "sides": {
     "tributary-sink": sink, "raw-cassandra-loop": raw, "bare-rdkafka-consumer": consumer,
-    "python-seed-consumer": python, "topics-operator-seconds": topics_op, "topics-raw-seconds": topics_raw,
+    "python-seed-consumer": python, "kafka-connect-camel-cassandra": connect,
+    "sink-records-per-cpu-second": sink_per_cpu, "connect-records-per-cpu-second": connect_per_cpu,
+    "connect-peak-rss-kib": connect_rss, "topics-operator-seconds": topics_op, "topics-raw-seconds": topics_raw,
     "sink-cpu-seconds": sink_cpu, "sink-peak-rss-kib": sink_rss, "python-peak-rss-kib": python_rss},
     "ratios": ratios,
     "onboarding": {"tenants": len(onboarding), "p50_seconds": pct(onboarding, 50), "p99_seconds": pct(onboarding, 99)},
@@ -91,7 +110,7 @@ for r in ratios:
     lines.append(f"| {r['what']} | {fmt(r['value'])} | {rng} | {fmt(r['target'], 2) if r['target'] else 'reported'} | {met} |")
 lines += ["", "| side | records/s median | min–max | runs |", "|---|---|---|---|"]
 for name, s in [("tributary-sink (1 replica)", sink), ("raw Cassandra loop", raw), ("bare rdkafka consumer", consumer),
-                ("seeds' Python consumer", python)]:
+                ("seeds' Python consumer", python), ("Kafka Connect + Camel Cassandra sink (1 task)", connect)]:
     if s:
         lines.append(f"| {name} | {s['median']:,.0f} | {s['min']:,.0f}–{s['max']:,.0f} | {s['n']} |")
 if topics_op and topics_raw:
@@ -100,8 +119,16 @@ if topics_op and topics_raw:
               f"({n / topics_op['median']:.0f} topics/s), raw batched CreateTopics {topics_raw['median']:.1f} s. "
               "Strimzi's published figure: 10,000 topic events in under 10 minutes (≈ 17 topics/s)."]
 if sink_cpu and sink_rss:
+    others = [f"{n}: {r['median'] / 1024:,.0f} MiB" for n, r in [("Python consumer", python_rss),
+                                                                ("Kafka Connect", connect_rss)] if r]
     lines += ["", f"Sink resources: {sink_cpu['median']:.1f} CPU-seconds per run, peak RSS {sink_rss['median'] / 1024:.0f} MiB"
-              + (f" (Python consumer: {python_rss['median'] / 1024:.0f} MiB)" if python_rss else "") + "."]
+              + (f" ({', '.join(others)})" if others else "") + "."]
+if sink_per_cpu and connect_per_cpu:
+    lines += ["", f"Records per CPU-second (from the first row written to the last): sink {sink_per_cpu['median']:,.0f}, "
+              f"Kafka Connect {connect_per_cpu['median']:,.0f}. Kafka Connect 4.1.1 standalone with the JVM options "
+              "of connect-standalone.sh, camel-kafka-connector 0.11.0 (its newest release on Maven Central; the "
+              "per-component connector jars are not published there, so it runs the core's CamelSinkConnector with "
+              "camel-cassandraql 3.11.1; bench/connect/), Kafka's Flatten + ReplaceField SMTs, INSERT ... JSON."]
 if onboarding:
     lines += ["", f"Tenant onboarding ({len(onboarding)} Tenants applied at once): p50 {pct(onboarding, 50):.1f} s, "
               f"p99 {pct(onboarding, 99):.1f} s from apply to Ready (user, ACLs, quotas, keyspace, role, Secret)."]
@@ -119,7 +146,7 @@ lines += ["", "Not measured in this run: Kafka Connect with the Camel Cassandra 
 # A bar chart of records/s into Cassandra per side (SVG, no plotting library needed); the bare
 # consumer writes nothing and is orders of magnitude off the scale, so it is in the table only.
 bars = [(n, s["median"]) for n, s in [("tributary-sink", sink), ("raw Cassandra loop", raw),
-        ("Python consumer", python)] if s]
+        ("Python consumer", python), ("Kafka Connect + Camel", connect)] if s]
 if bars:
     top = max(v for _, v in bars)
     h, w = 40 * len(bars) + 40, 640

@@ -1,26 +1,43 @@
 #!/usr/bin/env bash
 # `make bench` / `make bench-quick`: every comparison of tributary-bench on the real local
 # stack, release binaries, then bench/report.py → bench/results/report.{md,json}, chart.svg.
-#   bench/run.sh full    200,000 records × 5 runs per side, 1,000 topics × 5, 100 tenants
+#   bench/run.sh full    200,000 records × 5 runs per side (Python 20,000, Connect 40,000),
+#                        1,000 topics × 5, 100 tenants
 #   bench/run.sh quick   a smoke run of a few minutes: 50,000 records × 2, 100 topics × 2, 10 tenants
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 MODE=${1:-full}
+KAFKA_CONNECT_VERSION=4.1.1 # the stack's Kafka version (stack/maven/kafka/pom.xml)
 step() { printf '\n\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 case $MODE in
-  full) RECORDS=200000; PY=20000; REPS=5; TOPICS=1000; TENANTS=100 ;;
-  quick) RECORDS=50000; PY=5000; REPS=2; TOPICS=100; TENANTS=10 ;;
+  full) RECORDS=200000; PY=20000; CONNECT=40000; REPS=5; TOPICS=1000; TENANTS=100 ;;
+  quick) RECORDS=50000; PY=5000; CONNECT=10000; REPS=2; TOPICS=100; TENANTS=10 ;;
   *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
 esac
 # Any size can be overridden, e.g. BENCH_REPS=5 BENCH_TOPICS=200 bench/run.sh quick.
 RECORDS=${BENCH_RECORDS:-$RECORDS}; PY=${BENCH_PYTHON_RECORDS:-$PY}; REPS=${BENCH_REPS:-$REPS}
+CONNECT=${BENCH_CONNECT_RECORDS:-$CONNECT}
 TOPICS=${BENCH_TOPICS:-$TOPICS}; TENANTS=${BENCH_TENANTS:-$TENANTS}
 step "release build (cargo build --release --workspace --bins)"
 cargo build --release --locked --workspace --bins
 step "the seeds' Python consumer: a venv with bench/requirements.txt"
 [ -x bench/.venv/bin/python ] || python3 -m venv bench/.venv
 bench/.venv/bin/pip install -q -r bench/requirements.txt
+step "Kafka Connect $KAFKA_CONNECT_VERSION + the Camel Cassandra sink, from Maven Central (first time only)"
+CACHE=${TRIBUTARY_CACHE:-$ROOT/.cache}
+export TRIBUTARY_CONNECT_WORKER=$CACHE/connect-worker-$KAFKA_CONNECT_VERSION
+export TRIBUTARY_CONNECT_PLUGINS=$CACHE/connect-plugins
+fetch_classpath() { # $1 = pom folder, $2 = destination
+  [ -f "$2/.complete" ] && return 0
+  rm -rf "$2"
+  mvn -B -q -f "bench/connect/$1/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$2" \
+    || { echo "Maven could not resolve bench/connect/$1; run it without -q to see which artifact failed" >&2; exit 1; }
+  touch "$2/.complete"
+}
+fetch_classpath worker "$TRIBUTARY_CONNECT_WORKER"
+# A plugin is a folder under plugin.path holding all its jars.
+fetch_classpath camel-cassandra "$TRIBUTARY_CONNECT_PLUGINS/camel-cassandra-0.11.0"
 step "the local stack"
 stack/scripts/stack.sh up
 eval "$(stack/scripts/stack.sh env)"
@@ -28,8 +45,8 @@ export TRIBUTARY_BIN_PROFILE=release
 OUT=bench/results
 mkdir -p "$OUT"
 : >"$OUT/samples.jsonl"
-step "1-3: sink vs raw Cassandra loop, bare consumer, Python consumer ($RECORDS records, $REPS runs each)"
-target/release/tributary-bench sink --records "$RECORDS" --python-records "$PY" --reps "$REPS" --out "$OUT/samples.jsonl"
+step "1-4: sink vs raw Cassandra loop, bare consumer, Python consumer, Kafka Connect ($RECORDS records, $REPS runs each)"
+target/release/tributary-bench sink --records "$RECORDS" --python-records "$PY" --connect-records "$CONNECT" --reps "$REPS" --out "$OUT/samples.jsonl"
 step "5: $TOPICS Topic objects vs raw batched CreateTopics ($REPS runs each)"
 target/release/tributary-bench topics --count "$TOPICS" --reps "$REPS" --out "$OUT/samples.jsonl"
 step "7 and 6: $TENANTS tenants apply-to-Ready, then the operator's steady state"

@@ -3,9 +3,10 @@
 //! stack; each measurement is one JSON line appended to `--out`. `bench/report.py` turns the
 //! lines into medians, ranges and ratios.
 //!
-//!     tributary-bench sink --records N --reps R [--python-records M] --out FILE
+//!     tributary-bench sink --records N --reps R [--python-records M] [--connect-records C] --out FILE
 //!         one sink replica vs a raw Cassandra loop (same driver, same rows, best concurrency),
-//!         vs a bare rdkafka consumer, vs the seeds' Python consumer (one insert per record)
+//!         vs a bare rdkafka consumer, vs the seeds' Python consumer (one insert per record),
+//!         vs Kafka Connect with the Apache Camel Cassandra sink (one task; bench/connect/)
 //!     tributary-bench topics --count K --reps R --out FILE
 //!         K Topic objects at once until all Ready vs K topics by raw batched CreateTopics
 //!     tributary-bench tenants --count M --out FILE
@@ -40,6 +41,7 @@ struct Args {
     command: String,
     records: u64,
     python_records: u64,
+    connect_records: u64,
     reps: u32,
     count: usize,
     out: PathBuf,
@@ -48,14 +50,22 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let command = it.next().ok_or("usage: tributary-bench sink|topics|tenants [options]; see the source's header")?;
-    let mut args =
-        Args { command, records: 200_000, python_records: 20_000, reps: 5, count: 1000, out: "bench.jsonl".into() };
+    let mut args = Args {
+        command,
+        records: 200_000,
+        python_records: 20_000,
+        connect_records: 40_000,
+        reps: 5,
+        count: 1000,
+        out: "bench.jsonl".into(),
+    };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         let number = || value.parse::<u64>().map_err(|_| format!("{flag}: {value:?} is not a number"));
         match flag.as_str() {
             "--records" => args.records = number()?,
             "--python-records" => args.python_records = number()?,
+            "--connect-records" => args.connect_records = number()?,
             "--reps" => args.reps = number()? as u32,
             "--count" => args.count = number()? as usize,
             "--out" => args.out = value.into(),
@@ -202,9 +212,9 @@ async fn sink_bench(args: &Args) {
     let sinks: Api<CassandraSink> = Api::namespaced(client().await, &tenant);
     for rep in 0..args.reps {
         let order: Vec<&str> = if rep % 2 == 0 {
-            vec!["raw", "sink", "consumer", "python"]
+            vec!["raw", "sink", "connect", "consumer", "python"]
         } else {
-            vec!["python", "consumer", "sink", "raw"]
+            vec!["python", "consumer", "connect", "sink", "raw"]
         };
         for side in order {
             match side {
@@ -233,10 +243,12 @@ async fn sink_bench(args: &Args) {
                     let sink = SinkProcess::start(&tenant, &format!("tributary-sink-{name}")).await;
                     let start = Instant::now();
                     let mut first = None;
+                    let mut cpu_at_first = None;
                     loop {
                         let written = sink.metric("tributary_sink_records_written_total").await as u64;
                         if written > 0 && first.is_none() {
                             first = Some(Instant::now());
+                            cpu_at_first = proc_usage(sink.pid).0;
                         }
                         if written >= args.records {
                             break;
@@ -247,6 +259,7 @@ async fn sink_bench(args: &Args) {
                     }
                     let seconds = first.unwrap().elapsed().as_secs_f64();
                     let (cpu, rss) = proc_usage(sink.pid);
+                    let cpu = cpu.zip(cpu_at_first).map(|(end, start)| end - start);
                     emit(
                         &args.out,
                         &Sample {
@@ -258,13 +271,18 @@ async fn sink_bench(args: &Args) {
                             cpu_seconds: cpu,
                             peak_rss_kib: rss,
                             note: format!(
-                                "1 replica, from first write; {:.1} s including start and group join",
+                                "1 replica, from first write (time and CPU); {:.1} s including start and group join",
                                 start.elapsed().as_secs_f64()
                             ),
                         },
                     );
                     sink.stop().await;
                     let _ = sinks.delete(&name, &DeleteParams::default()).await;
+                }
+                "connect" => {
+                    let sample =
+                        connect_run(&tenant, &creds, &keyspace, rep, args.connect_records.min(args.records)).await;
+                    emit(&args.out, &sample);
                 }
                 "consumer" => {
                     let consumer: BaseConsumer = tenant_kafka_settings(&tenant)
@@ -335,6 +353,134 @@ async fn sink_bench(args: &Args) {
                 }
             }
         }
+    }
+}
+
+/// One run of Kafka Connect (standalone worker, one task of the Apache Camel Cassandra sink)
+/// writing the topic into a fresh table of the same schema, with the tenant's own credentials.
+/// Time and CPU count from the first row in the table until `records` offsets are committed
+/// (like the Python consumer, it reads a slice of the topic: at its rate the whole would take
+/// most of the benchmark).
+async fn connect_run(
+    tenant: &str,
+    creds: &std::collections::BTreeMap<String, String>,
+    keyspace: &str,
+    rep: u32,
+    records: u64,
+) -> Sample {
+    let env = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set (bench/run.sh sets it)"));
+    let (worker, plugins) = (env("TRIBUTARY_CONNECT_WORKER"), env("TRIBUTARY_CONNECT_PLUGINS"));
+    let table = format!("connect_{rep}");
+    let session = cassandra().await;
+    session.query_unpaged(create_table_cql(keyspace, &water_spec(&table)), &[]).await.unwrap();
+    let work = std::env::temp_dir().join(unique("bench-connect"));
+    std::fs::create_dir_all(&work).unwrap();
+    let group = format!("{}bench.connect.{rep}", creds["kafka.group.prefix"]);
+    let jaas = format!(
+        "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
+        creds["kafka.username"], creds["kafka.password"]
+    );
+    let vars = [
+        ("KAFKA_BOOTSTRAP", creds["kafka.bootstrap.servers"].clone()),
+        ("KAFKA_JAAS", jaas),
+        ("WORK", work.display().to_string()),
+        ("PLUGINS", plugins),
+        ("NAME", format!("bench-connect-{rep}")),
+        ("TOPIC", format!("{tenant}.data")),
+        ("GROUP", group.clone()),
+        ("CASSANDRA_CONTACT", env("CASSANDRA_CONTACT")),
+        ("KEYSPACE", keyspace.to_string()),
+        ("TABLE", table.clone()),
+        ("CASSANDRA_USERNAME", creds["cassandra.username"].clone()),
+        ("CASSANDRA_PASSWORD", creds["cassandra.password"].clone()),
+    ];
+    for file in ["worker.properties", "connector.properties", "routes.xml", "log4j2.xml"] {
+        let mut text = std::fs::read_to_string(repo_root().join("bench/connect").join(file)).unwrap();
+        for (k, v) in &vars {
+            text = text.replace(&format!("${{{k}}}"), v);
+        }
+        std::fs::write(work.join(file), text).unwrap();
+    }
+    let log = std::fs::File::create(work.join("connect.log")).unwrap();
+    // The JVM options of Kafka's own connect-standalone.sh (KAFKA_HEAP_OPTS and
+    // KAFKA_JVM_PERFORMANCE_OPTS defaults).
+    let mut java = tokio::process::Command::new("java")
+        .args(["-Xms256M", "-Xmx2G", "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"])
+        .args(["-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true"])
+        .arg(format!("-Dlog4j2.configurationFile={}", work.join("log4j2.xml").display()))
+        .arg("-cp")
+        .arg(format!("{worker}/*"))
+        .args(["org.apache.kafka.connect.cli.ConnectStandalone", "worker.properties", "connector.properties"])
+        .current_dir(&work)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("java (stack/scripts/install-deps.sh installs it)");
+    let pid = java.id().unwrap();
+    let log_tail = || {
+        let text = std::fs::read_to_string(work.join("connect.log")).unwrap_or_default();
+        text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    };
+    let first_row = format!("SELECT station FROM {keyspace}.{table} LIMIT 1");
+    let start = Instant::now();
+    let (started, cpu_start) = loop {
+        let rows = session.query_unpaged(first_row.as_str(), &[]).await.unwrap().into_rows_result().unwrap();
+        if rows.rows_num() > 0 {
+            break (Instant::now(), proc_usage(pid).0);
+        }
+        assert!(java.try_wait().unwrap().is_none(), "Kafka Connect exited:\n{}", log_tail());
+        assert!(start.elapsed() < Duration::from_secs(600), "Kafka Connect wrote nothing:\n{}", log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let offsets: BaseConsumer =
+        tenant_kafka_settings(tenant).await.client_config().set("group.id", &group).create().unwrap();
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        partitions.add_partition(&format!("{tenant}.data"), p);
+    }
+    loop {
+        let committed = offsets.committed_offsets(partitions.clone(), Duration::from_secs(10)).unwrap();
+        let done: i64 = committed.elements().iter().filter_map(|e| e.offset().to_raw()).filter(|o| *o > 0).sum();
+        if done as u64 >= records {
+            break;
+        }
+        assert!(java.try_wait().unwrap().is_none(), "Kafka Connect exited:\n{}", log_tail());
+        assert!(start.elapsed() < Duration::from_secs(3600), "Kafka Connect stalled at {done}:\n{}", log_tail());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (cpu, rss) = proc_usage(pid);
+    let _ = java.start_kill();
+    let _ = java.wait().await;
+    // Not timed: every committed record is in the table.
+    let count: i64 = session
+        .query_unpaged(format!("SELECT COUNT(*) FROM {keyspace}.{table}"), &[])
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .single_row::<(i64,)>()
+        .unwrap()
+        .0;
+    assert!(
+        count as u64 >= records,
+        "Kafka Connect committed {records} records but its table {keyspace}.{table} misses rows:\n{}",
+        log_tail()
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Sample {
+        bench: "sink",
+        side: "kafka-connect-camel-cassandra",
+        rep,
+        records,
+        seconds,
+        cpu_seconds: cpu.zip(cpu_start).map(|(end, start)| end - start),
+        peak_rss_kib: rss,
+        note: format!(
+            "Connect standalone, 1 task, camel-kafka-connector 0.11.0; first row to last committed offset (time and CPU); {:.1} s including JVM start",
+            start.elapsed().as_secs_f64()
+        ),
     }
 }
 
