@@ -95,7 +95,7 @@ impl Config {
             problem: format!("is not host:port ({e})"),
             hint: "use e.g. 127.0.0.1:8080",
         })?;
-        let concurrency = parsed("TRIBUTARY_CONCURRENCY", "4", "use a number from 1 to 64")?;
+        let concurrency = parsed("TRIBUTARY_CONCURRENCY", "16", "use a number from 1 to 64")?;
         let concurrency = concurrency.parse::<u16>().ok().filter(|c| (1..=64).contains(c)).ok_or(ConfigError {
             name: "TRIBUTARY_CONCURRENCY",
             problem: format!("is {concurrency:?}"),
@@ -147,7 +147,7 @@ mod tests {
         let config = Config::from_lookup(env(&BASE)).unwrap();
         assert_eq!(config.cassandra.contact_points, ["127.0.0.1:19042", "127.0.0.2:19042"]);
         assert_eq!(config.kafka_client_bootstrap, "127.0.0.1:19092");
-        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.concurrency, 16);
         assert_eq!(config.resync, Duration::from_secs(300));
         assert_eq!(config.lease_namespace, "tributary-system");
         assert!(!format!("{config:?}").contains("admin-secret"), "no password in debug output");

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::external::cassandra::CassandraAdmin;
 use crate::external::kafka::KafkaPlatform;
 use crate::metrics::Metrics;
+use crate::tenancy::TenancyCache;
 
 /// The one field manager for everything the operator writes (server-side apply).
 pub const FIELD_MANAGER: &str = "tributary-operator";
@@ -33,6 +34,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub kafka: Arc<dyn KafkaPlatform>,
     pub cassandra: Arc<dyn CassandraAdmin>,
+    /// Which tenant a namespace belongs to, from watched copies.
+    pub tenancy: TenancyCache,
     /// Fingerprints of the passwords this process has applied, per Kafka user (`kafka:<user>`)
     /// and Cassandra role (`cassandra:<role>`), so a steady tenant causes no credential write
     /// on resync. Lives in memory only.
@@ -48,6 +51,7 @@ impl Context {
         metrics: Arc<Metrics>,
         kafka: Arc<dyn KafkaPlatform>,
         cassandra: Arc<dyn CassandraAdmin>,
+        tenancy: TenancyCache,
     ) -> Arc<Self> {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(config.identity.clone()) };
         let recorder = Recorder::new(client.clone(), reporter);
@@ -58,6 +62,7 @@ impl Context {
             recorder,
             kafka,
             cassandra,
+            tenancy,
             applied_credentials: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         })
@@ -112,7 +117,9 @@ impl Context {
         }
     }
 
-    /// Publishes an event about `obj`; a failure to publish is logged, never fatal.
+    /// Publishes an event about `obj` in the background: the reconcile does not wait for the
+    /// API server (two events per new Topic were two of its round trips). A failure to
+    /// publish is logged, never fatal.
     pub async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, warning: bool, reason: &str, note: String) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
@@ -121,9 +128,12 @@ impl Context {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
-            tracing::warn!(object = %obj.name_any(), error = %e, "could not publish event");
-        }
+        let (recorder, reference, name) = (self.recorder.clone(), obj.object_ref(&()), obj.name_any());
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::warn!(object = %name, error = %e, "could not publish event");
+            }
+        });
     }
 }
 

@@ -21,6 +21,7 @@ use crate::external::cassandra::ScyllaAdmin;
 use crate::external::kafka::{Guarded, RdKafkaAdmin};
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
+use crate::tenancy::TenancyCache;
 
 pub const LEASE_NAME: &str = "tributary-operator";
 /// Bound on every Kafka admin call.
@@ -65,7 +66,9 @@ pub async fn run() -> Result<(), StartError> {
         .map_err(|e| StartError::Kafka(e.to_string()))?;
     let cassandra = ScyllaAdmin::new(config.cassandra.clone(), CASSANDRA_TIMEOUT, metrics.clone());
     let kafka = Guarded::new(kafka, Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT));
-    let ctx = Context::new(client.clone(), config.clone(), metrics.clone(), Arc::new(kafka), Arc::new(cassandra));
+    let tenancy = TenancyCache::start(&client);
+    let ctx =
+        Context::new(client.clone(), config.clone(), metrics.clone(), Arc::new(kafka), Arc::new(cassandra), tenancy);
 
     let lease = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
         .with_namespace(&config.lease_namespace)

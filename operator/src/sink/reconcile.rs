@@ -83,7 +83,7 @@ async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action
 /// Kafka user and ACLs are removed here; its dead-letter topic stays (it holds the records
 /// that could not be written) and the event says so.
 async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Result<Action> {
-    let Tenancy::Tenant(_, tenant) = resolve(&ctx.client, namespace).await? else {
+    let Tenancy::Tenant(_, tenant) = resolve(&ctx.client, &ctx.tenancy, namespace).await? else {
         return Ok(Action::await_change());
     };
     let names = build::names(&sink.name_any(), &tenant);
@@ -112,7 +112,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
 
     let mut mapping: Option<DesiredCondition> = None;
     let mut failure = None;
-    let (ready, action) = match resolve(&ctx.client, &namespace).await? {
+    let (ready, action) = match resolve(&ctx.client, &ctx.tenancy, &namespace).await? {
         Tenancy::None(message) => {
             status.tenant = None;
             (DesiredCondition::not_ready("NoTenant", message), Action::requeue(RETRY))

@@ -96,7 +96,7 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
     // until then a topic found in Kafka is someone else's.
     let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
 
-    let (outcome, action, failure) = match resolve(&ctx.client, &namespace).await? {
+    let (outcome, action, failure) = match resolve(&ctx.client, &ctx.tenancy, &namespace).await? {
         Tenancy::None(message) => {
             (Outcome::new(DesiredCondition::not_ready("NoTenant", message)), Action::requeue(NO_TENANT_RETRY), None)
         }
@@ -200,7 +200,7 @@ async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Ac
     };
     // The spec's policy, else the Tenant's; a Tenant being deleted no longer resolves, so
     // the policy recorded in the status stands in for it.
-    let tenant_policy = match resolve(&ctx.client, namespace).await? {
+    let tenant_policy = match resolve(&ctx.client, &ctx.tenancy, namespace).await? {
         Tenancy::Tenant(_, tenant) => Some(tenant.deletion_policy),
         Tenancy::None(_) => topic.status.as_ref().and_then(|s| s.deletion_policy),
     };

@@ -4,6 +4,7 @@
 //! librdkafka has but the crate does not wrap (SCRAM credentials, ACLs, incremental configs).
 
 pub mod admin_ext;
+pub mod batch;
 pub mod client;
 pub mod quotas;
 pub mod topics;

@@ -18,6 +18,7 @@ use super::admin_ext::{
     AclBinding, AclBindingFilter, AdminExt, AdminExtError, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ItemError, ScramChange,
     ScramMechanism,
 };
+use super::batch::Batcher;
 use super::quotas::{QuotaClient, QuotaError, Quotas};
 use crate::external::Breaker;
 use crate::metrics::Metrics;
@@ -108,6 +109,9 @@ pub struct TopicProgress {
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
+    /// CreateTopics and DescribeConfigs of concurrent reconciles, one request to Kafka each.
+    creates: Batcher<DesiredTopic, Result<(), KafkaCallError>>,
+    describes: Batcher<String, Result<BTreeMap<String, LiveConfig>, KafkaCallError>>,
     settings: ClientSettings,
     ext: AdminExt,
     quotas: QuotaClient,
@@ -116,6 +120,7 @@ pub struct RdKafkaAdmin {
 }
 
 impl RdKafkaAdmin {
+    /// Needs a tokio runtime (the call batchers run on it).
     pub fn new(settings: &ClientSettings, timeout: Duration, metrics: Arc<Metrics>) -> Result<Self, KafkaError> {
         let admin: AdminClient<DefaultClientContext> = settings
             .client_config()
@@ -125,7 +130,15 @@ impl RdKafkaAdmin {
         let admin = Arc::new(admin);
         let ext = AdminExt::new(admin.clone(), timeout);
         let quotas = QuotaClient::new(settings.clone(), timeout);
-        Ok(RdKafkaAdmin { admin, settings: settings.clone(), ext, quotas, timeout, metrics })
+        let creates = {
+            let (admin, metrics) = (admin.clone(), metrics.clone());
+            Batcher::spawn(BATCH, move |topics| create_topics(admin.clone(), options(timeout), metrics.clone(), topics))
+        };
+        let describes = {
+            let admin = admin.clone();
+            Batcher::spawn(BATCH, move |names| describe_configs(admin.clone(), options(timeout), names))
+        };
+        Ok(RdKafkaAdmin { admin, creates, describes, settings: settings.clone(), ext, quotas, timeout, metrics })
     }
 
     pub fn client(&self) -> Arc<AdminClient<DefaultClientContext>> {
@@ -149,34 +162,98 @@ impl RdKafkaAdmin {
         Ok(())
     }
 
-    /// Every config entry of one topic (DescribeConfigs).
+    /// Every config entry of one topic (DescribeConfigs, batched with concurrent reconciles').
     async fn describe_config(&self, name: &str) -> Result<BTreeMap<String, LiveConfig>, KafkaCallError> {
-        const CALL: &str = "DescribeConfigs";
-        let results = self
-            .admin
-            .describe_configs([&ResourceSpecifier::Topic(name)], &self.options())
-            .await
-            .map_err(|e| call_error(CALL, &e))?;
-        let resource = results
-            .into_iter()
-            .next()
-            .ok_or_else(|| KafkaCallError {
-                call: CALL,
-                message: format!("no answer for topic {name}"),
-                transient: true,
-                per_item: true,
-            })?
-            .map_err(|code| code_error(CALL, name, code))?;
-        Ok(resource
-            .entries
-            .into_iter()
-            .map(|e| (e.name, LiveConfig { value: e.value, dynamic: e.source == ConfigSource::DynamicTopic }))
-            .collect())
+        self.describes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("DescribeConfigs")))
     }
 
     fn options(&self) -> AdminOptions {
-        AdminOptions::new().request_timeout(Some(self.timeout)).operation_timeout(Some(self.timeout))
+        options(self.timeout)
     }
+}
+
+fn options(timeout: Duration) -> AdminOptions {
+    AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout))
+}
+
+/// Topics per batched CreateTopics / DescribeConfigs request.
+const BATCH: usize = 100;
+
+fn shut_down(call: &'static str) -> KafkaCallError {
+    KafkaCallError { call, message: "the operator is shutting down".into(), transient: true, per_item: false }
+}
+
+fn no_answer(call: &'static str, topic: &str) -> KafkaCallError {
+    KafkaCallError { call, message: format!("no answer for topic {topic}"), transient: true, per_item: true }
+}
+
+/// One CreateTopics request for a batch of topics; each topic gets its own outcome. A topic
+/// that already exists (another reconcile or replica created it first) counts as created.
+async fn create_topics(
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    options: AdminOptions,
+    metrics: Arc<Metrics>,
+    topics: Vec<DesiredTopic>,
+) -> Vec<Result<(), KafkaCallError>> {
+    const CALL: &str = "CreateTopics";
+    // One entry per name: a request naming a topic twice is refused as a whole.
+    let mut unique: Vec<&DesiredTopic> = Vec::new();
+    for t in &topics {
+        if !unique.iter().any(|u| u.name == t.name) {
+            unique.push(t);
+        }
+    }
+    let new: Vec<NewTopic> = unique
+        .iter()
+        .map(|t| {
+            let mut new = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication_factor));
+            for (key, value) in &t.config {
+                new = new.set(key, value);
+            }
+            new
+        })
+        .collect();
+    metrics.external_write("kafka", CALL);
+    let outcomes: BTreeMap<String, Result<(), KafkaCallError>> = match admin.create_topics(&new, &options).await {
+        Err(e) => return topics.iter().map(|_| Err(call_error(CALL, &e))).collect(),
+        Ok(results) => results
+            .into_iter()
+            .map(|r| match r {
+                Ok(name) | Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => (name, Ok(())),
+                Err((name, code)) => {
+                    let error = code_error(CALL, &name, code);
+                    (name, Err(error))
+                }
+            })
+            .collect(),
+    };
+    topics.iter().map(|t| outcomes.get(&t.name).cloned().unwrap_or_else(|| Err(no_answer(CALL, &t.name)))).collect()
+}
+
+/// One DescribeConfigs request for a batch of topics: every config entry of each.
+async fn describe_configs(
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    options: AdminOptions,
+    names: Vec<String>,
+) -> Vec<Result<BTreeMap<String, LiveConfig>, KafkaCallError>> {
+    const CALL: &str = "DescribeConfigs";
+    let resources: Vec<ResourceSpecifier> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+    let mut results = match admin.describe_configs(&resources, &options).await {
+        Err(e) => return names.iter().map(|_| Err(call_error(CALL, &e))).collect(),
+        Ok(results) => results.into_iter(),
+    };
+    names
+        .iter()
+        .map(|name| {
+            let resource =
+                results.next().ok_or_else(|| no_answer(CALL, name))?.map_err(|code| code_error(CALL, name, code))?;
+            Ok(resource
+                .entries
+                .into_iter()
+                .map(|e| (e.name, LiveConfig { value: e.value, dynamic: e.source == ConfigSource::DynamicTopic }))
+                .collect())
+        })
+        .collect()
 }
 
 /// The one place that decides which Kafka errors are worth retrying: brokers or the
@@ -310,25 +387,9 @@ impl KafkaAdmin for RdKafkaAdmin {
     }
 
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        Box::pin(async move {
-            let mut new =
-                NewTopic::new(&topic.name, topic.partitions, TopicReplication::Fixed(topic.replication_factor));
-            for (key, value) in &topic.config {
-                new = new.set(key, value);
-            }
-            self.metrics.external_write("kafka", "CreateTopics");
-            let results =
-                self.admin.create_topics([&new], &self.options()).await.map_err(|e| call_error("CreateTopics", &e))?;
-            for result in results {
-                match result {
-                    Ok(_) => {}
-                    // Another reconcile (or replica) created it first: the outcome we wanted.
-                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((name, code)) => return Err(code_error("CreateTopics", &name, code)),
-                }
-            }
-            Ok(())
-        })
+        Box::pin(
+            async move { self.creates.submit(topic.clone()).await.unwrap_or_else(|| Err(shut_down("CreateTopics"))) },
+        )
     }
 
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>> {
