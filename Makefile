@@ -151,11 +151,11 @@ k3d-delete: ## Delete the k3d cluster and everything in it
 ##@ Benchmarks (real local stack, release binaries; report in bench/results/)
 
 .PHONY: bench
-bench: ## All comparisons, 5 alternating runs per side (about an hour on 2 cores)
+bench: ## All comparisons, 5 alternating runs per side (about 1.5 hours on 2 cores)
 	bench/run.sh full
 
 .PHONY: bench-quick
-bench-quick: ## A smoke run of the same comparisons in a few minutes
+bench-quick: ## A smoke run of the same comparisons (about ten minutes)
 	bench/run.sh quick
 
 ##@ Help

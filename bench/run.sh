@@ -2,7 +2,8 @@
 # `make bench` / `make bench-quick`: every comparison of tributary-bench on the real local
 # stack, release binaries, then bench/report.py → bench/results/report.{md,json}, chart.svg.
 #   bench/run.sh full    200,000 records × 5 runs per side (Python 20,000, Connect 40,000),
-#                        1,000 topics × 5, 100 tenants
+#                        1,000 topics × 5, 100 tenants (1,000 topics, 100 sinks), faults at
+#                        2 × 500,000 records
 #   bench/run.sh quick   a smoke run of a few minutes: 50,000 records × 2, 100 topics × 2, 10 tenants
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,13 +12,13 @@ MODE=${1:-full}
 KAFKA_CONNECT_VERSION=4.1.1 # the stack's Kafka version (stack/maven/kafka/pom.xml)
 step() { printf '\n\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 case $MODE in
-  full) RECORDS=200000; PY=20000; CONNECT=40000; REPS=5; TOPICS=1000; TENANTS=100 ;;
-  quick) RECORDS=50000; PY=5000; CONNECT=10000; REPS=2; TOPICS=100; TENANTS=10 ;;
+  full) RECORDS=200000; PY=20000; CONNECT=40000; REPS=5; TOPICS=1000; TENANTS=100; FAULT=500000 ;;
+  quick) RECORDS=50000; PY=5000; CONNECT=10000; REPS=2; TOPICS=100; TENANTS=10; FAULT=50000 ;;
   *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
 esac
 # Any size can be overridden, e.g. BENCH_REPS=5 BENCH_TOPICS=200 bench/run.sh quick.
 RECORDS=${BENCH_RECORDS:-$RECORDS}; PY=${BENCH_PYTHON_RECORDS:-$PY}; REPS=${BENCH_REPS:-$REPS}
-CONNECT=${BENCH_CONNECT_RECORDS:-$CONNECT}
+CONNECT=${BENCH_CONNECT_RECORDS:-$CONNECT}; FAULT=${BENCH_FAULT_RECORDS:-$FAULT}
 TOPICS=${BENCH_TOPICS:-$TOPICS}; TENANTS=${BENCH_TENANTS:-$TENANTS}
 step "release build (cargo build --release --workspace --bins)"
 cargo build --release --locked --workspace --bins
@@ -51,5 +52,8 @@ step "5: $TOPICS Topic objects vs raw batched CreateTopics ($REPS runs each)"
 target/release/tributary-bench topics --count "$TOPICS" --reps "$REPS" --out "$OUT/samples.jsonl"
 step "7 and 6: $TENANTS tenants apply-to-Ready, then the operator's steady state"
 target/release/tributary-bench tenants --count "$TENANTS" --out "$OUT/samples.jsonl"
+step "8: delivery under faults: sink_faults at $FAULT records per run (a broker stopped, then Cassandra for 30 s)"
+TRIBUTARY_FAULT_RECORDS=$FAULT TRIBUTARY_FAULT_RATE=5000 TRIBUTARY_BENCH_OUT="$ROOT/$OUT/samples.jsonl" \
+  cargo test --release --locked -p tributary-tests --test sink_faults -- --nocapture
 step "report"
 bench/.venv/bin/python bench/report.py "$OUT"

@@ -13,11 +13,18 @@ use tributary_tests::pipeline::{
 use tributary_tests::sink::SinkProcess;
 use tributary_tests::{kubectl_apply, repo_root, stack_ctl, unique, wait_until};
 
-const RECORDS: u64 = 30_000;
+/// Records per run (`make bench` runs this test at benchmark volume through
+/// TRIBUTARY_FAULT_RECORDS / TRIBUTARY_FAULT_RATE and collects its figures with
+/// TRIBUTARY_BENCH_OUT).
+fn fault_records() -> u64 {
+    std::env::var("TRIBUTARY_FAULT_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30_000)
+}
 /// Records per second: each run streams for ~30 s, so records are still arriving during the
 /// broker stop and the Cassandra outage (a sink as fast as ours would otherwise have written
 /// a whole run before the fault, and the test would measure nothing).
-const RATE: u64 = 1_000;
+fn fault_rate() -> u64 {
+    std::env::var("TRIBUTARY_FAULT_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000)
+}
 
 struct RestartOnDrop(&'static [&'static str]);
 
@@ -48,6 +55,7 @@ async fn wait_written(sinks: &[SinkProcess], at_least: f64, what: &str) {
 
 #[tokio::test]
 async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
+    let (records, rate) = (fault_records(), fault_rate());
     OperatorProcess::shared().await;
     let tenant = unique("flt");
     kubectl_apply(&format!(
@@ -71,27 +79,27 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     let first = unique("brk");
     let producing = {
         let (tenant, first) = (tenant.clone(), first.clone());
-        tokio::spawn(async move { produce_paced(&tenant, "water", &first, RECORDS, RATE, MALFORMED_EVERY).await })
+        tokio::spawn(async move { produce_paced(&tenant, "water", &first, records, rate, MALFORMED_EVERY).await })
     };
-    wait_written(&sinks, RECORDS as f64 / 10.0, "10% written before the broker stops").await;
+    wait_written(&sinks, records as f64 / 10.0, "10% written before the broker stops").await;
     {
         let _restart = RestartOnDrop(&["kafka-2"]);
         stack_ctl(&["stop", "kafka-2"]);
         let written = total(&sinks, "tributary_sink_records_written_total").await;
-        wait_written(&sinks, written + RECORDS as f64 / 10.0, "the sinks to keep writing with a broker down").await;
+        wait_written(&sinks, written + records as f64 / 10.0, "the sinks to keep writing with a broker down").await;
     }
     producing.await.unwrap();
-    wait_drained(&topic, &group, RECORDS as i64).await;
+    wait_drained(&topic, &group, records as i64).await;
 
     // 2. Cassandra stops for 30 s while records flow: writes fail, the sinks retry and stop
     // polling instead of failing records; when it is back they resume.
     let second = unique("cas");
     let producing = {
         let (tenant, second) = (tenant.clone(), second.clone());
-        tokio::spawn(async move { produce_paced(&tenant, "water", &second, RECORDS, RATE, MALFORMED_EVERY).await })
+        tokio::spawn(async move { produce_paced(&tenant, "water", &second, records, rate, MALFORMED_EVERY).await })
     };
     let before = total(&sinks, "tributary_sink_records_written_total").await;
-    wait_written(&sinks, before + RECORDS as f64 / 10.0, "10% of the second run written").await;
+    wait_written(&sinks, before + records as f64 / 10.0, "10% of the second run written").await;
     let retries_before = total(&sinks, "tributary_sink_write_retries_total").await;
     {
         let _restart = RestartOnDrop(&["cassandra"]);
@@ -103,15 +111,31 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
         // (No good record is dead-lettered for it: each one is compared with Cassandra below.)
     }
     producing.await.unwrap();
-    wait_drained(&topic, &group, 2 * RECORDS as i64).await;
+    wait_drained(&topic, &group, 2 * records as i64).await;
 
     let session = cassandra().await;
+    let mut delivered = 0;
     for run in [&first, &second] {
-        let want = expected(Dataset::Water, run, RECORDS);
+        let want = expected(Dataset::Water, run, records);
         let got = rows(&session, Dataset::Water, &keyspace, run).await;
         let missing: Vec<&String> = want.iter().filter(|r| got.binary_search(r).is_err()).take(3).collect();
         assert!(missing.is_empty(), "run {run}: missing e.g. {missing:?} of {}", want.len());
         assert_eq!((got.len(), checksum(&got)), (want.len(), checksum(&want)), "run {run}: count and checksum");
+        delivered += got.len();
+    }
+    // Rows are keyed, so a record written twice is one row: writes beyond the rows are the
+    // duplicates at-least-once delivery made (re-reads after a rebalance or a retried batch).
+    let written = total(&sinks, "tributary_sink_records_written_total").await as usize;
+    let duplicates = written.saturating_sub(delivered);
+    println!("delivered {delivered} rows, lost 0, {duplicates} duplicate writes");
+    if let Ok(out) = std::env::var("TRIBUTARY_BENCH_OUT") {
+        let line = serde_json::json!({"bench": "faults", "side": "tributary-sink", "rep": 0,
+            "records": delivered, "seconds": 0.0, "lost": 0, "duplicates": duplicates,
+            "duplicate_ratio": duplicates as f64 / delivered as f64,
+            "note": format!("2 runs of {records} records at {rate}/s, 2 sink processes: a broker stopped, then Cassandra for 30 s")});
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(out).unwrap();
+        writeln!(f, "{line}").unwrap();
     }
     for sink in &sinks {
         assert!(sink.alive(), "a sink died: {}", sink.log_tail());

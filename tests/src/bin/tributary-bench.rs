@@ -10,8 +10,9 @@
 //!     tributary-bench topics --count K --reps R --out FILE
 //!         K Topic objects at once until all Ready vs K topics by raw batched CreateTopics
 //!     tributary-bench tenants --count M --out FILE
-//!         M Tenants at once: apply-to-Ready latency of each, then the operator's steady state
-//!         (CPU per resync, peak RSS, Kafka/Cassandra write calls per resync)
+//!         M Tenants at once: apply-to-Ready latency of each; then 10 Topics and a CassandraSink
+//!         per tenant, and the operator's steady state over them (CPU per resync, peak RSS,
+//!         Kafka/Cassandra write calls per resync)
 //!
 //! Needs `eval "$(make -s stack-env)"` and `cargo build --workspace`; `bench/run.sh` does both.
 
@@ -575,6 +576,9 @@ fn ready_true(conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta
 
 // ------------------------------------------------------------------------------ tenants
 
+/// Topics per tenant in the steady-state measurement (100 tenants: 1,000 topics).
+const TOPICS_PER_TENANT: usize = 10;
+
 async fn tenants_bench(args: &Args) {
     let operator = operator().await;
     let api: Api<Tenant> = Api::all(client().await);
@@ -616,12 +620,66 @@ async fn tenants_bench(args: &Args) {
             },
         );
     }
-    // Steady state: everything Ready; two full resyncs (30 s each) with nothing to change.
+    // Scale for the steady state: TOPICS_PER_TENANT Topics and one CassandraSink per tenant
+    // (100 tenants: 1,000 topics, 100 sinks), all converged before the measurement.
+    let topics_api: Api<Topic> = Api::all(client().await);
+    let sinks_api: Api<CassandraSink> = Api::all(client().await);
+    let setup = Instant::now();
+    for n in &names {
+        for i in 0..TOPICS_PER_TENANT {
+            let name = if i == 0 { "data".to_string() } else { format!("t{i}") };
+            let topic: Topic = serde_json::from_value(json!({
+                "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name, "namespace": n},
+                "spec": {"partitions": 1, "replicationFactor": 3, "deletionPolicy": "Delete"}}))
+            .unwrap();
+            Api::<Topic>::namespaced(client().await, n).create(&PostParams::default(), &topic).await.unwrap();
+        }
+        let sink: CassandraSink = serde_json::from_value(json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "CassandraSink",
+            "metadata": {"name": "readings", "namespace": n}, "spec": water_spec("readings")}))
+        .unwrap();
+        Api::<CassandraSink>::namespaced(client().await, n).create(&PostParams::default(), &sink).await.unwrap();
+    }
+    let ours = |ns: Option<String>| ns.is_some_and(|ns| created.contains_key(&ns));
+    wait_until("every Topic Ready and every sink's mapping valid", Duration::from_secs(1800), || async {
+        let topics = topics_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let ready = topics
+            .iter()
+            .filter(|t| ours(t.namespace()) && ready_true(t.status.as_ref().map(|s| &s.conditions)))
+            .count();
+        let sinks = sinks_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let valid = sinks
+            .iter()
+            .filter(|s| ours(s.namespace()))
+            .filter(|s| {
+                s.status
+                    .as_ref()
+                    .is_some_and(|st| st.conditions.iter().any(|c| c.type_ == "MappingValid" && c.status == "True"))
+            })
+            .count();
+        let want = (names.len() * TOPICS_PER_TENANT, names.len());
+        if (ready, valid) == want {
+            Ok(())
+        } else {
+            Err(format!("{ready}/{} topics Ready, {valid}/{} sinks with a valid mapping", want.0, want.1))
+        }
+    })
+    .await;
+    println!(
+        "[bench] {} topics and {} sinks converged in {:.1} s",
+        names.len() * TOPICS_PER_TENANT,
+        names.len(),
+        setup.elapsed().as_secs_f64()
+    );
+
+    // Steady state: everything converged; two full resyncs (30 s each) with nothing to change.
     let writes = || async { operator.metric("tributary_external_writes_total").await.unwrap_or(0.0) };
     let (w0, (c0, _)) = (writes().await, proc_usage(operator.pid));
     tokio::time::sleep(Duration::from_secs(66)).await; // two resync periods (+10 % jitter): a measurement window, not a wait for a condition
     let (w1, (c1, rss)) = (writes().await, proc_usage(operator.pid));
     let objects = api.list(&ListParams::default()).await.unwrap().items.len();
+    let topic_count = topics_api.list(&ListParams::default()).await.unwrap().items.len();
+    let sink_count = sinks_api.list(&ListParams::default()).await.unwrap().items.len();
     emit(
         &args.out,
         &Sample {
@@ -631,7 +689,10 @@ async fn tenants_bench(args: &Args) {
             seconds: 30.0,
             cpu_seconds: c1.zip(c0).map(|(a, b)| (a - b) / 2.0),
             peak_rss_kib: rss,
-            note: format!("{} external write calls in 2 resyncs of {objects} tenants (+ their topics)", w1 - w0),
+            note: format!(
+                "{} Kafka/Cassandra write calls in 2 resyncs of {objects} tenants, {topic_count} topics, {sink_count} sinks",
+                w1 - w0
+            ),
             ..Default::default()
         },
     );
