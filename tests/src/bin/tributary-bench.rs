@@ -677,6 +677,10 @@ async fn tenants_bench(args: &Args) {
     let (w0, (c0, _)) = (writes().await, proc_usage(operator.pid));
     tokio::time::sleep(Duration::from_secs(66)).await; // two resync periods (+10 % jitter): a measurement window, not a wait for a condition
     let (w1, (c1, rss)) = (writes().await, proc_usage(operator.pid));
+    let now_rss = std::fs::read_to_string(format!("/proc/{}/status", operator.pid))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
     let objects = api.list(&ListParams::default()).await.unwrap().items.len();
     let topic_count = topics_api.list(&ListParams::default()).await.unwrap().items.len();
     let sink_count = sinks_api.list(&ListParams::default()).await.unwrap().items.len();
@@ -690,8 +694,9 @@ async fn tenants_bench(args: &Args) {
             cpu_seconds: c1.zip(c0).map(|(a, b)| (a - b) / 2.0),
             peak_rss_kib: rss,
             note: format!(
-                "{} Kafka/Cassandra write calls in 2 resyncs of {objects} tenants, {topic_count} topics, {sink_count} sinks",
-                w1 - w0
+                "{} Kafka/Cassandra write calls in 2 resyncs of {objects} tenants, {topic_count} topics, {sink_count} sinks; RSS at the end {} MiB",
+                w1 - w0,
+                now_rss / 1024
             ),
             ..Default::default()
         },
