@@ -108,10 +108,13 @@ fn proc_usage(pid: u32) -> (Option<f64>, Option<u64>) {
         let f: Vec<&str> = rest.split_whitespace().collect();
         Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks)
     });
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok());
-    (cpu, rss)
+    (cpu, status_kib(pid, "VmHWM"))
+}
+
+/// A size field (kiB) of /proc/PID/status: VmHWM is the peak RSS, VmRSS the current one.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with(&format!("{field}:")))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 async fn client() -> Client {
@@ -677,10 +680,7 @@ async fn tenants_bench(args: &Args) {
     let (w0, (c0, _)) = (writes().await, proc_usage(operator.pid));
     tokio::time::sleep(Duration::from_secs(66)).await; // two resync periods (+10 % jitter): a measurement window, not a wait for a condition
     let (w1, (c1, rss)) = (writes().await, proc_usage(operator.pid));
-    let now_rss = std::fs::read_to_string(format!("/proc/{}/status", operator.pid))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
+    let now_rss = status_kib(operator.pid, "VmRSS").unwrap_or(0);
     let objects = api.list(&ListParams::default()).await.unwrap().items.len();
     let topic_count = topics_api.list(&ListParams::default()).await.unwrap().items.len();
     let sink_count = sinks_api.list(&ListParams::default()).await.unwrap().items.len();
