@@ -102,6 +102,13 @@ where
 pub mod kafka;
 
 /// The repository root (for the CRDs, `examples/`).
+/// The last `n` lines of a log file (empty when it cannot be read), for failure messages.
+pub fn tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }

@@ -141,9 +141,7 @@ impl SinkProcess {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
+        crate::tail(&self.log, 15)
     }
 }
 

@@ -149,6 +149,9 @@ async fn main() {
 
 // ------------------------------------------------------------------------------ sink
 
+/// Partitions of the topic the sink comparisons read.
+const PARTITIONS: i32 = 3;
+
 /// The water example's CassandraSink spec, writing to `table` with one replica.
 fn water_spec(table: &str) -> tributary::api::CassandraSinkSpec {
     let text = std::fs::read_to_string(repo_root().join("examples/water/sink.yaml")).unwrap();
@@ -165,7 +168,7 @@ async fn sink_bench(args: &Args) {
     ready_tenant(&tenant, "").await;
     let keyspace = tenant.replace('-', "_");
     kubectl_apply(&format!(
-        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata: {{name: data, namespace: {tenant}}}\nspec: {{partitions: 3, replicationFactor: 3}}"
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata: {{name: data, namespace: {tenant}}}\nspec: {{partitions: {PARTITIONS}, replicationFactor: 3}}"
     ));
     let topics: Api<Topic> = Api::namespaced(client().await, &tenant);
     tributary_tests::wait_ready(&topics, "data", "True", "Provisioned").await;
@@ -422,10 +425,7 @@ async fn connect_run(
         .spawn()
         .expect("java (stack/scripts/install-deps.sh installs it)");
     let pid = java.id().unwrap();
-    let log_tail = || {
-        let text = std::fs::read_to_string(work.join("connect.log")).unwrap_or_default();
-        text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-    };
+    let log_tail = || tributary_tests::tail(&work.join("connect.log"), 30);
     let first_row = format!("SELECT station FROM {keyspace}.{table} LIMIT 1");
     let start = Instant::now();
     let (started, cpu_start) = loop {
@@ -440,7 +440,7 @@ async fn connect_run(
     let offsets: BaseConsumer =
         tenant_kafka_settings(tenant).await.client_config().set("group.id", &group).create().unwrap();
     let mut partitions = rdkafka::TopicPartitionList::new();
-    for p in 0..3 {
+    for p in 0..PARTITIONS {
         partitions.add_partition(&format!("{tenant}.data"), p);
     }
     loop {
