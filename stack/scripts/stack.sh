@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The local stack: a real Kubernetes control plane (etcd + kube-apiserver, the envtest
-# pattern), three Apache Kafka brokers in KRaft mode with SASL/SCRAM and ACLs, and one
-# Apache Cassandra node with password authentication. Everything runs as local processes
-# on loopback; downloads and builds are cached, state and logs live in one folder.
+# The local stack: a real Kubernetes cluster of one node (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, and a node: containerd, kubelet, kube-proxy),
+# three Apache Kafka brokers in KRaft mode with SASL/SCRAM and ACLs, and one Apache
+# Cassandra node with password authentication. Everything runs as local processes on the
+# node's bridge address (NODE_IP, stack.env); downloads and builds are cached, state and
+# logs live in one folder. Needs root (the node's bridge, containerd, the kubelet).
 #
 #   stack.sh install                 build/download what is missing (idempotent)
 #   stack.sh up                      install, then start every component and wait until it answers
 #   stack.sh down                    stop every component; no process is left behind
 #   stack.sh status                  one line per component
 #   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*
-#   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra,
-#                                    or the groups kube and kafka); used by fault tests
+#   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra
+#                                    containerd kubelet kube-proxy kube-scheduler kube-controller-manager,
+#                                    or the groups kube, kafka and node); used by fault tests
+#   stack.sh image BIN_DIR           the tributary image (Debian base + BIN_DIR's binaries),
+#                                    loaded into the node as $TRIBUTARY_IMAGE
+#   stack.sh leftovers               anything a stopped node left behind (fails if any)
 #   stack.sh tool helm|k3d|kubectl   install a pinned tool into the cache if missing; print its path
 #   stack.sh logs                    where the logs are
 #   stack.sh clean                   down, then delete all state (data, certificates); keeps downloads
@@ -30,7 +36,9 @@ LOGS=$STATE/logs
 PKI=$STATE/pki
 read -r -a BROKER_PORTS <<<"$KAFKA_BROKER_PORTS"
 read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"
-ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra)
+# shellcheck source=node.sh
+source "$ROOT/stack/scripts/node.sh"
+ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager)
 
 say() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -52,7 +60,7 @@ version_ldflags() {
 
 install_control_plane() {
   local missing=()
-  for b in etcd kube-apiserver kubectl; do [ -x "$K8S_BIN/$b" ] || missing+=("$b"); done
+  for b in etcd kube-apiserver kubectl kubelet kube-proxy kube-scheduler kube-controller-manager; do [ -x "$K8S_BIN/$b" ] || missing+=("$b"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   need go
   mkdir -p "$K8S_BIN"
@@ -100,6 +108,7 @@ cmd_install() {
   install_maven_classpath kafka "$KAFKA_LIBS" "Apache Kafka $KAFKA_VERSION"
   install_maven_classpath cassandra "$CASSANDRA_LIBS" "Apache Cassandra $CASSANDRA_VERSION"
   install_probes
+  cmd_install_node
 }
 
 # Pinned tools for the cluster paths; prints the path of the binary.
@@ -204,6 +213,11 @@ $(tail -n 15 "$LOGS/$c.out" 2>/dev/null)"
 # ---------------------------------------------------------------- kubernetes control plane
 
 ensure_pki() {
+  # Certificates of a stack from before the node (API server on loopback) are made anew.
+  if [ -f "$PKI/admin.crt" ] && ! openssl x509 -in "$PKI/apiserver.crt" -noout -text 2>/dev/null | grep -q "IP Address:$NODE_IP"; then
+    say "the API server certificate lacks the node address $NODE_IP: making new certificates"
+    rm -rf "$PKI"
+  fi
   [ -f "$PKI/admin.crt" ] && return 0
   mkdir -p "$PKI"
   say "creating certificates for the API server in ${PKI#"$ROOT"/}"
@@ -212,7 +226,8 @@ ensure_pki() {
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tributary-local-ca" \
       -keyout ca.key -out ca.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    printf 'subjectAltName=IP:127.0.0.1,IP:%s,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' \
+      "$NODE_IP" "$(service_ip 1)" >apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     # The admin client: member of system:masters, as envtest's default user is.
@@ -230,7 +245,7 @@ kind: Config
 clusters:
 - name: tributary-local
   cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
+    server: https://$NODE_IP:$APISERVER_PORT
     certificate-authority: $PKI/ca.crt
 users:
 - name: tributary-admin
@@ -243,6 +258,9 @@ contexts:
 current-context: tributary-local
 EOF
 }
+
+# The Nth address of SERVICE_CIDR (1: the kubernetes Service).
+service_ip() { local base=${SERVICE_CIDR%/*}; echo "${base%.*}.$(( ${base##*.} + $1 ))"; }
 
 etcd_healthy() { curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q '"health":"true"'; }
 apiserver_ready() { "$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig" get --raw /readyz --request-timeout=3s | grep -q '^ok$'; }
@@ -267,18 +285,22 @@ start_apiserver() {
   is_running apiserver && apiserver_ready && return 0
   stop_components apiserver
   ensure_pki
-  say "starting kube-apiserver $KUBERNETES_VERSION on https://127.0.0.1:$APISERVER_PORT"
+  node_pki
+  say "starting kube-apiserver $KUBERNETES_VERSION on https://$NODE_IP:$APISERVER_PORT"
   spawn apiserver "$K8S_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --service-account-issuer "https://127.0.0.1:$APISERVER_PORT" \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/24 \
-    --authorization-mode RBAC \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
     --allow-privileged=true \
-    --disable-admission-plugins ServiceAccount \
     --enable-priority-and-fairness=false \
     --storage-media-type application/json \
     --v 1
@@ -289,7 +311,7 @@ start_apiserver() {
 
 kafka_bootstrap() {
   local out="" p
-  for p in "${BROKER_PORTS[@]}"; do out+="${out:+,}127.0.0.1:$p"; done
+  for p in "${BROKER_PORTS[@]}"; do out+="${out:+,}$NODE_IP:$p"; done
   echo "$out"
 }
 
@@ -300,10 +322,10 @@ kafka_probe() {
 # Writes node N's server.properties and formats its log dir once (with the admin SCRAM user).
 prepare_kafka_node() {
   local n=$1 dir=$STATE/kafka/node-$1 voters="" i
-  for i in 1 2 3; do voters+="${voters:+,}$i@127.0.0.1:${CONTROLLER_PORTS[$((i - 1))]}"; done
+  for i in 1 2 3; do voters+="${voters:+,}$i@$NODE_IP:${CONTROLLER_PORTS[$((i - 1))]}"; done
   mkdir -p "$dir/logs"
   NODE_ID=$n BROKER_PORT=${BROKER_PORTS[$((n - 1))]} CONTROLLER_PORT=${CONTROLLER_PORTS[$((n - 1))]} \
-    CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data LISTEN_HOST=127.0.0.1 ADVERTISED_HOST=127.0.0.1 KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
+    CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data LISTEN_HOST=$NODE_IP ADVERTISED_HOST=$NODE_IP KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
     KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD \
     envsubst <"$ROOT/stack/config/kafka/server.properties" >"$dir/server.properties"
   [ -f "$dir/data/meta.properties" ] && return 0
@@ -322,7 +344,7 @@ spawn_kafka() {
   is_running "kafka-$n" && return 0
   mkdir -p "$LOGS"
   prepare_kafka_node "$n"
-  say "starting kafka-$n (Apache Kafka $KAFKA_VERSION, KRaft) on 127.0.0.1:${BROKER_PORTS[$((n - 1))]}"
+  say "starting kafka-$n (Apache Kafka $KAFKA_VERSION, KRaft) on $NODE_IP:${BROKER_PORTS[$((n - 1))]}"
   # shellcheck disable=SC2086
   spawn "kafka-$n" java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true \
@@ -334,16 +356,16 @@ spawn_kafka() {
 # ---------------------------------------------------------------- cassandra
 
 cassandra_probe() {
-  java -cp "$PROBES:$CASSANDRA_LIBS/*" CqlProbe 127.0.0.1 "$CASSANDRA_NATIVE_PORT" "$CASSANDRA_ADMIN_USER" "$CASSANDRA_ADMIN_PASSWORD"
+  java -cp "$PROBES:$CASSANDRA_LIBS/*" CqlProbe "$NODE_IP" "$CASSANDRA_NATIVE_PORT" "$CASSANDRA_ADMIN_USER" "$CASSANDRA_ADMIN_PASSWORD"
 }
 
 spawn_cassandra() {
   is_running cassandra && return 0
   local dir=$STATE/cassandra
   mkdir -p "$dir/logs" "$dir/data" "$LOGS"
-  CASSANDRA_DATA=$dir/data CASSANDRA_LISTEN_ADDRESS=127.0.0.1 CASSANDRA_SEEDS=127.0.0.1:$CASSANDRA_STORAGE_PORT CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
+  CASSANDRA_DATA=$dir/data CASSANDRA_LISTEN_ADDRESS=$NODE_IP CASSANDRA_SEEDS=$NODE_IP:$CASSANDRA_STORAGE_PORT CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
     envsubst <"$ROOT/stack/config/cassandra/cassandra.yaml" >"$dir/cassandra.yaml"
-  say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on 127.0.0.1:$CASSANDRA_NATIVE_PORT"
+  say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on $NODE_IP:$CASSANDRA_NATIVE_PORT"
   local opts
   opts=$(grep -v '^#' "$ROOT/stack/config/cassandra/jvm17.options" | tr '\n' ' ')
   # shellcheck disable=SC2086
@@ -366,17 +388,19 @@ expand() {
     case $c in
       kube) echo etcd apiserver ;;
       kafka) echo kafka-1 kafka-2 kafka-3 ;;
+      node) echo "${NODE_COMPONENTS[@]}" ;;
       all) echo "${ALL_COMPONENTS[@]}" ;;
-      etcd|apiserver|kafka-[123]|cassandra) echo "$c" ;;
-      *) die "unknown component '$c'; use one of: ${ALL_COMPONENTS[*]} kube kafka all" ;;
+      etcd|apiserver|kafka-[123]|cassandra|containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager) echo "$c" ;;
+      *) die "unknown component '$c'; use one of: ${ALL_COMPONENTS[*]} kube kafka node all" ;;
     esac
   done
 }
 
 cmd_start() {
-  local comps kafka_started=0 c
+  local comps kafka_started=0 c node=0
   read -r -a comps <<<"$(expand "${@:-all}" | tr '\n' ' ')"
   mkdir -p "$RUN" "$LOGS"
+  ensure_node_network
   # The JVMs are launched first and waited on afterwards, so Kafka and Cassandra start side by side.
   for c in "${comps[@]}"; do
     case $c in
@@ -401,6 +425,10 @@ cmd_start() {
   if printf '%s\n' "${comps[@]}" | grep -qx cassandra; then
     wait_until cassandra 240 cassandra_probe
   fi
+  for c in "${comps[@]}"; do
+    case $c in containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager) node=1 ;; esac
+  done
+  if (( node )); then start_node; fi
 }
 
 cmd_up() {
@@ -412,14 +440,20 @@ cmd_up() {
 }
 
 cmd_stop() {
-  # shellcheck disable=SC2046
-  stop_components $(expand "${@:-all}")
+  local comps
+  read -r -a comps <<<"$(expand "${@:-all}" | tr '\n' ' ')"
+  # Stopping containerd stops the pods with it (through the CRI), as a node shutdown does.
+  if printf '%s\n' "${comps[@]}" | grep -qx containerd; then stop_node; fi
+  stop_components "${comps[@]}"
 }
 
 cmd_down() {
-  # Data services first (brokers together), the control plane last.
+  # The node first (its pods through the CRI), then the data services (brokers together),
+  # the control plane, and last the bridge everything listened on.
+  stop_node
   stop_components cassandra kafka-1 kafka-2 kafka-3
   stop_components apiserver etcd
+  if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then ip link delete "$NODE_BRIDGE"; fi
   say "stack is down"
 }
 
@@ -432,6 +466,9 @@ cmd_status() {
   if is_running apiserver; then apiserver_ready && echo "apiserver  /readyz ok" || echo "apiserver  not ready"; fi
   if is_running kafka-1 || is_running kafka-2 || is_running kafka-3; then echo "kafka      $(kafka_probe 3 2>&1 | tail -n1)"; fi
   if is_running cassandra; then echo "cassandra  $(cassandra_probe 2>&1 | tail -n1)"; fi
+  if is_running kubelet; then
+    echo "node       $NODE_NAME ($NODE_IP) Ready=$(kube get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>&1), $(kube get pods -A --no-headers 2>/dev/null | wc -l) pods"
+  fi
   return $rc
 }
 
@@ -441,10 +478,13 @@ export KUBECONFIG='$STATE/kubeconfig'
 export KAFKA_BOOTSTRAP='$(kafka_bootstrap)'
 export KAFKA_ADMIN_USER='$KAFKA_ADMIN_USER'
 export KAFKA_ADMIN_PASSWORD='$KAFKA_ADMIN_PASSWORD'
-export CASSANDRA_CONTACT='127.0.0.1:$CASSANDRA_NATIVE_PORT'
+export CASSANDRA_CONTACT='$NODE_IP:$CASSANDRA_NATIVE_PORT'
 export CASSANDRA_ADMIN_USER='$CASSANDRA_ADMIN_USER'
 export CASSANDRA_ADMIN_PASSWORD='$CASSANDRA_ADMIN_PASSWORD'
 export TRIBUTARY_STACK='$ROOT/stack/scripts/stack.sh'
+export TRIBUTARY_NODE_IP='$NODE_IP'
+export TRIBUTARY_IMAGE='$TRIBUTARY_IMAGE'
+export TRIBUTARY_CONTAINERD_SOCK='$CONTAINERD_SOCK'
 export PATH='$K8S_BIN':"\$PATH"
 EOF
 }
@@ -458,6 +498,8 @@ case ${1:-} in
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   tool) shift; cmd_tool "$@" ;;
+  image) shift; cmd_image "$@" ;;
+  leftovers) node_leftovers ;;
   logs) echo "$LOGS"; ls -1 "$LOGS" 2>/dev/null; echo "broker logs: $STATE/kafka/node-*/logs, cassandra: $STATE/cassandra/logs" ;;
   clean) cmd_down; rm -rf "$STATE"; say "state removed (downloads kept in $CACHE)" ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

@@ -1,0 +1,456 @@
+# The local stack's node: containerd (Debian's) with runc and the CNI bridge plugin, and
+# kubelet, kube-proxy, kube-scheduler and kube-controller-manager built from the same
+# k8s.io/kubernetes module as the API server. Sourced by stack.sh, which defines ROOT,
+# CACHE, STATE, PKI, K8S_BIN, say, die, need, spawn, is_running, pid_of, stop_components.
+#
+# Everything the node makes lives in $STATE/node, $NODE_RUN and one bridge interface
+# ($NODE_BRIDGE, address $NODE_IP): `down` stops the pods through the CRI, then the
+# processes, then unmounts what is left under those folders, removes kube-proxy's
+# iptables rules and the bridge; `leftovers` lists anything that is still there.
+# shellcheck shell=bash
+
+NODE_STATE=$STATE/node
+CONTAINERD_SOCK=$NODE_RUN/containerd/containerd.sock
+NODE_COMPONENTS=(containerd kubelet kube-proxy kube-scheduler kube-controller-manager)
+NODE_TOOLS=$CACHE/node-tools
+IMAGES=$CACHE/images
+# The sandbox ("pause") image every pod starts with; built here from Kubernetes' pause.c.
+PAUSE_IMAGE=tributary.local/pause:3.10
+
+crictl() { "$NODE_TOOLS/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --image-endpoint "unix://$CONTAINERD_SOCK" --timeout 20s "$@"; }
+ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+kube() { "$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig" --request-timeout=10s "$@"; }
+
+# ---------------------------------------------------------------- install
+
+node_packages_present() {
+  local b
+  for b in containerd runc ctr iptables debootstrap umoci ip; do command -v "$b" >/dev/null 2>&1 || return 1; done
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ]
+}
+
+install_node_tools() {
+  node_packages_present || die "the node needs containerd, runc, CNI plugins, iptables, debootstrap and umoci: run 'make deps'"
+  # crictl, to stop pods through the CRI at `down` (cri-tools is not packaged in Debian 12).
+  if [ ! -x "$NODE_TOOLS/crictl" ]; then
+    need go
+    say "building crictl $CRICTL_VERSION from sigs.k8s.io/cri-tools (first time only)"
+    mkdir -p "$NODE_TOOLS"
+    GOBIN=$NODE_TOOLS GOFLAGS=-mod=mod CGO_ENABLED=0 go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" >&2 \
+      || die "building crictl failed; the Go output is above"
+  fi
+  # pause: Kubernetes' own pause.c from the k8s.io/kubernetes module, linked statically.
+  if [ ! -x "$NODE_TOOLS/pause" ]; then
+    local src
+    src=$(cd "$ROOT/stack/go" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+    [ -f "$src" ] || (cd "$ROOT/stack/go" && go mod download k8s.io/kubernetes)
+    [ -f "$src" ] || die "pause.c not found in the k8s.io/kubernetes module ($src)"
+    say "compiling the pause binary from $src"
+    gcc -Os -static -DVERSION="v3.10-tributary" -o "$NODE_TOOLS/pause.tmp" "$src" \
+      || die "compiling pause.c failed (needs gcc and libc6-dev: 'make deps')"
+    strip "$NODE_TOOLS/pause.tmp" && mv "$NODE_TOOLS/pause.tmp" "$NODE_TOOLS/pause"
+  fi
+}
+
+# OCI images are made with umoci (Debian's package): a layout folder, one layer per
+# `umoci insert`, then the config, then a tar archive that containerd imports.
+oci_new() { umoci init --layout "$1" && umoci new --image "$1:$2"; }
+oci_add() { umoci insert --image "$1:$2" "$3" "$4" >/dev/null; }
+# $1 layout, $2 tag, $3 archive, $4 entrypoint, $5 user.
+oci_archive() {
+  umoci config --image "$1:$2" --os linux --architecture amd64 \
+    --config.entrypoint "$4" --config.user "$5" --config.workingdir / \
+    --config.env PATH=/usr/local/bin:/usr/bin:/bin >/dev/null
+  umoci gc --layout "$1"
+  tar -C "$1" -cf "$3.tmp" . && mv "$3.tmp" "$3"
+}
+
+# The runtime base of the tributary image: Debian bookworm (minbase) made with debootstrap
+# from Debian's packages, with the libraries the binaries link (libssl3, zlib) and CA
+# certificates. Cached as a folder; made once.
+install_base_rootfs() {
+  local dir=$CACHE/base-bookworm
+  [ -f "$dir/.complete" ] && return 0
+  local mirror
+  mirror=${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p; s/^deb \(http[^ ]*\) bookworm .*/\1/p' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n1 || true)}
+  mirror=${mirror:-http://deb.debian.org/debian}
+  say "making the image base: debootstrap --variant=minbase bookworm from $mirror (first time only: 2-5 min)"
+  rm -rf "$dir.tmp"
+  debootstrap --variant=minbase --include=libssl3,ca-certificates bookworm "$dir.tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
+    || die "debootstrap failed; see $CACHE/debootstrap.log"
+  # What a runtime image does not need: package caches, docs, man pages.
+  rm -rf "$dir.tmp"/var/cache/apt/* "$dir.tmp"/var/lib/apt/lists/* "$dir.tmp"/usr/share/doc/* "$dir.tmp"/usr/share/man/* "$dir.tmp"/usr/share/locale/*
+  echo 'nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin' >>"$dir.tmp/etc/passwd"
+  echo 'nonroot:x:65532:' >>"$dir.tmp/etc/group"
+  mkdir -p "$dir.tmp/home/nonroot" && chown 65532:65532 "$dir.tmp/home/nonroot"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir" && touch "$dir/.complete"
+}
+
+install_images() {
+  mkdir -p "$IMAGES"
+  if [ ! -f "$IMAGES/pause.tar" ]; then
+    local work; work=$(mktemp -d)
+    oci_new "$work/oci" "${PAUSE_IMAGE##*:}"
+    oci_add "$work/oci" "${PAUSE_IMAGE##*:}" "$NODE_TOOLS/pause" /pause
+    oci_archive "$work/oci" "${PAUSE_IMAGE##*:}" "$IMAGES/pause.tar" /pause 65535
+    rm -rf "$work"
+  fi
+  install_base_rootfs
+  # The base as an OCI layout with one layer, so each image build only adds its binaries.
+  if [ ! -f "$IMAGES/base-oci/.complete" ]; then
+    say "packing the image base into an OCI layout"
+    rm -rf "$IMAGES/base-oci"
+    oci_new "$IMAGES/base-oci" base
+    oci_add "$IMAGES/base-oci" base "$CACHE/base-bookworm" /
+    touch "$IMAGES/base-oci/.complete"
+  fi
+}
+
+# stack.sh image BIN_DIR: the tributary image, the Debian base plus BIN_DIR's release
+# binaries in /usr/local/bin, user 65532 — what the Dockerfile makes, without a registry.
+# Written to $STATE/images/tributary.tar and loaded into the node when containerd runs.
+cmd_image() {
+  local bin=${1:?usage: stack.sh image BIN_DIR (e.g. target/release)} b work tag=${TRIBUTARY_IMAGE##*:}
+  install_images
+  work=$(mktemp -d "${TMPDIR:-/tmp}/tributary-image.XXXXXX")
+  mkdir -p "$work/bin" "$STATE/images"
+  for b in tributary-operator tributary-sink tributary-seed; do
+    [ -x "$bin/$b" ] || die "$bin/$b is missing: build it first (cargo build --release --locked; 'make image' does)"
+    install -m 0755 "$bin/$b" "$work/bin/$b"
+  done
+  cp -a "$IMAGES/base-oci" "$work/oci"
+  umoci insert --image "$work/oci:base" --tag "$tag" "$work/bin" /usr/local/bin >/dev/null
+  umoci rm --image "$work/oci:base"
+  oci_archive "$work/oci" "$tag" "$STATE/images/tributary.tar" /usr/local/bin/tributary-operator 65532
+  rm -rf "$work"
+  say "image $TRIBUTARY_IMAGE written to $STATE/images/tributary.tar ($(du -h "$STATE/images/tributary.tar" | cut -f1))"
+  if is_running containerd; then
+    node_load_image "$TRIBUTARY_IMAGE" "$STATE/images/tributary.tar"
+    say "image $TRIBUTARY_IMAGE loaded into the node"
+  fi
+}
+
+cmd_install_node() {
+  install_node_tools
+  install_images
+}
+
+# ---------------------------------------------------------------- certificates and configs
+
+# $1 file stem, $2 subject: a client certificate signed by the stack's CA.
+client_cert() {
+  [ -f "$PKI/$1.crt" ] && return 0
+  openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$PKI/$1.key" -out "$PKI/$1.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$PKI/$1.ext"
+  openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
+  rm -f "$PKI/$1.csr" "$PKI/$1.ext"
+}
+
+# Client certificates of the node's components, each the identity Kubernetes' default RBAC
+# (and the Node authorizer, for the kubelet) expects; the API server's for the kubelets.
+node_pki() {
+  client_cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
+  client_cert kube-proxy "/CN=system:kube-proxy"
+  client_cert kube-scheduler "/CN=system:kube-scheduler"
+  client_cert kube-controller-manager "/CN=system:kube-controller-manager"
+  client_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+}
+
+# Writes stdin to $1 only when it differs (kube-proxy exits when its config file changes).
+write_if_changed() {
+  local tmp; tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
+# $1 name, $2 certificate stem: a kubeconfig for one component.
+component_kubeconfig() {
+  write_if_changed "$NODE_STATE/$1.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: tributary-local
+  cluster: {server: "https://$NODE_IP:$APISERVER_PORT", certificate-authority: "$PKI/ca.crt"}
+users:
+- name: $1
+  user: {client-certificate: "$PKI/$2.crt", client-key: "$PKI/$2.key"}
+contexts:
+- name: $1
+  context: {cluster: tributary-local, user: $1}
+current-context: $1
+EOF
+}
+
+write_node_configs() {
+  mkdir -p "$NODE_STATE"/{cni,ipam,kubelet,containerd} "$NODE_RUN"
+  node_pki
+  local c
+  for c in kubelet kube-proxy kube-scheduler kube-controller-manager; do component_kubeconfig "$c" "$c"; done
+
+  # containerd: its own root, state and socket, so it never meets another containerd.
+  # restrict_oom_score_adj: machines without CAP_SYS_RESOURCE fail every sandbox otherwise.
+  write_if_changed "$NODE_STATE/containerd.toml" <<EOF
+version = 2
+root = "$NODE_STATE/containerd"
+state = "$NODE_RUN/containerd"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[ttrpc]
+  address = "$NODE_RUN/containerd/containerd.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$NODE_STATE/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  enable_cdi = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "$(command -v runc)"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$NODE_STATE/cni"
+EOF
+
+  # Pods on one bridge; the node's address is the bridge's, so pods reach the API server,
+  # Kafka and Cassandra there. Routes: the pod subnet and the Service range only — pods
+  # have no default route, so nothing they do leaves this machine.
+  write_if_changed "$NODE_STATE/cni/10-tributary.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "tributary",
+  "plugins": [{
+    "type": "bridge", "bridge": "$NODE_BRIDGE", "isGateway": false, "ipMasq": false, "hairpinMode": true,
+    "ipam": {"type": "host-local", "dataDir": "$NODE_STATE/ipam",
+             "ranges": [[{"subnet": "$NODE_CIDR", "rangeStart": "$NODE_POD_RANGE_START"}]],
+             "routes": [{"dst": "$SERVICE_CIDR", "gw": "$NODE_IP"}]}
+  }]
+}
+EOF
+
+  write_if_changed "$NODE_STATE/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# A cgroup v1 host (kubelet >= 1.35 refuses v1 unless told otherwise), cgroupfs as containerd.
+failCgroupV1: false
+cgroupDriver: cgroupfs
+failSwapOn: false
+address: "$NODE_IP"
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+containerRuntimeEndpoint: "unix://$CONTAINERD_SOCK"
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: "$PKI/ca.crt"}
+authorization: {mode: AlwaysAllow}
+clusterDomain: cluster.local
+# Images are built here and cannot be pulled again: never garbage-collect them, and evict
+# only when the disk is really full.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "200Mi", nodefs.available: "2%", imagefs.available: "2%"}
+serializeImagePulls: false
+maxPods: 110
+rotateCertificates: false
+shutdownGracePeriod: 0s
+EOF
+
+  write_if_changed "$NODE_STATE/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: "$NODE_STATE/kube-proxy.kubeconfig"}
+hostnameOverride: "$NODE_NAME"
+mode: iptables
+clusterCIDR: "$NODE_CIDR"
+bindAddress: "$NODE_IP"
+healthzBindAddress: "127.0.0.1:10256"
+metricsBindAddress: "127.0.0.1:10249"
+# Leave the host's conntrack table size and route_localnet alone.
+conntrack: {maxPerCore: 0}
+iptables: {localhostNodePorts: false}
+nodePortAddresses: ["$NODE_IP/32"]
+EOF
+}
+
+# ---------------------------------------------------------------- network
+
+# The bridge carries the node's address; everything of the stack listens there.
+ensure_node_network() {
+  if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
+    [ "$(id -u)" -eq 0 ] || die "the local stack's node needs root (it creates the bridge $NODE_BRIDGE, runs containerd and the kubelet); run it as root"
+    say "creating bridge $NODE_BRIDGE with the node address $NODE_IP"
+    ip link add "$NODE_BRIDGE" type bridge
+  fi
+  [[ $(ip -4 -o addr show dev "$NODE_BRIDGE") == *" $NODE_IP/"* ]] || ip addr add "$NODE_IP/${NODE_CIDR#*/}" dev "$NODE_BRIDGE"
+  ip link set "$NODE_BRIDGE" up
+}
+
+# ---------------------------------------------------------------- processes
+
+containerd_ready() { ctr --address "$CONTAINERD_SOCK" version; }
+node_ready() { kube get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
+component_healthy() { curl -fsSk "$1" | grep -qx ok; }
+
+# Loads an OCI archive into the node (k8s.io namespace, where the kubelet looks), unless
+# an image of that name and digest is there already.
+node_load_image() {
+  local ref=$1 archive=$2
+  ctr_k8s images import --base-name "${ref%:*}" --digests "$archive" >/dev/null \
+    || die "could not load $archive into the node's containerd"
+  ctr_k8s images ls -q | grep -qx "$ref" || die "$archive did not provide $ref"
+}
+
+start_node() {
+  ensure_node_network
+  write_node_configs
+  local -a WATCHED
+  if ! is_running containerd; then
+    say "starting containerd $(containerd --version | awk '{print $3}') (socket $CONTAINERD_SOCK)"
+    spawn containerd containerd --config "$NODE_STATE/containerd.toml" --log-level warn
+    WATCHED=(containerd); wait_until containerd 60 containerd_ready
+  fi
+  node_load_image "$PAUSE_IMAGE" "$IMAGES/pause.tar"
+  if ! is_running kube-controller-manager; then
+    say "starting kube-controller-manager"
+    spawn kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+      --kubeconfig "$NODE_STATE/kube-controller-manager.kubeconfig" \
+      --authentication-kubeconfig "$NODE_STATE/kube-controller-manager.kubeconfig" \
+      --authorization-kubeconfig "$NODE_STATE/kube-controller-manager.kubeconfig" \
+      --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --leader-elect=false \
+      --use-service-account-credentials \
+      --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+      --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+      --service-cluster-ip-range "$SERVICE_CIDR" --allocate-node-cidrs=false \
+      --node-monitor-grace-period 20s --v 1
+  fi
+  if ! is_running kube-scheduler; then
+    say "starting kube-scheduler"
+    spawn kube-scheduler "$K8S_BIN/kube-scheduler" \
+      --kubeconfig "$NODE_STATE/kube-scheduler.kubeconfig" \
+      --authentication-kubeconfig "$NODE_STATE/kube-scheduler.kubeconfig" \
+      --authorization-kubeconfig "$NODE_STATE/kube-scheduler.kubeconfig" \
+      --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false --v 1
+  fi
+  if ! is_running kube-proxy; then
+    say "starting kube-proxy (iptables)"
+    spawn kube-proxy "$K8S_BIN/kube-proxy" --config "$NODE_STATE/kube-proxy.yaml" --v 1
+  fi
+  if ! is_running kubelet; then
+    say "starting kubelet (node $NODE_NAME, $NODE_IP)"
+    spawn kubelet "$K8S_BIN/kubelet" --config "$NODE_STATE/kubelet.yaml" \
+      --kubeconfig "$NODE_STATE/kubelet.kubeconfig" --hostname-override "$NODE_NAME" \
+      --node-ip "$NODE_IP" --root-dir "$NODE_STATE/kubelet" --cert-dir "$NODE_STATE/kubelet/pki" --v 1
+  fi
+  WATCHED=(kube-controller-manager); wait_until kube-controller-manager 60 component_healthy "https://127.0.0.1:$KCM_PORT/healthz"
+  WATCHED=(kube-scheduler); wait_until kube-scheduler 60 component_healthy "https://127.0.0.1:$SCHEDULER_PORT/healthz"
+  WATCHED=(kube-proxy); wait_until kube-proxy 60 curl -fsS "http://127.0.0.1:10256/healthz"
+  WATCHED=(kubelet containerd); wait_until "node $NODE_NAME" 120 node_ready
+}
+
+# Stops the node: pods first, through the CRI (so CNI releases addresses and veths), then
+# the processes, then whatever they left: mounts, network namespaces, iptables rules, the
+# bridge. Pods come back at the next `up` (the API server still has them), as after a reboot.
+stop_node() {
+  if is_running containerd && [ -x "$NODE_TOOLS/crictl" ]; then
+    stop_components kubelet
+    local pods
+    pods=$(crictl pods -q 2>/dev/null || true)
+    if [ -n "$pods" ]; then
+      say "stopping $(wc -w <<<"$pods") pod sandbox(es) through the CRI"
+      # shellcheck disable=SC2086
+      crictl stopp $pods >/dev/null 2>&1 || true
+      # shellcheck disable=SC2086
+      crictl rmp -f $pods >/dev/null 2>&1 || true
+    fi
+  fi
+  stop_components kubelet kube-proxy kube-scheduler kube-controller-manager
+  stop_components containerd
+  # Shims and container processes that outlived containerd (e.g. after a kill -9).
+  local p
+  for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" || true); do
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  kill_cgroup_tree kubepods
+  unmount_under "$NODE_RUN" "$NODE_STATE"
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do
+    ip netns delete "$ns" 2>/dev/null || true
+  done
+  if [ -x "$K8S_BIN/kube-proxy" ] && [[ $(iptables-save 2>/dev/null) == *KUBE-* ]]; then
+    "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+    remove_kube_chains
+  fi
+  ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && ip link delete "$NODE_BRIDGE"
+  rm -rf "$NODE_RUN"
+}
+
+# SIGKILL to every process in the cgroup subtree $1 of every v1 hierarchy (and v2).
+kill_cgroup_tree() {
+  local f p
+  for f in $(find /sys/fs/cgroup -path "*/$1*" -name cgroup.procs 2>/dev/null); do
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$f"
+  done
+  # Empty cgroups, deepest first.
+  find /sys/fs/cgroup -depth -type d -path "*/$1*" -exec rmdir {} \; 2>/dev/null || true
+}
+
+unmount_under() {
+  local dir m
+  for dir in "$@"; do
+    [ -e "$dir" ] || continue
+    dir=$(realpath "$dir")
+    # Deepest first.
+    for m in $(awk -v d="$dir" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+      umount -l "$m" 2>/dev/null || true
+    done
+  done
+}
+
+# kubelet and kube-proxy chains that kube-proxy --cleanup does not remove (KUBE-FIREWALL,
+# KUBE-KUBELET-CANARY, ...), in every table of both iptables and ip6tables.
+remove_kube_chains() {
+  local cmd table chain rule saved
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null || continue
+    for table in filter nat mangle raw; do
+      saved=$("$cmd-save" -t "$table" 2>/dev/null || true)
+      while read -r rule; do
+        # shellcheck disable=SC2086
+        [ -n "$rule" ] && { "$cmd" -t "$table" -D ${rule#-A } 2>/dev/null || true; }
+      done < <(grep -- '^-A .*KUBE-' <<<"$saved" || true)
+      for chain in $(awk '/^:KUBE-/{print substr($1, 2)}' <<<"$saved"); do
+        "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
+        "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
+# Everything the node could leave behind; prints one line per leftover, fails if any.
+node_leftovers() {
+  local found=0 c
+  for c in "${NODE_COMPONENTS[@]}"; do
+    if is_running "$c"; then echo "process: $c (pid $(pid_of "$c"))"; found=1; fi
+  done
+  if pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" >/dev/null; then echo "process: containerd-shim"; found=1; fi
+  local m
+  for m in $(awk -v a="$(realpath -m "$NODE_RUN")" -v b="$(realpath -m "$NODE_STATE")" 'index($5, a) == 1 || index($5, b) == 1 {print $5}' /proc/self/mountinfo); do
+    echo "mount: $m"; found=1
+  done
+  if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then echo "interface: $NODE_BRIDGE"; found=1; fi
+  if ip -o link show type veth 2>/dev/null | grep -q "master $NODE_BRIDGE"; then echo "interface: veth on $NODE_BRIDGE"; found=1; fi
+  if ip netns list 2>/dev/null | grep -q '^cni-'; then echo "network namespace: $(ip netns list | grep '^cni-' | head -n1)"; found=1; fi
+  if [[ $(iptables-save 2>/dev/null) == *KUBE-* ]]; then echo "iptables: $(iptables-save | grep -c 'KUBE-') KUBE- lines"; found=1; fi
+  if [ -n "$(find /sys/fs/cgroup -maxdepth 2 -name kubepods 2>/dev/null)" ]; then echo "cgroup: kubepods"; found=1; fi
+  return $found
+}
