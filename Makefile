@@ -84,18 +84,28 @@ OPERATOR_NS := tributary-system
 STACK_MANIFESTS = kubectl kustomize --load-restrictor LoadRestrictionsNone k3d/stack
 
 .PHONY: demo
-demo: ## The whole pipeline with the seed tenants: k3d when Docker runs, else the local stack
+demo: ## The whole pipeline with the seed tenants: k3d where it can create a cluster, else the local node
 	stack/scripts/demo.sh
 
 .PHONY: demo-down
-demo-down: ## Stop the operator and sinks that a local `make demo` started (the stack stays up)
-	@for p in sinks operator; do f=.stack/run/$$p.pid; \
-	  if [ -f $$f ] && kill -0 $$(cat $$f) 2>/dev/null; then kill $$(cat $$f); echo "stopped $$p"; fi; rm -f $$f; done
+demo-down: ## Remove what a local `make demo` installed (the operator release; the stack stays up)
+	@eval "$$($(STACK) env)" && $(HELM) uninstall tributary -n $(OPERATOR_NS) --wait --ignore-not-found
 
 .PHONY: image
-image: ## Build the container image tributary:dev (operator + sink + seed; needs Docker)
-	@docker info >/dev/null 2>&1 || { echo "make image needs a running Docker daemon; without Docker use 'make demo' (local stack)"; exit 1; }
-	docker build -t $(IMAGE) .
+image: ## The image (operator + sink + seed): docker build with Docker, else made here and loaded into the local node
+	@if docker info >/dev/null 2>&1; then docker build -t $(IMAGE) .; else \
+	  echo "no Docker daemon: building the release binaries and the image on a Debian base, loaded into the local node (stack.sh image)"; \
+	  cargo build --release --locked --bin tributary-operator --bin tributary-sink --bin tributary-seed && \
+	  $(STACK) image target/release; fi
+
+.PHONY: operator-install-local
+operator-install-local: ## Build the image into the local node and install the chart (values-local.yaml, 2 replicas)
+	@$(STACK) up
+	cargo build --release --locked --bin tributary-operator --bin tributary-sink --bin tributary-seed
+	$(STACK) image target/release
+	@eval "$$($(STACK) env)" && $(MAKE) --no-print-directory install-crds && \
+	  $(HELM) upgrade --install tributary charts/tributary -n $(OPERATOR_NS) --create-namespace \
+	    -f charts/tributary/values-local.yaml --set image.tag=$${TRIBUTARY_IMAGE##*:} --wait --timeout 5m
 
 .PHONY: chart-lint
 chart-lint: ## helm lint the chart with each values file

@@ -3,12 +3,14 @@
 # topics and sinks from examples/, seed data produced with each tenant's own credentials,
 # every record streamed into Cassandra.
 #
-#   With Docker and k3d: the k3d path (make k3d-create kafka-create cassandra-create
-#   operator-install), examples applied to that cluster.
-#   Without them (or DEMO_MODE=local): the same pipeline on the local real stack — the
-#   operator as a process, the sinks as processes started from the Deployments it wrote.
+#   Where k3d can create a cluster (a Docker daemon that answers and a reachable Docker
+#   Hub for the k3s and broker images): the k3d path (make k3d-create kafka-create
+#   cassandra-create operator-install), examples applied to that cluster.
+#   Otherwise (or DEMO_MODE=local): the same pipeline on the local stack's real node — the
+#   image made here and loaded into the node, the operator installed with Helm
+#   (values-local.yaml, two replicas), the sinks as the pods of the Deployments it writes.
 #
-# DEMO_RECORDS (default 20000) records per tenant. `make demo-down` stops what it started.
+# DEMO_RECORDS (default 20000) records per tenant. `make demo-down` uninstalls the operator.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -19,10 +21,18 @@ n=0
 step() { n=$((n + 1)); printf '\n\033[1m[demo %d/%d]\033[0m %s\n' "$n" "$TOTAL" "$*" >&2; }
 die() { printf '\033[31m[demo] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
+why="DEMO_MODE=$MODE"
 if [ "$MODE" = auto ]; then
-  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then MODE=k3d; else MODE=local; fi
+  # k3d pulls the k3s, Kafka and Cassandra images from Docker Hub: a daemon alone is not enough.
+  if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
+    MODE=local why="no Docker daemon answers"
+  elif ! curl -s -o /dev/null -m 5 https://registry-1.docker.io/v2/; then
+    MODE=local why="Docker runs, but Docker Hub cannot be reached (k3d needs its images)"
+  else
+    MODE=k3d why="a Docker daemon answers and Docker Hub is reachable"
+  fi
 fi
-
+echo "[demo] path: $MODE ($why)" >&2
 wait_for() { # what timeout command...
   local what=$1 timeout=$2 t0; shift 2; t0=$(date +%s)
   until "$@" >/dev/null 2>&1; do
@@ -45,78 +55,11 @@ apply_examples() {
   kubectl wait --for=condition=MappingValid --timeout=180s -n bts cassandrasink/alarms
 }
 
-# $1 tenant, $2 dataset: tributary-seed with the tenant's own Secret, as its team would run it.
-seed_env() {
-  local ns=$1 key
-  for key in kafka.bootstrap.servers kafka.username kafka.password; do
-    kubectl get secret tributary-credentials -n "$ns" -o "jsonpath={.data.${key//./\\.}}" | base64 -d
-    echo
-  done
-}
-
-if [ "$MODE" = local ]; then
-  TOTAL=7
-  echo "[demo] no Docker daemon (or DEMO_MODE=local): running the pipeline on the local real stack" >&2
-  step "starting the local stack (kube-apiserver + etcd, 3 Kafka brokers, Cassandra)"
-  stack/scripts/stack.sh up
-  eval "$(stack/scripts/stack.sh env)"
-  step "building tributary-operator, tributary-sink, tributary-seed, tributary-local"
-  cargo build --locked --workspace --bins
-  step "installing the CRDs and starting the operator (log: $STATE/logs/operator.out)"
-  make --no-print-directory install-crds >/dev/null
-  kubectl get namespace tributary-system >/dev/null 2>&1 || kubectl create namespace tributary-system
-  mkdir -p "$STATE/run" "$STATE/logs"
-  if ! { [ -f "$STATE/run/operator.pid" ] && kill -0 "$(cat "$STATE/run/operator.pid")" 2>/dev/null; }; then
-    TRIBUTARY_HTTP_ADDR=127.0.0.1:18080 POD_NAME=demo-operator setsid target/debug/tributary-operator \
-      >>"$STATE/logs/operator.out" 2>&1 </dev/null &
-    echo $! >"$STATE/run/operator.pid"
-  fi
-  wait_for "the operator's /readyz" 60 curl -fsS http://127.0.0.1:18080/readyz
-  apply_examples
-  step "starting the sinks as local processes from the Deployments the operator wrote (log: $STATE/logs/sinks.out)"
-  if ! { [ -f "$STATE/run/sinks.pid" ] && kill -0 "$(cat "$STATE/run/sinks.pid")" 2>/dev/null; }; then
-    : >"$STATE/logs/sinks.out"
-    setsid target/debug/tributary-local sinks water bts >>"$STATE/logs/sinks.out" 2>&1 </dev/null &
-    echo $! >"$STATE/run/sinks.pid"
-  fi
-  wait_for "the sink processes" 120 grep -q "sink processes running" "$STATE/logs/sinks.out"
-  grep '^\[local\]' "$STATE/logs/sinks.out" | tail -n 4 >&2
-  total_rows() { target/debug/tributary-local rows water bts | awk 'NR > 1 && $3 ~ /^[0-9]+$/ { sum += $3 } END { print sum + 0 }'; }
-  before=$(total_rows)
-  step "producing $RECORDS records per tenant with tributary-seed (1 in 1000 malformed: they go to the dead-letter topic)"
-  for pair in water:water bts:bts; do
-    ns=${pair%%:*}
-    mapfile -t creds < <(seed_env "$ns")
-    KAFKA_BOOTSTRAP=${creds[0]} KAFKA_USERNAME=${creds[1]} KAFKA_PASSWORD=${creds[2]} \
-      target/debug/tributary-seed --dataset "${pair##*:}" --topic "$ns.data" --count "$RECORDS" \
-      --malformed-every 1000 --run "demo-$(date +%s)" | tail -n 1
-  done
-  step "waiting until both sinks have written everything, then the result"
-  want=$(( before + 2 * (RECORDS - RECORDS / 1000) ))
-  drained() { [ "$(total_rows)" -ge "$want" ]; }
-  wait_for "all $(( want - before )) well-formed records in Cassandra" 600 drained
-  kubectl get tenants,topics,cassandrasinks -A
-  echo "(no kubelet here: the sinks run as local processes, so their Deployments report 0 ready replicas)"
-  echo
-  target/debug/tributary-local rows water bts
-  cat >&2 <<EOT
-
-[demo] done: both tenants' records are in Cassandra. Try next:
-  eval "\$(make -s stack-env)"
-  kubectl get cassandrasink -n water readings -o yaml        # lag, dead letters, consumer group
-  kubectl get secret tributary-credentials -n water -o jsonpath='{.data.librdkafka\.properties}' | base64 -d
-  kubectl patch topic data -n water --type merge -p '{"spec":{"partitions":6}}'   # grow the topic
-  tail -f $STATE/logs/operator.out                            # the operator's JSON log
-  make demo-down                                              # stop the operator and the sinks
-EOT
-else
-  TOTAL=7
-  step "creating the k3d cluster"; make --no-print-directory k3d-create
-  step "Kafka (3 brokers) and Kafka UI"; make --no-print-directory kafka-create
-  step "Cassandra"; make --no-print-directory cassandra-create
-  step "operator image and chart"; make --no-print-directory operator-install
-  apply_examples
+# A tributary-seed Job in each tenant namespace with the tenant's own Secret, as its team
+# would run it; $1 the image.
+seed_jobs() {
   step "producing $RECORDS records per tenant: a tributary-seed Job in each tenant namespace, with the tenant's Secret"
+  local pair ns
   for pair in water:water bts:bts; do
     ns=${pair%%:*}
     kubectl delete job -n "$ns" seed --ignore-not-found >/dev/null
@@ -132,9 +75,9 @@ spec:
       securityContext: {runAsNonRoot: true, runAsUser: 65532}
       containers:
       - name: seed
-        image: tributary:dev
-        imagePullPolicy: Never
-        command: [tributary-seed, --dataset, ${pair##*:}, --topic, $ns.data, --count, "$RECORDS", --malformed-every, "1000", --run, demo]
+        image: $1
+        imagePullPolicy: IfNotPresent
+        command: [tributary-seed, --dataset, ${pair##*:}, --topic, $ns.data, --count, "$RECORDS", --malformed-every, "1000", --run, "demo-$(date +%s)"]
         env:
         - {name: KAFKA_BOOTSTRAP, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.bootstrap.servers}}}
         - {name: KAFKA_USERNAME, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.username}}}
@@ -143,6 +86,56 @@ EOT
   done
   kubectl wait --for=condition=Complete --timeout=600s -n water job/seed
   kubectl wait --for=condition=Complete --timeout=600s -n bts job/seed
+}
+
+all_ready() {
+  kubectl wait --for=condition=Ready --timeout=300s tenant/water tenant/bts
+  kubectl wait --for=condition=Ready --timeout=300s -n water topic/data cassandrasink/readings
+  kubectl wait --for=condition=Ready --timeout=300s -n bts topic/data cassandrasink/alarms
+}
+
+if [ "$MODE" = local ]; then
+  TOTAL=5
+  step "starting the local stack (Kubernetes with one real node, 3 Kafka brokers, Cassandra)"
+  stack/scripts/stack.sh up
+  eval "$(stack/scripts/stack.sh env)"
+  step "building the image (release binaries on a Debian base) and installing the operator with Helm"
+  make --no-print-directory operator-install-local
+  eval "$(stack/scripts/stack.sh env)"
+  kubectl get pods -n tributary-system -o wide
+  apply_examples
+  rows() { stack/scripts/stack.sh cql "SELECT COUNT(*) FROM $1" 2>/dev/null | tail -n1; }
+  total_rows() { echo $(( $(rows water.readings) + $(rows bts.alarms) )); }
+  before=$(total_rows)
+  seed_jobs "$TRIBUTARY_IMAGE"
+  step "waiting until both sinks have written everything, then the result"
+  want=$(( before + 2 * (RECORDS - RECORDS / 1000) ))
+  drained() { [ "$(total_rows)" -ge "$want" ]; }
+  wait_for "all $(( want - before )) well-formed records in Cassandra" 600 drained
+  all_ready
+  kubectl get tenants,topics,cassandrasinks -A
+  kubectl get pods -n water -n bts -o wide 2>/dev/null || true
+  echo
+  for table in water.readings bts.alarms; do echo "$table: $(rows "$table") rows"; done
+  cat >&2 <<EOT
+
+[demo] done: both tenants' records are in Cassandra, and everything runs as pods on the node. Try next:
+  eval "\$(make -s stack-env)"
+  kubectl get cassandrasink -n water readings -o yaml        # lag, dead letters, consumer group
+  kubectl get pods -A -o wide                                # the operator and the sinks on the node
+  kubectl logs -n water deploy/tributary-sink-readings
+  kubectl patch topic data -n water --type merge -p '{"spec":{"partitions":6}}'   # grow the topic
+  make demo-down                                             # uninstall the operator (data stays)
+EOT
+else
+  TOTAL=6
+  step "creating the k3d cluster"; make --no-print-directory k3d-create
+  step "Kafka (3 brokers) and Kafka UI"; make --no-print-directory kafka-create
+  step "Cassandra"; make --no-print-directory cassandra-create
+  step "operator image and chart"; make --no-print-directory operator-install
+  apply_examples
+  seed_jobs tributary:dev
+  all_ready
   kubectl get tenants,topics,cassandrasinks -A
   for table in water.readings bts.alarms; do
     kubectl exec -n tributary-stack cassandra-0 -- cqlsh -u cassandra -p cassandra -e "SELECT COUNT(*) FROM $table" || true

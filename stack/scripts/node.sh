@@ -106,11 +106,16 @@ install_images() {
   fi
 }
 
+# The image the node runs: the last one `stack.sh image` made (REPO:dev-<hash>).
+current_image() { echo "$TRIBUTARY_IMAGE_REPO:$(cat "$STATE/images/tributary.tag" 2>/dev/null || echo dev)"; }
+
 # stack.sh image BIN_DIR: the tributary image, the Debian base plus BIN_DIR's release
 # binaries in /usr/local/bin, user 65532 — what the Dockerfile makes, without a registry.
-# Written to $STATE/images/tributary.tar and loaded into the node when containerd runs.
+# Its tag is the hash of the binaries, so a new build rolls every pod that runs it (the
+# operator's and, through TRIBUTARY_SINK_IMAGE, the sinks'). Written to
+# $STATE/images/tributary.tar and loaded into the node when containerd runs.
 cmd_image() {
-  local bin=${1:?usage: stack.sh image BIN_DIR (e.g. target/release)} b work tag=${TRIBUTARY_IMAGE##*:}
+  local bin=${1:?usage: stack.sh image BIN_DIR (e.g. target/release)} b work tag
   install_images
   work=$(mktemp -d "${TMPDIR:-/tmp}/tributary-image.XXXXXX")
   mkdir -p "$work/bin" "$STATE/images"
@@ -118,21 +123,18 @@ cmd_image() {
     [ -x "$bin/$b" ] || die "$bin/$b is missing: build it first (cargo build --release --locked; 'make image' does)"
     install -m 0755 "$bin/$b" "$work/bin/$b"
   done
+  tag=dev-$(cat "$work"/bin/* | sha256sum | cut -c1-12)
   cp -a "$IMAGES/base-oci" "$work/oci"
   umoci insert --image "$work/oci:base" --tag "$tag" "$work/bin" /usr/local/bin >/dev/null
   umoci rm --image "$work/oci:base"
   oci_archive "$work/oci" "$tag" "$STATE/images/tributary.tar" /usr/local/bin/tributary-operator 65532
   rm -rf "$work"
-  say "image $TRIBUTARY_IMAGE written to $STATE/images/tributary.tar ($(du -h "$STATE/images/tributary.tar" | cut -f1))"
+  echo "$tag" >"$STATE/images/tributary.tag"
+  say "image $(current_image) written to $STATE/images/tributary.tar ($(du -h "$STATE/images/tributary.tar" | cut -f1))"
   if is_running containerd; then
-    node_load_image "$TRIBUTARY_IMAGE" "$STATE/images/tributary.tar"
-    say "image $TRIBUTARY_IMAGE loaded into the node"
+    node_load_image "$(current_image)" "$STATE/images/tributary.tar"
+    say "image $(current_image) loaded into the node"
   fi
-}
-
-cmd_install_node() {
-  install_node_tools
-  install_images
 }
 
 # ---------------------------------------------------------------- certificates and configs
@@ -320,6 +322,7 @@ start_node() {
     WATCHED=(containerd); wait_until containerd 60 containerd_ready
   fi
   node_load_image "$PAUSE_IMAGE" "$IMAGES/pause.tar"
+  if [ -f "$STATE/images/tributary.tar" ]; then node_load_image "$(current_image)" "$STATE/images/tributary.tar"; fi
   if ! is_running kube-controller-manager; then
     say "starting kube-controller-manager"
     spawn kube-controller-manager "$K8S_BIN/kube-controller-manager" \

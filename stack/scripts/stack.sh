@@ -15,8 +15,9 @@
 #                                    containerd kubelet kube-proxy kube-scheduler kube-controller-manager,
 #                                    or the groups kube, kafka and node); used by fault tests
 #   stack.sh image BIN_DIR           the tributary image (Debian base + BIN_DIR's binaries),
-#                                    loaded into the node as $TRIBUTARY_IMAGE
+#                                    loaded into the node (TRIBUTARY_IMAGE in `env`)
 #   stack.sh leftovers               anything a stopped node left behind (fails if any)
+#   stack.sh cql 'QUERY'             run one CQL statement as the admin; prints the first column
 #   stack.sh tool helm|k3d|kubectl   install a pinned tool into the cache if missing; print its path
 #   stack.sh logs                    where the logs are
 #   stack.sh clean                   down, then delete all state (data, certificates); keeps downloads
@@ -116,12 +117,21 @@ cmd_tool() {
   local dir bin
   case ${1:-} in
     helm)
-      dir=$CACHE/helm-$HELM_VERSION; bin=$dir/helm
+      # Built the way Helm's own Makefile does: the Kubernetes version it assumes for
+      # `helm template`/`lint` (without which it says v1.20) comes from its client-go.
+      dir=$CACHE/helm-$HELM_VERSION-k8sver; bin=$dir/helm
       if [ ! -x "$bin" ]; then
         need go
         say "building helm $HELM_VERSION from helm.sh/helm/v3 (first time only: 2-5 min)"
         mkdir -p "$dir"
-        GOBIN=$dir GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2 \
+        local gomod minor ldflags
+        gomod=$(GOFLAGS=-mod=mod go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+        minor=$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod" | head -n1)
+        [ -n "$minor" ] || die "could not read helm $HELM_VERSION's client-go version from $gomod"
+        ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+        ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+        ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+        GOBIN=$dir GOFLAGS=-mod=mod CGO_ENABLED=0 go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2 \
           || die "building helm failed; the Go output is above"
       fi ;;
     k3d)
@@ -356,7 +366,7 @@ spawn_kafka() {
 # ---------------------------------------------------------------- cassandra
 
 cassandra_probe() {
-  java -cp "$PROBES:$CASSANDRA_LIBS/*" CqlProbe "$NODE_IP" "$CASSANDRA_NATIVE_PORT" "$CASSANDRA_ADMIN_USER" "$CASSANDRA_ADMIN_PASSWORD"
+  java -cp "$PROBES:$CASSANDRA_LIBS/*" CqlProbe "$NODE_IP" "$CASSANDRA_NATIVE_PORT" "$CASSANDRA_ADMIN_USER" "$CASSANDRA_ADMIN_PASSWORD" "$@"
 }
 
 spawn_cassandra() {
@@ -483,7 +493,7 @@ export CASSANDRA_ADMIN_USER='$CASSANDRA_ADMIN_USER'
 export CASSANDRA_ADMIN_PASSWORD='$CASSANDRA_ADMIN_PASSWORD'
 export TRIBUTARY_STACK='$ROOT/stack/scripts/stack.sh'
 export TRIBUTARY_NODE_IP='$NODE_IP'
-export TRIBUTARY_IMAGE='$TRIBUTARY_IMAGE'
+export TRIBUTARY_IMAGE='$(current_image)'
 export TRIBUTARY_CONTAINERD_SOCK='$CONTAINERD_SOCK'
 export PATH='$K8S_BIN':"\$PATH"
 EOF
@@ -500,6 +510,7 @@ case ${1:-} in
   tool) shift; cmd_tool "$@" ;;
   image) shift; cmd_image "$@" ;;
   leftovers) node_leftovers ;;
+  cql) shift; cassandra_probe "$@" ;;
   logs) echo "$LOGS"; ls -1 "$LOGS" 2>/dev/null; echo "broker logs: $STATE/kafka/node-*/logs, cassandra: $STATE/cassandra/logs" ;;
   clean) cmd_down; rm -rf "$STATE"; say "state removed (downloads kept in $CACHE)" ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

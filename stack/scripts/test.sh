@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test of the project against the real local stack. Starts the stack
 # if it is not running (it stays up afterwards for the next run; `make stack-down` stops it),
-# then runs the unit tests and the integration tests in tests/.
+# loads the image of this build into its node (the sinks, and the operator where a test
+# installs the chart, run as pods), then runs the unit tests and the integration tests.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -9,10 +10,14 @@ step() { printf '\033[1m[test]\033[0m %s\n' "$*" >&2; }
 
 step "building (cargo build --workspace --all-targets --locked)"
 cargo build --workspace --all-targets --locked
+step "release binaries for the image the node runs (cargo build --release)"
+cargo build --release --locked --bin tributary-operator --bin tributary-sink --bin tributary-seed
 step "pinned helm for the chart checks (built into the cache on first use)"
 stack/scripts/stack.sh tool helm >/dev/null
 step "starting the local stack (idempotent)"
 stack/scripts/stack.sh up
+step "the tributary image (Debian base + the release binaries), loaded into the node"
+stack/scripts/stack.sh image target/release
 eval "$(stack/scripts/stack.sh env)"
 step "running every test (cargo test --workspace --locked)"
 cargo test --workspace --locked -- "$@"

@@ -146,6 +146,12 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The pinned helm, built into the cache by the stack script on first use (asked once).
+pub fn helm() -> &'static str {
+    static HELM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HELM.get_or_init(|| run(&env("TRIBUTARY_STACK"), &["tool", "helm"], None).trim().to_string())
+}
+
 /// Installs the generated CRDs (`kubectl apply --server-side -f charts/tributary/crds/`) and waits until the
 /// API server has established them. Idempotent, so every test binary may call it.
 pub async fn install_crds() {

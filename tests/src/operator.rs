@@ -91,6 +91,10 @@ impl OperatorProcess {
         let log = std::env::temp_dir().join(format!("{identity}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let mut command = Command::new(workspace_binary("tributary-operator"));
+        // The sinks it writes run on the stack's node, from the image `make test` loaded there.
+        if let Ok(image) = std::env::var("TRIBUTARY_IMAGE") {
+            command.env("TRIBUTARY_SINK_IMAGE", image);
+        }
         command
             .env("TRIBUTARY_NAMESPACE", lease_namespace)
             .env("POD_NAME", identity)

@@ -1,27 +1,19 @@
-//! Runs sinks the way Kubernetes would, but as local processes: the command, environment
-//! and config file come from the Deployment, ConfigMap and Secrets the operator wrote.
+//! The sinks as Kubernetes runs them: the pods of the Deployment the operator wrote, on the
+//! local stack's node. Tests read each pod's metrics over the pod network, kill a container
+//! with SIGKILL through containerd (the kubelet restarts it) or force-delete a pod (its
+//! ReplicaSet replaces it).
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
+use kube::api::{DeleteParams, ListParams, LogParams};
 
-use crate::operator::{free_port, spawn_tied, workspace_binary};
-use crate::{unique, wait_until};
+use crate::wait_until;
 
-pub struct SinkProcess {
-    pub pid: u32,
-    exited: Arc<AtomicBool>,
-    pub http: SocketAddr,
-    pub log: PathBuf,
-}
+/// The sink's HTTP port (`/metrics`, `/healthz`), as the operator's Deployment sets it.
+const HTTP_PORT: u16 = 8080;
 
 /// Waits until the operator wrote the Deployment, and returns it.
 pub async fn wait_deployment(namespace: &str, name: &str) -> Deployment {
@@ -32,124 +24,196 @@ pub async fn wait_deployment(namespace: &str, name: &str) -> Deployment {
     .await
 }
 
-impl SinkProcess {
-    /// Starts one replica of the Deployment: its container's command and environment, with
-    /// `secretKeyRef`s resolved from the Secrets, the ConfigMap volume written to a local
-    /// directory (the config path points there) and a free port for `/metrics`.
-    pub async fn start(namespace: &str, deployment: &str) -> SinkProcess {
+pub struct SinkPods {
+    pub namespace: String,
+    pub deployment: String,
+    pods: Api<Pod>,
+    deployments: Api<Deployment>,
+}
+
+impl SinkPods {
+    /// Waits until the Deployment runs `replicas` ready pods of its current template.
+    pub async fn running(namespace: &str, deployment: &str, replicas: i32) -> SinkPods {
         let client = kube::Client::try_default().await.unwrap();
-        let d = wait_deployment(namespace, deployment).await;
-        let pod = d.spec.unwrap().template.spec.unwrap();
-        let container = &pod.containers[0];
-        let command = container.command.clone().expect("the sink container has a command");
-
-        // The config volume → a local directory with the ConfigMap's files.
-        let dir = std::env::temp_dir().join(unique("sink-config"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut mount_paths = BTreeMap::new();
-        for mount in container.volume_mounts.clone().unwrap_or_default() {
-            let volume = pod.volumes.clone().unwrap_or_default().into_iter().find(|v| v.name == mount.name).unwrap();
-            let name = volume.config_map.expect("config volumes are ConfigMaps").name;
-            let cm = Api::<ConfigMap>::namespaced(client.clone(), namespace).get(&name).await.unwrap();
-            for (file, content) in cm.data.unwrap_or_default() {
-                std::fs::write(dir.join(&file), content).unwrap();
-            }
-            mount_paths.insert(mount.mount_path.clone(), dir.clone());
-        }
-
-        let http = free_port();
-        let log = std::env::temp_dir().join(format!("{}.log", unique(deployment)));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(workspace_binary(&command[0]));
-        cmd.args(&command[1..]).env_clear().stdout(Stdio::from(out.try_clone().unwrap())).stderr(Stdio::from(out));
-        for var in container.env.clone().unwrap_or_default() {
-            let value = match (var.value, var.value_from) {
-                (Some(v), _) => v,
-                (None, Some(from)) => {
-                    let r = from.secret_key_ref.expect("only secretKeyRef is used");
-                    let secret = Api::<Secret>::namespaced(client.clone(), namespace).get(&r.name).await.unwrap();
-                    String::from_utf8(secret.data.unwrap()[&r.key].0.clone()).unwrap()
-                }
-                (None, None) => String::new(),
-            };
-            // Paths inside a mounted volume → the local copy; the port → a free one.
-            let value = mount_paths
-                .iter()
-                .find_map(|(mount, local)| {
-                    value.strip_prefix(mount.as_str()).map(|rest| format!("{}{rest}", local.display()))
-                })
-                .unwrap_or(value);
-            let value = if var.name == "TRIBUTARY_HTTP_ADDR" { http.to_string() } else { value };
-            cmd.env(&var.name, value);
-        }
-        let (pid, exited) = spawn_tied(cmd);
-        let sink = SinkProcess { pid, exited, http, log };
-        wait_until(
-            &format!("sink {deployment} /healthz (log {})", sink.log.display()),
-            Duration::from_secs(60),
-            || async {
-                if sink.exited.load(Ordering::SeqCst) {
-                    return Err(format!("the sink exited: {}", sink.log_tail()));
-                }
-                sink.get("/healthz").await
-            },
-        )
-        .await;
+        wait_deployment(namespace, deployment).await;
+        let sink = SinkPods {
+            namespace: namespace.to_string(),
+            deployment: deployment.to_string(),
+            pods: Api::namespaced(client.clone(), namespace),
+            deployments: Api::namespaced(client, namespace),
+        };
+        sink.wait_rolled_out(replicas).await;
         sink
     }
 
-    pub fn alive(&self) -> bool {
-        !self.exited.load(Ordering::SeqCst)
+    /// Every replica ready, and every one of them from the Deployment's newest template.
+    pub async fn wait_rolled_out(&self, replicas: i32) {
+        wait_until(
+            &format!("Deployment {}/{} to run {replicas} ready pods", self.namespace, self.deployment),
+            Duration::from_secs(180),
+            || async {
+                let d = self.deployments.get(&self.deployment).await.map_err(|e| e.to_string())?;
+                let generation = d.metadata.generation.unwrap_or_default();
+                let status = d.status.unwrap_or_default();
+                let counts = (
+                    status.observed_generation.unwrap_or_default() >= generation,
+                    status.replicas.unwrap_or_default(),
+                    status.updated_replicas.unwrap_or_default(),
+                    status.ready_replicas.unwrap_or_default(),
+                );
+                if counts == (true, replicas, replicas, replicas) {
+                    Ok(())
+                } else {
+                    Err(format!("observed, replicas, updated, ready: {counts:?}; {}", self.pod_summary().await))
+                }
+            },
+        )
+        .await
     }
 
-    /// `kill -9`: no chance to commit or drain.
-    pub fn kill9(&self) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+    /// The Deployment's pods that are not being deleted.
+    pub async fn pods(&self) -> Vec<Pod> {
+        let d = self.deployments.get(&self.deployment).await.unwrap();
+        let labels = d.spec.unwrap().selector.match_labels.unwrap_or_default();
+        let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let list = self.pods.list(&ListParams::default().labels(&selector)).await.unwrap();
+        list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect()
     }
 
-    /// SIGTERM, then waits until it exited (a graceful stop drains and commits).
-    pub async fn stop(&self) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
-        wait_until("the sink to stop after SIGTERM", Duration::from_secs(60), || async {
-            if self.alive() { Err("still running".to_string()) } else { Ok(()) }
-        })
-        .await;
+    /// One line per pod: name, phase, ready, restarts (for failure messages).
+    pub async fn pod_summary(&self) -> String {
+        let list = match self.pods.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(e) => return e.to_string(),
+        };
+        let lines: Vec<String> = list
+            .iter()
+            .filter(|p| p.metadata.name.as_deref().unwrap_or_default().starts_with(&self.deployment))
+            .map(|p| {
+                let status = p.status.clone().unwrap_or_default();
+                let containers = status.container_statuses.unwrap_or_default();
+                let waiting: Vec<String> =
+                    containers.iter().filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone()).collect();
+                format!(
+                    "{} {} ready={} restarts={} {}",
+                    p.metadata.name.clone().unwrap_or_default(),
+                    status.phase.unwrap_or_default(),
+                    containers.iter().all(|c| c.ready),
+                    containers.iter().map(|c| c.restart_count).sum::<i32>(),
+                    waiting.join(",")
+                )
+            })
+            .collect();
+        format!("pods: [{}]", lines.join("; "))
     }
 
-    pub async fn get(&self, path: &str) -> Result<String, String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.http).await.map_err(|e| e.to_string())?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.map_err(|e| e.to_string())?;
-        let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-        if head.contains(" 200 ") { Ok(body.to_string()) } else { Err(head.to_string()) }
-    }
-
-    /// The value of one metric of the sink (summed over labels), 0 when absent.
+    /// A metric summed over labels and over every running pod (0 for a pod that does not answer).
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = self.get("/metrics").await.unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        let mut total = 0.0;
+        for pod in self.pods().await {
+            total += pod_metric(&pod, name).await.unwrap_or(0.0);
+        }
+        total
+    }
+
+    /// Restarts of the sink containers, over every pod.
+    pub async fn restarts(&self) -> i32 {
+        self.pods()
+            .await
+            .iter()
+            .flat_map(|p| p.status.clone().unwrap_or_default().container_statuses.unwrap_or_default())
+            .map(|c| c.restart_count)
             .sum()
     }
 
-    pub fn log_tail(&self) -> String {
-        crate::tail(&self.log, 15)
+    /// The host's pid of the sink process in `pod` (for /proc figures), from containerd.
+    pub async fn host_pid(&self, pod: &Pod) -> u32 {
+        let id = container_id(pod).unwrap_or_else(|| panic!("{} has no running container", pod_name(pod)));
+        let tasks =
+            crate::run("ctr", &["--address", &containerd_socket(), "--namespace", "k8s.io", "tasks", "ls"], None);
+        tasks
+            .lines()
+            .find_map(|l| {
+                let mut cols = l.split_whitespace();
+                (cols.next()? == id).then(|| cols.next()?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("containerd has no task {id}: {tasks}"))
+    }
+
+    /// SIGKILL to the sink process of `pod`, through containerd: no chance to drain or
+    /// commit. The kubelet then restarts the container in the same pod.
+    pub async fn kill_container(&self, pod: &Pod) {
+        let id = container_id(pod).unwrap_or_else(|| panic!("{} has no running container", pod_name(pod)));
+        crate::run(
+            "ctr",
+            &["--address", &containerd_socket(), "--namespace", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", &id],
+            None,
+        );
+    }
+
+    /// `kubectl delete pod --grace-period=0 --force`: the pod object is gone at once and the
+    /// ReplicaSet starts a replacement.
+    pub async fn force_delete(&self, pod: &Pod) {
+        let params = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
+        self.pods.delete(&pod_name(pod), &params).await.unwrap();
+    }
+
+    /// The last lines each pod logged (for failure messages).
+    pub async fn logs(&self) -> String {
+        let mut out = String::new();
+        for pod in self.pods().await {
+            let params = LogParams { tail_lines: Some(15), ..LogParams::default() };
+            let text = self.pods.logs(&pod_name(&pod), &params).await.unwrap_or_else(|e| e.to_string());
+            out.push_str(&format!("--- {}\n{text}", pod_name(&pod)));
+        }
+        out
     }
 }
 
-impl Drop for SinkProcess {
-    fn drop(&mut self) {
-        if self.alive() {
-            // SAFETY: plain kill(2) on our own child.
-            unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
-        }
-    }
+fn containerd_socket() -> String {
+    std::env::var("TRIBUTARY_CONTAINERD_SOCK")
+        .expect("TRIBUTARY_CONTAINERD_SOCK is not set: eval \"$(make -s stack-env)\"")
+}
+
+pub fn pod_name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+/// The containerd id of the pod's (first) running container.
+pub fn container_id(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?.container_statuses.as_ref()?.first()?.clone();
+    status.state?.running?;
+    Some(status.container_id?.trim_start_matches("containerd://").to_string())
+}
+
+/// `GET path` on the pod's HTTP port over the pod network.
+pub async fn pod_get(pod: &Pod, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).ok_or("the pod has no IP yet")?;
+    let connect = tokio::net::TcpStream::connect((ip.as_str(), HTTP_PORT));
+    let mut stream = tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| format!("{ip}:{HTTP_PORT}: connect timed out"))?
+        .map_err(|e| format!("{ip}:{HTTP_PORT}: {e}"))?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response))
+        .await
+        .map_err(|_| "read timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+    if head.contains(" 200 ") { Ok(body.to_string()) } else { Err(head.to_string()) }
+}
+
+/// One metric of one pod, summed over its labels; 0 when absent.
+pub async fn pod_metric(pod: &Pod, name: &str) -> Result<f64, String> {
+    let text = pod_get(pod, "/metrics").await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
 }

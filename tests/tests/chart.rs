@@ -1,27 +1,14 @@
 //! The packaging, checked on the real API server of the stack: the Helm chart lints and every
 //! values file renders to objects the API server accepts (server-side dry run), the reference
 //! Kafka + Cassandra stack for clusters (k3d/stack) is accepted too and carries the local
-//! stack's broker config, the Makefile's cluster targets parse, and the operator running with
-//! nothing but the chart's RBAC (a token of the chart's ServiceAccount) reconciles the examples.
+//! stack's broker config, the Makefile's cluster targets parse, and values.schema.json refuses
+//! a mistyped value by its name. (The chart installed for real on the node: `in_cluster`.)
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
-use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::{Api, Client};
-use tributary_tests::operator::{OperatorProcess, ensure_namespace};
-use tributary_tests::{install_crds, kubectl, repo_root, run, unique, wait_until};
-
-/// The pinned helm, built into the cache by the stack script on first use (asked once).
-fn helm() -> &'static str {
-    static HELM: OnceLock<String> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let stack = std::env::var("TRIBUTARY_STACK").expect("TRIBUTARY_STACK (make stack-env)");
-        run(&stack, &["tool", "helm"], None).trim().to_string()
-    })
-}
+use tributary_tests::operator::ensure_namespace;
+use tributary_tests::{helm, install_crds, kubectl, repo_root, run, unique};
 
 /// `helm template RELEASE charts/tributary -n NAMESPACE EXTRA..` for the stack's Kubernetes version.
 fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
@@ -36,10 +23,13 @@ fn values_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("charts/tributary"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("values"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("values") && name.ends_with(".yaml")
+        })
         .collect();
     files.sort();
-    assert!(files.len() >= 3, "values.yaml, values-k3d.yaml and values-gke.yaml: {files:?}");
+    assert!(files.len() >= 4, "values.yaml, values-k3d.yaml, values-gke.yaml and values-local.yaml: {files:?}");
     files
 }
 
@@ -77,7 +67,9 @@ async fn every_values_file_renders_objects_the_api_server_accepts() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("kafka.bootstrapServers is required"));
+    // values.schema.json refuses it before the template's `required` would.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/kafka/bootstrapServers"), "{stderr}");
 }
 
 #[tokio::test]
@@ -142,102 +134,21 @@ async fn the_cluster_stack_is_accepted_and_uses_the_local_stacks_broker_config()
     assert!(plan.contains("k3d/cluster.yaml") && plan.contains("values-k3d.yaml"), "{plan}");
 }
 
-/// A kubeconfig that authenticates as the chart's ServiceAccount with a token from the API
-/// server's TokenRequest API, as a pod of the Deployment would.
-fn service_account_kubeconfig(namespace: &str, account: &str) -> PathBuf {
-    let token = run("kubectl", &["create", "token", account, "-n", namespace, "--duration", "2h"], None);
-    let server = run("kubectl", &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"], None);
-    let ca = run(
-        "kubectl",
-        &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}"],
-        None,
-    );
-    let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique("sa")));
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}', certificate-authority: '{ca}'}}\n\
-             users:\n- name: u\n  user: {{token: '{}'}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
-            token.trim()
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// `examples/water/FILE` with the tenant renamed, so this test provisions its own tenant.
-fn water_example(file: &str, tenant: &str) -> String {
-    std::fs::read_to_string(repo_root().join("examples/water").join(file))
-        .unwrap()
-        .replace("  name: water\n", &format!("  name: {tenant}\n"))
-        .replace("  namespace: water\n", &format!("  namespace: {tenant}\n"))
-}
-
-#[tokio::test]
-async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
-    install_crds().await;
-    let release = unique("rbac");
-    ensure_namespace(&release).await;
-    let rendered = template(&release, &release, &[]);
-    // Only the identity: the ServiceAccount and its RBAC, applied for real.
-    let identity: Vec<&str> = rendered
-        .split("\n---\n")
-        .filter(|doc| {
-            ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
-                .iter()
-                .any(|kind| doc.contains(&format!("\nkind: {kind}\n")))
-        })
-        .collect();
-    assert_eq!(identity.len(), 5, "ServiceAccount, ClusterRole(+Binding), Role(+Binding): {identity:?}");
-    run("kubectl", &["apply", "-f", "-"], Some(&identity.join("\n---\n")));
-    let account = format!("{release}-tributary");
-    let kubeconfig = service_account_kubeconfig(&release, &account);
-    let kubeconfig = kubeconfig.to_str().unwrap();
-
-    // The identity really is restricted (so what follows proves the chart's rules suffice).
-    let can = |verb: &str, what: &str| {
-        let out =
-            Command::new("kubectl").args(["--kubeconfig", kubeconfig, "auth", "can-i", verb, what]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    assert_eq!(can("patch", "tenants.tributary.dev"), "yes");
-    assert_eq!(can("create", "pods"), "no");
-    assert_eq!(can("delete", "namespaces"), "no");
-    assert_eq!(can("list", "secrets"), "yes");
-
-    let operator = OperatorProcess::spawn_with(&account, &release, &[("KUBECONFIG", kubeconfig)]);
-    operator.wait_leader().await;
-
-    // The water example under a fresh tenant name: Tenant, Topic and CassandraSink.
-    let tenant = unique("rbac-water");
-    let apply = |file: &str| run("kubectl", &["apply", "-f", "-"], Some(&water_example(file, &tenant)));
-    apply("tenant.yaml");
-    run("kubectl", &["wait", "--for=condition=Ready", "--timeout=120s", &format!("tenant/{tenant}")], None);
-    apply("topic.yaml");
-    apply("sink.yaml");
-    run("kubectl", &["wait", "--for=condition=Ready", "--timeout=120s", "-n", &tenant, "topic/data"], None);
-    run(
-        "kubectl",
-        &["wait", "--for=condition=MappingValid", "--timeout=120s", "-n", &tenant, "cassandrasink/readings"],
-        None,
-    );
-    let deployments: Api<Deployment> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
-    wait_until("the sink Deployment", Duration::from_secs(60), || async {
-        deployments
-            .get_opt("tributary-sink-readings")
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("not written".to_string())
-    })
-    .await;
-    let events = kubectl(&["get", "events.events.k8s.io", "-n", &tenant, "-o", "jsonpath={.items[*].reason}"]);
-    assert!(!events.trim().is_empty(), "the operator could record events");
-
-    // Deleting runs the finalizers, which the restricted operator must be allowed to remove.
-    run("kubectl", &["delete", "-n", &tenant, "cassandrasink/readings", "topic/data", "--timeout=90s"], None);
-    run("kubectl", &["delete", &format!("tenant/{tenant}"), "--timeout=90s"], None);
-
-    let log = std::fs::read_to_string(&operator.log).unwrap();
-    assert!(!log.contains("forbidden"), "the operator was refused something: {}", operator.log_tail());
-    assert!(operator.alive(), "{}", operator.log_tail());
+#[test]
+fn a_mistyped_value_is_refused_with_its_name() {
+    for (set, name) in
+        [("replicaz=2", "replicaz"), ("kafka.bootstrapServer=x:9092", "bootstrapServer"), ("replicas=two", "replicas")]
+    {
+        let out = Command::new(helm())
+            .args(["template", "t", "charts/tributary", "--kube-version", "v1.35.4", "--set", set])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--set {set} was accepted");
+        assert!(
+            stderr.contains("values don't meet the specifications of the schema") && stderr.contains(name),
+            "--set {set}: {stderr}"
+        );
+    }
 }

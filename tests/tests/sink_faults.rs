@@ -10,7 +10,7 @@ use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{
     MALFORMED_EVERY, cassandra, checksum, expected, produce_paced, rows, secret, wait_credentials, wait_drained,
 };
-use tributary_tests::sink::SinkProcess;
+use tributary_tests::sink::SinkPods;
 use tributary_tests::{kubectl_apply, repo_root, stack_ctl, unique, wait_until};
 
 /// Records per run (`make bench` runs this test at benchmark volume through
@@ -36,18 +36,9 @@ impl Drop for RestartOnDrop {
     }
 }
 
-/// Sum of a metric over the running sinks.
-async fn total(sinks: &[SinkProcess], metric: &str) -> f64 {
-    let mut sum = 0.0;
-    for s in sinks {
-        sum += s.metric(metric).await;
-    }
-    sum
-}
-
-async fn wait_written(sinks: &[SinkProcess], at_least: f64, what: &str) {
+async fn wait_written(sinks: &SinkPods, at_least: f64, what: &str) {
     wait_until(what, Duration::from_secs(300), || async {
-        let written = total(sinks, "tributary_sink_records_written_total").await;
+        let written = sinks.metric("tributary_sink_records_written_total").await;
         if written >= at_least { Ok(()) } else { Err(format!("{written} written")) }
     })
     .await;
@@ -69,7 +60,8 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
         kubectl_apply(&yaml.replace("namespace: water", &format!("namespace: {tenant}")));
     }
     let deployment = "tributary-sink-readings";
-    let sinks = vec![SinkProcess::start(&tenant, deployment).await, SinkProcess::start(&tenant, deployment).await];
+    // The example asks for two replicas: two pods on the node.
+    let sinks = SinkPods::running(&tenant, deployment, 2).await;
     let keyspace = tenant.replace('-', "_");
     let topic = format!("{tenant}.data");
     let group = format!("{tenant}.sink.readings");
@@ -85,7 +77,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     {
         let _restart = RestartOnDrop(&["kafka-2"]);
         stack_ctl(&["stop", "kafka-2"]);
-        let written = total(&sinks, "tributary_sink_records_written_total").await;
+        let written = sinks.metric("tributary_sink_records_written_total").await;
         wait_written(&sinks, written + records as f64 / 10.0, "the sinks to keep writing with a broker down").await;
     }
     producing.await.unwrap();
@@ -98,15 +90,15 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
         let (tenant, second) = (tenant.clone(), second.clone());
         tokio::spawn(async move { produce_paced(&tenant, "water", &second, records, rate, MALFORMED_EVERY).await })
     };
-    let before = total(&sinks, "tributary_sink_records_written_total").await;
+    let before = sinks.metric("tributary_sink_records_written_total").await;
     wait_written(&sinks, before + records as f64 / 10.0, "10% of the second run written").await;
-    let retries_before = total(&sinks, "tributary_sink_write_retries_total").await;
+    let retries_before = sinks.metric("tributary_sink_write_retries_total").await;
     {
         let _restart = RestartOnDrop(&["cassandra"]);
         stack_ctl(&["stop", "cassandra"]);
         // The outage itself lasts 30 s (the fault being simulated, not a wait for a result).
         tokio::time::sleep(Duration::from_secs(30)).await;
-        let retries = total(&sinks, "tributary_sink_write_retries_total").await;
+        let retries = sinks.metric("tributary_sink_write_retries_total").await;
         assert!(retries > retries_before, "writes were retried while Cassandra was down");
         // (No good record is dead-lettered for it: each one is compared with Cassandra below.)
     }
@@ -125,20 +117,17 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     }
     // Rows are keyed, so a record written twice is one row: writes beyond the rows are the
     // duplicates at-least-once delivery made (re-reads after a rebalance or a retried batch).
-    let written = total(&sinks, "tributary_sink_records_written_total").await as usize;
+    let written = sinks.metric("tributary_sink_records_written_total").await as usize;
     let duplicates = written.saturating_sub(delivered);
     println!("delivered {delivered} rows, lost 0, {duplicates} duplicate writes");
     if let Ok(out) = std::env::var("TRIBUTARY_BENCH_OUT") {
         let line = serde_json::json!({"bench": "faults", "side": "tributary-sink", "rep": 0,
             "records": delivered, "seconds": 0.0, "lost": 0, "duplicates": duplicates,
             "duplicate_ratio": duplicates as f64 / delivered as f64,
-            "note": format!("2 runs of {records} records at {rate}/s, 2 sink processes: a broker stopped, then Cassandra for 30 s")});
+            "note": format!("2 runs of {records} records at {rate}/s, 2 sink pods: a broker stopped, then Cassandra for 30 s")});
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(out).unwrap();
         writeln!(f, "{line}").unwrap();
     }
-    for sink in &sinks {
-        assert!(sink.alive(), "a sink died: {}", sink.log_tail());
-        sink.stop().await;
-    }
+    assert_eq!(sinks.restarts().await, 0, "a sink container restarted: {}", sinks.logs().await);
 }

@@ -91,6 +91,16 @@ pub fn render_config(config: &SinkConfig) -> (String, String) {
     (yaml, format!("{:016x}", h.finish()))
 }
 
+/// The pod template's restart hash: the config's hash folded with the credentials the pods
+/// read from Secrets at start (environment from a Secret is not refreshed in a running pod),
+/// so a new password rolls the sink onto it.
+pub fn restart_hash(config_hash: &str, credentials: &[&[u8]]) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    config_hash.hash(&mut h);
+    credentials.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
 pub fn config_map(
     names: &SinkNames,
     sink: &CassandraSink,

@@ -296,6 +296,13 @@ async fn deploy(
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
     let config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
     config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
+    // The tenant's Cassandra password, which the pods read from the tenant's Secret.
+    let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
+    let cassandra_password = tenant_secret
+        .as_ref()
+        .and_then(|s| s.data.as_ref()?.get("cassandra.password").map(|b| b.0.clone()))
+        .unwrap_or_default();
+    let hash = build::restart_hash(&hash, &[password.as_bytes(), &cassandra_password]);
     // Never more consumers than partitions: the extra ones would sit idle.
     let replicas = sink.spec.replicas.min(partitions);
     let deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);

@@ -33,7 +33,7 @@ use tributary::sink::mapping::Mapping;
 use tributary::sink::table::create_table_cql;
 use tributary_tests::operator::{OperatorProcess, ensure_namespace};
 use tributary_tests::pipeline::{cassandra, produce_paced, secret};
-use tributary_tests::sink::SinkProcess;
+use tributary_tests::sink::{SinkPods, pod_metric};
 use tributary_tests::{
     install_crds, kafka_admin, kubectl_apply, ready_tenant, repo_root, tenant_kafka_settings, unique, wait_until,
 };
@@ -247,25 +247,27 @@ async fn sink_bench(args: &Args) {
                     let obj = json!({"apiVersion": "tributary.dev/v1alpha1", "kind": "CassandraSink",
                         "metadata": {"name": name, "namespace": tenant}, "spec": spec});
                     kubectl_apply(&serde_json::to_string(&obj).unwrap());
-                    let sink = SinkProcess::start(&tenant, &format!("tributary-sink-{name}")).await;
+                    let sink = SinkPods::running(&tenant, &format!("tributary-sink-{name}"), 1).await;
+                    let pod = sink.pods().await.remove(0);
+                    let pid = sink.host_pid(&pod).await;
                     let start = Instant::now();
                     let mut first = None;
                     let mut cpu_at_first = None;
                     loop {
-                        let written = sink.metric("tributary_sink_records_written_total").await as u64;
+                        let written =
+                            pod_metric(&pod, "tributary_sink_records_written_total").await.unwrap_or(0.0) as u64;
                         if written > 0 && first.is_none() {
                             first = Some(Instant::now());
-                            cpu_at_first = proc_usage(sink.pid).0;
+                            cpu_at_first = proc_usage(pid).0;
                         }
                         if written >= args.records {
                             break;
                         }
-                        assert!(sink.alive(), "the sink died: {}", sink.log_tail());
-                        assert!(start.elapsed() < Duration::from_secs(1800), "the sink stalled: {}", sink.log_tail());
+                        assert!(start.elapsed() < Duration::from_secs(1800), "the sink stalled: {}", sink.logs().await);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     let seconds = first.unwrap().elapsed().as_secs_f64();
-                    let (cpu, rss) = proc_usage(sink.pid);
+                    let (cpu, rss) = proc_usage(pid);
                     let cpu = cpu.zip(cpu_at_first).map(|(end, start)| end - start);
                     emit(
                         &args.out,
@@ -283,7 +285,7 @@ async fn sink_bench(args: &Args) {
                             ),
                         },
                     );
-                    sink.stop().await;
+                    assert_eq!(sink.restarts().await, 0, "the sink died: {}", sink.logs().await);
                     let _ = sinks.delete(&name, &DeleteParams::default()).await;
                 }
                 "connect" => {
