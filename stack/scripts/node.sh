@@ -137,6 +137,11 @@ cmd_image() {
   fi
 }
 
+cmd_install_node() {
+  install_node_tools
+  install_images
+}
+
 # ---------------------------------------------------------------- certificates and configs
 
 # $1 file stem, $2 subject: a client certificate signed by the stack's CA.
