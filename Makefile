@@ -2,8 +2,9 @@
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 STACK := stack/scripts/stack.sh
-# The CRDs, generated from operator/src/api by `make generate`; the chart installs them from here.
-CRDS := charts/tributary/crds
+# The CRDs, generated from operator/src/api by `make generate`: crds/ (kubectl apply -f crds/)
+# and the chart's identical copy, which Helm installs.
+CRDS := crds charts/tributary/crds
 
 ##@ Local stack (real kube-apiserver + etcd, 3 Kafka brokers, Cassandra — no Docker)
 
@@ -39,7 +40,7 @@ stack-clean: ## Stop the stack and delete its data (keeps downloads)
 
 .PHONY: install-crds
 install-crds: ## Install the CRDs into the cluster of $$KUBECONFIG (server-side apply)
-	kubectl apply --server-side --force-conflicts -f $(CRDS)
+	kubectl apply --server-side --force-conflicts -f crds/
 	kubectl wait --for=condition=Established --timeout=60s crd/tenants.tributary.dev crd/topics.tributary.dev crd/cassandrasinks.tributary.dev
 
 .PHONY: run
@@ -64,12 +65,12 @@ lint: check-generated ## rustfmt, clippy (warnings are errors) and generated fil
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: generate
-generate: ## Regenerate charts/tributary/crds from the Rust types in operator/src/api
+generate: ## Regenerate crds/ and charts/tributary/crds from the Rust types in operator/src/api
 	cargo run --quiet --locked --bin crdgen -- $(CRDS)
 
 .PHONY: check-generated
-check-generated: generate ## Fail if charts/tributary/crds is not what the Rust types generate
-	@git diff --exit-code -- $(CRDS) || { echo "$(CRDS) is stale: run 'make generate' and commit the result"; exit 1; }
+check-generated: generate ## Fail if crds/ or charts/tributary/crds is not what the Rust types generate
+	@git diff --exit-code -- $(CRDS) || { echo "$(CRDS) are stale: run 'make generate' and commit the result"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard $(CRDS))" || { echo "untracked files in $(CRDS): commit them"; exit 1; }
 
 ##@ Demo and packaging

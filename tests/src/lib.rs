@@ -152,10 +152,10 @@ pub fn helm() -> &'static str {
     HELM.get_or_init(|| run(&env("TRIBUTARY_STACK"), &["tool", "helm"], None).trim().to_string())
 }
 
-/// Installs the generated CRDs (`kubectl apply --server-side -f charts/tributary/crds/`) and waits until the
+/// Installs the generated CRDs (`kubectl apply --server-side -f crds/`) and waits until the
 /// API server has established them. Idempotent, so every test binary may call it.
 pub async fn install_crds() {
-    let crds_dir = repo_root().join("charts/tributary/crds");
+    let crds_dir = repo_root().join("crds");
     kubectl(&["apply", "--server-side", "--force-conflicts", "-f", crds_dir.to_str().unwrap()]);
     kubectl(&[
         "wait",

@@ -161,6 +161,8 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
         "topic/data",
         "cassandrasink/readings",
     ]);
+    // The Tenant rolls its children up: Ready again once it has seen them ready.
+    kubectl(&["wait", "--for=condition=Ready", "--timeout=180s", &format!("tenant/{tenant}")]);
     assert_eq!(ready_column(&["tenant", &tenant]), "True");
     assert_eq!(ready_column(&["topic", "-n", &tenant, "data"]), "True");
     assert_eq!(ready_column(&["cassandrasink", "-n", &tenant, "readings"]), "True");

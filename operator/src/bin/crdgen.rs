@@ -1,5 +1,6 @@
-//! Writes the CustomResourceDefinitions generated from the Rust types into `charts/tributary/crds/`, one file
-//! per kind (`make generate`). CI regenerates them and fails if a committed file differs.
+//! Writes the CustomResourceDefinitions generated from the Rust types, one file per kind, into
+//! each folder it is given (`make generate`: `crds/`, which users apply, and the chart's
+//! `charts/tributary/crds/`, identical). CI regenerates them and fails if a committed file differs.
 
 use std::path::PathBuf;
 
@@ -7,8 +8,17 @@ use kube::CustomResourceExt;
 use tributary::api::{CassandraSink, Tenant, Topic};
 
 fn main() {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "charts/tributary/crds".into()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let mut dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    if dirs.is_empty() {
+        dirs = vec!["crds".into(), "charts/tributary/crds".into()];
+    }
+    for dir in &dirs {
+        write_crds(dir);
+    }
+}
+
+fn write_crds(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     for (file, crd) in
         [("tenants.yaml", Tenant::crd()), ("topics.yaml", Topic::crd()), ("cassandrasinks.yaml", CassandraSink::crd())]
     {
