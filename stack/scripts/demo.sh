@@ -114,7 +114,7 @@ if [ "$MODE" = local ]; then
   wait_for "all $(( want - before )) well-formed records in Cassandra" 600 drained
   all_ready
   kubectl get tenants,topics,cassandrasinks -A
-  kubectl get pods -n water -n bts -o wide 2>/dev/null || true
+  kubectl get pods -n water -o wide; kubectl get pods -n bts -o wide
   echo
   for table in water.readings bts.alarms; do echo "$table: $(rows "$table") rows"; done
   cat >&2 <<EOT

@@ -314,7 +314,8 @@ node_load_image() {
   local ref=$1 archive=$2
   ctr_k8s images import --base-name "${ref%:*}" --digests "$archive" >/dev/null \
     || die "could not load $archive into the node's containerd"
-  ctr_k8s images ls -q | grep -qx "$ref" || die "$archive did not provide $ref"
+  local images; images=$(ctr_k8s images ls -q)
+  grep -qx "$ref" <<<"$images" || die "$archive did not provide $ref"
 }
 
 start_node() {
@@ -456,8 +457,12 @@ node_leftovers() {
     echo "mount: $m"; found=1
   done
   if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then echo "interface: $NODE_BRIDGE"; found=1; fi
-  if ip -o link show type veth 2>/dev/null | grep -q "master $NODE_BRIDGE"; then echo "interface: veth on $NODE_BRIDGE"; found=1; fi
-  if ip netns list 2>/dev/null | grep -q '^cni-'; then echo "network namespace: $(ip netns list | grep '^cni-' | head -n1)"; found=1; fi
+  # (Output captured first: `| grep -q` under pipefail can fail on SIGPIPE and hide a match.)
+  local veths namespaces
+  veths=$(ip -o link show type veth 2>/dev/null || true)
+  if [[ $veths == *"master $NODE_BRIDGE"* ]]; then echo "interface: veth on $NODE_BRIDGE"; found=1; fi
+  namespaces=$(ip netns list 2>/dev/null || true)
+  if grep -q '^cni-' <<<"$namespaces"; then echo "network namespace: $(grep '^cni-' <<<"$namespaces" | head -n1)"; found=1; fi
   if [[ $(iptables-save 2>/dev/null) == *KUBE-* ]]; then echo "iptables: $(iptables-save | grep -c 'KUBE-') KUBE- lines"; found=1; fi
   if [ -n "$(find /sys/fs/cgroup -maxdepth 2 -name kubepods 2>/dev/null)" ]; then echo "cgroup: kubepods"; found=1; fi
   return $found

@@ -224,7 +224,7 @@ $(tail -n 15 "$LOGS/$c.out" 2>/dev/null)"
 
 ensure_pki() {
   # Certificates of a stack from before the node (API server on loopback) are made anew.
-  if [ -f "$PKI/admin.crt" ] && ! openssl x509 -in "$PKI/apiserver.crt" -noout -text 2>/dev/null | grep -q "IP Address:$NODE_IP"; then
+  if [ -f "$PKI/admin.crt" ] && [[ $(openssl x509 -in "$PKI/apiserver.crt" -noout -text 2>/dev/null) != *"IP Address:$NODE_IP"* ]]; then
     say "the API server certificate lacks the node address $NODE_IP: making new certificates"
     rm -rf "$PKI"
   fi
