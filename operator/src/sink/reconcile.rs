@@ -26,6 +26,7 @@ use crate::controller::{
     Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,
 };
 use crate::external::cassandra::CassandraCallError;
+use crate::external::kafka::quotas::quota_changes;
 use crate::external::kafka::{DesiredTopic, KafkaCallError};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
@@ -229,13 +230,14 @@ async fn deploy(
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let owner = sink.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let names = build::names(&sink.name_any(), tenant);
-    let topic_status = topic.status.clone().unwrap_or_default();
-    let (Some(kafka_topic), Some(partitions), Some(rf)) =
-        (topic_status.kafka_name, topic_status.partitions, topic_status.replication_factor)
-    else {
+    if topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none() {
         let message = format!("Topic {} is not ready yet", topic.name_any());
         return Ok(Ok(DesiredCondition::not_ready("TopicNotReady", message)));
-    };
+    }
+    // The ACL target and the dead-letter topic's shape come from the Topic's spec and the
+    // tenant, never from a status field (whoever may write status could point them elsewhere).
+    let kafka_topic = crate::topic::validate::kafka_name(topic, tenant);
+    let (partitions, rf) = (topic.spec.partitions, topic.spec.replication_factor);
 
     // Credentials: generated once, kept in the sink's Secret.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -261,6 +263,10 @@ async fn deploy(
         let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
         ctx.kafka.create_acls(add).await?;
         ctx.kafka.delete_acls(remove).await?;
+        // Every principal of the tenant carries the tenant's quotas.
+        let live = ctx.kafka.describe_user_quotas(&names.kafka_user).await?;
+        let (set, unset) = quota_changes(&tenant.quotas, &live);
+        ctx.kafka.alter_user_quotas(&names.kafka_user, &set, &unset).await?;
         if ctx.kafka.describe_topic(&names.dead_letter_topic).await?.topic.is_none() {
             let dlq = DesiredTopic {
                 name: names.dead_letter_topic.clone(),
