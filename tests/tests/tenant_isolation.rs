@@ -436,3 +436,45 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
         }
     }
 }
+
+#[tokio::test]
+async fn a_newcomer_beyond_the_limits_is_refused_while_the_older_ones_stay_ready() {
+    use tributary::api::Topic;
+    OperatorProcess::shared().await;
+    let tenant = unique("lim");
+    ready_tenant(&tenant, "  kafka:\n    limits:\n      maxTopics: 2\n").await;
+    let topics: Api<Topic> = Api::namespaced(client().await, &tenant);
+    kubectl_apply(&topic_yaml(&tenant, "data"));
+    wait_ready(&topics, "data", "True", "Provisioned").await;
+    // The sink's dead-letter topic is the tenant's second topic.
+    kubectl_apply(&sink_yaml(&tenant));
+    let dlq = format!("{tenant}.dlq.rows");
+    wait_until("the dead-letter topic", WAIT, || async {
+        if topics_with_prefix(&dlq).await.is_empty() { Err("not yet".to_string()) } else { Ok(()) }
+    })
+    .await;
+    kubectl_apply(&topic_yaml(&tenant, "late"));
+    let message = wait_ready(&topics, "late", "False", "GuardrailViolated").await;
+    assert!(message.contains("may have 2 topics and already has 2 (dead-letter topics included)"), "{message}");
+    assert!(topics_with_prefix(&format!("{tenant}.late")).await.is_empty(), "nothing created in Kafka");
+
+    // The older Topic is reconciled again (its spec changes) and stays Ready.
+    let patch = serde_json::json!({"spec": {"config": {"retention.ms": "3600000"}}});
+    topics.patch("data", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    wait_until("the older Topic to be reconciled at its new generation and Ready", WAIT, || async {
+        let t = topics.get("data").await.map_err(|e| e.to_string())?;
+        let status = t.status.clone().unwrap_or_default();
+        let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready && status.observed_generation == t.metadata.generation { Ok(()) } else { Err(format!("{status:?}")) }
+    })
+    .await;
+
+    // Harmful config values are refused unless the Tenant allows them.
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: forever\n  namespace: {tenant}\n\
+         spec:\n  partitions: 1\n  config:\n    retention.ms: \"-1\"\n"
+    ));
+    let message = wait_ready(&topics, "forever", "False", "GuardrailViolated").await;
+    assert!(message.contains("retention.ms -1 is beyond") && message.contains("maxRetentionMs"), "{message}");
+    delete_tenant(&tenant).await;
+}

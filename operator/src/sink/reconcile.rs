@@ -15,7 +15,7 @@ use kube::runtime::watcher;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Resource;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
 use super::runtime::SinkConfig;
@@ -31,6 +31,7 @@ use crate::external::kafka::{DesiredTopic, KafkaCallError};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
+use crate::topic::validate::{Refusal, age, beyond_limits, usage_before};
 
 const KIND: &str = "CassandraSink";
 const RETRY: Duration = Duration::from_secs(15);
@@ -130,6 +131,10 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             status.table = Some(table.clone());
             status.consumer_group = Some(format!("{}sink.{}", tenant.group_prefix, sink.name_any()));
             let topic = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).get_opt(&sink.spec.topic).await?;
+            let mut guardrail = match &topic {
+                Some(t) => dead_letter_guardrail(ctx, &sink, &tenant, t).await?,
+                None => None,
+            };
             match topic {
                 None => (
                     DesiredCondition::not_ready(
@@ -151,6 +156,10 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         ),
                         Action::requeue(RETRY),
                     )
+                }
+                Some(_) if guardrail.is_some() => {
+                    let refusal = guardrail.take().expect("checked by the guard");
+                    (DesiredCondition::not_ready(refusal.reason, refusal.message), ctx.resync())
                 }
                 Some(topic) => match ensure_table(ctx, &sink, &tenant.keyspace).await {
                     Ok(Ok(())) => {
@@ -215,6 +224,25 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
     }
     ctx.succeeded(&object_key(sink.as_ref()));
     Ok(action)
+}
+
+/// The sink's dead-letter topic counts against its tenant's topic and partition limits,
+/// after every Topic and sink older than the sink (so a Ready one is never refused later).
+async fn dead_letter_guardrail(
+    ctx: &Context,
+    sink: &CassandraSink,
+    tenant: &ValidatedTenant,
+    topic: &Topic,
+) -> Result<Option<Refusal>> {
+    if tenant.limits.max_topics.is_none() && tenant.limits.max_partitions.is_none() {
+        return Ok(None);
+    }
+    let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
+    let list = ListParams::default();
+    let topics = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let sinks = Api::<CassandraSink>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let used = usage_before(&age(sink.meta()), &topics.iter().collect::<Vec<_>>(), &sinks.iter().collect::<Vec<_>>());
+    Ok(beyond_limits(tenant, &used, topic.spec.partitions, "the sink's dead-letter topic"))
 }
 
 /// Everything the sink runs as: its Kafka user (password kept in its Secret) with exactly
