@@ -188,7 +188,11 @@ async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
                 .any(|kind| doc.contains(&format!("\nkind: {kind}\n")))
         })
         .collect();
-    assert_eq!(identity.len(), 5, "ServiceAccount, ClusterRole(+Binding), Role(+Binding): {identity:?}");
+    assert_eq!(
+        identity.len(),
+        6,
+        "ServiceAccount, ClusterRole(+Binding), Role(+Binding), the tenant-team ClusterRole: {identity:?}"
+    );
     run("kubectl", &["apply", "-f", "-"], Some(&identity.join("\n---\n")));
     let account = format!("{release}-tributary");
     let kubeconfig = service_account_kubeconfig(&release, &account);
@@ -203,7 +207,8 @@ async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
     assert_eq!(can("patch", "tenants.tributary.dev"), "yes");
     assert_eq!(can("create", "pods"), "no");
     assert_eq!(can("delete", "namespaces"), "no");
-    assert_eq!(can("list", "secrets"), "yes");
+    assert_eq!(can("get", "secrets"), "yes");
+    assert_eq!(can("list", "secrets"), "no", "only Secrets it names, never a listing of all");
 
     let operator = OperatorProcess::spawn_with(&account, &release, &[("KUBECONFIG", kubeconfig)]);
     operator.wait_leader().await;
@@ -240,4 +245,45 @@ async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
     let log = std::fs::read_to_string(&operator.log).unwrap();
     assert!(!log.contains("forbidden"), "the operator was refused something: {}", operator.log_tail());
     assert!(operator.alive(), "{}", operator.log_tail());
+}
+
+#[tokio::test]
+async fn the_tenant_team_role_allows_topics_sinks_and_the_credentials_secret_only() {
+    install_crds().await;
+    let release = unique("team");
+    ensure_namespace(&release).await;
+    let rendered = template(&release, &release, &[]);
+    let team_role: Vec<&str> = rendered
+        .split("\n---\n")
+        .filter(|doc| doc.contains(&format!("name: {release}-tributary-tenant-team\n")))
+        .collect();
+    assert_eq!(team_role.len(), 1, "the chart ships the tenant-team ClusterRole");
+    run("kubectl", &["apply", "-f", "-"], Some(team_role[0]));
+    // A team's ServiceAccount, bound in its namespace as the role's comment says.
+    let tenant_ns = unique("team-ns");
+    ensure_namespace(&tenant_ns).await;
+    kubectl(&["create", "serviceaccount", "member", "-n", &tenant_ns]);
+    let role = format!("--clusterrole={release}-tributary-tenant-team");
+    let member = format!("--serviceaccount={tenant_ns}:member");
+    kubectl(&["create", "rolebinding", "team", "-n", &tenant_ns, &role, &member]);
+    let kubeconfig = service_account_kubeconfig(&tenant_ns, "member");
+    let can = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", kubeconfig.to_str().unwrap(), "auth", "can-i"];
+        all.extend(args);
+        let out = Command::new("kubectl").args(&all).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for (args, expected) in [
+        (vec!["create", "topics.tributary.dev", "-n", &tenant_ns], "yes"),
+        (vec!["delete", "cassandrasinks.tributary.dev", "-n", &tenant_ns], "yes"),
+        (vec!["get", "secret/tributary-credentials", "-n", &tenant_ns], "yes"),
+        (vec!["patch", "topics.tributary.dev", "--subresource=status", "-n", &tenant_ns], "no"),
+        (vec!["get", "secret/other", "-n", &tenant_ns], "no"),
+        (vec!["list", "secrets", "-n", &tenant_ns], "no"),
+        (vec!["patch", "secret/tributary-credentials", "-n", &tenant_ns], "no"),
+        (vec!["create", "topics.tributary.dev", "-n", "default"], "no"),
+        (vec!["patch", "tenants.tributary.dev"], "no"),
+    ] {
+        assert_eq!(can(&args), expected, "can-i {args:?}");
+    }
 }

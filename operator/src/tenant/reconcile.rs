@@ -34,8 +34,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let tenant_of_topic = |t: Topic| t.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     let tenant_of_sink = |s: CassandraSink| s.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     Controller::new(Api::<Tenant>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Namespace>::all(client.clone()), owned.clone())
-        .owns(Api::<Secret>::all(client.clone()), owned)
+        // Secrets are not watched: the operator may read only the Secrets it names (no list or
+        // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
+        .owns(Api::<Namespace>::all(client.clone()), owned)
         .watches_stream(readiness_changes(client.clone(), Topic::readiness), tenant_of_topic)
         .watches_stream(readiness_changes(client.clone(), CassandraSink::readiness), tenant_of_sink)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
