@@ -173,12 +173,18 @@ fn water_example(file: &str, tenant: &str) -> String {
         .replace("  namespace: water\n", &format!("  namespace: {tenant}\n"))
 }
 
-#[tokio::test]
-async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
+/// A fresh release name with its namespace, and the chart rendered for it.
+async fn render_release(prefix: &str) -> (String, String) {
     install_crds().await;
-    let release = unique("rbac");
+    let release = unique(prefix);
     ensure_namespace(&release).await;
     let rendered = template(&release, &release, &[]);
+    (release, rendered)
+}
+
+#[tokio::test]
+async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
+    let (release, rendered) = render_release("rbac").await;
     // Only the identity: the ServiceAccount and its RBAC, applied for real.
     let identity: Vec<&str> = rendered
         .split("\n---\n")
@@ -249,10 +255,7 @@ async fn the_operator_with_only_the_charts_rbac_reconciles_the_examples() {
 
 #[tokio::test]
 async fn the_tenant_team_role_allows_topics_sinks_and_the_credentials_secret_only() {
-    install_crds().await;
-    let release = unique("team");
-    ensure_namespace(&release).await;
-    let rendered = template(&release, &release, &[]);
+    let (release, rendered) = render_release("team").await;
     let team_role: Vec<&str> = rendered
         .split("\n---\n")
         .filter(|doc| doc.contains(&format!("name: {release}-tributary-tenant-team\n")))

@@ -19,7 +19,7 @@ use tributary::external::kafka::{
 };
 use tributary_tests::kafka::{consume, consumer, produce, producer};
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::pipeline::{secret, wait_credentials};
+use tributary_tests::pipeline::{keyspace_count, secret, wait_credentials};
 use tributary_tests::{
     cassandra_admin, cassandra_contact, kafka_admin, kafka_admin_ext, kafka_bootstrap, kubectl_apply, ready_tenant,
     unique, wait_ready, wait_until,
@@ -167,15 +167,7 @@ async fn claims_on_another_tenants_keyspace_prefixes_or_namespace_are_refused_an
         delete_tenant(&intruder).await;
     }
     assert_victim_untouched(&water, &creds).await;
-    let session = cassandra_as_admin().await;
-    let ks = session
-        .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", (&keyspace,))
-        .await
-        .unwrap()
-        .into_rows_result()
-        .unwrap()
-        .rows_num();
-    assert_eq!(ks, 1, "the victim's keyspace survived the intruders' deletion");
+    assert_eq!(keyspace_count(&keyspace).await, 1, "the victim's keyspace survived the intruders' deletion");
 }
 
 #[tokio::test]
@@ -354,17 +346,6 @@ async fn topics_with_prefix(prefix: &str) -> Vec<String> {
     metadata.topics().iter().map(|t| t.name().to_string()).filter(|n| n.starts_with(prefix)).collect()
 }
 
-async fn keyspace_count(keyspace: &str) -> usize {
-    cassandra_as_admin()
-        .await
-        .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", (keyspace,))
-        .await
-        .unwrap()
-        .into_rows_result()
-        .unwrap()
-        .rows_num()
-}
-
 #[tokio::test]
 async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_says() {
     OperatorProcess::shared().await;
@@ -376,7 +357,13 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
         ));
         wait_ready(&tenants().await, &tenant, "True", "Provisioned").await;
         let creds = wait_credentials(&tenant).await;
-        kubectl_apply(&format!("{}---\n{}", topic_yaml(&tenant, "data"), sink_yaml(&tenant)));
+        let keep = format!(
+            "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: keep\n  namespace: {tenant}\n\
+             spec:\n  partitions: 1\n  deletionPolicy: Retain\n"
+        );
+        kubectl_apply(&format!("{}---\n{}---\n{keep}", topic_yaml(&tenant, "data"), sink_yaml(&tenant)));
+        let topic_api: Api<tributary::api::Topic> = Api::namespaced(client().await, &tenant);
+        wait_ready(&topic_api, "keep", "True", "Provisioned").await;
         let sink_user = format!("{tenant}.sink.rows");
         let sink_pw = sink_password(&tenant, "rows").await;
         wait_until("the sink user to log in with its ACLs and the tenant's quotas", WAIT, || async {
@@ -417,10 +404,14 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
         let topics = topics_with_prefix(&format!("{tenant}.")).await;
         let keyspace = keyspace_count(&creds["cassandra.keyspace"]).await;
         if policy == "Delete" {
-            assert!(topics.is_empty(), "Delete removes the topics and the dead-letter topic: {topics:?}");
+            assert_eq!(
+                topics,
+                [format!("{tenant}.keep")],
+                "Delete removes the topics and the dead-letter topic, not a Topic that says Retain itself"
+            );
             assert_eq!(keyspace, 0, "Delete drops the keyspace");
         } else {
-            assert_eq!(topics.len(), 2, "Retain keeps the topic and the dead-letter topic: {topics:?}");
+            assert_eq!(topics.len(), 3, "Retain keeps the topics and the dead-letter topic: {topics:?}");
             assert_eq!(keyspace, 1, "Retain keeps the keyspace");
             // A new Tenant of the same name does not inherit the retained data silently.
             let fresh_ns = unique("fresh");
@@ -432,7 +423,7 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
                 "{message}"
             );
             delete_tenant(&tenant).await;
-            assert_eq!(topics_with_prefix(&format!("{tenant}.")).await.len(), 2, "the refused one deleted nothing");
+            assert_eq!(topics_with_prefix(&format!("{tenant}.")).await.len(), 3, "the refused one deleted nothing");
         }
     }
 }

@@ -259,6 +259,23 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_provisioned_before_claims_counts_only_with_its_own_namespace_and_secret() {
+        let water = tenant("water", "u1", 1, |_| {});
+        let v = validate(&water).unwrap();
+        let owner = OwnerReference { uid: "u1".into(), ..Default::default() };
+        let ours = super::super::build::credentials_secret(&v, owner, "k:9092", &[], &Passwords::generate());
+        assert!(provisioned_before_claims(&water, Some(&ns(Some("u1"), Some("water"))), Some(&ours)));
+        assert!(
+            !provisioned_before_claims(&water, Some(&ns(None, None)), Some(&ours)),
+            "a namespace it did not create"
+        );
+        let mut planted = ours.clone();
+        planted.metadata.owner_references = None;
+        assert!(!provisioned_before_claims(&water, Some(&ns(Some("u1"), None)), Some(&planted)));
+        assert!(!provisioned_before_claims(&water, None, None));
+    }
+
+    #[test]
     fn only_the_secret_the_operator_wrote_is_trusted() {
         let ours = Passwords { kafka: "k".into(), cassandra: "c".into() };
         let secret = |p: &Passwords| {
