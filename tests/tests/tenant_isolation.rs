@@ -469,3 +469,52 @@ async fn a_newcomer_beyond_the_limits_is_refused_while_the_older_ones_stay_ready
     assert!(message.contains("retention.ms -1 is beyond") && message.contains("maxRetentionMs"), "{message}");
     delete_tenant(&tenant).await;
 }
+
+#[tokio::test]
+async fn a_status_naming_another_tenants_topic_neither_conflicts_with_it_nor_deletes_it() {
+    use tributary::api::Topic;
+    OperatorProcess::shared().await;
+    let (water, creds) = victim("sv").await;
+    let victim_topics: Api<Topic> = Api::namespaced(client().await, &water);
+    wait_ready(&victim_topics, "data", "True", "Provisioned").await;
+    // Another tenant's Topic is refused by its guardrails, so the operator keeps its status
+    // as it is; whoever may write status points its kafkaName at the victim's topic.
+    let other = unique("so");
+    ready_tenant(&other, "  kafka:\n    limits:\n      maxTopics: 0\n").await;
+    let other_topics: Api<Topic> = Api::namespaced(client().await, &other);
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: x\n  namespace: {other}\n\
+         spec:\n  partitions: 1\n  deletionPolicy: Delete\n"
+    ));
+    wait_ready(&other_topics, "x", "False", "GuardrailViolated").await;
+    let spoof = serde_json::json!({"status": {"kafkaName": format!("{water}.data")}});
+    other_topics.patch_status("x", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&spoof)).await.unwrap();
+
+    // The victim's Topic is reconciled again (its spec changes) and stays Ready, not Conflict.
+    let patch = serde_json::json!({"spec": {"config": {"retention.ms": "3600000"}}});
+    victim_topics.patch("data", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    wait_until("the victim's Topic to be reconciled at its new generation and Ready", WAIT, || async {
+        let t = victim_topics.get("data").await.map_err(|e| e.to_string())?;
+        let status = t.status.clone().unwrap_or_default();
+        let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready && status.observed_generation == t.metadata.generation { Ok(()) } else { Err(format!("{status:?}")) }
+    })
+    .await;
+    // Deleting the spoofed Topic (deletionPolicy Delete) deletes its own name only.
+    other_topics.delete("x", &DeleteParams::default()).await.unwrap();
+    wait_until("the spoofed Topic to be gone", WAIT, || async {
+        if other_topics.get_opt("x").await.map_err(|e| e.to_string())?.is_none() {
+            Ok(())
+        } else {
+            Err("still there".into())
+        }
+    })
+    .await;
+    assert_eq!(
+        topics_with_prefix(&format!("{water}.data")).await,
+        [format!("{water}.data")],
+        "the victim's topic stays"
+    );
+    assert_victim_untouched(&water, &creds).await;
+    delete_tenant(&other).await;
+}

@@ -229,6 +229,8 @@ async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Ac
 
 /// The other Topic that holds `name` in Kafka, if any: one that manages it already, or,
 /// while neither manages it, the older one. The other Topic (the newer) touches nothing.
+/// Only Topics of the same namespace can map to `name` (Tenants' prefixes never overlap),
+/// and only through their spec: a status naming `name` elsewhere proves nothing.
 fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &ValidatedTenant) -> Option<Arc<Topic>> {
     let manages = |t: &Topic| t.status.as_ref().and_then(|s| s.kafka_name.as_deref()) == Some(name);
     if manages(topic) {
@@ -238,13 +240,8 @@ fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &Validate
     topics
         .state()
         .into_iter()
-        .filter(|t| t.meta().uid != topic.meta().uid)
-        .filter(|t| {
-            // In the same namespace the name follows from the same tenant; elsewhere only a
-            // topic the other Topic manages can collide.
-            let same_namespace = t.namespace() == topic.namespace();
-            manages(t) || (same_namespace && kafka_name(t, tenant) == name && age(t) < age(topic))
-        })
+        .filter(|t| t.meta().uid != topic.meta().uid && t.namespace() == topic.namespace())
+        .filter(|t| kafka_name(t, tenant) == name && (manages(t) || age(t) < age(topic)))
         .min_by_key(|t| age(t))
 }
 
