@@ -88,14 +88,14 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let refusal = claim::namespace_refusal(&tenant, &v, existing_ns.as_ref(), &ctx.config.lease_namespace)
         .or_else(|| claim::holder(&tenant, &v, &tenants));
     if let Some(refusal) = refusal {
-        return refused(&ctx, &tenant, &v, refusal).await;
+        return refused(&ctx, &tenant, refusal).await;
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let existing_secret = if existing_ns.is_some() { secrets.get_opt(CREDENTIALS_SECRET).await? } else { None };
     let legacy = claim::provisioned_before_claims(&tenant, existing_ns.as_ref(), existing_secret.as_ref());
     if !claim::is_claimed(&tenant) && !legacy {
         match claim::existing_elsewhere(&ctx, &v).await {
-            Ok(Some(refusal)) => return refused(&ctx, &tenant, &v, refusal).await,
+            Ok(Some(refusal)) => return refused(&ctx, &tenant, refusal).await,
             Ok(None) => {}
             Err((system, error, transient)) => {
                 return provisioning_failed(&ctx, &tenant, &v, system, error, transient).await;
@@ -126,9 +126,10 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
 }
 
 /// Ready=False for a claim on something that is not this Tenant's; nothing was written.
-async fn refused(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, refusal: claim::Refusal) -> Result<Action> {
+async fn refused(ctx: &Context, tenant: &Tenant, refusal: claim::Refusal) -> Result<Action> {
     let ready = DesiredCondition::not_ready(refusal.reason, refusal.message);
-    publish_status(ctx, tenant, Some(v), &Rollup::default(), ready).await?;
+    // No namespace or Secret in the status: they may be another's.
+    publish_status(ctx, tenant, None, &Rollup::default(), ready).await?;
     ctx.succeeded(&object_key(tenant));
     // The holder may go away, or the thing in the way be removed: look again on resync.
     Ok(ctx.resync())
