@@ -515,3 +515,34 @@ async fn a_status_naming_another_tenants_topic_neither_conflicts_with_it_nor_del
     assert_victim_untouched(&water, &creds).await;
     delete_tenant(&other).await;
 }
+
+#[tokio::test]
+async fn consumer_groups_that_exist_under_the_group_prefix_are_not_taken_without_adopt() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    OperatorProcess::shared().await;
+    // The admin's application has committed offsets under a group id.
+    let apps = unique("apps");
+    let source = format!("{apps}-source");
+    tributary_tests::kafka::create_topic(&kafka_admin(), &source, 1, 3).await;
+    let group = format!("{apps}.billing");
+    let admin_consumer: BaseConsumer =
+        tributary_tests::kafka_admin_settings().client_config().set("group.id", &group).create().unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets.add_partition_offset(&source, 0, Offset::Offset(0)).unwrap();
+    admin_consumer.commit(&offsets, CommitMode::Sync).expect("the admin's commit");
+
+    let tenant = unique("grp");
+    let spec = format!("  deletionPolicy: Delete\n  kafka:\n    groupPrefix: \"{apps}.\"\n");
+    kubectl_apply(&tenant_yaml(&tenant, &spec));
+    let message = wait_ready(&tenants().await, &tenant, "False", "OwnershipConflict").await;
+    assert!(message.contains(&format!("Kafka consumer groups under prefix {apps}. exist ({group}")), "{message}");
+    assert!(message.contains("spec.adopt.kafkaGroups: true"), "{message}");
+    assert!(acls_of(&format!("User:{tenant}")).await.is_empty(), "no ACL on the admin's group");
+
+    kubectl_apply(&tenant_yaml(&tenant, &format!("{spec}  adopt:\n    kafkaGroups: true\n")));
+    wait_ready(&tenants().await, &tenant, "True", "Provisioned").await;
+    let acls = acls_of(&format!("User:{tenant}")).await;
+    assert!(acls.iter().any(|a| a.resource_type == ResourceType::Group && a.resource_name == format!("{apps}.")));
+    delete_tenant(&tenant).await;
+}

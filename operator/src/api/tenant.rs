@@ -59,7 +59,7 @@ pub struct TenantSpec {
     pub deletion_policy: DeletionPolicy,
 
     /// Explicit take-over of things that already exist. Without it, a Tenant whose namespace,
-    /// Kafka user, topics under its prefix, Cassandra role or keyspace already exist (and
+    /// Kafka user, topics or groups under its prefixes, Cassandra role or keyspace already exist (and
     /// are not its own) is refused (`Ready=False`) and nothing is written.
     #[serde(default, skip_serializing_if = "TenantAdopt::is_none")]
     pub adopt: TenantAdopt,
@@ -82,6 +82,10 @@ pub struct TenantAdopt {
     /// Tenant with `Retain`): the tenant gets access to them.
     #[serde(default)]
     pub kafka_topics: bool,
+    /// Accept consumer groups that already exist under the group prefix (their committed
+    /// offsets become the tenant's to read and reset).
+    #[serde(default)]
+    pub kafka_groups: bool,
     /// Take over an existing Cassandra role named like the keyspace (password and grants replaced).
     #[serde(default)]
     pub cassandra_role: bool,

@@ -7,7 +7,7 @@
 //!   namespace or keyspace is the same, or whose topic, group or transactional-id prefix
 //!   overlaps (either is a prefix of the other), is refused and touches nothing.
 //! - Against what exists already: before its first write a Tenant checks that its Kafka
-//!   user, topics under its prefix, Cassandra role and keyspace do not exist, and that its
+//!   user, topics and consumer groups under its prefixes, Cassandra role and keyspace do not exist, and that its
 //!   namespace either does not exist or was created by it. Taking any of them over is an
 //!   explicit `spec.adopt` field. System namespaces are never a tenant's.
 //! - "Its own" is remembered in the annotation [`CLAIM_ANNOTATION`] (the Tenant's UID) on the
@@ -122,17 +122,25 @@ pub async fn existing_elsewhere(
     if !v.adopt.kafka_user && ctx.kafka.scram_users().await.map_err(kafka)?.contains(&v.kafka_user) {
         found.push(format!("Kafka user {} exists (adopt with spec.adopt.kafkaUser: true)", v.kafka_user));
     }
+    // Names found under a prefix, as "Kafka <what> under prefix <p> exist (first five; ...)".
+    let under_prefix = |what: &str, prefix: &str, mut names: Vec<String>, adopt: &str| {
+        names.sort();
+        names.truncate(5);
+        (!names.is_empty()).then(|| {
+            format!(
+                "Kafka {what} under prefix {prefix} exist ({}; adopt with spec.adopt.{adopt}: true, or choose another \
+                 prefix)",
+                names.join(", ")
+            )
+        })
+    };
     if !v.adopt.kafka_topics {
-        let mut topics = ctx.kafka.topics_with_prefix(&v.topic_prefix).await.map_err(kafka)?;
-        if !topics.is_empty() {
-            topics.sort();
-            topics.truncate(5);
-            found.push(format!(
-                "Kafka topics under prefix {} exist ({}; adopt with spec.adopt.kafkaTopics: true, or choose another prefix)",
-                v.topic_prefix,
-                topics.join(", ")
-            ));
-        }
+        let topics = ctx.kafka.topics_with_prefix(&v.topic_prefix).await.map_err(kafka)?;
+        found.extend(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"));
+    }
+    if !v.adopt.kafka_groups {
+        let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await.map_err(kafka)?;
+        found.extend(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"));
     }
     if !v.adopt.cassandra_role && ctx.cassandra.role(&v.cassandra_role).await.map_err(cassandra)?.is_some() {
         found.push(format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", v.cassandra_role));

@@ -91,6 +91,8 @@ pub trait KafkaAdmin: Send + Sync {
     fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// The names of every topic in the cluster that start with `prefix` (internal ones too).
     fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>>;
+    /// The consumer groups the cluster knows whose id starts with `prefix`.
+    fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>>;
     /// Records in `topic` (sum over partitions of high − low watermark), and the records
     /// `group` has not committed yet (high watermark − committed offset; from the low
     /// watermark where it committed nothing).
@@ -171,12 +173,20 @@ impl RdKafkaAdmin {
 
     /// Cluster metadata, of one topic or of all.
     async fn metadata(&self, topic: Option<String>) -> Result<rdkafka::metadata::Metadata, KafkaCallError> {
+        self.blocking("Metadata", move |client, timeout| client.fetch_metadata(topic.as_deref(), timeout)).await
+    }
+
+    /// One of librdkafka's blocking client calls, off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&rdkafka::client::Client<DefaultClientContext>, Duration) -> Result<T, KafkaError> + Send + 'static,
+    ) -> Result<T, KafkaCallError> {
         let (admin, timeout) = (self.admin.clone(), self.timeout);
-        // fetch_metadata blocks the calling thread.
-        tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(topic.as_deref(), timeout))
+        tokio::task::spawn_blocking(move || f(admin.inner(), timeout))
             .await
-            .map_err(|e| KafkaCallError { call: "Metadata", message: e.to_string(), transient: true, per_item: false })?
-            .map_err(|e| call_error("Metadata", &e))
+            .map_err(|e| KafkaCallError { call, message: e.to_string(), transient: true, per_item: false })?
+            .map_err(|e| call_error(call, &e))
     }
 
     fn options(&self) -> AdminOptions {
@@ -299,6 +309,19 @@ impl KafkaAdmin for RdKafkaAdmin {
         Box::pin(async move {
             let metadata = self.metadata(None).await?;
             Ok(metadata.topics().iter().map(|t| t.name().to_string()).filter(|n| n.starts_with(prefix)).collect())
+        })
+    }
+
+    fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        Box::pin(async move {
+            // The group list is librdkafka memory that may not cross threads: read the names there.
+            let groups = self
+                .blocking("ListGroups", |client, timeout| {
+                    let list = client.fetch_group_list(None, timeout)?;
+                    Ok(list.groups().iter().map(|g| g.name().to_string()).collect::<Vec<_>>())
+                })
+                .await?;
+            Ok(groups.into_iter().filter(|n| n.starts_with(prefix)).collect())
         })
     }
 
@@ -612,6 +635,9 @@ impl<K: Sync> Guarded<K> {
 impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
     fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
         self.guard("Metadata", self.inner.topics_with_prefix(prefix))
+    }
+    fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        self.guard("ListGroups", self.inner.groups_with_prefix(prefix))
     }
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
         self.guard("Metadata", self.inner.describe_topic(name))
