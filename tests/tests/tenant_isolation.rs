@@ -168,6 +168,15 @@ async fn claims_on_another_tenants_keyspace_prefixes_or_namespace_are_refused_an
         // Deleting the refused intruder (deletionPolicy Delete) touches nothing of the victim.
         delete_tenant(&intruder).await;
     }
+    // The operator's own namespace is never a tenant's (kube-* and default are refused by the
+    // API server already, see the crds test).
+    let operator = OperatorProcess::shared().await;
+    let intruder = unique("isys");
+    kubectl_apply(&tenant_yaml(&intruder, &format!("  namespace: {}\n", operator.namespace)));
+    let message = wait_ready(&tenants().await, &intruder, "False", "NamespaceTaken").await;
+    assert!(message.contains(&format!("namespace {} is a system namespace", operator.namespace)), "{message}");
+    assert_intruder_got_nothing(&intruder, &operator.namespace).await;
+    delete_tenant(&intruder).await;
     assert_victim_untouched(&water, &creds).await;
     assert_eq!(keyspace_count(&keyspace).await, 1, "the victim's keyspace survived the intruders' deletion");
 }
