@@ -72,6 +72,16 @@ impl TenancyCache {
 /// Resolves the tenant of `namespace` through the namespace's `tributary.dev/tenant` label
 /// (set by the Tenant controller) and checks that the Tenant really claims that namespace.
 pub async fn resolve(client: &Client, cache: &TenancyCache, namespace: &str) -> Result<Tenancy> {
+    lookup(client, cache, namespace, false).await
+}
+
+/// Like [`resolve`], also while the Tenant is being deleted: the cleanup of a Topic derives
+/// its Kafka name from its spec and the tenant's prefix, never from its status.
+pub async fn resolve_for_cleanup(client: &Client, cache: &TenancyCache, namespace: &str) -> Result<Tenancy> {
+    lookup(client, cache, namespace, true).await
+}
+
+async fn lookup(client: &Client, cache: &TenancyCache, namespace: &str, deleting_too: bool) -> Result<Tenancy> {
     let none = |why: String| {
         Ok(Tenancy::None(format!(
             "{why}. Create Topics and CassandraSinks in a tenant's namespace (kubectl get tenants -o \
@@ -87,7 +97,7 @@ pub async fn resolve(client: &Client, cache: &TenancyCache, namespace: &str) -> 
     let Some(tenant) = cache.tenant(client, &name).await? else {
         return none(format!("namespace {namespace} is labelled for Tenant {name}, which does not exist"));
     };
-    if tenant.metadata.deletion_timestamp.is_some() {
+    if tenant.metadata.deletion_timestamp.is_some() && !deleting_too {
         return none(format!("Tenant {name} is being deleted"));
     }
     match validate(&tenant) {

@@ -20,6 +20,8 @@ pub struct OperatorProcess {
     exited: Arc<AtomicBool>,
     pub http: SocketAddr,
     pub identity: String,
+    /// The operator's own namespace (`TRIBUTARY_NAMESPACE`, where its Lease lives).
+    pub namespace: String,
     pub log: PathBuf,
 }
 
@@ -105,7 +107,14 @@ impl OperatorProcess {
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out));
         let (pid, exited) = spawn_tied(command);
-        OperatorProcess { pid, exited, http, identity: identity.to_string(), log }
+        OperatorProcess {
+            pid,
+            exited,
+            http,
+            identity: identity.to_string(),
+            namespace: lease_namespace.to_string(),
+            log,
+        }
     }
 
     /// One operator per test binary, with its own Lease so it leads at once.

@@ -78,6 +78,18 @@ pub async fn cassandra() -> Session {
     SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.unwrap()
 }
 
+/// How many keyspaces of that name Cassandra has (0 or 1), asked as the admin.
+pub async fn keyspace_count(keyspace: &str) -> usize {
+    cassandra()
+        .await
+        .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", (keyspace,))
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .rows_num()
+}
+
 /// Every row of the run in the table, as canonical text (one line per row).
 pub async fn rows(session: &Session, dataset: Dataset, keyspace: &str, run: &str) -> Vec<String> {
     let prefix = format!("{run}-");

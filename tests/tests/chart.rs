@@ -152,3 +152,73 @@ fn a_mistyped_value_is_refused_with_its_name() {
         );
     }
 }
+
+/// A kubeconfig that authenticates as the chart's ServiceAccount with a token from the API
+/// server's TokenRequest API, as a pod of the Deployment would.
+fn service_account_kubeconfig(namespace: &str, account: &str) -> PathBuf {
+    let token = run("kubectl", &["create", "token", account, "-n", namespace, "--duration", "2h"], None);
+    let server = run("kubectl", &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"], None);
+    let ca = run(
+        "kubectl",
+        &["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}"],
+        None,
+    );
+    let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique("sa")));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}', certificate-authority: '{ca}'}}\n\
+             users:\n- name: u\n  user: {{token: '{}'}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
+            token.trim()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A fresh release name with its namespace, and the chart rendered for it.
+async fn render_release(prefix: &str) -> (String, String) {
+    install_crds().await;
+    let release = unique(prefix);
+    ensure_namespace(&release).await;
+    let rendered = template(&release, &release, &[]);
+    (release, rendered)
+}
+
+#[tokio::test]
+async fn the_tenant_team_role_allows_topics_sinks_and_the_credentials_secret_only() {
+    let (release, rendered) = render_release("team").await;
+    let team_role: Vec<&str> = rendered
+        .split("\n---\n")
+        .filter(|doc| doc.contains(&format!("name: {release}-tributary-tenant-team\n")))
+        .collect();
+    assert_eq!(team_role.len(), 1, "the chart ships the tenant-team ClusterRole");
+    run("kubectl", &["apply", "-f", "-"], Some(team_role[0]));
+    // A team's ServiceAccount, bound in its namespace as the role's comment says.
+    let tenant_ns = unique("team-ns");
+    ensure_namespace(&tenant_ns).await;
+    kubectl(&["create", "serviceaccount", "member", "-n", &tenant_ns]);
+    let role = format!("--clusterrole={release}-tributary-tenant-team");
+    let member = format!("--serviceaccount={tenant_ns}:member");
+    kubectl(&["create", "rolebinding", "team", "-n", &tenant_ns, &role, &member]);
+    let kubeconfig = service_account_kubeconfig(&tenant_ns, "member");
+    let can = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", kubeconfig.to_str().unwrap(), "auth", "can-i"];
+        all.extend(args);
+        let out = Command::new("kubectl").args(&all).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for (args, expected) in [
+        (vec!["create", "topics.tributary.dev", "-n", &tenant_ns], "yes"),
+        (vec!["delete", "cassandrasinks.tributary.dev", "-n", &tenant_ns], "yes"),
+        (vec!["get", "secret/tributary-credentials", "-n", &tenant_ns], "yes"),
+        (vec!["patch", "topics.tributary.dev", "--subresource=status", "-n", &tenant_ns], "no"),
+        (vec!["get", "secret/other", "-n", &tenant_ns], "no"),
+        (vec!["list", "secrets", "-n", &tenant_ns], "no"),
+        (vec!["patch", "secret/tributary-credentials", "-n", &tenant_ns], "no"),
+        (vec!["create", "topics.tributary.dev", "-n", "default"], "no"),
+        (vec!["patch", "tenants.tributary.dev"], "no"),
+    ] {
+        assert_eq!(can(&args), expected, "can-i {args:?}");
+    }
+}

@@ -77,6 +77,60 @@ async fn tenant_schema_refuses_bad_names_enums_limits_and_namespace_changes() {
 }
 
 #[tokio::test]
+async fn tenant_schema_refuses_internal_prefixes_system_names_and_identity_changes() {
+    install_crds().await;
+    let client = kube::Client::try_default().await.unwrap();
+    let tenants: Api<DynamicObject> = Api::all_with(client, &resource("Tenant", "tenants"));
+    let name = unique("tn");
+
+    // Prefixes that reach Kafka's internal topics and groups are never legal, for all three kinds.
+    for (field, prefix) in [
+        ("topicPrefix", "_"),
+        ("topicPrefix", "__consumer_offsets"),
+        ("groupPrefix", "_"),
+        ("transactionalIdPrefix", ".x"),
+    ] {
+        let msg = refused(&tenants, object("Tenant", &name, json!({"kafka": {field: prefix}}))).await;
+        assert_says(&msg, &format!("spec.kafka.{field}"));
+        assert_says(&msg, "should match '^[a-zA-Z0-9][a-zA-Z0-9._-]*$'");
+    }
+    for system in ["kube-system", "kube-public", "default"] {
+        let msg = refused(&tenants, object("Tenant", &name, json!({"namespace": system}))).await;
+        assert_says(&msg, "kube-* and default are system namespaces");
+    }
+    let msg = refused(&tenants, object("Tenant", &name, json!({"cassandra": {"keyspace": "system_auth"}}))).await;
+    assert_says(&msg, "keyspaces named system* are Cassandra's own");
+
+    // Identity fields cannot change once applied, and cannot be added or removed either.
+    let spec = json!({"kafka": {"topicPrefix": format!("{name}.")}, "cassandra": {"keyspace": name.replace('-', "_")}});
+    tenants.create(&PostParams::default(), &object("Tenant", &name, spec)).await.expect("valid tenant");
+    for (change, expected) in [
+        (
+            json!({"kafka": {"topicPrefix": "water."}}),
+            "topicPrefix, groupPrefix and transactionalIdPrefix are immutable",
+        ),
+        (
+            json!({"kafka": {"groupPrefix": "water."}}),
+            "topicPrefix, groupPrefix and transactionalIdPrefix are immutable",
+        ),
+        (
+            json!({"kafka": {"transactionalIdPrefix": "x."}}),
+            "topicPrefix, groupPrefix and transactionalIdPrefix are immutable",
+        ),
+        (json!({"cassandra": {"keyspace": "water"}}), "cassandra.keyspace is immutable"),
+    ] {
+        let msg = patch_refused(&tenants, &name, change).await;
+        assert_says(&msg, expected);
+    }
+    let unchanged = tenants.get(&name).await.unwrap();
+    assert_eq!(unchanged.data["spec"]["kafka"]["topicPrefix"], format!("{name}."));
+    // What is not identity still changes.
+    let patch = Patch::Merge(json!({"spec": {"kafka": {"limits": {"maxTopics": 5}}, "adopt": {"keyspace": true}}}));
+    tenants.patch(&name, &PatchParams::default(), &patch).await.expect("limits and adopt may change");
+    tenants.delete(&name, &Default::default()).await.unwrap();
+}
+
+#[tokio::test]
 async fn topic_schema_refuses_bad_names_shrinking_and_rf_changes() {
     install_crds().await;
     let client = kube::Client::try_default().await.unwrap();

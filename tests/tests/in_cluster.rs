@@ -145,6 +145,8 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
     assert_eq!(can("patch", "tenants.tributary.dev"), "yes");
     assert_eq!(can("create", "pods"), "no");
     assert_eq!(can("delete", "namespaces"), "no");
+    assert_eq!(can("get", "secrets"), "yes");
+    assert_eq!(can("list", "secrets"), "no", "only Secrets it names, never a listing of all");
 
     // The water example under a fresh tenant name: everything READY True in `kubectl get`.
     let tenant = unique("ic-water");

@@ -145,18 +145,7 @@ async fn deleting_a_tenant_keeps_its_keyspace_with_retain_and_drops_it_with_dele
         .await;
     }
     let admin = admin().await;
-    let keyspaces = |name: String| {
-        let admin = &admin;
-        async move {
-            admin
-                .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", (name,))
-                .await
-                .unwrap()
-                .into_rows_result()
-                .unwrap()
-                .rows_num()
-        }
-    };
+    let keyspaces = |name: String| async move { tributary_tests::pipeline::keyspace_count(&name).await };
     assert_eq!(keyspaces(keyspace.clone()).await, 1, "Retain keeps the keyspace");
     let (k,): (String,) = admin
         .query_unpaged(format!("SELECT k FROM {keyspace}.t"), &[])

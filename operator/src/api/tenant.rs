@@ -31,8 +31,12 @@ use super::DeletionPolicy;
         .message("a Tenant name is its Kafka prefix, namespace and keyspace: use 1-40 lowercase letters, digits and '-', starting with a letter")
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.__namespace__) == has(oldSelf.__namespace__) && (!has(self.__namespace__) || self.__namespace__ == oldSelf.__namespace__)")
-    .message("namespace is immutable: the tenant's objects live there. Create a new Tenant to use another namespace"))]
+#[x_kube(
+    validation = Rule::new("has(self.__namespace__) == has(oldSelf.__namespace__) && (!has(self.__namespace__) || self.__namespace__ == oldSelf.__namespace__)")
+        .message("namespace is immutable: the tenant's objects live there. Create a new Tenant to use another namespace"),
+    validation = Rule::new("!has(self.__namespace__) || !(self.__namespace__.startsWith('kube-') || self.__namespace__ == 'default')")
+        .message("namespace: kube-* and default are system namespaces and never a tenant's: choose another namespace")
+)]
 pub struct TenantSpec {
     /// The namespace the tenant's team works in (created and labelled by the operator).
     /// Defaults to the Tenant's name. Immutable.
@@ -48,30 +52,79 @@ pub struct TenantSpec {
     #[serde(default)]
     pub cassandra: TenantCassandra,
 
-    /// What happens to the tenant's topics, keyspace and users when the Tenant is deleted.
-    /// `Retain` (default) keeps all data; `Delete` removes it. Topics can override it.
+    /// What happens to the tenant's data (topics, dead-letter topics, keyspace) when the
+    /// Tenant is deleted: `Retain` (default) keeps it, `Delete` removes it. Access (the Kafka
+    /// user, sink users, their ACLs and quotas, the Cassandra role) always goes with the Tenant.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Explicit take-over of things that already exist. Without it, a Tenant whose namespace,
+    /// Kafka user, topics or groups under its prefixes, Cassandra role or keyspace already exist (and
+    /// are not its own) is refused (`Ready=False`) and nothing is written.
+    #[serde(default, skip_serializing_if = "TenantAdopt::is_none")]
+    pub adopt: TenantAdopt,
+}
+
+/// What a Tenant may take over although it exists already. Each is an explicit decision of
+/// the platform admin: the operator then resets the credential (new password) and the grants
+/// to the tenant's, and treats the thing as the Tenant's own from then on.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantAdopt {
+    /// Label and use an existing namespace (never a system one). A `tributary-credentials`
+    /// Secret already in it is never trusted: new passwords are generated.
+    #[serde(default)]
+    pub namespace: bool,
+    /// Take over an existing Kafka user named like the Tenant (its password is replaced).
+    #[serde(default)]
+    pub kafka_user: bool,
+    /// Accept Kafka topics that already exist under the topic prefix (e.g. kept by a deleted
+    /// Tenant with `Retain`): the tenant gets access to them.
+    #[serde(default)]
+    pub kafka_topics: bool,
+    /// Accept consumer groups that already exist under the group prefix (their committed
+    /// offsets become the tenant's to read and reset).
+    #[serde(default)]
+    pub kafka_groups: bool,
+    /// Take over an existing Cassandra role named like the keyspace (password and grants replaced).
+    #[serde(default)]
+    pub cassandra_role: bool,
+    /// Use an existing keyspace (e.g. kept by a deleted Tenant with `Retain`).
+    #[serde(default)]
+    pub keyspace: bool,
+}
+
+impl TenantAdopt {
+    pub fn is_none(&self) -> bool {
+        *self == TenantAdopt::default()
+    }
 }
 
 /// The tenant's Kafka principal and what it may touch. Every prefix defaults to `<tenant>.`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+// `kafka` and `cassandra` default to `{}`, so these transition rules always apply.
+#[x_kube(validation = Rule::new("has(self.topicPrefix) == has(oldSelf.topicPrefix) && (!has(self.topicPrefix) || self.topicPrefix == oldSelf.topicPrefix) && has(self.groupPrefix) == has(oldSelf.groupPrefix) && (!has(self.groupPrefix) || self.groupPrefix == oldSelf.groupPrefix) && has(self.transactionalIdPrefix) == has(oldSelf.transactionalIdPrefix) && (!has(self.transactionalIdPrefix) || self.transactionalIdPrefix == oldSelf.transactionalIdPrefix)")
+    .message("kafka.topicPrefix, groupPrefix and transactionalIdPrefix are immutable: they are the tenant's identity in Kafka. Create a new Tenant to use other prefixes"))]
 pub struct TenantKafka {
     /// Prefix of every Kafka topic of this tenant (Kafka name = prefix + Topic name).
-    /// Defaults to `<tenant>.`. Immutable once topics exist.
+    /// Defaults to `<tenant>.`. Letters, digits, `.`, `_`, `-`, starting with a letter or
+    /// digit (a leading `_` would reach Kafka's internal topics). Immutable. It may not
+    /// overlap another Tenant's (neither may be a prefix of the other).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"))]
     pub topic_prefix: Option<String>,
 
-    /// Prefix of the consumer groups the tenant may use. Defaults to `<tenant>.`.
+    /// Prefix of the consumer groups the tenant may use. Defaults to `<tenant>.`. Same
+    /// rules as `topicPrefix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"))]
     pub group_prefix: Option<String>,
 
-    /// Prefix of the transactional ids the tenant may use. Defaults to `<tenant>.`.
+    /// Prefix of the transactional ids the tenant may use. Defaults to `<tenant>.`. Same
+    /// rules as `topicPrefix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"))]
     pub transactional_id_prefix: Option<String>,
 
     /// Client quotas for the tenant's user (all its clients together, per broker).
@@ -129,6 +182,15 @@ pub struct TenantLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     pub allowed_configs: Option<Vec<String>>,
+    /// Largest `retention.ms` a Topic may set (default 30 days); `-1` also allows infinite
+    /// retention (`retention.ms: "-1"`), which is refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1))]
+    pub max_retention_ms: Option<i64>,
+    /// Largest `max.message.bytes` a Topic may set (default 8 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024))]
+    pub max_message_bytes: Option<i64>,
 }
 
 impl Default for TenantLimits {
@@ -139,6 +201,8 @@ impl Default for TenantLimits {
             min_replication_factor: default_min_rf(),
             max_replication_factor: default_max_rf(),
             allowed_configs: None,
+            max_retention_ms: None,
+            max_message_bytes: None,
         }
     }
 }
@@ -151,13 +215,17 @@ fn default_max_rf() -> i32 {
 }
 
 /// The tenant's Cassandra keyspace.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.keyspace) == has(oldSelf.keyspace) && (!has(self.keyspace) || self.keyspace == oldSelf.keyspace)")
+    .message("cassandra.keyspace is immutable: it is the tenant's data and role in Cassandra. Create a new Tenant to use another keyspace"))]
 pub struct TenantCassandra {
-    /// Keyspace name. Defaults to the tenant name with `-` replaced by `_`. Cassandra
-    /// identifier rules: up to 48 lowercase letters, digits and `_`, starting with a letter.
+    /// Keyspace name, also the name of the tenant's Cassandra role. Defaults to the tenant
+    /// name with `-` replaced by `_`. Cassandra identifier rules: up to 48 lowercase letters,
+    /// digits and `_`, starting with a letter; never `system*`. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 48), regex(pattern = r"^[a-z][a-z0-9_]*$"))]
+    #[x_kube(validation = Rule::new("!self.startsWith('system')").message("keyspaces named system* are Cassandra's own: choose another spec.cassandra.keyspace"))]
     pub keyspace: Option<String>,
     /// Keyspace replication.
     #[serde(default)]

@@ -191,6 +191,12 @@ fn classify(call: &'static str, e: &scylla::errors::ExecutionError) -> Cassandra
     error(call, e.to_string(), transient)
 }
 
+/// A quoted CQL identifier: case and any character kept, so a name is never read as
+/// another (a team's `"Foo"` table is not `foo`) and never breaks a statement.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// A CQL string literal.
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -256,10 +262,10 @@ impl CassandraAdmin for ScyllaAdmin {
         Box::pin(async move {
             let replication = replication_cql(replication);
             if exists {
-                let cql = format!("ALTER KEYSPACE {keyspace} WITH replication = {replication}");
+                let cql = format!("ALTER KEYSPACE {} WITH replication = {replication}", ident(keyspace));
                 self.run("ALTER KEYSPACE", cql, (), true).await?;
             } else {
-                let cql = format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}");
+                let cql = format!("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {replication}", ident(keyspace));
                 self.run("CREATE KEYSPACE", cql, (), true).await?;
             }
             Ok(())
@@ -268,7 +274,9 @@ impl CassandraAdmin for ScyllaAdmin {
 
     fn drop_keyspace<'a>(&'a self, keyspace: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
         Box::pin(async move {
-            self.run("DROP KEYSPACE", format!("DROP KEYSPACE IF EXISTS {keyspace}"), (), true).await.map(|_| ())
+            self.run("DROP KEYSPACE", format!("DROP KEYSPACE IF EXISTS {}", ident(keyspace)), (), true)
+                .await
+                .map(|_| ())
         })
     }
 
@@ -299,11 +307,12 @@ impl CassandraAdmin for ScyllaAdmin {
             // (and is never logged: CassandraCallError carries the driver's message only).
             let password = literal(password);
             if exists {
-                let cql = format!("ALTER ROLE {role} WITH PASSWORD = {password} AND LOGIN = true");
+                let cql = format!("ALTER ROLE {} WITH PASSWORD = {password} AND LOGIN = true", ident(role));
                 self.run("ALTER ROLE", cql, (), true).await?;
             } else {
                 let cql = format!(
-                    "CREATE ROLE IF NOT EXISTS {role} WITH PASSWORD = {password} AND LOGIN = true AND SUPERUSER = false"
+                    "CREATE ROLE IF NOT EXISTS {} WITH PASSWORD = {password} AND LOGIN = true AND SUPERUSER = false",
+                    ident(role)
                 );
                 self.run("CREATE ROLE", cql, (), true).await?;
             }
@@ -312,9 +321,9 @@ impl CassandraAdmin for ScyllaAdmin {
     }
 
     fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
-        Box::pin(
-            async move { self.run("DROP ROLE", format!("DROP ROLE IF EXISTS {role}"), (), true).await.map(|_| ()) },
-        )
+        Box::pin(async move {
+            self.run("DROP ROLE", format!("DROP ROLE IF EXISTS {}", ident(role)), (), true).await.map(|_| ())
+        })
     }
 
     fn table_columns<'a>(
@@ -350,7 +359,8 @@ impl CassandraAdmin for ScyllaAdmin {
     ) -> BoxFuture<'a, Result<BTreeSet<(String, String)>, CassandraCallError>> {
         Box::pin(async move {
             const CALL: &str = "LIST PERMISSIONS";
-            let result = self.run(CALL, format!("LIST ALL PERMISSIONS OF {role} NORECURSIVE"), (), false).await?;
+            let result =
+                self.run(CALL, format!("LIST ALL PERMISSIONS OF {} NORECURSIVE", ident(role)), (), false).await?;
             if !result.is_rows() {
                 // Cassandra answers an empty list with a Void result, not with zero rows.
                 return Ok(BTreeSet::new());
@@ -373,7 +383,7 @@ impl CassandraAdmin for ScyllaAdmin {
         keyspace: &'a str,
     ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
         Box::pin(async move {
-            let cql = format!("GRANT {permission} ON KEYSPACE {keyspace} TO {role}");
+            let cql = format!("GRANT {permission} ON KEYSPACE {} TO {}", ident(keyspace), ident(role));
             self.run("GRANT", cql, (), true).await.map(|_| ())
         })
     }
@@ -388,21 +398,26 @@ impl CassandraAdmin for ScyllaAdmin {
             let Some(on) = resource_cql(resource) else {
                 return Err(error("REVOKE", format!("cannot name resource {resource} in CQL"), false));
             };
-            let cql = format!("REVOKE {permission} ON {on} FROM {role}");
+            let cql = format!("REVOKE {permission} ON {on} FROM {}", ident(role));
             self.run("REVOKE", cql, (), true).await.map(|_| ())
         })
     }
 }
 
-/// `<keyspace x>` → `KEYSPACE x`, `<table x.y>` → `TABLE x.y`, `<all keyspaces>` → `ALL
-/// KEYSPACES`, `<role r>` → `ROLE r`, `<all roles>` → `ALL ROLES`, ...
+/// `<keyspace x>` → `KEYSPACE "x"`, `<table x.Y>` → `TABLE "x"."Y"` (names quoted, so a
+/// table created as `"Foo"` is revoked on as itself), `<all keyspaces>` → `ALL KEYSPACES`,
+/// `<role r>` → `ROLE "r"`, `<all roles>` → `ALL ROLES`, ...
 fn resource_cql(resource: &str) -> Option<String> {
     let inner = resource.strip_prefix('<')?.strip_suffix('>')?;
     let (kind, name) = inner.split_once(' ')?;
     Some(match kind {
-        "keyspace" => format!("KEYSPACE {name}"),
-        "table" => format!("TABLE {name}"),
-        "role" => format!("ROLE {name}"),
+        "keyspace" => format!("KEYSPACE {}", ident(name)),
+        "table" => {
+            // Keyspace and table names are word characters only, so the first '.' splits them.
+            let (keyspace, table) = name.split_once('.')?;
+            format!("TABLE {}.{}", ident(keyspace), ident(table))
+        }
+        "role" => format!("ROLE {}", ident(name)),
         "function" => format!("FUNCTION {name}"),
         "all" => format!("ALL {}", name.to_uppercase()),
         _ => return None,
@@ -450,8 +465,10 @@ mod tests {
 
     #[test]
     fn resources_from_list_permissions_become_cql() {
-        assert_eq!(resource_cql("<keyspace bts>").as_deref(), Some("KEYSPACE bts"));
-        assert_eq!(resource_cql("<table bts.alarms>").as_deref(), Some("TABLE bts.alarms"));
+        assert_eq!(resource_cql("<keyspace bts>").as_deref(), Some("KEYSPACE \"bts\""));
+        assert_eq!(resource_cql("<table bts.alarms>").as_deref(), Some("TABLE \"bts\".\"alarms\""));
+        assert_eq!(resource_cql("<table water.Foo>").as_deref(), Some("TABLE \"water\".\"Foo\""));
+        assert_eq!(resource_cql("<role water>").as_deref(), Some("ROLE \"water\""));
         assert_eq!(resource_cql("<all keyspaces>").as_deref(), Some("ALL KEYSPACES"));
         assert_eq!(resource_cql("data"), None);
     }
@@ -459,5 +476,7 @@ mod tests {
     #[test]
     fn literals_escape_quotes() {
         assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(ident("Foo"), "\"Foo\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
     }
 }

@@ -15,7 +15,7 @@ use kube::runtime::watcher;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Resource;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
 use super::runtime::SinkConfig;
@@ -26,10 +26,12 @@ use crate::controller::{
     Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,
 };
 use crate::external::cassandra::CassandraCallError;
+use crate::external::kafka::quotas::quota_changes;
 use crate::external::kafka::{DesiredTopic, KafkaCallError};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
+use crate::topic::validate::{Refusal, age, beyond_limits, usage_before};
 
 const KIND: &str = "CassandraSink";
 const RETRY: Duration = Duration::from_secs(15);
@@ -129,6 +131,10 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             status.table = Some(table.clone());
             status.consumer_group = Some(format!("{}sink.{}", tenant.group_prefix, sink.name_any()));
             let topic = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).get_opt(&sink.spec.topic).await?;
+            let mut guardrail = match &topic {
+                Some(t) => dead_letter_guardrail(ctx, &sink, &tenant, t).await?,
+                None => None,
+            };
             match topic {
                 None => (
                     DesiredCondition::not_ready(
@@ -150,6 +156,10 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         ),
                         Action::requeue(RETRY),
                     )
+                }
+                Some(_) if guardrail.is_some() => {
+                    let refusal = guardrail.take().expect("checked by the guard");
+                    (DesiredCondition::not_ready(refusal.reason, refusal.message), ctx.resync())
                 }
                 Some(topic) => match ensure_table(ctx, &sink, &tenant.keyspace).await {
                     Ok(Ok(())) => {
@@ -216,6 +226,25 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
     Ok(action)
 }
 
+/// The sink's dead-letter topic counts against its tenant's topic and partition limits,
+/// after every Topic and sink older than the sink (so a Ready one is never refused later).
+async fn dead_letter_guardrail(
+    ctx: &Context,
+    sink: &CassandraSink,
+    tenant: &ValidatedTenant,
+    topic: &Topic,
+) -> Result<Option<Refusal>> {
+    if tenant.limits.max_topics.is_none() && tenant.limits.max_partitions.is_none() {
+        return Ok(None);
+    }
+    let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
+    let list = ListParams::default();
+    let topics = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let sinks = Api::<CassandraSink>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let used = usage_before(&age(sink.meta()), &topics.iter().collect::<Vec<_>>(), &sinks.iter().collect::<Vec<_>>());
+    Ok(beyond_limits(tenant, &used, topic.spec.partitions, "the sink's dead-letter topic"))
+}
+
 /// Everything the sink runs as: its Kafka user (password kept in its Secret) with exactly
 /// its ACLs, its dead-letter topic, the rendered config and the Deployment. Returns the
 /// Ready condition from the Deployment's replicas, or the Kafka call that failed.
@@ -229,13 +258,14 @@ async fn deploy(
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let owner = sink.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let names = build::names(&sink.name_any(), tenant);
-    let topic_status = topic.status.clone().unwrap_or_default();
-    let (Some(kafka_topic), Some(partitions), Some(rf)) =
-        (topic_status.kafka_name, topic_status.partitions, topic_status.replication_factor)
-    else {
+    if topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none() {
         let message = format!("Topic {} is not ready yet", topic.name_any());
         return Ok(Ok(DesiredCondition::not_ready("TopicNotReady", message)));
-    };
+    }
+    // The ACL target and the dead-letter topic's shape come from the Topic's spec and the
+    // tenant, never from a status field (whoever may write status could point them elsewhere).
+    let kafka_topic = crate::topic::validate::kafka_name(topic, tenant);
+    let (partitions, rf) = (topic.spec.partitions, topic.spec.replication_factor);
 
     // Credentials: generated once, kept in the sink's Secret.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -261,6 +291,10 @@ async fn deploy(
         let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
         ctx.kafka.create_acls(add).await?;
         ctx.kafka.delete_acls(remove).await?;
+        // Every principal of the tenant carries the tenant's quotas.
+        let live = ctx.kafka.describe_user_quotas(&names.kafka_user).await?;
+        let (set, unset) = quota_changes(&tenant.quotas, &live);
+        ctx.kafka.alter_user_quotas(&names.kafka_user, &set, &unset).await?;
         if ctx.kafka.describe_topic(&names.dead_letter_topic).await?.topic.is_none() {
             let dlq = DesiredTopic {
                 name: names.dead_letter_topic.clone(),

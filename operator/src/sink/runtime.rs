@@ -407,10 +407,11 @@ struct Record {
 
 /// The INSERT for the mapped columns, with the spec's TTL and consistency.
 async fn prepare(session: &Session, config: &SinkConfig, mapping: &Mapping) -> Result<PreparedStatement, String> {
-    let columns = mapping.column_names();
+    use crate::external::cassandra::ident;
+    let columns: Vec<String> = mapping.column_names().iter().map(|c| ident(c)).collect();
     let markers = vec!["?"; columns.len()].join(", ");
-    let mut cql =
-        format!("INSERT INTO {}.{} ({}) VALUES ({markers})", config.keyspace, config.spec.table, columns.join(", "));
+    let (keyspace, table) = (ident(&config.keyspace), ident(&config.spec.table));
+    let mut cql = format!("INSERT INTO {keyspace}.{table} ({}) VALUES ({markers})", columns.join(", "));
     if let Some(ttl) = config.spec.ttl_seconds {
         cql.push_str(&format!(" USING TTL {ttl}"));
     }

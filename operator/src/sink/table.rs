@@ -2,17 +2,18 @@
 //! table that already exists against the spec's columns and keys (pure).
 
 use crate::api::sink::{CassandraSinkSpec, SortOrder};
-use crate::external::cassandra::LiveColumn;
+use crate::external::cassandra::{LiveColumn, ident};
 
 /// `CREATE TABLE IF NOT EXISTS` for the sink's columns, partition key and clustering key.
 pub fn create_table_cql(keyspace: &str, spec: &CassandraSinkSpec) -> String {
-    let columns: Vec<String> = spec.columns.iter().map(|c| format!("{} {}", c.name, c.type_)).collect();
-    let partition = format!("({})", spec.partition_key.join(", "));
+    let columns: Vec<String> = spec.columns.iter().map(|c| format!("{} {}", ident(&c.name), c.type_)).collect();
+    let partition = format!("({})", spec.partition_key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", "));
     let mut key = vec![partition];
-    key.extend(spec.clustering_key.iter().map(|c| c.column.clone()));
+    key.extend(spec.clustering_key.iter().map(|c| ident(&c.column)));
     let mut cql = format!(
-        "CREATE TABLE IF NOT EXISTS {keyspace}.{} ({}, PRIMARY KEY ({}))",
-        spec.table,
+        "CREATE TABLE IF NOT EXISTS {}.{} ({}, PRIMARY KEY ({}))",
+        ident(keyspace),
+        ident(&spec.table),
         columns.join(", "),
         key.join(", ")
     );
@@ -20,7 +21,7 @@ pub fn create_table_cql(keyspace: &str, spec: &CassandraSinkSpec) -> String {
         let order: Vec<String> = spec
             .clustering_key
             .iter()
-            .map(|c| format!("{} {}", c.column, if c.order == SortOrder::Desc { "DESC" } else { "ASC" }))
+            .map(|c| format!("{} {}", ident(&c.column), if c.order == SortOrder::Desc { "DESC" } else { "ASC" }))
             .collect();
         cql.push_str(&format!(" WITH CLUSTERING ORDER BY ({})", order.join(", ")));
     }
@@ -130,8 +131,8 @@ mod tests {
     fn the_table_is_created_with_its_keys_and_clustering_order() {
         assert_eq!(
             create_table_cql("water", &spec()),
-            "CREATE TABLE IF NOT EXISTS water.readings (station text, ts timestamp, ph double, tags map<varchar, int>, \
-             PRIMARY KEY ((station), ts)) WITH CLUSTERING ORDER BY (ts DESC)"
+            "CREATE TABLE IF NOT EXISTS \"water\".\"readings\" (\"station\" text, \"ts\" timestamp, \"ph\" double, \
+             \"tags\" map<varchar, int>, PRIMARY KEY ((\"station\"), \"ts\")) WITH CLUSTERING ORDER BY (\"ts\" DESC)"
         );
     }
 

@@ -14,7 +14,9 @@ use crate::api::conditions::{self, DesiredCondition};
 use crate::api::tenant::TenantStatus;
 use crate::api::{CassandraSink, Topic};
 use crate::controller::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{AclBinding, AclOperation, ClientSettings, PatternType, ResourceType, SASL_MECHANISM};
+use crate::external::kafka::{
+    AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType, SASL_MECHANISM,
+};
 
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
 pub const CASSANDRA_PASSWORD_KEY: &str = "cassandra.password";
@@ -55,19 +57,21 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
-    /// Reuses the passwords already in the Secret; generates only what is missing.
-    pub fn from_secret_or_new(existing: Option<&Secret>) -> Self {
+    /// The passwords in a credentials Secret, when it has both.
+    pub fn from_secret(secret: &Secret) -> Option<Self> {
         let read = |key: &str| {
-            existing
-                .and_then(|s| s.data.as_ref())
+            secret
+                .data
+                .as_ref()
                 .and_then(|d| d.get(key))
                 .and_then(|b| String::from_utf8(b.0.clone()).ok())
                 .filter(|p| !p.is_empty())
         };
-        Passwords {
-            kafka: read(KAFKA_PASSWORD_KEY).unwrap_or_else(generate_password),
-            cassandra: read(CASSANDRA_PASSWORD_KEY).unwrap_or_else(generate_password),
-        }
+        Some(Passwords { kafka: read(KAFKA_PASSWORD_KEY)?, cassandra: read(CASSANDRA_PASSWORD_KEY)? })
+    }
+
+    pub fn generate() -> Self {
+        Passwords { kafka: generate_password(), cassandra: generate_password() }
     }
 }
 
@@ -219,19 +223,21 @@ pub fn desired_acls(v: &ValidatedTenant) -> BTreeSet<AclBinding> {
     out
 }
 
-/// What to add and what to remove so that `current` becomes `desired`. Only the tenant
-/// principal's own entries are ever passed in, so nobody else's ACLs are touched.
+/// What to add and what to remove so that the principal's `Allow` entries become `desired`.
+/// Only the principal's own entries are ever passed in, so nobody else's ACLs are touched;
+/// `Deny` entries only take access away and are the platform admin's (the operator never
+/// writes one), so they are left alone.
 pub fn acl_changes(desired: &BTreeSet<AclBinding>, current: &[AclBinding]) -> (Vec<AclBinding>, Vec<AclBinding>) {
-    let current: BTreeSet<AclBinding> = current.iter().cloned().collect();
+    let current: BTreeSet<AclBinding> =
+        current.iter().filter(|a| a.permission == AclPermission::Allow).cloned().collect();
     (desired.difference(&current).cloned().collect(), current.difference(desired).cloned().collect())
 }
 
-/// What a Tenant leaves in Kafka and Cassandra when it is deleted with `Retain`.
+/// The data a Tenant deleted with `Retain` keeps (its access goes either way).
 pub fn retained(v: &ValidatedTenant) -> Vec<String> {
     vec![
-        format!("Kafka user {} with its ACLs", v.kafka_user),
-        format!("Kafka topics with prefix {}", v.topic_prefix),
-        format!("Cassandra keyspace {} and role {}", v.keyspace, v.cassandra_role),
+        format!("Kafka topics with prefix {} (deletionPolicy Retain)", v.topic_prefix),
+        format!("Cassandra keyspace {} (deletionPolicy Retain)", v.keyspace),
     ]
 }
 
@@ -279,11 +285,11 @@ mod tests {
 
     #[test]
     fn passwords_are_generated_once_and_then_kept() {
-        let first = Passwords::from_secret_or_new(None);
+        let first = Passwords::generate();
         assert_eq!(first.kafka.len(), 32);
         assert_ne!(first.kafka, first.cassandra);
         let secret = credentials_secret(&water(), owner(), "k:9092", &[], &first);
-        assert_eq!(Passwords::from_secret_or_new(Some(&secret)), first);
+        assert_eq!(Passwords::from_secret(&secret), Some(first.clone()));
         assert!(!format!("{first:?}").contains(&first.kafka));
     }
 
@@ -349,9 +355,12 @@ mod tests {
             AclBinding::allow("User:water", ResourceType::Topic, PatternType::Literal, "bts.data", AclOperation::Read);
         let mut current: Vec<AclBinding> = acls.iter().skip(1).cloned().collect();
         current.push(stray.clone());
+        let mut admins_deny = AclBinding { permission: AclPermission::Deny, ..stray.clone() };
+        admins_deny.resource_name = "water.secret".into();
+        current.push(admins_deny);
         let (add, remove) = acl_changes(&acls, &current);
         assert_eq!(add, vec![acls.iter().next().unwrap().clone()]);
-        assert_eq!(remove, vec![stray]);
+        assert_eq!(remove, vec![stray], "the admin's Deny entry is left alone");
         let (add, remove) = acl_changes(&acls, &acls.iter().cloned().collect::<Vec<_>>());
         assert!(add.is_empty() && remove.is_empty(), "a converged set needs no write");
     }

@@ -1,6 +1,7 @@
 //! The Tenant controller: namespace, credentials Secret and the status roll-up.
 
 pub mod build;
+pub mod claim;
 pub mod reconcile;
 pub mod validate;
 

@@ -14,6 +14,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::build::{self, Passwords, Rollup};
+use super::claim;
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
 use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
@@ -33,8 +34,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let tenant_of_topic = |t: Topic| t.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     let tenant_of_sink = |s: CassandraSink| s.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     Controller::new(Api::<Tenant>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Namespace>::all(client.clone()), owned.clone())
-        .owns(Api::<Secret>::all(client.clone()), owned)
+        // Secrets are not watched: the operator may read only the Secrets it names (no list or
+        // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
+        .owns(Api::<Namespace>::all(client.clone()), owned)
         .watches_stream(readiness_changes(client.clone(), Topic::readiness), tenant_of_topic)
         .watches_stream(readiness_changes(client.clone(), CassandraSink::readiness), tenant_of_sink)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
@@ -79,30 +81,38 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         ctx.succeeded(&key);
         return Ok(Action::await_change());
     }
-    if let Some(conflict) = ensure_namespace(&ctx, &tenant, &v).await? {
-        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("NamespaceTaken", conflict)).await?;
-        ctx.succeeded(&key);
-        return Ok(ctx.resync());
+    // Ownership, before anything is written anywhere.
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let existing_ns = namespaces.get_opt(&v.namespace).await?;
+    let tenants = Api::<Tenant>::all(ctx.client.clone()).list(&ListParams::default()).await?.items;
+    let refusal = claim::namespace_refusal(&tenant, &v, existing_ns.as_ref(), &ctx.config.lease_namespace)
+        .or_else(|| claim::holder(&tenant, &v, &tenants));
+    if let Some(refusal) = refusal {
+        return refused(&ctx, &tenant, refusal).await;
     }
-    let passwords = ensure_credentials(&ctx, &tenant, &v).await?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    let existing_secret = if existing_ns.is_some() { secrets.get_opt(CREDENTIALS_SECRET).await? } else { None };
+    let legacy = claim::provisioned_before_claims(&tenant, existing_ns.as_ref(), existing_secret.as_ref());
+    if !claim::is_claimed(&tenant) && !legacy {
+        match claim::existing_elsewhere(&ctx, &v).await {
+            Ok(Some(refusal)) => return refused(&ctx, &tenant, refusal).await,
+            Ok(None) => {}
+            Err((system, error, transient)) => {
+                return provisioning_failed(&ctx, &tenant, &v, system, error, transient).await;
+            }
+        }
+    }
+    let passwords =
+        claim::trusted_passwords(&tenant, existing_secret.as_ref(), legacy).unwrap_or_else(Passwords::generate);
+    record_claim(&ctx, &tenant, &passwords).await?;
+    ensure_namespace(&ctx, &tenant, &v, existing_ns.as_ref()).await?;
+    ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords).await?;
     let provisioned = match ensure_kafka_user(&ctx, &v, &passwords).await {
         Err(e) => Err(("Kafka", e.to_string(), e.transient)),
         Ok(()) => ensure_cassandra(&ctx, &v, &passwords).await.map_err(|e| ("Cassandra", e.to_string(), e.transient)),
     };
     if let Err((system, error, transient)) = provisioned {
-        if !transient {
-            // Refused for good: wait for a spec change instead of retrying in a loop.
-            let message = format!("{error}; change the Tenant's spec");
-            let reason = if system == "Kafka" { "KafkaRejected" } else { "CassandraRejected" };
-            let ready = DesiredCondition::not_ready(reason, message);
-            publish_status(&ctx, &tenant, Some(&v), &none, ready).await?;
-            return Ok(Action::await_change());
-        }
-        let message = format!("{error}; retrying. Check that {system} is up and the operator's {system} settings");
-        let reason = if system == "Kafka" { "KafkaUnavailable" } else { "CassandraUnavailable" };
-        let ready = DesiredCondition::not_ready(reason, message);
-        publish_status(&ctx, &tenant, Some(&v), &none, ready).await?;
-        return Err(if system == "Kafka" { Error::Kafka(error) } else { Error::Cassandra(error) });
+        return provisioning_failed(&ctx, &tenant, &v, system, error, transient).await;
     }
 
     let topics_api = Api::<Topic>::namespaced(ctx.client.clone(), &v.namespace);
@@ -113,6 +123,57 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     publish_status(&ctx, &tenant, Some(&v), &rollup, build::ready_condition(&rollup)).await?;
     ctx.succeeded(&key);
     Ok(ctx.resync())
+}
+
+/// Ready=False for a claim on something that is not this Tenant's; nothing was written.
+async fn refused(ctx: &Context, tenant: &Tenant, refusal: claim::Refusal) -> Result<Action> {
+    let ready = DesiredCondition::not_ready(refusal.reason, refusal.message);
+    // No namespace or Secret in the status: they may be another's.
+    publish_status(ctx, tenant, None, &Rollup::default(), ready).await?;
+    ctx.succeeded(&object_key(tenant));
+    // The holder may go away, or the thing in the way be removed: look again on resync.
+    Ok(ctx.resync())
+}
+
+/// Kafka or Cassandra refused or did not answer: a refusal waits for a spec change, the
+/// rest is retried with backoff.
+async fn provisioning_failed(
+    ctx: &Context,
+    tenant: &Tenant,
+    v: &ValidatedTenant,
+    system: &str,
+    error: String,
+    transient: bool,
+) -> Result<Action> {
+    let none = Rollup::default();
+    if !transient {
+        // Refused for good: wait for a spec change instead of retrying in a loop.
+        let message = format!("{error}; change the Tenant's spec");
+        let reason = if system == "Kafka" { "KafkaRejected" } else { "CassandraRejected" };
+        publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(reason, message)).await?;
+        return Ok(Action::await_change());
+    }
+    let message = format!("{error}; retrying. Check that {system} is up and the operator's {system} settings");
+    let reason = if system == "Kafka" { "KafkaUnavailable" } else { "CassandraUnavailable" };
+    publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(reason, message)).await?;
+    Err(if system == "Kafka" { Error::Kafka(error) } else { Error::Cassandra(error) })
+}
+
+/// Records on the Tenant that its names are its own (its UID) and which passwords the
+/// operator wrote (their digest), before the first external write. See [`claim`].
+async fn record_claim(ctx: &Context, tenant: &Tenant, passwords: &Passwords) -> Result<()> {
+    let uid = tenant.uid().ok_or(Error::Missing("metadata.uid"))?;
+    let digest = claim::credentials_digest(passwords);
+    if claim::is_claimed(tenant) && tenant.annotations().get(claim::CREDENTIALS_ANNOTATION) == Some(&digest) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        claim::CLAIM_ANNOTATION: uid,
+        claim::CREDENTIALS_ANNOTATION: digest,
+    }}});
+    let api: Api<Tenant> = Api::all(ctx.client.clone());
+    api.patch(&tenant.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
 }
 
 /// Computes the status from what this reconcile found, tells a Ready change in an event,
@@ -200,118 +261,160 @@ async fn ensure_cassandra(ctx: &Context, v: &ValidatedTenant, passwords: &Passwo
     Ok(())
 }
 
-/// A deleted Tenant: `Retain` keeps everything outside Kubernetes; `Delete` removes the
-/// Kafka user, its ACLs and its quotas. Bounded in time; what stays behind is told in an event, and the
-/// finalizer is released either way so the deletion never hangs.
+/// A deleted Tenant. Its access always goes: the Kafka user and every sink user of the
+/// tenant with their ACLs and quotas, and the Cassandra role. Its data follows
+/// `deletionPolicy`: `Delete` also deletes the topics under its prefix (dead-letter topics
+/// included; a Topic that says `Retain` itself is kept) and drops the keyspace, `Retain`
+/// keeps them. Only what this Tenant claimed is touched (a refused Tenant's names may be
+/// another's). Bounded in time; what stays is told in an event, and the finalizer is
+/// released either way so the deletion never hangs.
 async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let Ok(v) = validate(&tenant) else {
         // An invalid Tenant never provisioned anything.
         return Ok(Action::await_change());
     };
-    if reserved_name(&ctx, &v).is_some() {
-        // Never provisioned either, and its names are the operator's own: touch nothing.
+    let namespace = Api::<Namespace>::all(ctx.client.clone()).get_opt(&v.namespace).await?;
+    let secret = match &namespace {
+        Some(_) => Api::<Secret>::namespaced(ctx.client.clone(), &v.namespace).get_opt(CREDENTIALS_SECRET).await?,
+        None => None,
+    };
+    let claimed =
+        claim::is_claimed(&tenant) || claim::provisioned_before_claims(&tenant, namespace.as_ref(), secret.as_ref());
+    if reserved_name(&ctx, &v).is_some() || !claimed {
+        // Never provisioned, and its names may be the operator's or another Tenant's: touch nothing.
         return Ok(Action::await_change());
     }
-    let mut left_behind = Vec::new();
-    match v.deletion_policy {
-        DeletionPolicy::Retain => left_behind = build::retained(&v),
-        DeletionPolicy::Delete => {
-            let principal = build::principal(&v);
-            let delete = async {
-                let current = ctx.kafka.describe_acls(&principal).await?;
-                ctx.kafka.delete_acls(current).await?;
-                let quotas: Vec<String> = ctx.kafka.describe_user_quotas(&v.kafka_user).await?.into_keys().collect();
-                ctx.kafka.alter_user_quotas(&v.kafka_user, &Default::default(), &quotas).await?;
-                ctx.kafka.delete_scram_user(&v.kafka_user).await
-            };
-            let drop_cassandra = async {
-                ctx.cassandra.drop_keyspace(&v.keyspace).await?;
-                ctx.cassandra.drop_role(&v.cassandra_role).await
-            };
-            // Both systems at once, each bounded: one being down does not delay the other.
-            let (kafka, cassandra) = tokio::join!(
-                tokio::time::timeout(CLEANUP_TIMEOUT, delete),
-                tokio::time::timeout(CLEANUP_TIMEOUT, drop_cassandra)
-            );
-            match kafka {
-                Ok(Ok(())) => {
-                    ctx.applied_credentials
-                        .lock()
-                        .expect("credentials lock")
-                        .remove(&format!("kafka:{}", v.kafka_user));
-                }
-                Ok(Err(e)) => left_behind.push(format!("Kafka user {} with its ACLs ({e})", v.kafka_user)),
-                Err(_) => left_behind.push(format!(
-                    "Kafka user {} with its ACLs (Kafka did not answer within {CLEANUP_TIMEOUT:?})",
-                    v.kafka_user
-                )),
-            }
-            let what = format!("Cassandra keyspace {} and role {}", v.keyspace, v.cassandra_role);
-            match cassandra {
-                Ok(Ok(())) => {
-                    let key = format!("cassandra:{}", v.cassandra_role);
-                    ctx.applied_credentials.lock().expect("credentials lock").remove(&key);
-                }
-                Ok(Err(e)) => left_behind.push(format!("{what} ({e})")),
-                Err(_) => left_behind.push(format!("{what} (Cassandra did not answer within {CLEANUP_TIMEOUT:?})")),
-            }
-            left_behind.push(format!(
-                "Kafka topics with prefix {} (each Topic follows its own deletionPolicy)",
-                v.topic_prefix
-            ));
+    let delete_data = v.deletion_policy == DeletionPolicy::Delete;
+    let kept_topics: Vec<String> = match &namespace {
+        Some(_) => Api::<Topic>::namespaced(ctx.client.clone(), &v.namespace)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|t| t.spec.deletion_policy == Some(DeletionPolicy::Retain))
+            .map(|t| crate::topic::validate::kafka_name(t, &v))
+            .collect(),
+        None => Vec::new(),
+    };
+    let kafka = async {
+        let sink_users = format!("{}.sink.", v.kafka_user);
+        let mut users = vec![v.kafka_user.clone()];
+        users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| u.starts_with(&sink_users)));
+        for user in &users {
+            ctx.kafka.delete_acls(ctx.kafka.describe_acls(&format!("User:{user}")).await?).await?;
+            let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
+            ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
+            ctx.kafka.delete_scram_user(user).await?;
         }
+        let mut deleted = Vec::new();
+        if delete_data {
+            for topic in ctx.kafka.topics_with_prefix(&v.topic_prefix).await? {
+                if !kept_topics.contains(&topic) {
+                    ctx.kafka.delete_topic(&topic).await?;
+                    deleted.push(topic);
+                }
+            }
+        }
+        Ok::<_, KafkaCallError>((users, deleted))
+    };
+    let cassandra = async {
+        if delete_data {
+            ctx.cassandra.drop_keyspace(&v.keyspace).await?;
+        }
+        ctx.cassandra.drop_role(&v.cassandra_role).await
+    };
+    // Both systems at once, each bounded: one being down does not delay the other.
+    let (kafka, cassandra) =
+        tokio::join!(tokio::time::timeout(CLEANUP_TIMEOUT, kafka), tokio::time::timeout(CLEANUP_TIMEOUT, cassandra));
+    let (mut done, mut left_behind) = (Vec::new(), Vec::new());
+    let timed_out = |system: &str| format!("{system} did not answer within {CLEANUP_TIMEOUT:?}");
+    let kafka_access = format!("Kafka user {} with its ACLs", v.kafka_user);
+    match kafka.map_err(|_| timed_out("Kafka")).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok((users, deleted)) => {
+            let mut credentials = ctx.applied_credentials.lock().expect("credentials lock");
+            users.iter().for_each(|u| _ = credentials.remove(&format!("kafka:{u}")));
+            done.push(format!("Kafka users {} with their ACLs and quotas", users.join(", ")));
+            if delete_data {
+                done.push(format!(
+                    "Kafka topics {}",
+                    if deleted.is_empty() { "(none)".into() } else { deleted.join(", ") }
+                ));
+            }
+        }
+        Err(e) => left_behind.push(format!("{kafka_access} ({e}), and its sinks' users")),
     }
-    if left_behind.is_empty() {
-        ctx.event(tenant.as_ref(), false, "CleanedUp", format!("deleted Kafka user {} and its ACLs", v.kafka_user))
-            .await;
+    let cassandra_what = if delete_data {
+        format!("Cassandra keyspace {} and role {}", v.keyspace, v.cassandra_role)
     } else {
-        let note = format!("left behind: {}", left_behind.join("; "));
-        tracing::info!(tenant = %v.name, %note, "tenant deleted");
-        ctx.event(tenant.as_ref(), v.deletion_policy == DeletionPolicy::Delete, "LeftBehind", note).await;
+        format!("Cassandra role {}", v.cassandra_role)
+    };
+    match cassandra.map_err(|_| timed_out("Cassandra")).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(()) => {
+            let key = format!("cassandra:{}", v.cassandra_role);
+            ctx.applied_credentials.lock().expect("credentials lock").remove(&key);
+            done.push(cassandra_what);
+        }
+        Err(e) => left_behind.push(format!("{cassandra_what} ({e})")),
     }
+    let failed = !left_behind.is_empty();
+    if delete_data {
+        if !kept_topics.is_empty() {
+            left_behind.push(format!("Kafka topics {} (their Topic says Retain)", kept_topics.join(", ")));
+        }
+    } else {
+        left_behind.extend(build::retained(&v));
+    }
+    let mut note = format!("deleted {}", if done.is_empty() { "nothing".into() } else { done.join("; ") });
+    if !left_behind.is_empty() {
+        note = format!("left behind: {}; {note}", left_behind.join("; "));
+    }
+    tracing::info!(tenant = %v.name, %note, "tenant deleted");
+    let reason = if left_behind.is_empty() { "CleanedUp" } else { "LeftBehind" };
+    ctx.event(tenant.as_ref(), failed, reason, note).await;
     Ok(Action::await_change())
 }
 
-/// Creates (and owns) the namespace, or labels one that already exists. Returns a message
-/// when the namespace belongs to another tenant.
-async fn ensure_namespace(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<Option<String>> {
+/// Creates (and owns) the namespace, or labels the one it created before or adopts
+/// ([`claim::namespace_refusal`] has ruled out every other).
+async fn ensure_namespace(
+    ctx: &Context,
+    tenant: &Tenant,
+    v: &ValidatedTenant,
+    existing: Option<&Namespace>,
+) -> Result<()> {
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
-    let existing = namespaces.get_opt(&v.namespace).await?;
-    let own_it = match &existing {
-        None => true,
-        Some(ns) => {
-            if let Some(other) = ns.labels().get(TENANT_LABEL).filter(|t| **t != v.name) {
-                return Ok(Some(format!(
-                    "namespace {} belongs to Tenant {other}: set spec.namespace to a namespace of its own",
-                    v.namespace
-                )));
-            }
-            ns.owner_references().iter().any(|o| o.uid == owner.uid)
-        }
-    };
+    let own_it = existing.is_none_or(|ns| ns.owner_references().iter().any(|o| o.uid == owner.uid));
     let desired = build::namespace(v, own_it.then_some(owner));
     namespaces.patch(&v.namespace, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
     if existing.is_none() {
         ctx.event(tenant, false, "NamespaceCreated", format!("created namespace {}", v.namespace)).await;
     }
-    Ok(None)
+    Ok(())
 }
 
-async fn ensure_credentials(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<Passwords> {
+async fn ensure_credentials(
+    ctx: &Context,
+    tenant: &Tenant,
+    v: &ValidatedTenant,
+    existing: Option<&Secret>,
+    passwords: &Passwords,
+) -> Result<()> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
-    let existing = secrets.get_opt(CREDENTIALS_SECRET).await?;
-    let passwords = Passwords::from_secret_or_new(existing.as_ref());
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let desired = build::credentials_secret(
         v,
         owner,
         &ctx.config.kafka_client_bootstrap,
         &ctx.config.cassandra.contact_points,
-        &passwords,
+        passwords,
     );
-    if existing.as_ref().map(|s| (&s.data, &s.metadata.labels)) != Some((&desired.data, &desired.metadata.labels)) {
+    let unchanged = |s: &Secret| {
+        (&s.data, &s.metadata.labels, s.owner_references())
+            == (&desired.data, &desired.metadata.labels, desired.owner_references())
+    };
+    if !existing.is_some_and(unchanged) {
         secrets.patch(CREDENTIALS_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
     }
-    Ok(passwords)
+    Ok(())
 }

@@ -3,7 +3,7 @@
 use kube::ResourceExt;
 
 use crate::api::DeletionPolicy;
-use crate::api::tenant::{CassandraReplication, KafkaQuotas, Tenant, TenantLimits};
+use crate::api::tenant::{CassandraReplication, KafkaQuotas, Tenant, TenantAdopt, TenantLimits};
 use crate::external::kafka::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, Quotas, REQUEST_PERCENTAGE};
 
 /// Name of the Secret with the tenant's client credentials, in the tenant namespace.
@@ -41,6 +41,7 @@ pub struct ValidatedTenant {
     /// Client quotas of the Kafka user, by Kafka's key names; empty: none.
     pub quotas: Quotas,
     pub deletion_policy: DeletionPolicy,
+    pub adopt: TenantAdopt,
 }
 
 /// Checks what the API server's schema cannot (derived names) and fills in defaults.
@@ -62,6 +63,21 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
              lowercase letters, digits and '_', starting with a letter"
         ));
     }
+    let topic_prefix = spec.kafka.topic_prefix.clone().unwrap_or_else(|| default_prefix.clone());
+    let group_prefix = spec.kafka.group_prefix.clone().unwrap_or_else(|| default_prefix.clone());
+    let transactional_id_prefix = spec.kafka.transactional_id_prefix.clone().unwrap_or(default_prefix);
+    for (field, prefix) in [
+        ("topicPrefix", &topic_prefix),
+        ("groupPrefix", &group_prefix),
+        ("transactionalIdPrefix", &transactional_id_prefix),
+    ] {
+        if !is_prefix(prefix) {
+            return Err(format!(
+                "spec.kafka.{field} {prefix:?} is not allowed: use letters, digits, '.', '_' and '-', starting with a \
+                 letter or digit (a leading '_' reaches Kafka's internal topics and groups)"
+            ));
+        }
+    }
     let limits = spec.kafka.limits.clone();
     if limits.min_replication_factor > limits.max_replication_factor {
         return Err("spec.kafka.limits.minReplicationFactor is larger than maxReplicationFactor: lower the minimum or raise the maximum".into());
@@ -73,9 +89,9 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
     Ok(ValidatedTenant {
         namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
         kafka_user: name.clone(),
-        topic_prefix: spec.kafka.topic_prefix.clone().unwrap_or_else(|| default_prefix.clone()),
-        group_prefix: spec.kafka.group_prefix.clone().unwrap_or_else(|| default_prefix.clone()),
-        transactional_id_prefix: spec.kafka.transactional_id_prefix.clone().unwrap_or(default_prefix),
+        topic_prefix,
+        group_prefix,
+        transactional_id_prefix,
         cassandra_role: keyspace.clone(),
         keyspace,
         replication: spec.cassandra.replication.clone(),
@@ -83,8 +99,47 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
         allowed_configs,
         quotas: quotas(spec.kafka.quotas.as_ref()),
         deletion_policy: spec.deletion_policy,
+        adopt: spec.adopt.clone(),
         name,
     })
+}
+
+/// What `mine` claims that `other` claims too, as a message for `mine`'s status naming the
+/// holder and what to change; `None` when they share nothing. Two prefixes overlap when
+/// either is a prefix of the other: a prefixed ACL on the shorter covers the longer's names.
+pub fn overlap(mine: &ValidatedTenant, other: &ValidatedTenant) -> Option<String> {
+    let holder = &other.name;
+    if mine.namespace == other.namespace {
+        return Some(format!(
+            "namespace {} belongs to Tenant {holder}: set spec.namespace to a namespace of its own",
+            mine.namespace
+        ));
+    }
+    if mine.keyspace == other.keyspace {
+        return Some(format!(
+            "keyspace and role {} belong to Tenant {holder}: set spec.cassandra.keyspace to a name of its own",
+            mine.keyspace
+        ));
+    }
+    let prefixes = [
+        ("topicPrefix", &mine.topic_prefix, &other.topic_prefix),
+        ("groupPrefix", &mine.group_prefix, &other.group_prefix),
+        ("transactionalIdPrefix", &mine.transactional_id_prefix, &other.transactional_id_prefix),
+    ];
+    prefixes.into_iter().find(|(_, a, b)| a.starts_with(b.as_str()) || b.starts_with(a.as_str())).map(|(field, a, b)| {
+        format!(
+            "Kafka {field} {a:?} overlaps Tenant {holder}'s {b:?} (one is a prefix of the other, so each would reach \
+             the other's names): set spec.kafka.{field} to a prefix that neither starts nor is started by another \
+             Tenant's"
+        )
+    })
+}
+
+/// A Kafka prefix a tenant may hold: not empty, Kafka's name characters, and not starting
+/// with `_` or `.` (internal topics such as `__consumer_offsets` and `_schemas` start with `_`).
+fn is_prefix(prefix: &str) -> bool {
+    prefix.as_bytes().first().is_some_and(|b| b.is_ascii_alphanumeric())
+        && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The spec's quotas under Kafka's names (`producer_byte_rate`, ...).
@@ -169,5 +224,36 @@ mod tests {
         spec.cassandra.keyspace = Some("1data".into());
         let err = validate(&tenant("water", spec)).unwrap_err();
         assert!(err.contains("set spec.cassandra.keyspace"), "{err}");
+        for internal in ["_", "__consumer_offsets", ".x", "a b"] {
+            let mut spec = TenantSpec::default();
+            spec.kafka.group_prefix = Some(internal.into());
+            let err = validate(&tenant("water", spec)).unwrap_err();
+            assert!(err.contains("spec.kafka.groupPrefix") && err.contains("leading '_'"), "{err}");
+        }
+    }
+
+    fn with(name: &str, f: impl FnOnce(&mut TenantSpec)) -> ValidatedTenant {
+        let mut spec = TenantSpec::default();
+        f(&mut spec);
+        validate(&tenant(name, spec)).unwrap()
+    }
+
+    #[test]
+    fn overlapping_claims_are_named_with_their_holder() {
+        let water = with("water", |_| {});
+        assert_eq!(overlap(&with("bts", |_| {}), &water), None, "disjoint tenants share nothing");
+        assert_eq!(overlap(&with("waterworks", |_| {}), &water), None, "\"waterworks.\" is not under \"water.\"");
+        let shorter = overlap(&with("wat", |s| s.kafka.topic_prefix = Some("water".into())), &water).unwrap();
+        assert!(shorter.contains("topicPrefix \"water\" overlaps Tenant water's \"water.\""), "{shorter}");
+        let longer = overlap(&with("sub", |s| s.kafka.topic_prefix = Some("water.sub.".into())), &water).unwrap();
+        assert!(longer.contains("Tenant water"), "{longer}");
+        let group = overlap(&with("g", |s| s.kafka.group_prefix = Some("water.sink".into())), &water).unwrap();
+        assert!(group.contains("groupPrefix"), "{group}");
+        let txn = overlap(&with("t", |s| s.kafka.transactional_id_prefix = Some("w".into())), &water).unwrap();
+        assert!(txn.contains("transactionalIdPrefix"), "{txn}");
+        let keyspace = overlap(&with("evil1", |s| s.cassandra.keyspace = Some("water".into())), &water).unwrap();
+        assert!(keyspace.contains("keyspace and role water belong to Tenant water"), "{keyspace}");
+        let ns = overlap(&with("evil2", |s| s.namespace = Some("water".into())), &water).unwrap();
+        assert!(ns.contains("namespace water belongs to Tenant water"), "{ns}");
     }
 }

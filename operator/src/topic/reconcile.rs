@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -13,12 +13,12 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::build::{Plan, config_changes, plan};
-use super::validate::{Siblings, kafka_name, validate};
+use super::validate::{Siblings, age, kafka_name, usage_before, validate};
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY, status_of};
-use crate::api::{DeletionPolicy, Tenant, Topic, TopicStatus};
+use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic, TopicStatus};
 use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status, readiness_changes};
 use crate::external::kafka::{DesiredTopic, KafkaCallError, ObservedTopic};
-use crate::tenancy::{Tenancy, resolve};
+use crate::tenancy::{Tenancy, resolve, resolve_for_cleanup};
 use crate::tenant::ValidatedTenant;
 
 const KIND: &str = "Topic";
@@ -117,7 +117,7 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
                 // The holder going away sends no event here: look again on the resync.
                 (Outcome { ready: DesiredCondition::not_ready("Conflict", message), ..base }, ctx.resync(), None)
             } else {
-                match validate(&topic, &tenant, &siblings(&tctx.topics, &topic)) {
+                match validate(&topic, &tenant, &siblings(ctx, &tctx.topics, &topic, &tenant).await?) {
                     Err(refusal) => (
                         Outcome { ready: DesiredCondition::not_ready(refusal.reason, refusal.message), ..base },
                         Action::await_change(),
@@ -193,17 +193,19 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
 
 /// A deleted Topic: with `Delete` the Kafka topic and its records go; with `Retain` (the
 /// default) they stay and only the object goes. A topic the operator never managed (a
-/// conflict, a refusal) is never touched.
+/// conflict, a refusal) is never touched. The name comes from the spec and the tenant's
+/// prefix, never from the status (whoever may write status could name another's topic).
 async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Action> {
-    let Some(name) = topic.status.as_ref().and_then(|s| s.kafka_name.clone()) else {
+    if topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none() {
+        return Ok(Action::await_change());
+    }
+    let Tenancy::Tenant(_, tenant) = resolve_for_cleanup(&ctx.client, &ctx.tenancy, namespace).await? else {
+        let note = "its Tenant is gone, so the Kafka topic is left to the Tenant's deletionPolicy".to_string();
+        ctx.event(topic.as_ref(), false, "Retained", note).await;
         return Ok(Action::await_change());
     };
-    // The spec's policy, else the Tenant's; a Tenant being deleted no longer resolves, so
-    // the policy recorded in the status stands in for it.
-    let tenant_policy = match resolve(&ctx.client, &ctx.tenancy, namespace).await? {
-        Tenancy::Tenant(_, tenant) => Some(tenant.deletion_policy),
-        Tenancy::None(_) => topic.status.as_ref().and_then(|s| s.deletion_policy),
-    };
+    let name = kafka_name(&topic, &tenant);
+    let tenant_policy = Some(tenant.deletion_policy);
     match topic.spec.deletion_policy.or(tenant_policy).unwrap_or_default() {
         DeletionPolicy::Retain => {
             let note = format!("kept Kafka topic {name} and its records (deletionPolicy Retain)");
@@ -227,6 +229,8 @@ async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Ac
 
 /// The other Topic that holds `name` in Kafka, if any: one that manages it already, or,
 /// while neither manages it, the older one. The other Topic (the newer) touches nothing.
+/// Only Topics of the same namespace can map to `name` (Tenants' prefixes never overlap),
+/// and only through their spec: a status naming `name` elsewhere proves nothing.
 fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &ValidatedTenant) -> Option<Arc<Topic>> {
     let manages = |t: &Topic| t.status.as_ref().and_then(|s| s.kafka_name.as_deref()) == Some(name);
     if manages(topic) {
@@ -236,28 +240,25 @@ fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &Validate
     topics
         .state()
         .into_iter()
-        .filter(|t| t.meta().uid != topic.meta().uid)
-        .filter(|t| {
-            // In the same namespace the name follows from the same tenant; elsewhere only a
-            // topic the other Topic manages can collide.
-            let same_namespace = t.namespace() == topic.namespace();
-            manages(t) || (same_namespace && kafka_name(t, tenant) == name && age(t) < age(topic))
-        })
+        .filter(|t| t.meta().uid != topic.meta().uid && t.namespace() == topic.namespace())
+        .filter(|t| kafka_name(t, tenant) == name && (manages(t) || age(t) < age(topic)))
         .min_by_key(|t| age(t))
 }
 
-/// Counts the tenant's other Topics and their partitions (from the controller's cache), for
-/// the guardrails.
-fn siblings(topics: &Store<Topic>, topic: &Topic) -> Siblings {
-    let (mut count, mut partitions) = (0, 0);
-    for t in topics.state() {
-        let same_namespace = t.meta().namespace == topic.meta().namespace;
-        if same_namespace && t.meta().uid != topic.meta().uid && t.meta().deletion_timestamp.is_none() {
-            count += 1;
-            partitions += t.spec.partitions;
-        }
-    }
-    Siblings { topics: count, partitions }
+/// What the tenant's objects older than `topic` use (Topics from the controller's cache;
+/// the CassandraSinks, whose dead-letter topics count too, listed only when the tenant has
+/// topic or partition limits), for the guardrails.
+async fn siblings(ctx: &Context, topics: &Store<Topic>, topic: &Topic, tenant: &ValidatedTenant) -> Result<Siblings> {
+    let namespace = topic.namespace().unwrap_or_default();
+    let same_namespace: Vec<Arc<Topic>> =
+        topics.state().into_iter().filter(|t| t.namespace().as_deref() == Some(&namespace)).collect();
+    let sinks = if tenant.limits.max_topics.is_some() || tenant.limits.max_partitions.is_some() {
+        Api::<CassandraSink>::namespaced(ctx.client.clone(), &namespace).list(&ListParams::default()).await?.items
+    } else {
+        Vec::new()
+    };
+    let topic_refs: Vec<&Topic> = same_namespace.iter().map(|t| t.as_ref()).collect();
+    Ok(usage_before(&age(topic.meta()), &topic_refs, &sinks.iter().collect::<Vec<_>>()))
 }
 
 /// A failed Kafka call: a transient one is reported and retried with backoff; one Kafka

@@ -1,8 +1,12 @@
 //! Topic spec + its tenant → a [`DesiredTopic`], or a refusal that names the rule (pure).
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use crate::api::Topic;
+use crate::api::{CassandraSink, Topic};
 use crate::external::kafka::DesiredTopic;
 use crate::tenant::ValidatedTenant;
 
@@ -20,10 +24,103 @@ fn refuse(reason: &'static str, message: String) -> Refusal {
     Refusal { reason, message }
 }
 
-/// The tenant's other Topics, for the guardrails that count over all of them.
+/// What the tenant's older objects use, for the guardrails that count over all of them.
 pub struct Siblings {
     pub topics: i32,
     pub partitions: i32,
+}
+
+/// Where an object stands in its tenant's creation order: the older keeps its place under
+/// the limits, so a newcomer beyond them is refused and the Ready ones stay Ready.
+pub fn age(meta: &ObjectMeta) -> (Timestamp, String) {
+    (meta.creation_timestamp.as_ref().map_or(Timestamp::MAX, |t| t.0), meta.name.clone().unwrap_or_default())
+}
+
+/// What the tenant's Topics and CassandraSinks created before `me` use: each Topic, and
+/// each sink's dead-letter topic (one topic, as many partitions as the sink's Topic).
+/// Objects being deleted count no more.
+pub fn usage_before(me: &(Timestamp, String), topics: &[&Topic], sinks: &[&CassandraSink]) -> Siblings {
+    let live_and_older = |m: &ObjectMeta| m.deletion_timestamp.is_none() && age(m) < *me;
+    let mut used = Siblings { topics: 0, partitions: 0 };
+    for t in topics.iter().filter(|t| live_and_older(&t.metadata)) {
+        used.topics += 1;
+        used.partitions += t.spec.partitions;
+    }
+    for s in sinks.iter().filter(|s| live_and_older(&s.metadata)) {
+        used.topics += 1;
+        used.partitions += topics.iter().find(|t| t.name_any() == s.spec.topic).map_or(0, |t| t.spec.partitions);
+    }
+    used
+}
+
+/// The tenant's topic and partition limits for one more topic with `partitions`; `what`
+/// names it in the message and says what to change.
+pub fn beyond_limits(tenant: &ValidatedTenant, used: &Siblings, partitions: i32, what: &str) -> Option<Refusal> {
+    let limits = &tenant.limits;
+    if let Some(max) = limits.max_topics
+        && used.topics + 1 > max
+    {
+        return Some(refuse(
+            "GuardrailViolated",
+            format!(
+                "Tenant {} may have {max} topics and already has {} (dead-letter topics included): delete a Topic or \
+                 CassandraSink, or raise spec.kafka.limits.maxTopics",
+                tenant.name, used.topics
+            ),
+        ));
+    }
+    if let Some(max) = limits.max_partitions
+        && used.partitions + partitions > max
+    {
+        return Some(refuse(
+            "GuardrailViolated",
+            format!(
+                "Tenant {} may use {max} partitions; its other topics use {} and {what} asks for {partitions}: lower \
+                 spec.partitions or raise spec.kafka.limits.maxPartitions",
+                tenant.name, used.partitions
+            ),
+        ));
+    }
+    None
+}
+
+/// Default bounds of the config values a Topic may set, where Kafka allows harm.
+pub const DEFAULT_MAX_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+pub const DEFAULT_MAX_MESSAGE_BYTES: i64 = 8 * 1024 * 1024;
+
+/// `retention.ms` and `max.message.bytes` within the Tenant's bounds. A value that is no
+/// number is left to Kafka, which refuses it (`KafkaRejected`).
+fn config_beyond_bounds(tenant: &ValidatedTenant, config: &BTreeMap<String, String>) -> Option<Refusal> {
+    let limits = &tenant.limits;
+    let number = |key: &str| config.get(key).and_then(|v| v.trim().parse::<i64>().ok());
+    let max_retention = limits.max_retention_ms.unwrap_or(DEFAULT_MAX_RETENTION_MS);
+    if let Some(retention) = number("retention.ms")
+        && max_retention != -1
+        && (retention == -1 || retention > max_retention)
+    {
+        return Some(refuse(
+            "GuardrailViolated",
+            format!(
+                "retention.ms {retention} is beyond Tenant {}'s bound of {max_retention} ms (-1, infinite, needs \
+                 spec.kafka.limits.maxRetentionMs: -1): lower config retention.ms or raise the Tenant's maxRetentionMs",
+                tenant.name
+            ),
+        ));
+    }
+    let max_bytes = limits.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+    if let Some(bytes) = number("max.message.bytes")
+        && bytes > max_bytes
+    {
+        return Some(refuse(
+            "GuardrailViolated",
+            format!(
+                "max.message.bytes {bytes} is beyond Tenant {}'s bound of {max_bytes}: lower config max.message.bytes \
+                 or raise the Tenant's spec.kafka.limits.maxMessageBytes",
+                tenant.name
+            ),
+        ));
+    }
+    None
 }
 
 pub fn kafka_name(topic: &Topic, tenant: &ValidatedTenant) -> String {
@@ -72,27 +169,10 @@ pub fn validate(topic: &Topic, tenant: &ValidatedTenant, siblings: &Siblings) ->
             ),
         ));
     }
-    if let Some(max) = limits.max_topics
-        && siblings.topics + 1 > max
+    if let Some(refusal) = config_beyond_bounds(tenant, &spec.config)
+        .or_else(|| beyond_limits(tenant, siblings, spec.partitions, "this one"))
     {
-        return Err(refuse(
-            "GuardrailViolated",
-            format!(
-                "Tenant {} may have {max} topics and already has {}: delete a Topic or raise spec.kafka.limits.maxTopics",
-                tenant.name, siblings.topics
-            ),
-        ));
-    }
-    if let Some(max) = limits.max_partitions
-        && siblings.partitions + spec.partitions > max
-    {
-        return Err(refuse(
-            "GuardrailViolated",
-            format!(
-                "Tenant {} may use {max} partitions; its other topics use {} and this one asks for {}: lower spec.partitions or raise spec.kafka.limits.maxPartitions",
-                tenant.name, siblings.partitions, spec.partitions
-            ),
-        ));
+        return Err(refusal);
     }
     let owned_keys = tenant.allowed_configs.iter().chain(spec.config.keys()).cloned().collect();
     Ok(DesiredTopic {
@@ -168,6 +248,53 @@ mod tests {
             err.message
         );
         assert!(validate(&topic("a", 4, 3, &[]), &t, &Siblings { topics: 1, partitions: 6 }).is_ok());
+    }
+
+    #[test]
+    fn harmful_config_values_are_bounded_unless_the_tenant_allows_them() {
+        let t = tenant(|_| {});
+        for (key, value, says) in [
+            ("retention.ms", "-1", "retention.ms -1 is beyond"),
+            ("retention.ms", "9999999999999", "retention.ms 9999999999999 is beyond"),
+            ("max.message.bytes", "1000000000", "max.message.bytes 1000000000 is beyond"),
+        ] {
+            let err = validate(&topic("a", 3, 3, &[(key, value)]), &t, &NONE).unwrap_err();
+            assert_eq!(err.reason, "GuardrailViolated");
+            assert!(err.message.contains(says), "{}", err.message);
+        }
+        assert!(validate(&topic("a", 3, 3, &[("retention.ms", "604800000")]), &t, &NONE).is_ok());
+        assert!(validate(&topic("a", 3, 3, &[("retention.ms", "not-a-number")]), &t, &NONE).is_ok(), "left to Kafka");
+        let generous = tenant(|s| {
+            s.kafka.limits.max_retention_ms = Some(-1);
+            s.kafka.limits.max_message_bytes = Some(1_000_000_000);
+        });
+        assert!(validate(&topic("a", 3, 3, &[("retention.ms", "-1")]), &generous, &NONE).is_ok());
+        assert!(validate(&topic("a", 3, 3, &[("max.message.bytes", "1000000000")]), &generous, &NONE).is_ok());
+    }
+
+    #[test]
+    fn only_older_objects_count_and_dead_letter_topics_count_too() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let at = |mut t: Topic, second: i64| {
+            t.metadata.creation_timestamp = Some(Time(Timestamp::from_second(second).unwrap()));
+            t
+        };
+        let (first, second, third) =
+            (at(topic("a", 3, 3, &[]), 10), at(topic("b", 6, 3, &[]), 20), at(topic("c", 1, 3, &[]), 30));
+        let mut sink: CassandraSink = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "creationTimestamp": "1970-01-01T00:00:15Z"},
+            "spec": {"topic": "a", "table": "t", "columns": [{"name": "k", "type": "text"}], "partitionKey": ["k"]}
+        }))
+        .unwrap();
+        let topics = [&first, &second, &third];
+        let used = usage_before(&age(&first.metadata), &topics, &[&sink]);
+        assert_eq!((used.topics, used.partitions), (0, 0), "the oldest counts nobody");
+        let used = usage_before(&age(&second.metadata), &topics, &[&sink]);
+        assert_eq!((used.topics, used.partitions), (2, 6), "topic a and the sink's dead-letter topic (3 partitions)");
+        let used = usage_before(&age(&third.metadata), &topics, &[&sink]);
+        assert_eq!((used.topics, used.partitions), (3, 12));
+        sink.metadata.deletion_timestamp = sink.metadata.creation_timestamp.clone();
+        assert_eq!(usage_before(&age(&third.metadata), &topics, &[&sink]).topics, 2, "a deleted sink counts no more");
     }
 
     #[test]

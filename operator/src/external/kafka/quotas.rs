@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, DescribeClientQuotasRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
-    SaslHandshakeRequest, alter_client_quotas_request as alter, describe_client_quotas_request as describe,
+    AlterClientQuotasRequest, DescribeClientQuotasRequest, DescribeUserScramCredentialsRequest, RequestHeader,
+    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, alter_client_quotas_request as alter,
+    describe_client_quotas_request as describe,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use rsasl::prelude::{Mechname, SASLClient, SASLConfig, State};
@@ -121,6 +122,18 @@ impl QuotaClient {
             }
         }
         Ok(())
+    }
+
+    /// Every user that has a SCRAM credential (DescribeUserScramCredentials for all users;
+    /// librdkafka has the call but rdkafka does not wrap it, and this connection is here).
+    pub async fn scram_users(&self) -> Result<std::collections::BTreeSet<String>, QuotaError> {
+        const CALL: &str = "DescribeUserScramCredentials";
+        let response = self.call(CALL, &DescribeUserScramCredentialsRequest::default().with_users(None), 0).await?;
+        if response.error_code != 0 {
+            let message = response.error_message.map(|m| m.to_string()).unwrap_or_default();
+            return Err(QuotaError::Kafka { call: CALL, code: response.error_code, message });
+        }
+        Ok(response.results.into_iter().filter(|r| r.error_code == 0).map(|r| r.user.to_string()).collect())
     }
 
     /// One request on the shared connection, (re)connecting first if needed. A failed

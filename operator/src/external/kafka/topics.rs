@@ -89,6 +89,10 @@ pub trait KafkaAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Deletes the topic and its records; a topic that does not exist is not an error.
     fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    /// The names of every topic in the cluster that start with `prefix` (internal ones too).
+    fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>>;
+    /// The consumer groups the cluster knows whose id starts with `prefix`.
+    fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>>;
     /// Records in `topic` (sum over partitions of high − low watermark), and the records
     /// `group` has not committed yet (high watermark − committed offset; from the low
     /// watermark where it committed nothing).
@@ -165,6 +169,24 @@ impl RdKafkaAdmin {
     /// Every config entry of one topic (DescribeConfigs, batched with concurrent reconciles').
     async fn describe_config(&self, name: &str) -> Result<BTreeMap<String, LiveConfig>, KafkaCallError> {
         self.describes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("DescribeConfigs")))
+    }
+
+    /// Cluster metadata, of one topic or of all.
+    async fn metadata(&self, topic: Option<String>) -> Result<rdkafka::metadata::Metadata, KafkaCallError> {
+        self.blocking("Metadata", move |client, timeout| client.fetch_metadata(topic.as_deref(), timeout)).await
+    }
+
+    /// One of librdkafka's blocking client calls, off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&rdkafka::client::Client<DefaultClientContext>, Duration) -> Result<T, KafkaError> + Send + 'static,
+    ) -> Result<T, KafkaCallError> {
+        let (admin, timeout) = (self.admin.clone(), self.timeout);
+        tokio::task::spawn_blocking(move || f(admin.inner(), timeout))
+            .await
+            .map_err(|e| KafkaCallError { call, message: e.to_string(), transient: true, per_item: false })?
+            .map_err(|e| call_error(call, &e))
     }
 
     fn options(&self) -> AdminOptions {
@@ -283,21 +305,29 @@ fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaC
 }
 
 impl KafkaAdmin for RdKafkaAdmin {
+    fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        Box::pin(async move {
+            let metadata = self.metadata(None).await?;
+            Ok(metadata.topics().iter().map(|t| t.name().to_string()).filter(|n| n.starts_with(prefix)).collect())
+        })
+    }
+
+    fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        Box::pin(async move {
+            // The group list is librdkafka memory that may not cross threads: read the names there.
+            let groups = self
+                .blocking("ListGroups", |client, timeout| {
+                    let list = client.fetch_group_list(None, timeout)?;
+                    Ok(list.groups().iter().map(|g| g.name().to_string()).collect::<Vec<_>>())
+                })
+                .await?;
+            Ok(groups.into_iter().filter(|n| n.starts_with(prefix)).collect())
+        })
+    }
+
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
         Box::pin(async move {
-            let admin = self.admin.clone();
-            let topic = name.to_string();
-            let timeout = self.timeout;
-            // fetch_metadata blocks the calling thread.
-            let metadata = tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(Some(&topic), timeout))
-                .await
-                .map_err(|e| KafkaCallError {
-                    call: "Metadata",
-                    message: e.to_string(),
-                    transient: true,
-                    per_item: false,
-                })?
-                .map_err(|e| call_error("Metadata", &e))?;
+            let metadata = self.metadata(Some(name.to_string())).await?;
             let brokers = metadata.brokers().len() as i32;
             let absent = TopicView { topic: None, brokers };
             let Some(t) = metadata.topics().iter().find(|t| t.name() == name) else { return Ok(absent) };
@@ -418,6 +448,8 @@ pub trait KafkaSecurity: Send + Sync {
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>>;
     fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
     fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
+    /// Every user with a SCRAM credential.
+    fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>>;
     /// The client quotas set on exactly this user.
     fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>>;
     /// Sets `set` and removes `remove` on the user's client quotas.
@@ -447,6 +479,12 @@ fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallErro
 }
 
 impl KafkaSecurity for RdKafkaAdmin {
+    fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
+        Box::pin(
+            async move { self.quotas.scram_users().await.map_err(|e| quota_error("DescribeUserScramCredentials", e)) },
+        )
+    }
+
     fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         let change = ScramChange::Upsert {
             user: user.to_string(),
@@ -595,6 +633,12 @@ impl<K: Sync> Guarded<K> {
 }
 
 impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
+    fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        self.guard("Metadata", self.inner.topics_with_prefix(prefix))
+    }
+    fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        self.guard("ListGroups", self.inner.groups_with_prefix(prefix))
+    }
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
         self.guard("Metadata", self.inner.describe_topic(name))
     }
@@ -624,6 +668,9 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
 }
 
 impl<K: KafkaSecurity + Sync> KafkaSecurity for Guarded<K> {
+    fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
+        self.guard("DescribeUserScramCredentials", self.inner.scram_users())
+    }
     fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("AlterUserScramCredentials", self.inner.upsert_scram_user(user, password))
     }

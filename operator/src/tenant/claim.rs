@@ -1,0 +1,301 @@
+//! Exclusive ownership: what a Tenant names (namespace, Kafka user, prefixes, keyspace,
+//! role) is its own alone, checked before anything is written.
+//!
+//! The model (README, "The resources"):
+//! - Between Tenants the older claim wins: a Tenant that has already claimed its names, or
+//!   else the older one (creationTimestamp, then name), holds them; a newer Tenant whose
+//!   namespace or keyspace is the same, or whose topic, group or transactional-id prefix
+//!   overlaps (either is a prefix of the other), is refused and touches nothing.
+//! - Against what exists already: before its first write a Tenant checks that its Kafka
+//!   user, topics and consumer groups under its prefixes, Cassandra role and keyspace do not exist, and that its
+//!   namespace either does not exist or was created by it. Taking any of them over is an
+//!   explicit `spec.adopt` field. System namespaces are never a tenant's.
+//! - "Its own" is remembered in the annotation [`CLAIM_ANNOTATION`] (the Tenant's UID) on the
+//!   Tenant, written by the operator once the checks passed and before the first external
+//!   write. Only who may write Tenants (the platform admin, who may also set `spec.adopt`)
+//!   can set it; status is never read for it. The Secret's passwords are used only when their
+//!   digest matches [`CREDENTIALS_ANNOTATION`], so a Secret planted in the namespace is never
+//!   adopted.
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use sha2::{Digest, Sha256};
+
+use super::build::Passwords;
+use super::validate::{ValidatedTenant, overlap, validate};
+use crate::api::Tenant;
+use crate::controller::{Context, TENANT_LABEL};
+
+/// On a Tenant: the UID of the Tenant that claimed its names (itself, once the checks passed).
+pub const CLAIM_ANNOTATION: &str = "tributary.dev/claimed-by";
+/// On a Tenant: SHA-256 of the passwords the operator wrote into its Secret.
+pub const CREDENTIALS_ANNOTATION: &str = "tributary.dev/credentials-sha256";
+
+/// Why a Tenant may not have what it names: `Ready=False` with this reason and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `NamespaceTaken` or `OwnershipConflict`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn refuse(reason: &'static str, message: String) -> Option<Refusal> {
+    Some(Refusal { reason, message })
+}
+
+/// Whether the operator has claimed this Tenant's names for it (see the module doc).
+pub fn is_claimed(tenant: &Tenant) -> bool {
+    tenant.uid().is_some() && tenant.annotations().get(CLAIM_ANNOTATION) == tenant.uid().as_ref()
+}
+
+/// A Tenant provisioned before claims were recorded: it created its namespace (owner
+/// reference) and wrote its Secret there. Counted as claimed, then annotated.
+pub fn provisioned_before_claims(tenant: &Tenant, namespace: Option<&Namespace>, secret: Option<&Secret>) -> bool {
+    let owned_by = |refs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]| {
+        tenant.uid().is_some_and(|uid| refs.iter().any(|o| o.uid == uid))
+    };
+    namespace.is_some_and(|ns| owned_by(ns.owner_references()))
+        && secret.is_some_and(|s| owned_by(s.owner_references()))
+}
+
+/// The Tenant whose claim `tenant` overlaps: among the other Tenants, one that has claimed
+/// its names already, or else an older one (creationTimestamp, then name). Pure.
+pub fn holder(tenant: &Tenant, v: &ValidatedTenant, all: &[Tenant]) -> Option<Refusal> {
+    let age = |t: &Tenant| (t.creation_timestamp().map(|c| c.0).unwrap_or(Timestamp::MAX), t.name_any());
+    let mut others: Vec<&Tenant> = all.iter().filter(|t| t.uid() != tenant.uid()).collect();
+    others.sort_by_key(|t| age(t));
+    others
+        .into_iter()
+        .filter(|t| is_claimed(t) || age(t) < age(tenant))
+        .filter_map(|t| overlap(v, &validate(t).ok()?))
+        .map(|message| Refusal { reason: "OwnershipConflict", message })
+        .next()
+}
+
+/// Whether `namespace` may be this Tenant's: never a system namespace; an existing one only
+/// if this Tenant created it, or with `spec.adopt.namespace` when no other Tenant has it. Pure.
+pub fn namespace_refusal(
+    tenant: &Tenant,
+    v: &ValidatedTenant,
+    existing: Option<&Namespace>,
+    operator_namespace: &str,
+) -> Option<Refusal> {
+    let ns = &v.namespace;
+    if ns.starts_with("kube-") || ns == "default" || ns == operator_namespace {
+        return refuse(
+            "NamespaceTaken",
+            format!("namespace {ns} is a system namespace (kube-*, default, the operator's own): set spec.namespace"),
+        );
+    }
+    let existing = existing?;
+    if let Some(other) = existing.labels().get(TENANT_LABEL).filter(|t| **t != v.name) {
+        return refuse(
+            "NamespaceTaken",
+            format!("namespace {ns} belongs to Tenant {other}: set spec.namespace to a namespace of its own"),
+        );
+    }
+    let created_by_me = tenant.uid().is_some_and(|uid| existing.owner_references().iter().any(|o| o.uid == uid));
+    if created_by_me || v.adopt.namespace {
+        return None;
+    }
+    refuse(
+        "NamespaceTaken",
+        format!(
+            "namespace {ns} already exists and was not created by Tenant {}: set spec.namespace to a new namespace, \
+             or set spec.adopt.namespace: true to use it (a tributary-credentials Secret already in it is never trusted)",
+            v.name
+        ),
+    )
+}
+
+/// What already exists in Kafka and Cassandra under this Tenant's names and is not
+/// adopted by its spec; checked before the Tenant's first external write. An error is the
+/// failed call (`Kafka` or `Cassandra`, message, transient).
+pub async fn existing_elsewhere(
+    ctx: &Context,
+    v: &ValidatedTenant,
+) -> Result<Option<Refusal>, (&'static str, String, bool)> {
+    let kafka = |e: crate::external::kafka::KafkaCallError| ("Kafka", e.to_string(), e.transient);
+    let cassandra = |e: crate::external::cassandra::CassandraCallError| ("Cassandra", e.to_string(), e.transient);
+    let mut found = Vec::new();
+    if !v.adopt.kafka_user && ctx.kafka.scram_users().await.map_err(kafka)?.contains(&v.kafka_user) {
+        found.push(format!("Kafka user {} exists (adopt with spec.adopt.kafkaUser: true)", v.kafka_user));
+    }
+    // Names found under a prefix, as "Kafka <what> under prefix <p> exist (first five; ...)".
+    let under_prefix = |what: &str, prefix: &str, mut names: Vec<String>, adopt: &str| {
+        names.sort();
+        names.truncate(5);
+        (!names.is_empty()).then(|| {
+            format!(
+                "Kafka {what} under prefix {prefix} exist ({}; adopt with spec.adopt.{adopt}: true, or choose another \
+                 prefix)",
+                names.join(", ")
+            )
+        })
+    };
+    if !v.adopt.kafka_topics {
+        let topics = ctx.kafka.topics_with_prefix(&v.topic_prefix).await.map_err(kafka)?;
+        found.extend(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"));
+    }
+    if !v.adopt.kafka_groups {
+        let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await.map_err(kafka)?;
+        found.extend(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"));
+    }
+    if !v.adopt.cassandra_role && ctx.cassandra.role(&v.cassandra_role).await.map_err(cassandra)?.is_some() {
+        found.push(format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", v.cassandra_role));
+    }
+    if !v.adopt.keyspace && ctx.cassandra.keyspace_replication(&v.keyspace).await.map_err(cassandra)?.is_some() {
+        found.push(format!("Cassandra keyspace {} exists (adopt with spec.adopt.keyspace: true)", v.keyspace));
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    Ok(refuse(
+        "OwnershipConflict",
+        format!(
+            "not this Tenant's, nothing was written: {}. Rename the Tenant or set the names in its spec to new ones, \
+             or adopt explicitly",
+            found.join("; ")
+        ),
+    ))
+}
+
+/// Digest of the passwords, recorded on the Tenant so only the Secret the operator wrote is
+/// ever read back.
+pub fn credentials_digest(passwords: &Passwords) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(passwords.kafka.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(passwords.cassandra.as_bytes());
+    format!("{:x}", hasher.finalize())
+}
+
+/// The Secret's passwords when they are the ones the operator wrote for this Tenant.
+pub fn trusted_passwords(tenant: &Tenant, secret: Option<&Secret>, legacy: bool) -> Option<Passwords> {
+    let passwords = Passwords::from_secret(secret?)?;
+    match tenant.annotations().get(CREDENTIALS_ANNOTATION) {
+        Some(digest) => (*digest == credentials_digest(&passwords)).then_some(passwords),
+        None => legacy.then_some(passwords),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+
+    use super::*;
+    use crate::api::TenantSpec;
+
+    fn tenant(name: &str, uid: &str, created: i64, f: impl FnOnce(&mut TenantSpec)) -> Tenant {
+        let mut spec = TenantSpec::default();
+        f(&mut spec);
+        let mut t = Tenant::new(name, spec);
+        t.metadata.uid = Some(uid.into());
+        t.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created).unwrap()));
+        t
+    }
+
+    fn check(t: &Tenant, all: &[Tenant]) -> Option<Refusal> {
+        holder(t, &validate(t).unwrap(), all)
+    }
+
+    #[test]
+    fn the_older_claim_wins_and_a_claimed_one_wins_whatever_its_age() {
+        let water = tenant("water", "u1", 100, |_| {});
+        let wat = tenant("wat", "u2", 200, |s| s.kafka.topic_prefix = Some("water".into()));
+        let all = [water.clone(), wat.clone()];
+        let refused = check(&wat, &all).expect("the newer one is refused");
+        assert_eq!(refused.reason, "OwnershipConflict");
+        assert!(refused.message.contains("Tenant water"), "{}", refused.message);
+        assert_eq!(check(&water, &all), None, "the older one keeps its names");
+
+        // Same second: the name decides, unless the other has claimed its names already.
+        let a = tenant("a", "u3", 300, |s| s.cassandra.keyspace = Some("shared".into()));
+        let mut b = tenant("b", "u4", 300, |s| s.cassandra.keyspace = Some("shared".into()));
+        assert!(check(&b, &[a.clone(), b.clone()]).is_some());
+        b.annotations_mut().insert(CLAIM_ANNOTATION.into(), "u4".into());
+        assert!(check(&a, &[a.clone(), b.clone()]).unwrap().message.contains("Tenant b"));
+        assert!(is_claimed(&b) && !is_claimed(&a));
+    }
+
+    #[test]
+    fn a_copied_claim_annotation_does_not_count() {
+        let mut t = tenant("water", "new-uid", 1, |_| {});
+        t.annotations_mut().insert(CLAIM_ANNOTATION.into(), "old-uid".into());
+        assert!(!is_claimed(&t));
+    }
+
+    fn ns(owner_uid: Option<&str>, label: Option<&str>) -> Namespace {
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some("water".into()),
+                labels: label.map(|l| [(TENANT_LABEL.to_string(), l.to_string())].into()),
+                owner_references: owner_uid
+                    .map(|uid| vec![OwnerReference { uid: uid.into(), name: "water".into(), ..Default::default() }]),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn namespaces_are_refused_unless_new_created_by_the_tenant_or_adopted() {
+        let water = tenant("water", "u1", 1, |_| {});
+        let v = validate(&water).unwrap();
+        assert_eq!(namespace_refusal(&water, &v, None, "tributary-system"), None, "a new namespace");
+        assert_eq!(namespace_refusal(&water, &v, Some(&ns(Some("u1"), Some("water"))), "tributary-system"), None);
+        let squat = namespace_refusal(&water, &v, Some(&ns(None, None)), "tributary-system").unwrap();
+        assert_eq!(squat.reason, "NamespaceTaken");
+        assert!(squat.message.contains("spec.adopt.namespace: true"), "{}", squat.message);
+        let stale = namespace_refusal(&water, &v, Some(&ns(Some("old"), Some("water"))), "tributary-system");
+        assert!(stale.is_some(), "a namespace of a deleted Tenant of the same name is not inherited");
+        let other = namespace_refusal(&water, &v, Some(&ns(None, Some("bts"))), "tributary-system").unwrap();
+        assert!(other.message.contains("belongs to Tenant bts"));
+
+        let adopting = tenant("water", "u1", 1, |s| s.adopt.namespace = true);
+        let va = validate(&adopting).unwrap();
+        assert_eq!(namespace_refusal(&adopting, &va, Some(&ns(None, None)), "tributary-system"), None);
+        for system in ["kube-system", "kube-public", "default", "tributary-system"] {
+            let t = tenant("sys", "u9", 1, |s| {
+                s.namespace = Some(system.into());
+                s.adopt.namespace = true;
+            });
+            let refused = namespace_refusal(&t, &validate(&t).unwrap(), None, "tributary-system").unwrap();
+            assert!(refused.message.contains("system namespace"), "{system}: {}", refused.message);
+        }
+    }
+
+    #[test]
+    fn a_tenant_provisioned_before_claims_counts_only_with_its_own_namespace_and_secret() {
+        let water = tenant("water", "u1", 1, |_| {});
+        let v = validate(&water).unwrap();
+        let owner = OwnerReference { uid: "u1".into(), ..Default::default() };
+        let ours = super::super::build::credentials_secret(&v, owner, "k:9092", &[], &Passwords::generate());
+        assert!(provisioned_before_claims(&water, Some(&ns(Some("u1"), Some("water"))), Some(&ours)));
+        assert!(
+            !provisioned_before_claims(&water, Some(&ns(None, None)), Some(&ours)),
+            "a namespace it did not create"
+        );
+        let mut planted = ours.clone();
+        planted.metadata.owner_references = None;
+        assert!(!provisioned_before_claims(&water, Some(&ns(Some("u1"), None)), Some(&planted)));
+        assert!(!provisioned_before_claims(&water, None, None));
+    }
+
+    #[test]
+    fn only_the_secret_the_operator_wrote_is_trusted() {
+        let ours = Passwords { kafka: "k".into(), cassandra: "c".into() };
+        let secret = |p: &Passwords| {
+            let v = validate(&tenant("water", "u1", 1, |_| {})).unwrap();
+            super::super::build::credentials_secret(&v, Default::default(), "k:9092", &[], p)
+        };
+        let mut t = tenant("water", "u1", 1, |_| {});
+        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false), None, "no record: not trusted");
+        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), true), Some(ours.clone()), "provisioned before claims");
+        t.annotations_mut().insert(CREDENTIALS_ANNOTATION.into(), credentials_digest(&ours));
+        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false), Some(ours.clone()));
+        let planted = Passwords { kafka: "planted".into(), cassandra: "c".into() };
+        assert_eq!(trusted_passwords(&t, Some(&secret(&planted)), true), None, "a planted Secret is never adopted");
+    }
+}
