@@ -127,6 +127,20 @@ fn uids(pods: &[Pod]) -> Vec<String> {
     pods.iter().filter_map(|p| p.metadata.uid.clone()).collect()
 }
 
+/// `kubectl patch -n NAMESPACE OBJECT --type merge -p PATCH`, as a user would.
+fn merge_patch(namespace: &str, object: &str, patch: &str) {
+    kubectl(&["patch", "-n", namespace, object, "--type", "merge", "-p", patch]);
+}
+
+/// Waits until the sink runs four pods and none of them is one of `before`.
+async fn wait_replaced(sinks: &SinkPods, before: &[String], after: &str) {
+    wait_until(&format!("every sink pod replaced after {after}"), WAIT, || async {
+        let now = uids(&sinks.pods().await);
+        if now.len() == 4 && now.iter().all(|u| !before.contains(u)) { Ok(()) } else { Err(sinks.pod_summary().await) }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
     install_crds().await;
@@ -175,50 +189,22 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
 
     // Replicas follow the partitions: four asked, three partitions → three pods; the topic
     // grows to four partitions → four pods.
-    kubectl(&[
-        "patch",
-        "cassandrasink",
-        "readings",
-        "-n",
-        &tenant,
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"replicas":4}}"#,
-    ]);
+    merge_patch(&tenant, "cassandrasink/readings", r#"{"spec":{"replicas":4}}"#);
     sinks.wait_rolled_out(3).await;
-    kubectl(&["patch", "topic", "data", "-n", &tenant, "--type", "merge", "-p", r#"{"spec":{"partitions":4}}"#]);
+    merge_patch(&tenant, "topic/data", r#"{"spec":{"partitions":4}}"#);
     sinks.wait_rolled_out(4).await;
 
     // A config change rolls every pod onto the new config.
     let before = uids(&sinks.pods().await);
-    kubectl(&[
-        "patch",
-        "cassandrasink",
-        "readings",
-        "-n",
-        &tenant,
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"consistency":"One"}}"#,
-    ]);
-    wait_until("every sink pod replaced after the config change", WAIT, || async {
-        let now = uids(&sinks.pods().await);
-        if now.len() == 4 && now.iter().all(|u| !before.contains(u)) { Ok(()) } else { Err(sinks.pod_summary().await) }
-    })
-    .await;
+    merge_patch(&tenant, "cassandrasink/readings", r#"{"spec":{"consistency":"One"}}"#);
+    wait_replaced(&sinks, &before, "the config change").await;
     sinks.wait_rolled_out(4).await;
 
     // A new credential (the sink's Secret deleted: the operator makes a new password and
     // sets it in Kafka) rolls the pods onto it, and records keep flowing.
     let before = uids(&sinks.pods().await);
     kubectl(&["delete", "secret", "tributary-sink-readings", "-n", &tenant]);
-    wait_until("every sink pod replaced after the credential change", WAIT, || async {
-        let now = uids(&sinks.pods().await);
-        if now.len() == 4 && now.iter().all(|u| !before.contains(u)) { Ok(()) } else { Err(sinks.pod_summary().await) }
-    })
-    .await;
+    wait_replaced(&sinks, &before, "the credential change").await;
     sinks.wait_rolled_out(4).await;
     stream_through(&tenant, 1_000).await;
     assert_eq!(sinks.restarts().await, 0, "no sink container crashed: {}", sinks.logs().await);
@@ -243,7 +229,7 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
     );
     release.wait_leader().await;
     assert!(uids(&release.operator_pods().await).iter().all(|u| !before.contains(u)), "helm upgrade replaced the pods");
-    kubectl(&["patch", "topic", "extra", "-n", &tenant, "--type", "merge", "-p", r#"{"spec":{"partitions":4}}"#]);
+    merge_patch(&tenant, "topic/extra", r#"{"spec":{"partitions":4}}"#);
     wait_until("the upgraded operator to grow topic extra", WAIT, || async {
         let status = kubectl(&["get", "topic", "extra", "-n", &tenant, "-o", "jsonpath={.status.partitions}"]);
         if status.trim() == "4" { Ok(()) } else { Err(status) }
