@@ -462,7 +462,9 @@ cmd_down() {
   # the control plane, and last the bridge everything listened on.
   stop_node
   stop_components cassandra kafka-1 kafka-2 kafka-3
-  stop_components apiserver etcd
+  # The API server before etcd: without etcd its graceful shutdown hangs until killed.
+  stop_components apiserver
+  stop_components etcd
   if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then ip link delete "$NODE_BRIDGE"; fi
   say "stack is down"
 }
