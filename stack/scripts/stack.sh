@@ -14,6 +14,8 @@
 #   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra
 #                                    containerd kubelet kube-proxy kube-scheduler kube-controller-manager,
 #                                    or the groups kube, kafka and node); used by fault tests
+#   stack.sh freeze|thaw COMPONENT.. SIGSTOP / SIGCONT: the component keeps its sockets but
+#                                    never answers (a hung server), then carries on unrestarted
 #   stack.sh image BIN_DIR           the tributary image (Debian base + BIN_DIR's binaries),
 #                                    loaded into the node (TRIBUTARY_IMAGE in `env`)
 #   stack.sh leftovers               anything a stopped node left behind (fails if any)
@@ -457,6 +459,16 @@ cmd_stop() {
   stop_components "${comps[@]}"
 }
 
+# SIGSTOP or SIGCONT to each named component's process group.
+signal_components() {
+  local sig=$1 c p; shift
+  for c in "$@"; do
+    p=$(pid_of "$c")
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || die "$c is not running"
+    kill "-$sig" -- "-$p" 2>/dev/null || kill "-$sig" "$p"
+  done
+}
+
 cmd_down() {
   # The node first (its pods through the CRI), then the data services (brokers together),
   # the control plane, and last the bridge everything listened on.
@@ -511,6 +523,8 @@ case ${1:-} in
   stop) shift; cmd_stop "$@" ;;
   tool) shift; cmd_tool "$@" ;;
   image) shift; cmd_image "$@" ;;
+  freeze) shift; signal_components STOP $(expand "$@" | tr '\n' ' '); say "frozen: $*" ;;
+  thaw) shift; signal_components CONT $(expand "$@" | tr '\n' ' '); say "thawed: $*" ;;
   leftovers) node_leftovers ;;
   cql) shift; cassandra_probe "$@" ;;
   logs) echo "$LOGS"; ls -1 "$LOGS" 2>/dev/null; echo "broker logs: $STATE/kafka/node-*/logs, cassandra: $STATE/cassandra/logs" ;;

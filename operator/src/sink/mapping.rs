@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::jiff::civil::Date;
-use scylla::value::{CqlDate, CqlDecimal, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint};
+use scylla::value::{CqlDate, CqlDecimal, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint, MaybeUnset};
 use serde_json::Value as Json;
 
 use crate::api::sink::{CassandraSinkSpec, RecordFormat};
@@ -104,6 +104,34 @@ struct MappedColumn {
     required: bool,
 }
 
+/// One column of a row. A field the record does not have is `Absent`: the column is left
+/// as it is in the table (bound as unset), so a partial record never erases what another
+/// record wrote. Only an explicit null (JSON `null`, an empty CSV field) writes null.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Value(CqlValue),
+    Null,
+    Absent,
+}
+
+impl Cell {
+    /// What the prepared INSERT binds: unset for `Absent`, null for `Null`.
+    pub fn bind(&self) -> MaybeUnset<Option<&CqlValue>> {
+        match self {
+            Cell::Value(v) => MaybeUnset::Set(Some(v)),
+            Cell::Null => MaybeUnset::Set(None),
+            Cell::Absent => MaybeUnset::Unset,
+        }
+    }
+}
+
+/// What a record holds for one column.
+enum Found<'a> {
+    Absent,
+    Null,
+    Field(Field<'a>),
+}
+
 /// The compiled mapping of one sink: columns in table order.
 #[derive(Clone, Debug)]
 pub struct Mapping {
@@ -171,7 +199,7 @@ impl Mapping {
     }
 
     /// A row's partition key values, as a string that is equal for rows of one partition.
-    pub fn partition_of(&self, row: &[Option<CqlValue>]) -> String {
+    pub fn partition_of(&self, row: &[Cell]) -> String {
         format!("{:?}", self.partition_key.iter().map(|i| &row[*i]).collect::<Vec<_>>())
     }
 
@@ -179,8 +207,8 @@ impl Mapping {
         self.columns.iter().map(|c| c.name.as_str()).collect()
     }
 
-    /// The row for one record, values in [`Mapping::column_names`] order (`None` = null).
-    pub fn row(&self, payload: &[u8]) -> Result<Vec<Option<CqlValue>>, String> {
+    /// The row for one record, cells in [`Mapping::column_names`] order.
+    pub fn row(&self, payload: &[u8]) -> Result<Vec<Cell>, String> {
         match self.format {
             RecordFormat::Json => {
                 let record: Json = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
@@ -188,8 +216,12 @@ impl Mapping {
                     .iter()
                     .map(|c| {
                         let Source::Path(path) = &c.source else { unreachable!("JSON columns have paths") };
-                        let value = path.iter().try_fold(&record, |v, key| v.get(key)).filter(|v| !v.is_null());
-                        self.value(c, value.map(Field::Json))
+                        let found = match path.iter().try_fold(&record, |v, key| v.get(key)) {
+                            None => Found::Absent,
+                            Some(Json::Null) => Found::Null,
+                            Some(v) => Found::Field(Field::Json(v)),
+                        };
+                        self.cell(c, found)
                     })
                     .collect()
             }
@@ -204,23 +236,27 @@ impl Mapping {
                     .iter()
                     .map(|c| {
                         let Source::Position(i) = c.source else { unreachable!("CSV columns have positions") };
-                        let value = record.get(i).filter(|s| !s.is_empty());
-                        self.value(c, value.map(Field::Text))
+                        let found = match record.get(i) {
+                            None => Found::Absent,
+                            Some("") => Found::Null,
+                            Some(s) => Found::Field(Field::Text(s)),
+                        };
+                        self.cell(c, found)
                     })
                     .collect()
             }
         }
     }
 
-    fn value(&self, column: &MappedColumn, field: Option<Field<'_>>) -> Result<Option<CqlValue>, String> {
-        let Some(field) = field else {
-            return if column.required {
-                Err(format!("column {}: key column is missing or null", column.name))
-            } else {
-                Ok(None)
-            };
-        };
-        convert(&column.cql_type, field).map(Some).map_err(|e| format!("column {}: {e}", column.name))
+    fn cell(&self, column: &MappedColumn, found: Found<'_>) -> Result<Cell, String> {
+        match found {
+            Found::Field(field) => {
+                convert(&column.cql_type, field).map(Cell::Value).map_err(|e| format!("column {}: {e}", column.name))
+            }
+            _ if column.required => Err(format!("column {}: key column is missing or null", column.name)),
+            Found::Null => Ok(Cell::Null),
+            Found::Absent => Ok(Cell::Absent),
+        }
     }
 }
 
@@ -482,22 +518,49 @@ mod tests {
         let row = mapping.row(record).unwrap();
         assert_eq!(
             row[0],
-            Some(CqlValue::Uuid(uuid::Uuid::parse_str("0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11").unwrap()))
+            Cell::Value(CqlValue::Uuid(uuid::Uuid::parse_str("0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11").unwrap()))
         );
-        assert_eq!(row[1], Some(CqlValue::Timestamp(CqlTimestamp(1_795_514_400_250))));
-        assert_eq!(row[2], Some(CqlValue::Double(7.25)));
+        assert_eq!(row[1], Cell::Value(CqlValue::Timestamp(CqlTimestamp(1_795_514_400_250))));
+        assert_eq!(row[2], Cell::Value(CqlValue::Double(7.25)));
         assert_eq!(
             row[3],
-            Some(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[0x04, 0xe2], 2)))
+            Cell::Value(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[0x04, 0xe2], 2)))
         );
-        assert_eq!(row[4], Some(CqlValue::Map(vec![(CqlValue::Text("a".into()), CqlValue::Int(1))])));
-        assert_eq!(row[5], Some(CqlValue::List(vec![CqlValue::Text("low".into()), CqlValue::Text("high".into())])));
-        assert_eq!(row[6], None, "a missing non-key field is null");
-        assert_eq!(row[7], Some(CqlValue::Date(CqlDate((1 << 31) + 1))));
+        assert_eq!(row[4], Cell::Value(CqlValue::Map(vec![(CqlValue::Text("a".into()), CqlValue::Int(1))])));
+        assert_eq!(
+            row[5],
+            Cell::Value(CqlValue::List(vec![CqlValue::Text("low".into()), CqlValue::Text("high".into())]))
+        );
+        assert_eq!(row[6], Cell::Absent, "a field the record lacks leaves the column untouched");
+        assert_eq!(row[7], Cell::Value(CqlValue::Date(CqlDate((1 << 31) + 1))));
         // A JSON number is read as a double first (serde_json), so 12.50 arrives as 12.5:
         // the same value; send decimals as strings to keep trailing digits and precision.
         let number = mapping.row(br#"{"id":"0b6f4c1e-6a43-4c31-9d64-5d1f0e7e6d11","price":12.50}"#).unwrap();
-        assert_eq!(number[3], Some(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[125], 1))));
+        assert_eq!(
+            number[3],
+            Cell::Value(CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(&[125], 1)))
+        );
+    }
+
+    #[test]
+    fn only_an_explicit_null_writes_null_and_a_missing_field_is_left_unset() {
+        let mapping = Mapping::new(&spec(
+            RecordFormat::Json,
+            &[("station", "text", None), ("ph", "double", Some("reading.ph")), ("note", "text", None)],
+        ))
+        .unwrap();
+        let row = mapping.row(br#"{"station":"s1","reading":{"ph":null}}"#).unwrap();
+        assert_eq!(row, vec![Cell::Value(CqlValue::Text("s1".into())), Cell::Null, Cell::Absent]);
+        assert!(matches!(row[1].bind(), MaybeUnset::Set(None)), "null is bound as null");
+        assert!(matches!(row[2].bind(), MaybeUnset::Unset), "absent is bound as unset");
+        // A missing parent object is a missing field too.
+        assert_eq!(mapping.row(br#"{"station":"s1"}"#).unwrap()[1], Cell::Absent);
+        // CSV: a record shorter than the column's position lacks the field; an empty field is null.
+        let csv =
+            Mapping::new(&spec(RecordFormat::Csv, &[("station", "text", Some("0")), ("ph", "double", Some("1"))]))
+                .unwrap();
+        assert_eq!(csv.row(b"s1").unwrap()[1], Cell::Absent);
+        assert_eq!(csv.row(b"s1,").unwrap()[1], Cell::Null);
     }
 
     #[test]
@@ -521,12 +584,12 @@ mod tests {
         let mapping = Mapping::new(&by_name).unwrap();
         assert_eq!(
             mapping.row(b"17;s1;7.5").unwrap(),
-            vec![Some(CqlValue::Text("s1".into())), Some(CqlValue::Double(7.5))]
+            vec![Cell::Value(CqlValue::Text("s1".into())), Cell::Value(CqlValue::Double(7.5))]
         );
 
         let by_position = spec(RecordFormat::Csv, &[("station", "text", Some("1")), ("ph", "double", Some("2"))]);
         let mapping = Mapping::new(&by_position).unwrap();
-        assert_eq!(mapping.row(b"17,\"s,1\",").unwrap(), vec![Some(CqlValue::Text("s,1".into())), None]);
+        assert_eq!(mapping.row(b"17,\"s,1\",").unwrap(), vec![Cell::Value(CqlValue::Text("s,1".into())), Cell::Null]);
 
         let unknown = spec(RecordFormat::Csv, &[("station", "text", Some("name"))]);
         assert!(Mapping::new(&unknown).unwrap_err().contains("spec.csv.header is unset"));

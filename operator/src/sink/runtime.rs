@@ -389,7 +389,12 @@ fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
     out
 }
 
-type Row = Vec<Option<scylla::value::CqlValue>>;
+type Row = Vec<crate::sink::mapping::Cell>;
+
+/// A row's values as the INSERT binds them (absent fields unset: the column is left alone).
+fn bound(row: &Row) -> Vec<scylla::value::MaybeUnset<Option<&scylla::value::CqlValue>>> {
+    row.iter().map(crate::sink::mapping::Cell::bind).collect()
+}
 
 /// A record and its row (or why it has none).
 struct Item {
@@ -447,7 +452,7 @@ async fn deliver_all(
     metrics: &SinkMetrics,
     items: &[Item],
 ) {
-    let rows: Vec<&Row> = items.iter().filter_map(|i| i.row.as_ref().ok()).collect();
+    let rows: Vec<_> = items.iter().filter_map(|i| i.row.as_ref().ok()).map(bound).collect();
     if items.len() > 1 && rows.len() == items.len() {
         let mut batch = Batch::new(BatchType::Unlogged);
         for _ in &rows {
@@ -499,7 +504,7 @@ async fn deliver(
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        match session.execute_unpaged(insert, row).await {
+        match session.execute_unpaged(insert, bound(row)).await {
             Ok(_) => {
                 metrics.write_seconds.observe(started.elapsed().as_secs_f64());
                 metrics.batch_rows.observe(1.0);

@@ -29,7 +29,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 use tributary::api::{CassandraSink, Tenant, Topic};
 use tributary::seed::{self, Dataset};
-use tributary::sink::mapping::Mapping;
+use tributary::sink::mapping::{Cell, Mapping};
 use tributary::sink::table::create_table_cql;
 use tributary_tests::operator::{OperatorProcess, ensure_namespace};
 use tributary_tests::pipeline::{cassandra, produce_paced, secret};
@@ -181,7 +181,11 @@ async fn sink_bench(args: &Args) {
     // The rows the raw loop inserts: the same records, mapped by the sink's own mapping.
     let mapping = Mapping::new(&water_spec("x")).unwrap();
     let rows: Vec<_> = (0..args.records)
-        .map(|i| mapping.row(seed::record(Dataset::Water, "bench", i).value.as_bytes()).unwrap())
+        .map(|i| {
+            let row = mapping.row(seed::record(Dataset::Water, "bench", i).value.as_bytes()).unwrap();
+            // Every field of a seed record is present: each cell is a value.
+            row.into_iter().map(|c| if let Cell::Value(v) = c { Some(v) } else { None }).collect::<Vec<_>>()
+        })
         .collect();
     let session = cassandra().await;
     let columns = mapping.column_names().join(", ");

@@ -278,12 +278,17 @@ async fn describe_configs(
         .collect()
 }
 
-/// The one place that decides which Kafka errors are worth retrying: brokers or the
-/// controller unreachable, moving or busy. Anything else is Kafka's answer to the request.
+/// The one place that decides which Kafka errors are worth retrying: brokers, the
+/// controller or a group coordinator unreachable, moving or busy (a fresh cluster answers
+/// OffsetFetch with NOT_COORDINATOR while it creates `__consumer_offsets`). Anything else
+/// is Kafka's answer to the request.
 fn is_transient(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
-        RDKafkaErrorCode::OperationTimedOut
+        RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
+            | RDKafkaErrorCode::OperationTimedOut
             | RDKafkaErrorCode::RequestTimedOut
             | RDKafkaErrorCode::BrokerTransportFailure
             | RDKafkaErrorCode::AllBrokersDown
@@ -696,5 +701,22 @@ impl<K: KafkaSecurity + Sync> KafkaSecurity for Guarded<K> {
         remove: &'a [String],
     ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("AlterClientQuotas", self.inner.alter_user_quotas(user, set, remove))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::types::RDKafkaErrorCode;
+
+    #[test]
+    fn a_coordinator_that_is_not_ready_yet_is_retried_not_reported_as_a_spec_problem() {
+        for code in [
+            RDKafkaErrorCode::NotCoordinator,
+            RDKafkaErrorCode::CoordinatorNotAvailable,
+            RDKafkaErrorCode::CoordinatorLoadInProgress,
+        ] {
+            assert!(super::is_transient(code), "{code:?}");
+        }
+        assert!(!super::is_transient(RDKafkaErrorCode::TopicAuthorizationFailed));
     }
 }

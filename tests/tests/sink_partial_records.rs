@@ -1,0 +1,78 @@
+//! No accidental tombstones: through a sink pod on the node, a record that lacks a field
+//! leaves that column as it is in the table, and only an explicit JSON null erases it.
+
+use std::time::Duration;
+
+use tributary_tests::operator::OperatorProcess;
+use tributary_tests::pipeline::cassandra;
+use tributary_tests::sink::SinkPods;
+use tributary_tests::{kafka, kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_until};
+
+/// The water example's Topic and CassandraSink in the tenant's namespace, one replica.
+fn water_yaml(tenant: &str) -> String {
+    let dir = tributary_tests::repo_root().join("examples/water");
+    ["topic.yaml", "sink.yaml"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(dir.join(f)).unwrap().replace("namespace: water", &format!("namespace: {tenant}"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+        .replace("replicas: 2", "replicas: 1")
+}
+
+#[tokio::test]
+async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it() {
+    OperatorProcess::shared().await;
+    let tenant = unique("tomb");
+    ready_tenant(&tenant, "").await;
+    kubectl_apply(&water_yaml(&tenant));
+    let sinks = SinkPods::running(&tenant, "tributary-sink-readings", 1).await;
+
+    let producer = kafka::producer(&tenant_kafka_settings(&tenant).await);
+    let topic = format!("{tenant}.data");
+    let session = cassandra().await;
+    let keyspace = tenant.replace('-', "_");
+    // (ph, turbidity, temperature, conductivity) of the one row, once it satisfies `want`.
+    let row_becomes = |want: (Option<f64>, Option<f64>, Option<f64>, Option<i32>), what: &'static str| {
+        let (session, keyspace) = (&session, &keyspace);
+        async move {
+            wait_until(what, Duration::from_secs(120), || async {
+                let rows = session
+                    .query_unpaged(
+                        format!(
+                            "SELECT ph, turbidity, temperature, conductivity FROM {keyspace}.readings WHERE station = 'st1'"
+                        ),
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_rows_result()
+                    .map_err(|e| e.to_string())?;
+                let got: Vec<(Option<f64>, Option<f64>, Option<f64>, Option<i32>)> =
+                    rows.rows().map_err(|e| e.to_string())?.map(|r| r.unwrap()).collect();
+                if got == vec![want] { Ok(()) } else { Err(format!("{got:?}")) }
+            })
+            .await
+        }
+    };
+    let send = |value: &'static str| {
+        let (producer, topic) = (&producer, &topic);
+        async move { kafka::produce(producer, topic, "st1", value).await.unwrap() }
+    };
+
+    send(r#"{"station":"st1","ts":1767225600000,"reading":{"ph":7.1,"turbidity":3.2,"temperature":12.5},"conductivity":420}"#)
+        .await;
+    row_becomes((Some(7.1), Some(3.2), Some(12.5), Some(420)), "the full record's row").await;
+
+    // Only ph: every other column keeps its value.
+    send(r#"{"station":"st1","ts":1767225600000,"reading":{"ph":7.4}}"#).await;
+    row_becomes((Some(7.4), Some(3.2), Some(12.5), Some(420)), "ph updated, the rest kept").await;
+
+    // An explicit null erases that column, and only that one.
+    send(r#"{"station":"st1","ts":1767225600000,"reading":{"ph":7.4,"turbidity":null}}"#).await;
+    row_becomes((Some(7.4), None, Some(12.5), Some(420)), "turbidity erased by an explicit null").await;
+
+    assert_eq!(sinks.restarts().await, 0, "{}", sinks.logs().await);
+    kubectl(&["delete", "cassandrasink", "readings", "-n", &tenant, "--timeout=120s"]);
+}
