@@ -8,6 +8,9 @@ use tributary_tests::pipeline::cassandra;
 use tributary_tests::sink::SinkPods;
 use tributary_tests::{kafka, kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_until};
 
+/// (ph, turbidity, temperature, conductivity) of a water row.
+type Readings = (Option<f64>, Option<f64>, Option<f64>, Option<i32>);
+
 /// The water example's Topic and CassandraSink in the tenant's namespace, one replica.
 fn water_yaml(tenant: &str) -> String {
     let dir = tributary_tests::repo_root().join("examples/water");
@@ -34,7 +37,7 @@ async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it()
     let session = cassandra().await;
     let keyspace = tenant.replace('-', "_");
     // (ph, turbidity, temperature, conductivity) of the one row, once it satisfies `want`.
-    let row_becomes = |want: (Option<f64>, Option<f64>, Option<f64>, Option<i32>), what: &'static str| {
+    let row_becomes = |want: Readings, what: &'static str| {
         let (session, keyspace) = (&session, &keyspace);
         async move {
             wait_until(what, Duration::from_secs(120), || async {
@@ -49,7 +52,7 @@ async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it()
                     .map_err(|e| e.to_string())?
                     .into_rows_result()
                     .map_err(|e| e.to_string())?;
-                let got: Vec<(Option<f64>, Option<f64>, Option<f64>, Option<i32>)> =
+                let got: Vec<Readings> =
                     rows.rows().map_err(|e| e.to_string())?.map(|r| r.unwrap()).collect();
                 if got == vec![want] { Ok(()) } else { Err(format!("{got:?}")) }
             })
