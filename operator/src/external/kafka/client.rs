@@ -69,6 +69,43 @@ impl std::fmt::Debug for ClientSettings {
     }
 }
 
+/// The offsets `group` committed on `topic`, by partition (absent: no commit yet), read by
+/// OffsetFetch through a consumer client of that group that never joins it. Not librdkafka's
+/// admin ListConsumerGroupOffsets: in 2.12 a NOT_COORDINATOR answer to it (as while a fresh
+/// cluster creates `__consumer_offsets`) dereferences the admin client's missing consumer
+/// group and crashes the process (rd_kafka_handle_OffsetFetch → rd_kafka_cgrp_op(NULL)).
+pub(super) fn committed_offsets(
+    settings: &ClientSettings,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    timeout: std::time::Duration,
+) -> Result<std::collections::BTreeMap<i32, i64>, super::topics::KafkaCallError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    const CALL: &str = "OffsetFetch";
+    let consumer: BaseConsumer = settings
+        .client_config()
+        .set("client.id", "tributary-operator")
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| super::topics::call_error(CALL, &e))?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, timeout).map_err(|e| super::topics::call_error(CALL, &e))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

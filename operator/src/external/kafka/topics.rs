@@ -299,7 +299,7 @@ fn is_transient(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
+pub(super) fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
     // No code at all means the client itself failed (e.g. a cancelled request): retry.
     let transient = err.rdkafka_error_code().is_none_or(is_transient);
     KafkaCallError { call, message: err.to_string(), transient, per_item: false }
@@ -383,7 +383,7 @@ impl KafkaAdmin for RdKafkaAdmin {
                     admin.inner().fetch_metadata(Some(&name), timeout).map_err(|e| call_error("Metadata", &e))?;
                 let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32;
                 let committed = match group {
-                    Some(group) => committed_offsets(&settings, &group, &name, partitions, timeout)?,
+                    Some(group) => super::client::committed_offsets(&settings, &group, &name, partitions, timeout)?,
                     None => Default::default(),
                 };
                 let mut progress = TopicProgress::default();
@@ -570,43 +570,6 @@ impl<T: KafkaAdmin + KafkaSecurity> KafkaPlatform for T {}
 
 /// Any [`KafkaPlatform`] behind a [`Breaker`]: while Kafka is unreachable, calls fail at
 /// once with the last error instead of each waiting out its timeout.
-/// The offsets `group` committed on `topic`, by partition (absent: no commit yet), read by
-/// OffsetFetch through a consumer client of that group that never joins it. Not librdkafka's
-/// admin ListConsumerGroupOffsets: in 2.12 a NOT_COORDINATOR answer to it (as while a fresh
-/// cluster creates `__consumer_offsets`) dereferences the admin client's missing consumer
-/// group and crashes the process (rd_kafka_handle_OffsetFetch → rd_kafka_cgrp_op(NULL)).
-fn committed_offsets(
-    settings: &ClientSettings,
-    group: &str,
-    topic: &str,
-    partitions: i32,
-    timeout: Duration,
-) -> Result<std::collections::BTreeMap<i32, i64>, KafkaCallError> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-    const CALL: &str = "OffsetFetch";
-    let consumer: BaseConsumer = settings
-        .client_config()
-        .set("client.id", "tributary-operator")
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| call_error(CALL, &e))?;
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer.committed_offsets(list, timeout).map_err(|e| call_error(CALL, &e))?;
-    Ok(committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect())
-}
-
 pub struct Guarded<K> {
     inner: K,
     breaker: Breaker,
