@@ -146,6 +146,30 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `GET path` over HTTP/1.0 (the operator's and the sinks' `/metrics`, `/healthz`,
+/// `/readyz`): the body of a 200 answer, else the status line or why there was none. Each
+/// step waits at most 5 s, so a frozen peer fails the check instead of hanging it.
+pub async fn http_get(host: &str, port: u16, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let step = Duration::from_secs(5);
+    let mut stream = tokio::time::timeout(step, tokio::net::TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| format!("{host}:{port}: connect timed out"))?
+        .map_err(|e| format!("{host}:{port}: {e}"))?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    tokio::time::timeout(step, stream.read_to_string(&mut response))
+        .await
+        .map_err(|_| format!("{host}:{port}: read timed out"))?
+        .map_err(|e| e.to_string())?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") { Ok(body.to_string()) } else { Err(status.to_string()) }
+}
+
 /// The pinned helm, built into the cache by the stack script on first use (asked once).
 pub fn helm() -> &'static str {
     static HELM: std::sync::OnceLock<String> = std::sync::OnceLock::new();

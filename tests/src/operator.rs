@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{repo_root, unique, wait_until};
 
@@ -132,19 +131,7 @@ impl OperatorProcess {
     }
 
     pub async fn get(&self, path: &str) -> Result<String, String> {
-        let mut stream = tokio::net::TcpStream::connect(self.http).await.map_err(|e| e.to_string())?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.map_err(|e| e.to_string())?;
-        let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-        if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
-            Ok(body.to_string())
-        } else {
-            Err(head.lines().next().unwrap_or_default().to_string())
-        }
+        crate::http_get(&self.http.ip().to_string(), self.http.port(), path).await
     }
 
     /// The value of an unlabelled metric (e.g. `tributary_leader`), 0 when absent.

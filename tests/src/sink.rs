@@ -188,24 +188,8 @@ pub fn container_id(pod: &Pod) -> Option<String> {
 
 /// `GET path` on the pod's HTTP port over the pod network.
 pub async fn pod_get(pod: &Pod, path: &str) -> Result<String, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).ok_or("the pod has no IP yet")?;
-    let connect = tokio::net::TcpStream::connect((ip.as_str(), HTTP_PORT));
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), connect)
-        .await
-        .map_err(|_| format!("{ip}:{HTTP_PORT}: connect timed out"))?
-        .map_err(|e| format!("{ip}:{HTTP_PORT}: {e}"))?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response))
-        .await
-        .map_err(|_| "read timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-    if head.contains(" 200 ") { Ok(body.to_string()) } else { Err(head.to_string()) }
+    crate::http_get(&ip, HTTP_PORT, path).await
 }
 
 /// One metric of one pod, summed over its labels; 0 when absent.
