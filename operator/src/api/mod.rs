@@ -10,7 +10,7 @@ pub mod tenant;
 pub mod topic;
 
 pub use conditions::{ConditionStatus, DesiredCondition};
-pub use sink::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus};
+pub use sink::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus, WriteTime};
 pub use tenant::{Tenant, TenantSpec, TenantStatus};
 pub use topic::{Topic, TopicSpec, TopicStatus};
 

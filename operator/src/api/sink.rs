@@ -205,6 +205,39 @@ pub struct CassandraSinkStatus {
     pub dead_letter_count: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Where the sink's write timestamps start: every write is stamped `base + offset`, so
+    /// on a row the last record of its partition wins. Chosen once per Kafka topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_time: Option<WriteTime>,
+}
+
+/// The base of a sink's write timestamps, and the Kafka topic it belongs to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteTime {
+    /// Id of the Kafka topic whose offsets are added to the base (a re-created topic has a
+    /// new id, and gets a new, later base).
+    pub topic_id: String,
+    /// Microseconds since the epoch, chosen so that `base + offset` was about the time the
+    /// base was chosen; never moved back for the same topic.
+    pub base: i64,
+}
+
+impl WriteTime {
+    /// The base for `topic_id`, whose partitions end at offset `end` at `now` (µs): the one
+    /// already chosen for that topic, else `now − end` (so new records are stamped about the
+    /// time they are written), and never earlier than a previous topic's base (whose
+    /// writes a re-created topic's records must win over).
+    pub fn choose(previous: Option<&WriteTime>, topic_id: &str, now: i64, end: i64) -> WriteTime {
+        match previous {
+            Some(w) if w.topic_id == topic_id => w.clone(),
+            _ => {
+                let fresh = now.saturating_sub(end.max(0));
+                let base = previous.map_or(fresh, |w| fresh.max(w.base));
+                WriteTime { topic_id: topic_id.to_string(), base }
+            }
+        }
+    }
 }
 
 impl CassandraSink {
@@ -212,5 +245,34 @@ impl CassandraSink {
     pub fn readiness(&self) -> (Option<&str>, &[Condition]) {
         let status = self.status.as_ref();
         (status.and_then(|s| s.tenant.as_deref()), status.map(|s| s.conditions.as_slice()).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WriteTime;
+
+    #[test]
+    fn a_base_is_chosen_so_that_the_next_record_is_stamped_about_now() {
+        let w = WriteTime::choose(None, "id-a", 1_000_000_000, 5_000);
+        assert_eq!(w, WriteTime { topic_id: "id-a".into(), base: 999_995_000 });
+        assert_eq!(w.base + 5_000, 1_000_000_000, "the next record's stamp is the time of choosing");
+    }
+
+    #[test]
+    fn the_base_of_a_topic_never_moves() {
+        let first = WriteTime::choose(None, "id-a", 1_000_000_000, 5_000);
+        let later = WriteTime::choose(Some(&first), "id-a", 9_000_000_000, 70_000);
+        assert_eq!(later, first);
+    }
+
+    #[test]
+    fn a_re_created_topic_gets_a_later_base_than_every_write_of_the_old_one() {
+        let old = WriteTime { topic_id: "id-a".into(), base: 1_000_000 };
+        let new = WriteTime::choose(Some(&old), "id-b", 2_000_000, 0);
+        assert_eq!(new, WriteTime { topic_id: "id-b".into(), base: 2_000_000 });
+        // Even when the clock reads earlier than the old base (a skewed operator clock).
+        let skewed = WriteTime::choose(Some(&old), "id-b", 500_000, 0);
+        assert_eq!(skewed.base, 1_000_000, "never earlier than the old base");
     }
 }

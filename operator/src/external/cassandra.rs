@@ -27,6 +27,12 @@ pub struct CassandraCallError {
     pub transient: bool,
 }
 
+impl CassandraCallError {
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
 /// A role as Cassandra has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedRole {

@@ -4,6 +4,19 @@ pub mod kafka;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use backon::ExponentialBuilder;
+
+/// How calls to Kafka and Cassandra are retried where a reconcile cannot simply come back
+/// later (a deletion's cleanup): exponential backoff from 200 ms to 2 s, for at most
+/// `budget` of waiting. Use with `backon::Retryable` and `.when(|e| e.transient)`.
+pub fn retries_within(budget: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(2))
+        .without_max_times()
+        .with_total_delay(Some(budget))
+}
+
 /// Fails calls fast while an external system is unreachable, so one dead cluster does not
 /// make every reconcile wait out its timeout (and a Tenant deletion queue behind them).
 /// After a transient failure it stays open for `cool_down`; then one caller probes while

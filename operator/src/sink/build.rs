@@ -84,6 +84,13 @@ fn meta(name: &str, namespace: &str, tenant: &str, sink: &str, owner: &OwnerRefe
 
 /// The rendered config as YAML, and its hash (the pod template annotation that restarts
 /// the sink when the config changes).
+/// The config a sink's ConfigMap holds (None when it holds none, or one this version
+/// cannot read).
+pub fn parse_config(config_map: &ConfigMap) -> Option<SinkConfig> {
+    let yaml = config_map.data.as_ref()?.get(CONFIG_KEY)?;
+    serde_saphyr::from_str(yaml).ok()
+}
+
 pub fn render_config(config: &SinkConfig) -> (String, String) {
     let yaml = serde_saphyr::to_string(config).expect("a sink config always serializes");
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -304,5 +311,34 @@ mod tests {
         let writes: Vec<&str> =
             acls.iter().filter(|a| a.operation == AclOperation::Write).map(|a| a.resource_name.as_str()).collect();
         assert_eq!(writes, ["water.dlq.readings"], "the sink writes nowhere but its dead-letter topic");
+    }
+
+    #[test]
+    fn the_config_map_gives_back_the_config_and_its_write_time() {
+        let spec: crate::api::CassandraSinkSpec = serde_saphyr::from_str(
+            "topic: data\ntable: readings\ncolumns:\n- {name: station, type: text}\npartitionKey: [station]\n",
+        )
+        .unwrap();
+        let config = SinkConfig {
+            sink: "water/readings".into(),
+            topic: "water.data".into(),
+            group: "water.sink.readings".into(),
+            dead_letter_topic: "water.dlq.readings".into(),
+            bootstrap_servers: "kafka:9092".into(),
+            security_protocol: "SASL_PLAINTEXT".into(),
+            contact_points: vec!["cassandra:9042".into()],
+            keyspace: "water".into(),
+            spec,
+            max_in_flight: 256,
+            commit_interval_ms: 1000,
+            write_time: Some(crate::api::WriteTime {
+                topic_id: "kxk1AqT4QZ2bYl0fP0Xj2w".into(),
+                base: 1_767_225_600_000_000,
+            }),
+        };
+        let (yaml, _) = render_config(&config);
+        let config_map = ConfigMap { data: Some([(CONFIG_KEY.to_string(), yaml)].into()), ..Default::default() };
+        assert_eq!(parse_config(&config_map), Some(config));
+        assert_eq!(parse_config(&ConfigMap::default()), None);
     }
 }

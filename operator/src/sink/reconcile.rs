@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -21,13 +22,14 @@ use super::build;
 use super::runtime::SinkConfig;
 use super::table::{check_mapping, create_table_cql};
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
-use crate::api::{CassandraSink, CassandraSinkStatus, Topic};
+use crate::api::{CassandraSink, CassandraSinkStatus, Topic, WriteTime};
 use crate::controller::{
     Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,
 };
 use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::quotas::quota_changes;
 use crate::external::kafka::{DesiredTopic, KafkaCallError};
+use crate::external::retries_within;
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
@@ -89,11 +91,14 @@ async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Re
         return Ok(Action::await_change());
     };
     let names = build::names(&sink.name_any(), &tenant);
-    let delete = async {
-        let current = ctx.kafka.describe_acls(&format!("User:{}", names.kafka_user)).await?;
+    let user = names.kafka_user.as_str();
+    let delete = || async move {
+        let current = ctx.kafka.describe_acls(&format!("User:{user}")).await?;
         ctx.kafka.delete_acls(current).await?;
-        ctx.kafka.delete_scram_user(&names.kafka_user).await
+        ctx.kafka.delete_scram_user(user).await
     };
+    // A broker restarting (or the breaker open after it) is waited out, within the bound.
+    let delete = delete.retry(retries_within(CLEANUP_TIMEOUT)).when(KafkaCallError::is_transient);
     let note = match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {
         Ok(Ok(())) => format!(
             "deleted Kafka user {} and its ACLs; kept dead-letter topic {}",
@@ -312,6 +317,30 @@ async fn deploy(
         return Ok(Err(e));
     }
 
+    // Lag from the group's committed offsets, the dead-letter count, and where the topic
+    // ends and which incarnation of it this is (for the write timestamps), read from Kafka.
+    let (source, dead, topic_id) = match futures::try_join!(
+        ctx.kafka.topic_progress(&kafka_topic, Some(&names.group)),
+        ctx.kafka.topic_progress(&names.dead_letter_topic, None),
+        ctx.kafka.topic_id(&kafka_topic),
+    ) {
+        Ok(found) => found,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(topic_id) = topic_id else {
+        let message = format!("topic {kafka_topic} is not in Kafka (yet)");
+        return Ok(Err(KafkaCallError { call: "DescribeTopics", message, transient: true, answered: false }));
+    };
+    status.lag = Some(source.lag);
+    status.dead_letter_count = Some(dead.records);
+    // The base the pods run with comes first: the ConfigMap keeps it even where an older
+    // CRD (Helm does not upgrade CRDs) prunes `status.writeTime`.
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    let running = config_maps.get_opt(&names.object).await?.as_ref().and_then(build::parse_config);
+    let previous = running.and_then(|c| c.write_time).or(status.write_time.clone());
+    let write_time = WriteTime::choose(previous.as_ref(), &topic_id, Timestamp::now().as_microsecond(), source.end);
+    status.write_time = Some(write_time.clone());
+
     let config = SinkConfig {
         sink: format!("{namespace}/{}", sink.name_any()),
         topic: kafka_topic,
@@ -324,10 +353,10 @@ async fn deploy(
         spec: sink.spec.clone(),
         max_in_flight: 256,
         commit_interval_ms: 1000,
+        write_time: Some(write_time),
     };
     let (yaml, hash) = build::render_config(&config);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
     let config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
     config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
     // The tenant's Cassandra password, which the pods read from the tenant's Secret.
@@ -343,17 +372,6 @@ async fn deploy(
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
 
-    // Lag from the group's committed offsets and the dead-letter count, read from Kafka.
-    match futures::try_join!(
-        ctx.kafka.topic_progress(&config.topic, Some(&names.group)),
-        ctx.kafka.topic_progress(&names.dead_letter_topic, None)
-    ) {
-        Ok((source, dead)) => {
-            status.lag = Some(source.lag);
-            status.dead_letter_count = Some(dead.records);
-        }
-        Err(e) => return Ok(Err(e)),
-    }
     let ready = live.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
     status.ready_replicas = Some(ready);
     status.replicas = Some(format!("{ready}/{replicas}"));

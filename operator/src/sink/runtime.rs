@@ -31,11 +31,12 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::Consistency as CqlConsistency;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlValue, MaybeUnset};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use super::mapping::Mapping;
-use crate::api::sink::{CassandraSinkSpec, Consistency};
+use crate::api::sink::{CassandraSinkSpec, Consistency, WriteTime};
 
 /// Header names on dead-lettered records.
 pub const DLQ_ERROR: &str = "tributary.error";
@@ -63,6 +64,13 @@ pub struct SinkConfig {
     pub max_in_flight: usize,
     #[serde(default = "default_commit_interval")]
     pub commit_interval_ms: u64,
+    /// Every write carries the timestamp (µs) `writeTime.base + offset`, so of the records
+    /// that land on one row the last one of its partition wins, whatever the order in which
+    /// retries, concurrent batches, restarts and replays deliver them. The operator chooses
+    /// the base once per sink and topic ([`WriteTime::choose`]). Unset: Cassandra's clock
+    /// stamps the writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_time: Option<WriteTime>,
 }
 
 fn default_security_protocol() -> String {
@@ -307,7 +315,9 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
                     Ok(r) => mapping.partition_of(r),
                     Err(_) => format!("unmappable {}", record.offset),
                 };
-                groups.entry((record.partition, group)).or_default().push(Item { record, row });
+                let write_time =
+                    config.write_time.as_ref().map(|w| CqlValue::BigInt(w.base.saturating_add(record.offset)));
+                groups.entry((record.partition, group)).or_default().push(Item { record, row, write_time });
             }
         }
         for (_, items) in groups {
@@ -391,15 +401,19 @@ fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
 
 type Row = Vec<crate::sink::mapping::Cell>;
 
-/// A row's values as the INSERT binds them (absent fields unset: the column is left alone).
-fn bound(row: &Row) -> Vec<scylla::value::MaybeUnset<Option<&scylla::value::CqlValue>>> {
-    row.iter().map(crate::sink::mapping::Cell::bind).collect()
+/// A row's values as the INSERT binds them (absent fields unset: the column is left alone),
+/// then its write timestamp when the INSERT has one.
+fn bound<'a>(row: &'a Row, write_time: Option<&'a CqlValue>) -> Vec<MaybeUnset<Option<&'a CqlValue>>> {
+    let mut values: Vec<_> = row.iter().map(crate::sink::mapping::Cell::bind).collect();
+    values.extend(write_time.map(|t| MaybeUnset::Set(Some(t))));
+    values
 }
 
-/// A record and its row (or why it has none).
+/// A record and its row (or why it has none), with its write timestamp.
 struct Item {
     record: Record,
     row: Result<Row, String>,
+    write_time: Option<CqlValue>,
 }
 
 struct Record {
@@ -417,8 +431,15 @@ async fn prepare(session: &Session, config: &SinkConfig, mapping: &Mapping) -> R
     let markers = vec!["?"; columns.len()].join(", ");
     let (keyspace, table) = (ident(&config.keyspace), ident(&config.spec.table));
     let mut cql = format!("INSERT INTO {keyspace}.{table} ({}) VALUES ({markers})", columns.join(", "));
-    if let Some(ttl) = config.spec.ttl_seconds {
-        cql.push_str(&format!(" USING TTL {ttl}"));
+    let using: Vec<String> = [
+        config.spec.ttl_seconds.map(|ttl| format!("TTL {ttl}")),
+        config.write_time.as_ref().map(|_| "TIMESTAMP ?".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !using.is_empty() {
+        cql.push_str(&format!(" USING {}", using.join(" AND ")));
     }
     let mut prepared = session.prepare(cql.clone()).await.map_err(|e| format!("cannot prepare {cql:?}: {e}"))?;
     prepared.set_consistency(consistency(config.spec.consistency));
@@ -452,7 +473,7 @@ async fn deliver_all(
     metrics: &SinkMetrics,
     items: &[Item],
 ) {
-    let rows: Vec<_> = items.iter().filter_map(|i| i.row.as_ref().ok()).map(bound).collect();
+    let rows: Vec<_> = items.iter().filter_map(|i| Some(bound(i.row.as_ref().ok()?, i.write_time.as_ref()))).collect();
     if items.len() > 1 && rows.len() == items.len() {
         let mut batch = Batch::new(BatchType::Unlogged);
         for _ in &rows {
@@ -504,7 +525,7 @@ async fn deliver(
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        match session.execute_unpaged(insert, bound(row)).await {
+        match session.execute_unpaged(insert, bound(row, item.write_time.as_ref())).await {
             Ok(_) => {
                 metrics.write_seconds.observe(started.elapsed().as_secs_f64());
                 metrics.batch_rows.observe(1.0);

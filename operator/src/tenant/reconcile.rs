@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use backon::Retryable;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -24,6 +25,7 @@ use crate::controller::{
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
+use crate::external::retries_within;
 
 const KIND: &str = "Tenant";
 
@@ -296,34 +298,13 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             .collect(),
         None => Vec::new(),
     };
-    let kafka = async {
-        let sink_users = format!("{}.sink.", v.kafka_user);
-        let mut users = vec![v.kafka_user.clone()];
-        users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| u.starts_with(&sink_users)));
-        for user in &users {
-            ctx.kafka.delete_acls(ctx.kafka.describe_acls(&format!("User:{user}")).await?).await?;
-            let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
-            ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
-            ctx.kafka.delete_scram_user(user).await?;
-        }
-        let mut deleted = Vec::new();
-        if delete_data {
-            for topic in ctx.kafka.topics_with_prefix(&v.topic_prefix).await? {
-                if !kept_topics.contains(&topic) {
-                    ctx.kafka.delete_topic(&topic).await?;
-                    deleted.push(topic);
-                }
-            }
-        }
-        Ok::<_, KafkaCallError>((users, deleted))
-    };
-    let cassandra = async {
-        if delete_data {
-            ctx.cassandra.drop_keyspace(&v.keyspace).await?;
-        }
-        ctx.cassandra.drop_role(&v.cassandra_role).await
-    };
-    // Both systems at once, each bounded: one being down does not delay the other.
+    let kafka = || delete_kafka_access(&ctx, &v, &kept_topics, delete_data);
+    let cassandra = || delete_cassandra_access(&ctx, &v, delete_data);
+    // Both systems at once, each bounded: one being down does not delay the other. Within
+    // the bound, transient failures (a broker restarting, the breaker open) are retried.
+    // Boxed: rustc cannot prove the retry futures `Send` inside the reconcile future otherwise.
+    let kafka = kafka.retry(retries_within(CLEANUP_TIMEOUT)).when(KafkaCallError::is_transient).boxed();
+    let cassandra = cassandra.retry(retries_within(CLEANUP_TIMEOUT)).when(CassandraCallError::is_transient).boxed();
     let (kafka, cassandra) =
         tokio::join!(tokio::time::timeout(CLEANUP_TIMEOUT, kafka), tokio::time::timeout(CLEANUP_TIMEOUT, cassandra));
     let (mut done, mut left_behind) = (Vec::new(), Vec::new());
@@ -372,6 +353,48 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let reason = if left_behind.is_empty() { "CleanedUp" } else { "LeftBehind" };
     ctx.event(tenant.as_ref(), failed, reason, note).await;
     Ok(Action::await_change())
+}
+
+/// A deleted Tenant's Kafka users (its own and its sinks') with their ACLs and quotas, and
+/// with `Delete` its topics except those whose Topic says Retain. Returns the users and the
+/// deleted topics. Idempotent, so it can be retried.
+async fn delete_kafka_access(
+    ctx: &Context,
+    v: &ValidatedTenant,
+    kept_topics: &[String],
+    delete_data: bool,
+) -> std::result::Result<(Vec<String>, Vec<String>), KafkaCallError> {
+    let sink_users = format!("{}.sink.", v.kafka_user);
+    let mut users = vec![v.kafka_user.clone()];
+    users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| u.starts_with(&sink_users)));
+    for user in &users {
+        ctx.kafka.delete_acls(ctx.kafka.describe_acls(&format!("User:{user}")).await?).await?;
+        let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
+        ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
+        ctx.kafka.delete_scram_user(user).await?;
+    }
+    let mut deleted = Vec::new();
+    if delete_data {
+        for topic in ctx.kafka.topics_with_prefix(&v.topic_prefix).await? {
+            if !kept_topics.contains(&topic) {
+                ctx.kafka.delete_topic(&topic).await?;
+                deleted.push(topic);
+            }
+        }
+    }
+    Ok((users, deleted))
+}
+
+/// A deleted Tenant's Cassandra role, and with `Delete` its keyspace. Idempotent.
+async fn delete_cassandra_access(
+    ctx: &Context,
+    v: &ValidatedTenant,
+    delete_data: bool,
+) -> std::result::Result<(), CassandraCallError> {
+    if delete_data {
+        ctx.cassandra.drop_keyspace(&v.keyspace).await?;
+    }
+    ctx.cassandra.drop_role(&v.cassandra_role).await
 }
 
 /// Creates (and owns) the namespace, or labels the one it created before or adopts

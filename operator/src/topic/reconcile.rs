@@ -380,13 +380,13 @@ mod tests {
     #[test]
     fn transient_kafka_failures_back_off_and_permanent_ones_wait_for_a_change() {
         let down =
-            KafkaCallError { call: "Metadata", message: "all brokers down".into(), transient: true, per_item: false };
+            KafkaCallError { call: "Metadata", message: "all brokers down".into(), transient: true, answered: false };
         let (ready, _, failure) = kafka_failure(&down);
         assert_eq!(ready.reason, "KafkaUnavailable");
         assert!(matches!(failure, Some(Error::Kafka(_))), "a transient failure goes to the backoff policy");
 
         let refused =
-            KafkaCallError { call: "CreateTopics", message: "InvalidConfig".into(), transient: false, per_item: false };
+            KafkaCallError { call: "CreateTopics", message: "InvalidConfig".into(), transient: false, answered: false };
         let (ready, _, failure) = kafka_failure(&refused);
         assert_eq!(ready.reason, "KafkaRejected");
         assert!(ready.message.contains("change the Topic's spec"), "{}", ready.message);

@@ -382,6 +382,51 @@ impl AdminExt {
         .await
     }
 
+    /// The topic's id (base64, as the Kafka tools print it): a deleted and re-created topic
+    /// gets a new one. `Ok(None)` when the topic does not exist.
+    pub async fn describe_topic_id(&self, topic: &str) -> Result<Option<String>, AdminExtError> {
+        const OP: &str = "DescribeTopics";
+        let name = c_string(OP, "topic name", topic)?;
+        self.run(
+            OP,
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+            sys::RD_KAFKA_EVENT_DESCRIBETOPICS_RESULT,
+            move |rk, options, queue| {
+                let mut names = [name.as_ptr()];
+                // SAFETY: librdkafka copies the names into the collection, and the request
+                // copies the collection, which the guard frees when the closure returns.
+                unsafe {
+                    let topics = Native::new(
+                        sys::rd_kafka_TopicCollection_of_topic_names(names.as_mut_ptr(), names.len()),
+                        sys::rd_kafka_TopicCollection_destroy,
+                    );
+                    sys::rd_kafka_DescribeTopics(rk, topics.ptr(), options, queue)
+                }
+            },
+            |event| {
+                // SAFETY: the event is a DESCRIBETOPICS result (checked by run); the id is
+                // copied before the event is freed.
+                unsafe {
+                    let result = sys::rd_kafka_event_DescribeTopics_result(event);
+                    let mut count = 0usize;
+                    let topics = sys::rd_kafka_DescribeTopics_result_topics(result, &mut count);
+                    if count == 0 {
+                        return Err(AdminExtError::Task { op: OP, message: "no result for the topic".into() });
+                    }
+                    let description = *topics;
+                    match item_error(sys::rd_kafka_TopicDescription_error(description)) {
+                        Ok(()) => {}
+                        Err(e) if e.code == RDKafkaErrorCode::UnknownTopicOrPartition => return Ok(None),
+                        Err(e) => return Err(AdminExtError::Kafka { op: OP, code: e.code, message: e.message }),
+                    }
+                    let id = sys::rd_kafka_TopicDescription_topic_id(description);
+                    Ok((!id.is_null()).then(|| cstr(sys::rd_kafka_Uuid_base64str(id))))
+                }
+            },
+        )
+        .await
+    }
+
     /// Submits one admin request on a private queue and parses its result event, on a
     /// blocking thread (librdkafka's queue poll blocks).
     async fn run<T, S, P>(

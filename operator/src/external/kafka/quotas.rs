@@ -46,8 +46,10 @@ impl QuotaError {
     pub fn transient(&self) -> bool {
         match self {
             QuotaError::Unreachable { .. } | QuotaError::Protocol { .. } => true,
-            // NOT_CONTROLLER (41), REQUEST_TIMED_OUT (7), COORDINATOR_NOT_AVAILABLE (15).
-            QuotaError::Kafka { code, .. } => matches!(code, 7 | 15 | 41),
+            // NOT_CONTROLLER (41), REQUEST_TIMED_OUT (7), COORDINATOR_NOT_AVAILABLE (15), and
+            // SASL_AUTHENTICATION_FAILED (58): the operator's own login, which no spec can
+            // fix (a broker that has just restarted may refuse it for a moment).
+            QuotaError::Kafka { code, .. } => matches!(code, 7 | 15 | 41 | 58),
         }
     }
 }

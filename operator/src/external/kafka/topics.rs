@@ -71,8 +71,15 @@ pub struct KafkaCallError {
     pub call: &'static str,
     pub message: String,
     pub transient: bool,
-    /// The call got an answer, but one topic/ACL in it failed: Kafka is reachable.
-    pub per_item: bool,
+    /// Kafka answered (one topic/ACL of the call failed, or a coordinator or leader is
+    /// moving): it is reachable, so the breaker stays closed.
+    pub answered: bool,
+}
+
+impl KafkaCallError {
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
 }
 
 pub trait KafkaAdmin: Send + Sync {
@@ -101,6 +108,8 @@ pub trait KafkaAdmin: Send + Sync {
         topic: &'a str,
         group: Option<&'a str>,
     ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>>;
+    /// The topic's id: a deleted and re-created topic has a new one. `None`: no such topic.
+    fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>>;
 }
 
 /// Read-only counts of a topic, for the sink status.
@@ -108,6 +117,8 @@ pub trait KafkaAdmin: Send + Sync {
 pub struct TopicProgress {
     pub records: i64,
     pub lag: i64,
+    /// The highest high watermark of its partitions (the next offset to be written).
+    pub end: i64,
 }
 
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
@@ -185,7 +196,7 @@ impl RdKafkaAdmin {
         let (admin, timeout) = (self.admin.clone(), self.timeout);
         tokio::task::spawn_blocking(move || f(admin.inner(), timeout))
             .await
-            .map_err(|e| KafkaCallError { call, message: e.to_string(), transient: true, per_item: false })?
+            .map_err(|e| KafkaCallError { call, message: e.to_string(), transient: true, answered: false })?
             .map_err(|e| call_error(call, &e))
     }
 
@@ -202,11 +213,11 @@ fn options(timeout: Duration) -> AdminOptions {
 const BATCH: usize = 100;
 
 fn shut_down(call: &'static str) -> KafkaCallError {
-    KafkaCallError { call, message: "the operator is shutting down".into(), transient: true, per_item: false }
+    KafkaCallError { call, message: "the operator is shutting down".into(), transient: true, answered: false }
 }
 
 fn no_answer(call: &'static str, topic: &str) -> KafkaCallError {
-    KafkaCallError { call, message: format!("no answer for topic {topic}"), transient: true, per_item: true }
+    KafkaCallError { call, message: format!("no answer for topic {topic}"), transient: true, answered: true }
 }
 
 /// One CreateTopics request for a batch of topics; each topic gets its own outcome. A topic
@@ -281,11 +292,14 @@ async fn describe_configs(
 /// The one place that decides which Kafka errors are worth retrying: brokers, the
 /// controller or a group coordinator unreachable, moving or busy (a fresh cluster answers
 /// OffsetFetch with NOT_COORDINATOR while it creates `__consumer_offsets`). Anything else
-/// is Kafka's answer to the request.
+/// is Kafka's answer to the request. The operator's own login refused is retried too: no
+/// object's spec can fix it (a broker that has just restarted may refuse it for a moment).
 fn is_transient(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
-        RDKafkaErrorCode::NotCoordinator
+        RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::NotCoordinator
             | RDKafkaErrorCode::CoordinatorNotAvailable
             | RDKafkaErrorCode::CoordinatorLoadInProgress
             | RDKafkaErrorCode::OperationTimedOut
@@ -301,12 +315,28 @@ fn is_transient(code: RDKafkaErrorCode) -> bool {
 
 pub(super) fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
     // No code at all means the client itself failed (e.g. a cancelled request): retry.
-    let transient = err.rdkafka_error_code().is_none_or(is_transient);
-    KafkaCallError { call, message: err.to_string(), transient, per_item: false }
+    let code = err.rdkafka_error_code();
+    let transient = code.is_none_or(is_transient);
+    // NOT_COORDINATOR and the like after a broker restart are answers: only a timeout or a
+    // transport failure says Kafka is unreachable (and opens the breaker for every call).
+    let answered = code.is_some_and(|c| !unreachable(c));
+    KafkaCallError { call, message: err.to_string(), transient, answered }
+}
+
+/// The codes librdkafka gives when no broker answered.
+fn unreachable(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::Resolve
+    )
 }
 
 fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
-    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code), per_item: true }
+    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code), answered: true }
 }
 
 impl KafkaAdmin for RdKafkaAdmin {
@@ -391,6 +421,7 @@ impl KafkaAdmin for RdKafkaAdmin {
                     let (low, high) =
                         admin.inner().fetch_watermarks(&name, p, timeout).map_err(|e| call_error("ListOffsets", &e))?;
                     progress.records += high - low;
+                    progress.end = progress.end.max(high);
                     let at = committed.get(&p).copied().unwrap_or(low);
                     progress.lag += (high - at).max(0);
                 }
@@ -401,9 +432,13 @@ impl KafkaAdmin for RdKafkaAdmin {
                 call: "ListOffsets",
                 message: e.to_string(),
                 transient: true,
-                per_item: false,
+                answered: false,
             })?
         })
+    }
+
+    fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
+        Box::pin(async move { self.ext.describe_topic_id(name).await.map_err(|e| ext_error("DescribeTopics", e)) })
     }
 
     fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
@@ -472,15 +507,16 @@ fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
         AdminExtError::Kafka { code, .. } => is_transient(*code),
         AdminExtError::InvalidArgument { .. } => false,
     };
-    KafkaCallError { call, message: err.to_string(), transient, per_item: false }
+    let answered = matches!(&err, AdminExtError::Kafka { code, .. } if !unreachable(*code));
+    KafkaCallError { call, message: err.to_string(), transient, answered }
 }
 
 fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError {
-    KafkaCallError { call, message: err.to_string(), transient: err.transient(), per_item: false }
+    KafkaCallError { call, message: err.to_string(), transient: err.transient(), answered: false }
 }
 
 fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
-    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code), per_item: true }
+    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code), answered: true }
 }
 
 impl KafkaSecurity for RdKafkaAdmin {
@@ -588,11 +624,11 @@ impl<K: Sync> Guarded<K> {
         Box::pin(async move {
             if let Err(last) = self.breaker.admit() {
                 let message = format!("Kafka is unreachable (last error: {last})");
-                return Err(KafkaCallError { call, message, transient: true, per_item: false });
+                return Err(KafkaCallError { call, message, transient: true, answered: false });
             }
             let result = call_future.await;
             self.breaker.record(match &result {
-                Err(e) if e.transient && !e.per_item => Some(e.to_string()),
+                Err(e) if e.transient && !e.answered => Some(e.to_string()),
                 _ => None,
             });
             result
@@ -632,6 +668,9 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
         group: Option<&'a str>,
     ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
         self.guard("ListOffsets", self.inner.topic_progress(topic, group))
+    }
+    fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
+        self.guard("DescribeTopics", self.inner.topic_id(name))
     }
 }
 
