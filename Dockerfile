@@ -11,11 +11,13 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY api api
 COPY operator operator
+COPY sink sink
 COPY tests tests
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p tributary \
+    cargo build --release --locked \
       --bin tributary-operator --bin tributary-sink --bin tributary-seed \
  && mkdir -p /out \
  && cp target/release/tributary-operator target/release/tributary-sink target/release/tributary-seed /out/

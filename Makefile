@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 STACK := stack/scripts/stack.sh
-# The CRDs, generated from operator/src/api by `make generate`: crds/ (kubectl apply -f crds/)
+# The CRDs, generated from api/src by `make generate`: crds/ (kubectl apply -f crds/)
 # and the chart's identical copy, which Helm installs.
 CRDS := crds charts/tributary/crds
 
@@ -65,7 +65,7 @@ lint: check-generated ## rustfmt, clippy (warnings are errors) and generated fil
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: generate
-generate: ## Regenerate crds/ and charts/tributary/crds from the Rust types in operator/src/api
+generate: ## Regenerate crds/ and charts/tributary/crds from the Rust types in api/src
 	cargo run --quiet --locked --bin crdgen -- $(CRDS)
 
 .PHONY: check-generated

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::conditions::{READY, status_of};
 use crate::config::Config;
+pub use crate::error::{Error, Result};
 use crate::external::cassandra::CassandraAdmin;
 use crate::external::kafka::KafkaPlatform;
 use crate::metrics::Metrics;
@@ -23,9 +24,6 @@ use crate::tenancy::TenancyCache;
 
 /// The one field manager for everything the operator writes (server-side apply).
 pub const FIELD_MANAGER: &str = "tributary-operator";
-/// Label on every namespace and child object the operator manages for a tenant.
-pub const TENANT_LABEL: &str = "tributary.dev/tenant";
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "tributary");
 
 pub struct Context {
     pub client: Client,
@@ -134,48 +132,6 @@ impl Context {
                 tracing::warn!(object = %name, error = %e, "could not publish event");
             }
         });
-    }
-}
-
-/// Errors of a reconcile, classified: permanent ones wait for a change of the object,
-/// transient ones are retried with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("Kubernetes API call failed: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Kafka(String),
-    #[error("{0}")]
-    Cassandra(String),
-    #[error("the object is missing {0}; it was probably deleted while being reconciled")]
-    Missing(&'static str),
-    #[error("finalizer: {0}")]
-    Finalizer(String),
-}
-
-impl Error {
-    /// A fixed string for metric labels and event reasons.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Error::Kube(_) => "kubernetes",
-            Error::Kafka(_) => "kafka",
-            Error::Cassandra(_) => "cassandra",
-            Error::Missing(_) => "missing",
-            Error::Finalizer(_) => "finalizer",
-        }
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl From<kube::runtime::finalizer::Error<Error>> for Error {
-    /// The reconcile's own error when apply or cleanup failed; otherwise the finalizer's.
-    fn from(e: kube::runtime::finalizer::Error<Error>) -> Self {
-        use kube::runtime::finalizer::Error as F;
-        match e {
-            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
-            other => Error::Finalizer(other.to_string()),
-        }
     }
 }
 

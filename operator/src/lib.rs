@@ -1,8 +1,9 @@
 //! Tributary: a Kubernetes operator for a multi-tenant Kafka + Cassandra platform.
 
-pub mod api;
+pub use tributary_api as api;
 pub mod config;
 pub mod controller;
+pub mod error;
 pub mod external;
 pub mod http;
 pub mod metrics;

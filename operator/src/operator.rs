@@ -13,12 +13,13 @@ use kube::{Client, CustomResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
+use crate::api::signal::shutdown_signal;
 use crate::api::{CassandraSink, Tenant, Topic};
 use crate::config::Config;
 use crate::controller::Context;
-use crate::external::Breaker;
 use crate::external::cassandra::ScyllaAdmin;
 use crate::external::kafka::{Guarded, RdKafkaAdmin};
+use crate::external::{BREAKER_COOL_DOWN, Breaker};
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
 use crate::tenancy::TenancyCache;
@@ -27,8 +28,6 @@ pub const LEASE_NAME: &str = "tributary-operator";
 /// Bound on every Kafka admin call.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(15);
 const CASSANDRA_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long calls to an unreachable Kafka or Cassandra fail fast before one probes again.
-pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -135,14 +134,4 @@ async fn check_crds(client: &Client) -> Result<(), StartError> {
         }
     }
     Ok(())
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let mut term =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

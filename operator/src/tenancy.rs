@@ -9,8 +9,9 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
+use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
-use crate::controller::{Result, TENANT_LABEL};
+use crate::error::Result;
 use crate::tenant::{ValidatedTenant, validate};
 
 pub enum Tenancy {

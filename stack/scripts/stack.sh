@@ -331,6 +331,11 @@ kafka_probe() {
   java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$(kafka_bootstrap)" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$1"
 }
 
+# The admin's SCRAM login on broker N alone (bootstrap: that broker only).
+kafka_login() {
+  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$NODE_IP:${BROKER_PORTS[$(($1 - 1))]}" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" 1
+}
+
 # Writes node N's server.properties and formats its log dir once (with the admin SCRAM user).
 prepare_kafka_node() {
   local n=$1 dir=$STATE/kafka/node-$1 voters="" i
@@ -432,6 +437,9 @@ cmd_start() {
     local -a WATCHED
     read -r -a WATCHED <<<"$(printf '%s\n' "${comps[@]}" | grep '^kafka-' | tr '\n' ' ')"
     wait_until "${WATCHED[0]}" 180 kafka_probe "$live"
+    # And each started broker takes the admin's SCRAM login itself: a restarted broker reads
+    # the credentials from the metadata log, and a test must not meet it before it has.
+    for c in "${WATCHED[@]}"; do wait_until "$c" 120 kafka_login "${c#kafka-}"; done
     unset WATCHED
   fi
   if printf '%s\n' "${comps[@]}" | grep -qx cassandra; then

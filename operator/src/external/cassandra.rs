@@ -121,7 +121,7 @@ pub struct ScyllaAdmin {
 
 impl ScyllaAdmin {
     pub fn new(settings: CassandraSettings, timeout: Duration, metrics: Arc<Metrics>) -> Self {
-        let breaker = Breaker::new(crate::operator::BREAKER_COOL_DOWN, timeout);
+        let breaker = Breaker::new(crate::external::BREAKER_COOL_DOWN, timeout);
         ScyllaAdmin { settings, timeout, session: Mutex::new(None), metrics, breaker }
     }
 
@@ -197,11 +197,7 @@ fn classify(call: &'static str, e: &scylla::errors::ExecutionError) -> Cassandra
     error(call, e.to_string(), transient)
 }
 
-/// A quoted CQL identifier: case and any character kept, so a name is never read as
-/// another (a team's `"Foo"` table is not `foo`) and never breaks a statement.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use crate::api::cql::ident;
 
 /// A CQL string literal.
 fn literal(s: &str) -> String {

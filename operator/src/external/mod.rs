@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use backon::ExponentialBuilder;
 
+/// How long calls to an unreachable Kafka or Cassandra fail fast before one probes again.
+pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
+
 /// How calls to Kafka and Cassandra are retried where a reconcile cannot simply come back
 /// later (a deletion's cleanup): exponential backoff from 200 ms to 2 s, for at most
 /// `budget` of waiting. Use with `backon::Retryable` and `.when(|e| e.transient)`.

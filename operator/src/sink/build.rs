@@ -15,9 +15,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::runtime::SinkConfig;
 use crate::api::CassandraSink;
-use crate::controller::{MANAGED_BY, TENANT_LABEL};
+use crate::api::contract::SinkConfig;
+use crate::api::{MANAGED_BY, TENANT_LABEL};
 use crate::external::kafka::{AclBinding, AclOperation, PatternType, ResourceType};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::validate::CREDENTIALS_SECRET;

@@ -1,8 +1,6 @@
-//! The CassandraSink controller (Kubernetes side). The sink runtime and the Cassandra
-//! provisioning plug in here.
+//! The CassandraSink controller (Kubernetes side): the table, the sink's Kafka user, its
+//! rendered config and its Deployment. The data path itself is the `tributary-sink` crate.
 
 pub mod build;
-pub mod mapping;
 pub mod reconcile;
-pub mod runtime;
 pub mod table;

@@ -19,9 +19,9 @@ use kube::Resource;
 use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
-use super::runtime::SinkConfig;
 use super::table::{check_mapping, create_table_cql};
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
+use crate::api::contract::SinkConfig;
 use crate::api::{CassandraSink, CassandraSinkStatus, Topic, WriteTime};
 use crate::controller::{
     Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,

@@ -13,7 +13,7 @@ use super::validate::{CREDENTIALS_SECRET, ValidatedTenant};
 use crate::api::conditions::{self, DesiredCondition};
 use crate::api::tenant::TenantStatus;
 use crate::api::{CassandraSink, Topic};
-use crate::controller::{MANAGED_BY, TENANT_LABEL};
+use crate::api::{MANAGED_BY, TENANT_LABEL};
 use crate::external::kafka::{
     AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType, SASL_MECHANISM,
 };

@@ -24,8 +24,9 @@ use sha2::{Digest, Sha256};
 
 use super::build::Passwords;
 use super::validate::{ValidatedTenant, overlap, validate};
+use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
-use crate::controller::{Context, TENANT_LABEL};
+use crate::controller::Context;
 
 /// On a Tenant: the UID of the Tenant that claimed its names (itself, once the checks passed).
 pub const CLAIM_ANNOTATION: &str = "tributary.dev/claimed-by";

@@ -18,9 +18,9 @@ use super::build::{self, Passwords, Rollup};
 use super::claim;
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
 use crate::api::conditions::DesiredCondition;
-use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
+use crate::api::{CassandraSink, DeletionPolicy, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
-    Context, Error, FIELD_MANAGER, Result, TENANT_LABEL, error_policy, object_key, patch_status, readiness_changes,
+    Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::KafkaCallError;

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
 
-/// SASL mechanism every Tributary user authenticates with.
-pub const SASL_MECHANISM: &str = "SCRAM-SHA-512";
+pub use crate::api::contract::SASL_MECHANISM;
 
 /// Connection settings for one Kafka principal.
 #[derive(Clone, PartialEq, Eq)]
@@ -80,7 +79,7 @@ pub(super) fn committed_offsets(
     topic: &str,
     partitions: i32,
     timeout: std::time::Duration,
-) -> Result<std::collections::BTreeMap<i32, i64>, super::topics::KafkaCallError> {
+) -> Result<std::collections::BTreeMap<i32, i64>, super::error::KafkaCallError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
     const CALL: &str = "OffsetFetch";
@@ -90,12 +89,12 @@ pub(super) fn committed_offsets(
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
-        .map_err(|e| super::topics::call_error(CALL, &e))?;
+        .map_err(|e| super::error::call_error(CALL, &e))?;
     let mut list = TopicPartitionList::new();
     for p in 0..partitions {
         list.add_partition(topic, p);
     }
-    let committed = consumer.committed_offsets(list, timeout).map_err(|e| super::topics::call_error(CALL, &e))?;
+    let committed = consumer.committed_offsets(list, timeout).map_err(|e| super::error::call_error(CALL, &e))?;
     Ok(committed
         .elements()
         .iter()

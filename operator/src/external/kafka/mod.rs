@@ -6,6 +6,7 @@
 pub mod admin_ext;
 pub mod batch;
 pub mod client;
+pub mod error;
 pub mod quotas;
 pub mod topics;
 
@@ -14,7 +15,8 @@ pub use admin_ext::{
     DEFAULT_SCRAM_ITERATIONS, ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
 };
 pub use client::{ClientSettings, SASL_MECHANISM};
+pub use error::KafkaCallError;
 pub use topics::{
-    DesiredTopic, Guarded, KafkaAdmin, KafkaCallError, KafkaPlatform, KafkaSecurity, LiveConfig, ObservedTopic,
-    RdKafkaAdmin, TopicProgress, TopicView,
+    DesiredTopic, Guarded, KafkaAdmin, KafkaPlatform, KafkaSecurity, LiveConfig, ObservedTopic, RdKafkaAdmin,
+    TopicProgress, TopicView,
 };

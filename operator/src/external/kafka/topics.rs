@@ -15,11 +15,11 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::ClientSettings;
 use super::admin_ext::{
-    AclBinding, AclBindingFilter, AdminExt, AdminExtError, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ItemError, ScramChange,
-    ScramMechanism,
+    AclBinding, AclBindingFilter, AdminExt, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism,
 };
 use super::batch::Batcher;
-use super::quotas::{QuotaClient, QuotaError, Quotas};
+use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, quota_error};
+use super::quotas::{QuotaClient, Quotas};
 use crate::external::Breaker;
 use crate::metrics::Metrics;
 
@@ -62,24 +62,6 @@ pub struct TopicView {
     pub topic: Option<ObservedTopic>,
     /// Brokers the cluster reports alive.
     pub brokers: i32,
-}
-
-/// A failed Kafka call. `transient` errors (timeouts, brokers down) are retried with backoff.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("Kafka {call} failed: {message}")]
-pub struct KafkaCallError {
-    pub call: &'static str,
-    pub message: String,
-    pub transient: bool,
-    /// Kafka answered (one topic/ACL of the call failed, or a coordinator or leader is
-    /// moving): it is reachable, so the breaker stays closed.
-    pub answered: bool,
-}
-
-impl KafkaCallError {
-    pub fn is_transient(&self) -> bool {
-        self.transient
-    }
 }
 
 pub trait KafkaAdmin: Send + Sync {
@@ -289,56 +271,6 @@ async fn describe_configs(
         .collect()
 }
 
-/// The one place that decides which Kafka errors are worth retrying: brokers, the
-/// controller or a group coordinator unreachable, moving or busy (a fresh cluster answers
-/// OffsetFetch with NOT_COORDINATOR while it creates `__consumer_offsets`). Anything else
-/// is Kafka's answer to the request. The operator's own login refused is retried too: no
-/// object's spec can fix it (a broker that has just restarted may refuse it for a moment).
-fn is_transient(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::Authentication
-            | RDKafkaErrorCode::SaslAuthenticationFailed
-            | RDKafkaErrorCode::NotCoordinator
-            | RDKafkaErrorCode::CoordinatorNotAvailable
-            | RDKafkaErrorCode::CoordinatorLoadInProgress
-            | RDKafkaErrorCode::OperationTimedOut
-            | RDKafkaErrorCode::RequestTimedOut
-            | RDKafkaErrorCode::BrokerTransportFailure
-            | RDKafkaErrorCode::AllBrokersDown
-            | RDKafkaErrorCode::NotController
-            | RDKafkaErrorCode::LeaderNotAvailable
-            | RDKafkaErrorCode::NotEnoughReplicas
-            | RDKafkaErrorCode::Resolve
-    )
-}
-
-pub(super) fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
-    // No code at all means the client itself failed (e.g. a cancelled request): retry.
-    let code = err.rdkafka_error_code();
-    let transient = code.is_none_or(is_transient);
-    // NOT_COORDINATOR and the like after a broker restart are answers: only a timeout or a
-    // transport failure says Kafka is unreachable (and opens the breaker for every call).
-    let answered = code.is_some_and(|c| !unreachable(c));
-    KafkaCallError { call, message: err.to_string(), transient, answered }
-}
-
-/// The codes librdkafka gives when no broker answered.
-fn unreachable(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::OperationTimedOut
-            | RDKafkaErrorCode::RequestTimedOut
-            | RDKafkaErrorCode::BrokerTransportFailure
-            | RDKafkaErrorCode::AllBrokersDown
-            | RDKafkaErrorCode::Resolve
-    )
-}
-
-fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
-    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code), answered: true }
-}
-
 impl KafkaAdmin for RdKafkaAdmin {
     fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
         Box::pin(async move {
@@ -499,24 +431,6 @@ pub trait KafkaSecurity: Send + Sync {
         set: &'a Quotas,
         remove: &'a [String],
     ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
-}
-
-fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
-    let transient = match &err {
-        AdminExtError::Timeout { .. } | AdminExtError::Task { .. } => true,
-        AdminExtError::Kafka { code, .. } => is_transient(*code),
-        AdminExtError::InvalidArgument { .. } => false,
-    };
-    let answered = matches!(&err, AdminExtError::Kafka { code, .. } if !unreachable(*code));
-    KafkaCallError { call, message: err.to_string(), transient, answered }
-}
-
-fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError {
-    KafkaCallError { call, message: err.to_string(), transient: err.transient(), answered: false }
-}
-
-fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
-    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code), answered: true }
 }
 
 impl KafkaSecurity for RdKafkaAdmin {
@@ -703,22 +617,5 @@ impl<K: KafkaSecurity + Sync> KafkaSecurity for Guarded<K> {
         remove: &'a [String],
     ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("AlterClientQuotas", self.inner.alter_user_quotas(user, set, remove))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rdkafka::types::RDKafkaErrorCode;
-
-    #[test]
-    fn a_coordinator_that_is_not_ready_yet_is_retried_not_reported_as_a_spec_problem() {
-        for code in [
-            RDKafkaErrorCode::NotCoordinator,
-            RDKafkaErrorCode::CoordinatorNotAvailable,
-            RDKafkaErrorCode::CoordinatorLoadInProgress,
-        ] {
-            assert!(super::is_transient(code), "{code:?}");
-        }
-        assert!(!super::is_transient(RDKafkaErrorCode::TopicAuthorizationFailed));
     }
 }

@@ -5,7 +5,8 @@
 //! `/healthz` on `TRIBUTARY_HTTP_ADDR` (default `0.0.0.0:8080`). Logs are JSON lines.
 
 use tracing_subscriber::EnvFilter;
-use tributary::sink::runtime::{SinkConfig, SinkSecrets, run};
+use tributary_api::contract::SinkConfig;
+use tributary_sink::runtime::{SinkSecrets, run};
 
 #[tokio::main]
 async fn main() {

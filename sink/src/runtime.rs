@@ -32,56 +32,17 @@ use scylla::statement::Consistency as CqlConsistency;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, MaybeUnset};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use super::mapping::Mapping;
-use crate::api::sink::{CassandraSinkSpec, Consistency, WriteTime};
+use crate::mapping::Mapping;
+use tributary_api::contract::{SASL_MECHANISM, SinkConfig};
+use tributary_api::sink::Consistency;
 
 /// Header names on dead-lettered records.
 pub const DLQ_ERROR: &str = "tributary.error";
 pub const DLQ_TOPIC: &str = "tributary.original.topic";
 pub const DLQ_PARTITION: &str = "tributary.original.partition";
 pub const DLQ_OFFSET: &str = "tributary.original.offset";
-
-/// Everything a sink needs except its secrets (those come from the environment). The
-/// operator renders it into the sink's ConfigMap as `sink.yaml`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SinkConfig {
-    /// `namespace/name` of the CassandraSink, for logs.
-    pub sink: String,
-    pub topic: String,
-    pub group: String,
-    pub dead_letter_topic: String,
-    pub bootstrap_servers: String,
-    #[serde(default = "default_security_protocol")]
-    pub security_protocol: String,
-    pub contact_points: Vec<String>,
-    pub keyspace: String,
-    pub spec: CassandraSinkSpec,
-    #[serde(default = "default_in_flight")]
-    pub max_in_flight: usize,
-    #[serde(default = "default_commit_interval")]
-    pub commit_interval_ms: u64,
-    /// Every write carries the timestamp (µs) `writeTime.base + offset`, so of the records
-    /// that land on one row the last one of its partition wins, whatever the order in which
-    /// retries, concurrent batches, restarts and replays deliver them. The operator chooses
-    /// the base once per sink and topic ([`WriteTime::choose`]). Unset: Cassandra's clock
-    /// stamps the writes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_time: Option<WriteTime>,
-}
-
-fn default_security_protocol() -> String {
-    "SASL_PLAINTEXT".into()
-}
-fn default_in_flight() -> usize {
-    256
-}
-fn default_commit_interval() -> u64 {
-    1000
-}
 
 /// Credentials, from the environment the Deployment sets from Secrets.
 pub struct SinkSecrets {
@@ -242,7 +203,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     let kafka = |c: &mut ClientConfig| {
         c.set("bootstrap.servers", &config.bootstrap_servers)
             .set("security.protocol", &config.security_protocol)
-            .set("sasl.mechanism", crate::external::kafka::SASL_MECHANISM)
+            .set("sasl.mechanism", SASL_MECHANISM)
             .set("sasl.username", &secrets.kafka_username)
             .set("sasl.password", &secrets.kafka_password);
     };
@@ -271,7 +232,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
         Arc::new(producer_config.create().map_err(|e| format!("cannot create the dead-letter producer: {e}"))?);
 
     let permits = Arc::new(Semaphore::new(config.max_in_flight));
-    let shutdown = crate::operator::shutdown_signal();
+    let shutdown = tributary_api::signal::shutdown_signal();
     tokio::pin!(shutdown);
     let lag_timer = tokio::time::interval(Duration::from_secs(5));
     tokio::pin!(lag_timer);
@@ -399,12 +360,12 @@ fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
     out
 }
 
-type Row = Vec<crate::sink::mapping::Cell>;
+type Row = Vec<crate::mapping::Cell>;
 
 /// A row's values as the INSERT binds them (absent fields unset: the column is left alone),
 /// then its write timestamp when the INSERT has one.
 fn bound<'a>(row: &'a Row, write_time: Option<&'a CqlValue>) -> Vec<MaybeUnset<Option<&'a CqlValue>>> {
-    let mut values: Vec<_> = row.iter().map(crate::sink::mapping::Cell::bind).collect();
+    let mut values: Vec<_> = row.iter().map(crate::mapping::Cell::bind).collect();
     values.extend(write_time.map(|t| MaybeUnset::Set(Some(t))));
     values
 }
@@ -426,7 +387,7 @@ struct Record {
 
 /// The INSERT for the mapped columns, with the spec's TTL and consistency.
 async fn prepare(session: &Session, config: &SinkConfig, mapping: &Mapping) -> Result<PreparedStatement, String> {
-    use crate::external::cassandra::ident;
+    use tributary_api::cql::ident;
     let columns: Vec<String> = mapping.column_names().iter().map(|c| ident(c)).collect();
     let markers = vec!["?"; columns.len()].join(", ");
     let (keyspace, table) = (ident(&config.keyspace), ident(&config.spec.table));

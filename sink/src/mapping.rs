@@ -9,7 +9,7 @@ use k8s_openapi::jiff::civil::Date;
 use scylla::value::{CqlDate, CqlDecimal, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint, MaybeUnset};
 use serde_json::Value as Json;
 
-use crate::api::sink::{CassandraSinkSpec, RecordFormat};
+use tributary_api::sink::{CassandraSinkSpec, RecordFormat};
 
 /// A CQL column type the sink can write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -477,7 +477,7 @@ fn parse_decimal(t: &str) -> Option<(i128, i32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::sink::{Column, CsvOptions};
+    use tributary_api::sink::{Column, CsvOptions};
 
     fn spec(format: RecordFormat, columns: &[(&str, &str, Option<&str>)]) -> CassandraSinkSpec {
         CassandraSinkSpec {

@@ -1,0 +1,49 @@
+//! The contract between the operator and the sink process: the operator renders a
+//! [`SinkConfig`] into the sink's ConfigMap as `sink.yaml`, and `tributary-sink` reads it.
+//! Fields added later get serde defaults, so a sink reads the config of an older operator.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sink::{CassandraSinkSpec, WriteTime};
+
+/// SASL mechanism every Tributary user authenticates with.
+pub const SASL_MECHANISM: &str = "SCRAM-SHA-512";
+
+/// Everything a sink needs except its secrets (those come from the environment). The
+/// operator renders it into the sink's ConfigMap as `sink.yaml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkConfig {
+    /// `namespace/name` of the CassandraSink, for logs.
+    pub sink: String,
+    pub topic: String,
+    pub group: String,
+    pub dead_letter_topic: String,
+    pub bootstrap_servers: String,
+    #[serde(default = "default_security_protocol")]
+    pub security_protocol: String,
+    pub contact_points: Vec<String>,
+    pub keyspace: String,
+    pub spec: CassandraSinkSpec,
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval_ms: u64,
+    /// Every write carries the timestamp (µs) `writeTime.base + offset`, so of the records
+    /// that land on one row the last one of its partition wins, whatever the order in which
+    /// retries, concurrent batches, restarts and replays deliver them. The operator chooses
+    /// the base once per sink and topic ([`WriteTime::choose`]). Unset: Cassandra's clock
+    /// stamps the writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_time: Option<WriteTime>,
+}
+
+fn default_security_protocol() -> String {
+    "SASL_PLAINTEXT".into()
+}
+fn default_in_flight() -> usize {
+    256
+}
+fn default_commit_interval() -> u64 {
+    1000
+}

@@ -1,0 +1,124 @@
+//! Failed Kafka calls and the one place that classifies them: worth retrying or not, and
+//! whether Kafka answered at all (only silence opens the breaker).
+
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::admin_ext::{AdminExtError, ItemError};
+use super::quotas::QuotaError;
+
+/// A failed Kafka call. `transient` errors (timeouts, brokers down) are retried with backoff.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Kafka {call} failed: {message}")]
+pub struct KafkaCallError {
+    pub call: &'static str,
+    pub message: String,
+    pub transient: bool,
+    /// Kafka answered (one topic/ACL of the call failed, or a coordinator or leader is
+    /// moving): it is reachable, so the breaker stays closed.
+    pub answered: bool,
+}
+
+impl KafkaCallError {
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+/// The one place that decides which Kafka errors are worth retrying: brokers, the
+/// controller or a group coordinator unreachable, moving or busy (a fresh cluster answers
+/// OffsetFetch with NOT_COORDINATOR while it creates `__consumer_offsets`). Anything else
+/// is Kafka's answer to the request. The operator's own login refused is retried too: no
+/// object's spec can fix it (a broker that has just restarted may refuse it for a moment).
+pub(super) fn is_transient(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::NotController
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotEnoughReplicas
+            | RDKafkaErrorCode::Resolve
+    )
+}
+
+pub fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
+    // No code at all means the client itself failed (e.g. a cancelled request): retry.
+    let code = err.rdkafka_error_code();
+    let transient = code.is_none_or(is_transient);
+    // NOT_COORDINATOR and the like after a broker restart are answers: only a timeout or a
+    // transport failure says Kafka is unreachable (and opens the breaker for every call).
+    let answered = code.is_some_and(|c| !unreachable(c));
+    KafkaCallError { call, message: err.to_string(), transient, answered }
+}
+
+/// The codes librdkafka gives when no broker answered.
+fn unreachable(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::Resolve
+    )
+}
+
+pub(super) fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
+    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code), answered: true }
+}
+
+pub(super) fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
+    let transient = match &err {
+        AdminExtError::Timeout { .. } | AdminExtError::Task { .. } => true,
+        AdminExtError::Kafka { code, .. } => is_transient(*code),
+        AdminExtError::InvalidArgument { .. } => false,
+    };
+    let answered = matches!(&err, AdminExtError::Kafka { code, .. } if !unreachable(*code));
+    KafkaCallError { call, message: err.to_string(), transient, answered }
+}
+
+pub(super) fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError {
+    KafkaCallError { call, message: err.to_string(), transient: err.transient(), answered: false }
+}
+
+pub(super) fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
+    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code), answered: true }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use super::{call_error, is_transient};
+
+    #[test]
+    fn a_coordinator_that_is_not_ready_yet_is_retried_not_reported_as_a_spec_problem() {
+        for code in [
+            RDKafkaErrorCode::NotCoordinator,
+            RDKafkaErrorCode::CoordinatorNotAvailable,
+            RDKafkaErrorCode::CoordinatorLoadInProgress,
+        ] {
+            assert!(is_transient(code), "{code:?}");
+        }
+        assert!(!is_transient(RDKafkaErrorCode::TopicAuthorizationFailed));
+    }
+
+    #[test]
+    fn only_silence_opens_the_breaker_and_the_operators_refused_login_is_retried() {
+        let moved = call_error("OffsetFetch", &KafkaError::MetadataFetch(RDKafkaErrorCode::NotCoordinator));
+        assert!(moved.transient && moved.answered, "a coordinator moving is an answer: {moved:?}");
+        let silent = call_error("Metadata", &KafkaError::MetadataFetch(RDKafkaErrorCode::AllBrokersDown));
+        assert!(silent.transient && !silent.answered, "{silent:?}");
+        let login = call_error("ListGroups", &KafkaError::GroupListFetch(RDKafkaErrorCode::Authentication));
+        assert!(login.transient, "no spec can fix the operator's own login: {login:?}");
+    }
+}
