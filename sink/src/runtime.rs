@@ -451,7 +451,7 @@ async fn deliver_all(
                     metrics.written.inc_by(rows.len() as u64);
                     return;
                 }
-                Err(e) if transient(&e) => {
+                Err(e) if tributary_api::cql::transient(&e) => {
                     metrics.retries.inc();
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -493,7 +493,7 @@ async fn deliver(
                 metrics.written.inc();
                 return;
             }
-            Err(e) if transient(&e) => {
+            Err(e) if tributary_api::cql::transient(&e) => {
                 metrics.retries.inc();
                 tracing::debug!(error = %e, "transient Cassandra error; retrying");
             }
@@ -508,26 +508,6 @@ async fn deliver(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// Timeouts, unavailable replicas, overload and lost connections are worth retrying;
-/// anything else is Cassandra refusing this row.
-fn transient(e: &scylla::errors::ExecutionError) -> bool {
-    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
-    match e {
-        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
-            db,
-            DbError::Unavailable { .. }
-                | DbError::Overloaded
-                | DbError::IsBootstrapping
-                | DbError::ReadTimeout { .. }
-                | DbError::WriteTimeout { .. }
-                | DbError::ServerError
-                | DbError::TruncateError
-        ),
-        ExecutionError::BadQuery(_) | ExecutionError::PrepareError(_) => false,
-        _ => true,
     }
 }
 

@@ -178,23 +178,9 @@ fn error(call: &'static str, message: String, transient: bool) -> CassandraCallE
     CassandraCallError { call, message, transient }
 }
 
-/// Connection problems, timeouts and unavailable replicas are transient; a refused
-/// statement (syntax, invalid, unauthorized) is Cassandra's answer and is not retried.
+/// Classified by the one rule the sink's writes use too ([`crate::api::cql::transient`]).
 fn classify(call: &'static str, e: &scylla::errors::ExecutionError) -> CassandraCallError {
-    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
-    let transient = match e {
-        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
-            db,
-            DbError::Unavailable { .. }
-                | DbError::Overloaded
-                | DbError::IsBootstrapping
-                | DbError::ReadTimeout { .. }
-                | DbError::WriteTimeout { .. }
-                | DbError::ServerError
-        ),
-        _ => true,
-    };
-    error(call, e.to_string(), transient)
+    error(call, e.to_string(), crate::api::cql::transient(e))
 }
 
 pub use crate::api::cql::ident;
