@@ -25,27 +25,87 @@ impl ConditionStatus {
     }
 }
 
+/// Declares [`Reason`] and its text in one list, so a reason cannot be spelled two ways.
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Every reason a condition of Tributary's kinds carries (CamelCase; also the reason
+        /// of the event that reports a change, and a metric label, so the set is fixed).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($(#[$doc])* $name),*
+        }
+
+        impl Reason {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$name => stringify!($name)),*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    // Ready=True.
+    /// A Tenant with all it owns, or a Topic as specified in Kafka.
+    Provisioned,
+    /// A CassandraSink with all its replicas ready.
+    Running,
+    // Ready=False, the object's own spec or ownership.
+    InvalidSpec,
+    OwnershipConflict,
+    NamespaceTaken,
+    AdoptionRefused,
+    Conflict,
+    GuardrailViolated,
+    PartitionsMismatch,
+    ReplicationFactorMismatch,
+    MappingInvalid,
+    // Ready=False, waiting for something else.
+    Pending,
+    NoTenant,
+    TenantNotReady,
+    TopicNotFound,
+    TopicNotReady,
+    ChildrenNotReady,
+    ReplicasNotReady,
+    // Ready=False, Kafka or Cassandra.
+    KafkaUnavailable,
+    KafkaDegraded,
+    KafkaRejected,
+    CassandraUnavailable,
+    CassandraRejected,
+    // MappingValid.
+    TableMatches,
+    ColumnMismatch,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A condition as a reconcile observes it, before it is merged into the status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredCondition {
     pub type_: &'static str,
     pub status: ConditionStatus,
-    /// CamelCase, fixed set per condition type (it is also an event reason and a metric label).
-    pub reason: &'static str,
+    pub reason: Reason,
     /// For a person: what is wrong and what to change.
     pub message: String,
 }
 
 impl DesiredCondition {
-    pub fn new(type_: &'static str, status: ConditionStatus, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(type_: &'static str, status: ConditionStatus, reason: Reason, message: impl Into<String>) -> Self {
         DesiredCondition { type_, status, reason, message: message.into() }
     }
 
-    pub fn ready(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn ready(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(READY, ConditionStatus::True, reason, message)
     }
 
-    pub fn not_ready(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_ready(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(READY, ConditionStatus::False, reason, message)
     }
 }
@@ -70,7 +130,7 @@ pub fn merge(
         out.push(Condition {
             type_: d.type_.to_string(),
             status: d.status.as_str().to_string(),
-            reason: d.reason.to_string(),
+            reason: d.reason.as_str().to_string(),
             message: d.message.clone(),
             observed_generation: generation,
             last_transition_time,
@@ -104,15 +164,16 @@ mod tests {
 
     #[test]
     fn unchanged_status_keeps_its_transition_time_and_a_change_moves_it() {
-        let first = merge(&[], &[DesiredCondition::not_ready("Pending", "creating")], Some(1), at(100));
+        let first = merge(&[], &[DesiredCondition::not_ready(Reason::Pending, "creating")], Some(1), at(100));
         assert_eq!(first[0].last_transition_time, Time(at(100)));
 
-        let same = merge(&first, &[DesiredCondition::not_ready("StillPending", "still creating")], Some(2), at(200));
+        let same =
+            merge(&first, &[DesiredCondition::not_ready(Reason::TopicNotReady, "still creating")], Some(2), at(200));
         assert_eq!(same[0].last_transition_time, Time(at(100)), "status False -> False keeps the time");
-        assert_eq!(same[0].reason, "StillPending");
+        assert_eq!(same[0].reason, "TopicNotReady");
         assert_eq!(same[0].observed_generation, Some(2));
 
-        let flipped = merge(&same, &[DesiredCondition::ready("Provisioned", "done")], Some(2), at(300));
+        let flipped = merge(&same, &[DesiredCondition::ready(Reason::Provisioned, "done")], Some(2), at(300));
         assert_eq!(flipped[0].last_transition_time, Time(at(300)));
         assert_eq!(flipped[0].status, "True");
     }
@@ -121,11 +182,14 @@ mod tests {
     fn other_condition_types_are_kept_and_the_list_is_sorted() {
         let start = merge(
             &[],
-            &[DesiredCondition::ready("Ok", ""), DesiredCondition::new("KafkaReady", ConditionStatus::True, "Ok", "")],
+            &[
+                DesiredCondition::ready(Reason::Running, ""),
+                DesiredCondition::new("KafkaReady", ConditionStatus::True, Reason::Running, ""),
+            ],
             None,
             at(1),
         );
-        let next = merge(&start, &[DesiredCondition::not_ready("Broken", "x")], None, at(2));
+        let next = merge(&start, &[DesiredCondition::not_ready(Reason::KafkaRejected, "x")], None, at(2));
         let types: Vec<&str> = next.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["KafkaReady", "Ready"]);
         assert_eq!(status_of(&next, "Ready"), Some("False"));

@@ -15,7 +15,7 @@ pub mod sink;
 pub mod tenant;
 pub mod topic;
 
-pub use conditions::{ConditionStatus, DesiredCondition};
+pub use conditions::{ConditionStatus, DesiredCondition, Reason};
 pub use sink::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus, WriteTime};
 pub use tenant::{Tenant, TenantSpec, TenantStatus};
 pub use topic::{Topic, TopicSpec, TopicStatus};

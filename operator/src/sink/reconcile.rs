@@ -20,6 +20,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
 use super::table::{check_mapping, create_table_cql};
+use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::contract::SinkConfig;
 use crate::api::{CassandraSink, CassandraSinkStatus, Topic, WriteTime};
@@ -122,13 +123,13 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
     let (ready, action) = match resolve(&ctx.client, &ctx.tenancy, &namespace).await? {
         Tenancy::None(message) => {
             status.tenant = None;
-            (DesiredCondition::not_ready("NoTenant", message), Action::requeue(RETRY))
+            (DesiredCondition::not_ready(Reason::NoTenant, message), Action::requeue(RETRY))
         }
         Tenancy::Tenant(tenant_object, _) if !provisioned(&tenant_object) => {
             status.tenant = Some(tenant_object.name_any());
             let message =
                 format!("Tenant {} is not provisioned yet (its keyspace may not exist)", tenant_object.name_any());
-            (DesiredCondition::not_ready("TenantNotReady", message), Action::requeue(RETRY))
+            (DesiredCondition::not_ready(Reason::TenantNotReady, message), Action::requeue(RETRY))
         }
         Tenancy::Tenant(_, tenant) => {
             let table = format!("{}.{}", tenant.keyspace, sink.spec.table);
@@ -143,7 +144,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             match topic {
                 None => (
                     DesiredCondition::not_ready(
-                        "TopicNotFound",
+                        Reason::TopicNotFound,
                         format!(
                             "Topic {} does not exist in namespace {namespace}: create it or fix spec.topic",
                             sink.spec.topic
@@ -156,7 +157,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                 {
                     (
                         DesiredCondition::not_ready(
-                            "TopicNotReady",
+                            Reason::TopicNotReady,
                             format!("Topic {} is not ready yet", sink.spec.topic),
                         ),
                         Action::requeue(RETRY),
@@ -171,7 +172,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         mapping = Some(DesiredCondition::new(
                             MAPPING_VALID,
                             ConditionStatus::True,
-                            "TableMatches",
+                            Reason::TableMatches,
                             format!("table {table} has the sink's columns and keys"),
                         ));
                         match deploy(ctx, &sink, &tenant, &topic, &mut status).await? {
@@ -179,11 +180,11 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                             Err(e) if e.transient => {
                                 failure = Some(Error::Kafka(e.to_string()));
                                 let message = format!("{e}; retrying. Check the brokers");
-                                (DesiredCondition::not_ready("KafkaUnavailable", message), Action::await_change())
+                                (DesiredCondition::not_ready(Reason::KafkaUnavailable, message), Action::await_change())
                             }
                             Err(e) => {
                                 let message = format!("{e}; change the CassandraSink's spec");
-                                (DesiredCondition::not_ready("KafkaRejected", message), Action::await_change())
+                                (DesiredCondition::not_ready(Reason::KafkaRejected, message), Action::await_change())
                             }
                         }
                     }
@@ -191,21 +192,21 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         mapping = Some(DesiredCondition::new(
                             MAPPING_VALID,
                             ConditionStatus::False,
-                            "ColumnMismatch",
+                            Reason::ColumnMismatch,
                             mismatch.clone(),
                         ));
                         let message = format!("{mismatch}. No sink pod starts until the mapping matches the table");
                         // The table can be altered outside Kubernetes: look again on resync.
-                        (DesiredCondition::not_ready("MappingInvalid", message), ctx.resync())
+                        (DesiredCondition::not_ready(Reason::MappingInvalid, message), ctx.resync())
                     }
                     Err(e) if e.transient => {
                         failure = Some(Error::Cassandra(e.to_string()));
                         let message = format!("{e}; retrying. Check that Cassandra is up");
-                        (DesiredCondition::not_ready("CassandraUnavailable", message), Action::await_change())
+                        (DesiredCondition::not_ready(Reason::CassandraUnavailable, message), Action::await_change())
                     }
                     Err(e) => {
                         let message = format!("{e}; change the CassandraSink's spec");
-                        (DesiredCondition::not_ready("CassandraRejected", message), Action::await_change())
+                        (DesiredCondition::not_ready(Reason::CassandraRejected, message), Action::await_change())
                     }
                 },
             }
@@ -265,7 +266,7 @@ async fn deploy(
     let names = build::names(&sink.name_any(), tenant);
     if topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none() {
         let message = format!("Topic {} is not ready yet", topic.name_any());
-        return Ok(Ok(DesiredCondition::not_ready("TopicNotReady", message)));
+        return Ok(Ok(DesiredCondition::not_ready(Reason::TopicNotReady, message)));
     }
     // The ACL target and the dead-letter topic's shape come from the Topic's spec and the
     // tenant, never from a status field (whoever may write status could point them elsewhere).
@@ -379,7 +380,7 @@ async fn deploy(
     Ok(Ok(if ready >= replicas {
         let message =
             format!("{ready}/{replicas} sink replicas ready, writing to {}.{}", config.keyspace, sink.spec.table);
-        DesiredCondition::ready("Running", message)
+        DesiredCondition::ready(Reason::Running, message)
     } else {
         let capped = if replicas < sink.spec.replicas {
             format!(" (capped from {} at the topic's {partitions} partitions)", sink.spec.replicas)
@@ -391,7 +392,7 @@ async fn deploy(
             build::SINK_LABEL,
             sink.name_any()
         );
-        DesiredCondition::not_ready("ReplicasNotReady", message)
+        DesiredCondition::not_ready(Reason::ReplicasNotReady, message)
     }))
 }
 
@@ -399,7 +400,7 @@ async fn deploy(
 /// some of its Topics or sinks are not (this sink among them, possibly).
 fn provisioned(tenant: &crate::api::Tenant) -> bool {
     let ready = tenant.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-    ready.is_some_and(|c| c.status == "True" || c.reason == "ChildrenNotReady")
+    ready.is_some_and(|c| c.status == "True" || c.reason == Reason::ChildrenNotReady.as_str())
 }
 
 /// Creates the sink's table when it is absent; otherwise checks it against the spec.

@@ -10,6 +10,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant};
+use crate::api::Reason;
 use crate::api::conditions::{self, DesiredCondition};
 use crate::api::tenant::TenantStatus;
 use crate::api::{CassandraSink, Topic};
@@ -159,14 +160,17 @@ pub fn rollup(topics: &[Topic], sinks: &[CassandraSink]) -> Rollup {
 /// The Ready condition of a provisioned tenant: true only when every Topic and sink is.
 pub fn ready_condition(r: &Rollup) -> DesiredCondition {
     if r.not_ready.is_empty() {
-        DesiredCondition::ready("Provisioned", format!("{} topics and {} sinks ready", r.topics_total, r.sinks_total))
+        DesiredCondition::ready(
+            Reason::Provisioned,
+            format!("{} topics and {} sinks ready", r.topics_total, r.sinks_total),
+        )
     } else {
         let mut names = r.not_ready.clone();
         let more = names.len().saturating_sub(5);
         names.truncate(5);
         let suffix = if more > 0 { format!(" and {more} more") } else { String::new() };
         DesiredCondition::not_ready(
-            "ChildrenNotReady",
+            Reason::ChildrenNotReady,
             format!("not ready: {}{suffix}; see their status (kubectl describe)", names.join(", ")),
         )
     }
@@ -312,7 +316,11 @@ mod tests {
                 deletion_policy: None,
             },
         );
-        let c = if ready { DesiredCondition::ready("Ok", "") } else { DesiredCondition::not_ready("Pending", "") };
+        let c = if ready {
+            DesiredCondition::ready(Reason::Provisioned, "")
+        } else {
+            DesiredCondition::not_ready(Reason::Pending, "")
+        };
         t.status = Some(crate::api::TopicStatus {
             conditions: conditions::merge(&[], &[c], None, Timestamp::UNIX_EPOCH),
             ..Default::default()
@@ -327,7 +335,7 @@ mod tests {
         let c = ready_condition(&r);
         assert_eq!(
             (c.reason, c.message.as_str()),
-            ("ChildrenNotReady", "not ready: Topic b; see their status (kubectl describe)")
+            (Reason::ChildrenNotReady, "not ready: Topic b; see their status (kubectl describe)")
         );
         let s = status(None, Some(&water()), &r, c, Some(4), Timestamp::UNIX_EPOCH);
         assert_eq!(
@@ -335,7 +343,7 @@ mod tests {
             (Some("1/2"), Some("0/0"), Some("9/-"))
         );
         assert_eq!(s.observed_generation, Some(4));
-        assert_eq!(ready_condition(&rollup(&[topic("a", 3, true)], &[])).reason, "Provisioned");
+        assert_eq!(ready_condition(&rollup(&[topic("a", 3, true)], &[])).reason, Reason::Provisioned);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::build::Passwords;
 use super::validate::{ValidatedTenant, overlap, validate};
+use crate::api::Reason;
 use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
 use crate::controller::Context;
@@ -37,11 +38,11 @@ pub const CREDENTIALS_ANNOTATION: &str = "tributary.dev/credentials-sha256";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// `NamespaceTaken` or `OwnershipConflict`.
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
-fn refuse(reason: &'static str, message: String) -> Option<Refusal> {
+fn refuse(reason: Reason, message: String) -> Option<Refusal> {
     Some(Refusal { reason, message })
 }
 
@@ -70,7 +71,7 @@ pub fn holder(tenant: &Tenant, v: &ValidatedTenant, all: &[Tenant]) -> Option<Re
         .into_iter()
         .filter(|t| is_claimed(t) || age(t) < age(tenant))
         .filter_map(|t| overlap(v, &validate(t).ok()?))
-        .map(|message| Refusal { reason: "OwnershipConflict", message })
+        .map(|message| Refusal { reason: Reason::OwnershipConflict, message })
         .next()
 }
 
@@ -85,14 +86,14 @@ pub fn namespace_refusal(
     let ns = &v.namespace;
     if ns.starts_with("kube-") || ns == "default" || ns == operator_namespace {
         return refuse(
-            "NamespaceTaken",
+            Reason::NamespaceTaken,
             format!("namespace {ns} is a system namespace (kube-*, default, the operator's own): set spec.namespace"),
         );
     }
     let existing = existing?;
     if let Some(other) = existing.labels().get(TENANT_LABEL).filter(|t| **t != v.name) {
         return refuse(
-            "NamespaceTaken",
+            Reason::NamespaceTaken,
             format!("namespace {ns} belongs to Tenant {other}: set spec.namespace to a namespace of its own"),
         );
     }
@@ -101,7 +102,7 @@ pub fn namespace_refusal(
         return None;
     }
     refuse(
-        "NamespaceTaken",
+        Reason::NamespaceTaken,
         format!(
             "namespace {ns} already exists and was not created by Tenant {}: set spec.namespace to a new namespace, \
              or set spec.adopt.namespace: true to use it (a tributary-credentials Secret already in it is never trusted)",
@@ -153,7 +154,7 @@ pub async fn existing_elsewhere(
         return Ok(None);
     }
     Ok(refuse(
-        "OwnershipConflict",
+        Reason::OwnershipConflict,
         format!(
             "not this Tenant's, nothing was written: {}. Rename the Tenant or set the names in its spec to new ones, \
              or adopt explicitly",
@@ -207,7 +208,7 @@ mod tests {
         let wat = tenant("wat", "u2", 200, |s| s.kafka.topic_prefix = Some("water".into()));
         let all = [water.clone(), wat.clone()];
         let refused = check(&wat, &all).expect("the newer one is refused");
-        assert_eq!(refused.reason, "OwnershipConflict");
+        assert_eq!(refused.reason, Reason::OwnershipConflict);
         assert!(refused.message.contains("Tenant water"), "{}", refused.message);
         assert_eq!(check(&water, &all), None, "the older one keeps its names");
 
@@ -247,7 +248,7 @@ mod tests {
         assert_eq!(namespace_refusal(&water, &v, None, "tributary-system"), None, "a new namespace");
         assert_eq!(namespace_refusal(&water, &v, Some(&ns(Some("u1"), Some("water"))), "tributary-system"), None);
         let squat = namespace_refusal(&water, &v, Some(&ns(None, None)), "tributary-system").unwrap();
-        assert_eq!(squat.reason, "NamespaceTaken");
+        assert_eq!(squat.reason, Reason::NamespaceTaken);
         assert!(squat.message.contains("spec.adopt.namespace: true"), "{}", squat.message);
         let stale = namespace_refusal(&water, &v, Some(&ns(Some("old"), Some("water"))), "tributary-system");
         assert!(stale.is_some(), "a namespace of a deleted Tenant of the same name is not inherited");

@@ -17,6 +17,7 @@ use kube::{Resource, ResourceExt};
 use super::build::{self, Passwords, Rollup};
 use super::claim;
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
+use crate::api::Reason;
 use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
@@ -72,14 +73,16 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let v = match validate(&tenant) {
         Ok(v) => v,
         Err(message) => {
-            publish_status(&ctx, &tenant, None, &none, DesiredCondition::not_ready("InvalidSpec", message)).await?;
+            publish_status(&ctx, &tenant, None, &none, DesiredCondition::not_ready(Reason::InvalidSpec, message))
+                .await?;
             ctx.succeeded(&key);
             return Ok(Action::await_change());
         }
     };
 
     if let Some(message) = reserved_name(&ctx, &v) {
-        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready("InvalidSpec", message)).await?;
+        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready(Reason::InvalidSpec, message))
+            .await?;
         ctx.succeeded(&key);
         return Ok(Action::await_change());
     }
@@ -151,12 +154,12 @@ async fn provisioning_failed(
     if !transient {
         // Refused for good: wait for a spec change instead of retrying in a loop.
         let message = format!("{error}; change the Tenant's spec");
-        let reason = if system == "Kafka" { "KafkaRejected" } else { "CassandraRejected" };
+        let reason = if system == "Kafka" { Reason::KafkaRejected } else { Reason::CassandraRejected };
         publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(reason, message)).await?;
         return Ok(Action::await_change());
     }
     let message = format!("{error}; retrying. Check that {system} is up and the operator's {system} settings");
-    let reason = if system == "Kafka" { "KafkaUnavailable" } else { "CassandraUnavailable" };
+    let reason = if system == "Kafka" { Reason::KafkaUnavailable } else { Reason::CassandraUnavailable };
     publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(reason, message)).await?;
     Err(if system == "Kafka" { Error::Kafka(error) } else { Error::Cassandra(error) })
 }

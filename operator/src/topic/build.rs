@@ -1,5 +1,6 @@
 //! What to do about a topic, from what is wanted and what Kafka has (pure).
 
+use crate::api::Reason;
 use crate::external::kafka::{ConfigOp, DesiredTopic, LiveConfig, ObservedTopic};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub enum Plan {
     /// Kafka's topic differs in a way the operator will not change (it never deletes or
     /// shrinks a topic); the message says what differs and what to do.
     Refuse {
-        reason: &'static str,
+        reason: Reason,
         message: String,
     },
 }
@@ -34,7 +35,7 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>, adopting: 
     }
     if adopting && !differences.is_empty() {
         return Plan::Refuse {
-            reason: "AdoptionRefused",
+            reason: Reason::AdoptionRefused,
             message: format!(
                 "topic {} already exists in Kafka with another shape ({}); it was left untouched. Match the spec to it, or use another name",
                 desired.name,
@@ -44,7 +45,7 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>, adopting: 
     }
     if observed.replication_factor != desired.replication_factor {
         return Plan::Refuse {
-            reason: "ReplicationFactorMismatch",
+            reason: Reason::ReplicationFactorMismatch,
             message: format!(
                 "topic {} has replication factor {} in Kafka, the spec asks {}; the operator does not reassign replicas",
                 desired.name, observed.replication_factor, desired.replication_factor
@@ -53,7 +54,7 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>, adopting: 
     }
     if observed.partitions > desired.partitions {
         return Plan::Refuse {
-            reason: "PartitionsMismatch",
+            reason: Reason::PartitionsMismatch,
             message: format!(
                 "topic {} has {} partitions in Kafka, more than the spec's {}; Kafka cannot remove partitions: set spec.partitions to {}",
                 desired.name, observed.partitions, desired.partitions, observed.partitions
@@ -167,14 +168,14 @@ mod tests {
         assert_eq!(plan(&desired(3, 3), Some(&observed(3, 3)), true), Plan::Nothing);
         assert_eq!(plan(&desired(6, 3), Some(&observed(3, 3)), false), Plan::AddPartitions { from: 3, to: 6 });
         let Plan::Refuse { reason, message } = plan(&desired(6, 3), Some(&observed(3, 1)), true) else { panic!() };
-        assert_eq!(reason, "AdoptionRefused");
+        assert_eq!(reason, Reason::AdoptionRefused);
         assert!(
             message.contains("partitions: Kafka has 3, spec asks 6; replicationFactor: Kafka has 1, spec asks 3"),
             "{message}"
         );
         let Plan::Refuse { reason, .. } = plan(&desired(3, 3), Some(&observed(6, 3)), false) else { panic!() };
-        assert_eq!(reason, "PartitionsMismatch");
+        assert_eq!(reason, Reason::PartitionsMismatch);
         let Plan::Refuse { reason, .. } = plan(&desired(3, 3), Some(&observed(3, 2)), false) else { panic!() };
-        assert_eq!(reason, "ReplicationFactorMismatch");
+        assert_eq!(reason, Reason::ReplicationFactorMismatch);
     }
 }

@@ -14,6 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use super::build::{Plan, config_changes, plan};
 use super::validate::{Siblings, age, kafka_name, usage_before, validate};
+use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY, status_of};
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic, TopicStatus};
 use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status, readiness_changes};
@@ -97,16 +98,18 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
     let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
 
     let (outcome, action, failure) = match resolve(&ctx.client, &ctx.tenancy, &namespace).await? {
-        Tenancy::None(message) => {
-            (Outcome::new(DesiredCondition::not_ready("NoTenant", message)), Action::requeue(NO_TENANT_RETRY), None)
-        }
+        Tenancy::None(message) => (
+            Outcome::new(DesiredCondition::not_ready(Reason::NoTenant, message)),
+            Action::requeue(NO_TENANT_RETRY),
+            None,
+        ),
         Tenancy::Tenant(_, tenant) => {
             let name = kafka_name(&topic, &tenant);
             let base = Outcome {
                 tenant: Some(tenant.name.clone()),
                 kafka_name: managed.clone(),
                 deletion_policy: Some(topic.spec.deletion_policy.unwrap_or(tenant.deletion_policy)),
-                ..Outcome::new(DesiredCondition::not_ready("Pending", String::new()))
+                ..Outcome::new(DesiredCondition::not_ready(Reason::Pending, String::new()))
             };
             if let Some(holder) = holder_of(&tctx.topics, &topic, &name, &tenant) {
                 let message = format!(
@@ -115,7 +118,7 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
                     holder.name_any()
                 );
                 // The holder going away sends no event here: look again on the resync.
-                (Outcome { ready: DesiredCondition::not_ready("Conflict", message), ..base }, ctx.resync(), None)
+                (Outcome { ready: DesiredCondition::not_ready(Reason::Conflict, message), ..base }, ctx.resync(), None)
             } else {
                 match validate(&topic, &tenant, &siblings(ctx, &tctx.topics, &topic, &tenant).await?) {
                     Err(refusal) => (
@@ -268,13 +271,13 @@ fn kafka_failure(e: &KafkaCallError) -> (DesiredCondition, Action, Option<Error>
     if e.transient {
         let message = format!("{e}; retrying. Check the brokers (make stack-status) and the operator's Kafka settings");
         (
-            DesiredCondition::not_ready("KafkaUnavailable", message),
+            DesiredCondition::not_ready(Reason::KafkaUnavailable, message),
             Action::await_change(),
             Some(Error::Kafka(e.to_string())),
         )
     } else {
         let message = format!("{e}; change the Topic's spec");
-        (DesiredCondition::not_ready("KafkaRejected", message), Action::await_change(), None)
+        (DesiredCondition::not_ready(Reason::KafkaRejected, message), Action::await_change(), None)
     }
 }
 
@@ -299,7 +302,7 @@ async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Resul
             "Kafka is degraded: {} broker(s) alive, replication factor {} needs {}; {} waits for the brokers to come back (make stack-status)",
             view.brokers, desired.replication_factor, desired.replication_factor, desired.name
         );
-        let ready = DesiredCondition::not_ready("KafkaDegraded", message);
+        let ready = DesiredCondition::not_ready(Reason::KafkaDegraded, message);
         return Ok(Converged { ready, observed, reverted: None, retry: true });
     }
     let mut reverted = None;
@@ -361,7 +364,7 @@ async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Resul
             view.brokers
         ));
     }
-    let ready = DesiredCondition::ready("Provisioned", message);
+    let ready = DesiredCondition::ready(Reason::Provisioned, message);
     Ok(Converged { ready, observed: Some(now), reverted, retry: false })
 }
 
@@ -382,13 +385,13 @@ mod tests {
         let down =
             KafkaCallError { call: "Metadata", message: "all brokers down".into(), transient: true, answered: false };
         let (ready, _, failure) = kafka_failure(&down);
-        assert_eq!(ready.reason, "KafkaUnavailable");
+        assert_eq!(ready.reason, Reason::KafkaUnavailable);
         assert!(matches!(failure, Some(Error::Kafka(_))), "a transient failure goes to the backoff policy");
 
         let refused =
             KafkaCallError { call: "CreateTopics", message: "InvalidConfig".into(), transient: false, answered: false };
         let (ready, _, failure) = kafka_failure(&refused);
-        assert_eq!(ready.reason, "KafkaRejected");
+        assert_eq!(ready.reason, Reason::KafkaRejected);
         assert!(ready.message.contains("change the Topic's spec"), "{}", ready.message);
         assert!(failure.is_none(), "a permanent failure is not retried");
     }

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
+use crate::api::Reason;
 use crate::api::{CassandraSink, Topic};
 use crate::external::kafka::DesiredTopic;
 use crate::tenant::ValidatedTenant;
@@ -16,11 +17,11 @@ pub const MAX_KAFKA_NAME: usize = 249;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// `InvalidSpec` or `GuardrailViolated`.
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
-fn refuse(reason: &'static str, message: String) -> Refusal {
+fn refuse(reason: Reason, message: String) -> Refusal {
     Refusal { reason, message }
 }
 
@@ -61,7 +62,7 @@ pub fn beyond_limits(tenant: &ValidatedTenant, used: &Siblings, partitions: i32,
         && used.topics + 1 > max
     {
         return Some(refuse(
-            "GuardrailViolated",
+            Reason::GuardrailViolated,
             format!(
                 "Tenant {} may have {max} topics and already has {} (dead-letter topics included): delete a Topic or \
                  CassandraSink, or raise spec.kafka.limits.maxTopics",
@@ -73,7 +74,7 @@ pub fn beyond_limits(tenant: &ValidatedTenant, used: &Siblings, partitions: i32,
         && used.partitions + partitions > max
     {
         return Some(refuse(
-            "GuardrailViolated",
+            Reason::GuardrailViolated,
             format!(
                 "Tenant {} may use {max} partitions; its other topics use {} and {what} asks for {partitions}: lower \
                  spec.partitions or raise spec.kafka.limits.maxPartitions",
@@ -99,7 +100,7 @@ fn config_beyond_bounds(tenant: &ValidatedTenant, config: &BTreeMap<String, Stri
         && (retention == -1 || retention > max_retention)
     {
         return Some(refuse(
-            "GuardrailViolated",
+            Reason::GuardrailViolated,
             format!(
                 "retention.ms {retention} is beyond Tenant {}'s bound of {max_retention} ms (-1, infinite, needs \
                  spec.kafka.limits.maxRetentionMs: -1): lower config retention.ms or raise the Tenant's maxRetentionMs",
@@ -112,7 +113,7 @@ fn config_beyond_bounds(tenant: &ValidatedTenant, config: &BTreeMap<String, Stri
         && bytes > max_bytes
     {
         return Some(refuse(
-            "GuardrailViolated",
+            Reason::GuardrailViolated,
             format!(
                 "max.message.bytes {bytes} is beyond Tenant {}'s bound of {max_bytes}: lower config max.message.bytes \
                  or raise the Tenant's spec.kafka.limits.maxMessageBytes",
@@ -132,7 +133,7 @@ pub fn validate(topic: &Topic, tenant: &ValidatedTenant, siblings: &Siblings) ->
     let spec = &topic.spec;
     if name.len() > MAX_KAFKA_NAME {
         return Err(refuse(
-            "InvalidSpec",
+            Reason::InvalidSpec,
             format!(
                 "Kafka name {name:?} has {} characters; Kafka allows {MAX_KAFKA_NAME}: shorten spec.topicName (or the object name)",
                 name.len()
@@ -141,7 +142,7 @@ pub fn validate(topic: &Topic, tenant: &ValidatedTenant, siblings: &Siblings) ->
     }
     if name.chars().any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(refuse(
-            "InvalidSpec",
+            Reason::InvalidSpec,
             format!("Kafka name {name:?} may only use letters, digits, '.', '_' and '-'"),
         ));
     }
@@ -149,7 +150,7 @@ pub fn validate(topic: &Topic, tenant: &ValidatedTenant, siblings: &Siblings) ->
     let rf = spec.replication_factor;
     if rf < limits.min_replication_factor || rf > limits.max_replication_factor {
         return Err(refuse(
-            "GuardrailViolated",
+            Reason::GuardrailViolated,
             format!(
                 "replicationFactor {rf} is outside Tenant {}'s range {}-{}: use a value in that range",
                 tenant.name, limits.min_replication_factor, limits.max_replication_factor
@@ -160,7 +161,7 @@ pub fn validate(topic: &Topic, tenant: &ValidatedTenant, siblings: &Siblings) ->
         spec.config.keys().filter(|k| !tenant.allowed_configs.contains(k)).map(String::as_str).collect();
     if !refused_keys.is_empty() {
         return Err(refuse(
-            "GuardrailViolated",
+            Reason::GuardrailViolated,
             format!(
                 "config keys not allowed for Tenant {}: {}; allowed: {}",
                 tenant.name,
@@ -228,7 +229,7 @@ mod tests {
             s.kafka.limits.max_partitions = Some(10);
         });
         let err = validate(&topic("a", 3, 1, &[]), &t, &NONE).unwrap_err();
-        assert_eq!(err.reason, "GuardrailViolated");
+        assert_eq!(err.reason, Reason::GuardrailViolated);
         assert!(err.message.contains("replicationFactor 1 is outside Tenant water's range 3-3"), "{}", err.message);
 
         let err = validate(&topic("a", 3, 3, &[("min.insync.replicas", "1")]), &t, &NONE).unwrap_err();
@@ -259,7 +260,7 @@ mod tests {
             ("max.message.bytes", "1000000000", "max.message.bytes 1000000000 is beyond"),
         ] {
             let err = validate(&topic("a", 3, 3, &[(key, value)]), &t, &NONE).unwrap_err();
-            assert_eq!(err.reason, "GuardrailViolated");
+            assert_eq!(err.reason, Reason::GuardrailViolated);
             assert!(err.message.contains(says), "{}", err.message);
         }
         assert!(validate(&topic("a", 3, 3, &[("retention.ms", "604800000")]), &t, &NONE).is_ok());
@@ -301,7 +302,7 @@ mod tests {
     fn a_name_too_long_for_kafka_is_refused() {
         let t = tenant(|s| s.kafka.topic_prefix = Some("p".repeat(100)));
         let err = validate(&topic(&"n".repeat(150), 3, 3, &[]), &t, &NONE).unwrap_err();
-        assert_eq!(err.reason, "InvalidSpec");
+        assert_eq!(err.reason, Reason::InvalidSpec);
         assert!(err.message.contains("has 250 characters; Kafka allows 249"), "{}", err.message);
     }
 }
