@@ -4,7 +4,7 @@
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::admin_ext::{AdminExtError, ItemError};
+use super::acl::{AdminExtError, ItemError};
 use super::quotas::QuotaError;
 
 /// A failed Kafka call. `transient` errors (timeouts, brokers down) are retried with backoff.

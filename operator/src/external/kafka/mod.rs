@@ -3,17 +3,20 @@
 //! rdkafka's safe Admin API covers topics and configs; [`admin_ext`] adds the admin calls
 //! librdkafka has but the crate does not wrap (SCRAM credentials, ACLs, incremental configs).
 
+pub mod acl;
 pub mod admin_ext;
 pub mod batch;
 pub mod client;
 pub mod error;
+mod native;
 pub mod quotas;
 pub mod topics;
 
-pub use admin_ext::{
-    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExt, AdminExtError, ConfigOp,
-    DEFAULT_SCRAM_ITERATIONS, ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
+pub use acl::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExtError, ConfigOp, DEFAULT_SCRAM_ITERATIONS,
+    ItemError, PatternType, ResourceType, ScramChange, ScramMechanism,
 };
+pub use admin_ext::AdminExt;
 pub use client::{ClientSettings, SASL_MECHANISM};
 pub use error::KafkaCallError;
 pub use topics::{

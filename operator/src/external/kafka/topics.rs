@@ -14,9 +14,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ClientSettings;
-use super::admin_ext::{
-    AclBinding, AclBindingFilter, AdminExt, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism,
-};
+use super::acl::{AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism};
+use super::admin_ext::AdminExt;
 use super::batch::Batcher;
 use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, quota_error};
 use super::quotas::{QuotaClient, Quotas};

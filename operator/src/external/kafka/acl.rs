@@ -1,0 +1,177 @@
+//! The values the hand-written admin calls (`AdminExt`, in admin_ext.rs) take and return: ACL
+//! bindings and filters, SCRAM credential changes, config operations and their errors.
+//! Plain Rust, no librdkafka pointer.
+
+use std::time::Duration;
+
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Kafka's default PBKDF2 iteration count for SCRAM-SHA-512 (the CLI uses the same).
+pub const DEFAULT_SCRAM_ITERATIONS: i32 = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminExtError {
+    #[error("{op}: invalid argument: {message}")]
+    InvalidArgument { op: &'static str, message: String },
+    #[error("{op}: no answer from Kafka within {timeout:?}; check that the brokers are reachable")]
+    Timeout { op: &'static str, timeout: Duration },
+    #[error("{op} failed: {code:?}: {message}")]
+    Kafka { op: &'static str, code: RDKafkaErrorCode, message: String },
+    #[error("{op}: the admin task did not complete: {message}")]
+    Task { op: &'static str, message: String },
+}
+
+/// The error Kafka returned for one item of a batched call (one user, one ACL, one filter).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ItemError {
+    pub code: RDKafkaErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScramMechanism {
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceType {
+    Topic,
+    Group,
+    Cluster,
+    TransactionalId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PatternType {
+    Literal,
+    Prefixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AclOperation {
+    All,
+    Read,
+    Write,
+    Create,
+    Delete,
+    Alter,
+    Describe,
+    ClusterAction,
+    DescribeConfigs,
+    AlterConfigs,
+    IdempotentWrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AclPermission {
+    Allow,
+    Deny,
+}
+
+/// One ACL entry: `principal` (e.g. `User:water`) may (or may not) do `operation` on the
+/// resources that `resource_name` names under `pattern_type`, from `host` (`*` for any).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AclBinding {
+    pub resource_type: ResourceType,
+    pub resource_name: String,
+    pub pattern_type: PatternType,
+    pub principal: String,
+    pub host: String,
+    pub operation: AclOperation,
+    pub permission: AclPermission,
+}
+
+impl AclBinding {
+    /// An `Allow` entry from any host — the only kind Tributary writes.
+    pub fn allow(
+        principal: impl Into<String>,
+        resource_type: ResourceType,
+        pattern_type: PatternType,
+        resource_name: impl Into<String>,
+        operation: AclOperation,
+    ) -> Self {
+        AclBinding {
+            resource_type,
+            resource_name: resource_name.into(),
+            pattern_type,
+            principal: principal.into(),
+            host: "*".into(),
+            operation,
+            permission: AclPermission::Allow,
+        }
+    }
+}
+
+/// Matches ACL entries; `None` matches anything. `pattern_type: None` means ANY pattern type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclBindingFilter {
+    pub resource_type: Option<ResourceType>,
+    pub resource_name: Option<String>,
+    pub pattern_type: Option<PatternType>,
+    pub principal: Option<String>,
+    pub host: Option<String>,
+    pub operation: Option<AclOperation>,
+    pub permission: Option<AclPermission>,
+}
+
+impl AclBindingFilter {
+    /// Every ACL entry of one principal.
+    pub fn for_principal(principal: impl Into<String>) -> Self {
+        AclBindingFilter { principal: Some(principal.into()), ..Default::default() }
+    }
+
+    /// The filter that matches exactly this binding (to delete it).
+    pub fn exact(binding: &AclBinding) -> Self {
+        AclBindingFilter {
+            resource_type: Some(binding.resource_type),
+            resource_name: Some(binding.resource_name.clone()),
+            pattern_type: Some(binding.pattern_type),
+            principal: Some(binding.principal.clone()),
+            host: Some(binding.host.clone()),
+            operation: Some(binding.operation),
+            permission: Some(binding.permission),
+        }
+    }
+}
+
+/// A change to one user's SCRAM credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ScramChange {
+    Upsert { user: String, mechanism: ScramMechanism, iterations: i32, password: String },
+    Delete { user: String, mechanism: ScramMechanism },
+}
+
+impl ScramChange {
+    pub fn user(&self) -> &str {
+        match self {
+            ScramChange::Upsert { user, .. } | ScramChange::Delete { user, .. } => user,
+        }
+    }
+}
+
+impl std::fmt::Debug for ScramChange {
+    // Never print a password, even in a debug log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScramChange::Upsert { user, mechanism, iterations, .. } => f
+                .debug_struct("Upsert")
+                .field("user", user)
+                .field("mechanism", mechanism)
+                .field("iterations", iterations)
+                .finish_non_exhaustive(),
+            ScramChange::Delete { user, mechanism } => {
+                f.debug_struct("Delete").field("user", user).field("mechanism", mechanism).finish()
+            }
+        }
+    }
+}
+
+/// One change of IncrementalAlterConfigs: set a key, or delete its override (back to the
+/// broker's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set(String),
+    Delete,
+}
