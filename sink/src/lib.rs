@@ -4,5 +4,6 @@
 //! does not link the row mapper. What it reads from the operator is
 //! [`tributary_api::contract::SinkConfig`].
 
+pub mod health;
 pub mod mapping;
 pub mod runtime;

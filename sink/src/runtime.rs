@@ -34,6 +34,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, MaybeUnset};
 use tokio::sync::Semaphore;
 
+use crate::health::Health;
 use crate::mapping::Mapping;
 use tributary_api::contract::{SASL_MECHANISM, SinkConfig};
 use tributary_api::sink::Consistency;
@@ -105,6 +106,11 @@ impl Default for SinkMetrics {
 }
 
 impl SinkMetrics {
+    /// Records read, written, retried and dead-lettered so far: any change is activity.
+    pub fn activity(&self) -> u64 {
+        self.records_in.get() + self.written.get() + self.retries.get() + self.dead_lettered.get()
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("encoding metrics");
@@ -189,7 +195,8 @@ impl ConsumerContext for SinkContext {
 pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> Result<(), String> {
     let mapping = Arc::new(Mapping::new(&config.spec)?);
     let metrics = Arc::new(SinkMetrics::default());
-    tokio::spawn(serve(http, metrics.clone()));
+    let health = Arc::new(Health::new(STALL, Instant::now()));
+    tokio::spawn(serve(http, metrics.clone(), health.clone()));
 
     let session = SessionBuilder::new()
         .known_nodes(&config.contact_points)
@@ -236,12 +243,14 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     tokio::pin!(shutdown);
     let lag_timer = tokio::time::interval(Duration::from_secs(5));
     tokio::pin!(lag_timer);
+    health.consuming();
     tracing::info!(sink = %config.sink, topic = %config.topic, group = %config.group, "sink started");
     loop {
         let message = tokio::select! {
             _ = &mut shutdown => break,
             _ = lag_timer.tick() => {
-                update_lag(consumer.clone(), metrics.clone());
+                health.observe(Instant::now(), metrics.activity(), metrics.in_flight.get());
+                update_lag(consumer.clone(), metrics.clone(), health.clone());
                 continue;
             }
             message = consumer.recv() => message,
@@ -334,6 +343,9 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     Ok(())
 }
 
+/// A sink with work that reads, writes and retries nothing for this long is stuck (longer
+/// than a Cassandra request's timeout, after which a stalled write is retried).
+const STALL: Duration = Duration::from_secs(120);
 /// Records taken from the consumer's queue at once (only what is already fetched).
 const MAX_BURST: usize = 512;
 /// Rows of one partition per unlogged batch (well under Cassandra's batch size warning).
@@ -544,7 +556,7 @@ async fn dead_letter(dlq: &FutureProducer, topic: &str, metrics: &SinkMetrics, r
 
 /// Lag = high watermark − committed offset, summed over the assigned partitions (off the
 /// async threads: these are blocking calls).
-fn update_lag(consumer: Arc<StreamConsumer<SinkContext>>, metrics: Arc<SinkMetrics>) {
+fn update_lag(consumer: Arc<StreamConsumer<SinkContext>>, metrics: Arc<SinkMetrics>, health: Arc<Health>) {
     tokio::task::spawn_blocking(move || {
         let Ok(assignment) = consumer.assignment() else { return };
         let Ok(committed) = consumer.committed_offsets(assignment, Duration::from_secs(5)) else { return };
@@ -560,11 +572,20 @@ fn update_lag(consumer: Arc<StreamConsumer<SinkContext>>, metrics: Arc<SinkMetri
             lag += (high - position).max(0);
         }
         metrics.lag.set(lag);
+        health.lag(Instant::now(), lag);
     });
 }
 
-async fn serve(addr: SocketAddr, metrics: Arc<SinkMetrics>) {
+/// `/metrics`; `/healthz` (liveness) and `/readyz` (readiness) answer 503 with the reason
+/// when the sink is stuck or not consuming yet ([`Health`]).
+async fn serve(addr: SocketAddr, metrics: Arc<SinkMetrics>, health: Arc<Health>) {
+    use axum::http::StatusCode;
     use axum::routing::get;
+    let answer = |verdict: Result<String, String>| match verdict {
+        Ok(text) => (StatusCode::OK, text),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    };
+    let (live, ready) = (health.clone(), health);
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -573,7 +594,8 @@ async fn serve(addr: SocketAddr, metrics: Arc<SinkMetrics>) {
                 async move { m.encode() }
             }),
         )
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(move || std::future::ready(answer(live.liveness(Instant::now())))))
+        .route("/readyz", get(move || std::future::ready(answer(ready.readiness(Instant::now())))));
     match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => {
             if let Err(e) = axum::serve(listener, app).await {

@@ -1,11 +1,12 @@
 //! No accidental tombstones: through a sink pod on the node, a record that lacks a field
 //! leaves that column as it is in the table, and only an explicit JSON null erases it.
+//! Afterwards the idle pod answers its liveness and readiness probes with ok and why.
 
 use std::time::Duration;
 
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::cassandra;
-use tributary_tests::sink::SinkPods;
+use tributary_tests::sink::{SinkPods, pod_get};
 use tributary_tests::{kafka, kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_until};
 
 /// (ph, turbidity, temperature, conductivity) of a water row.
@@ -77,5 +78,12 @@ async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it()
     row_becomes((Some(7.4), None, Some(12.5), Some(420)), "turbidity erased by an explicit null").await;
 
     assert_eq!(sinks.restarts().await, 0, "{}", sinks.logs().await);
+    // Idle with nothing to do: alive and ready, and the probes say why.
+    for pod in sinks.pods().await {
+        for path in ["/healthz", "/readyz"] {
+            let body = pod_get(&pod, path).await.unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(body.starts_with("ok: last activity") && body.contains("0 writes in flight"), "{path}: {body}");
+        }
+    }
     kubectl(&["delete", "cassandrasink", "readings", "-n", &tenant, "--timeout=120s"]);
 }

@@ -172,14 +172,14 @@ pub fn deployment(
     let sink_name = sink.metadata.name.clone().unwrap_or_default();
     let selector =
         BTreeMap::from([(SINK_LABEL.to_string(), sink_name.clone()), (TENANT_LABEL.to_string(), tenant.to_string())]);
-    let probe = |path: &str, initial: i32| Probe {
+    let probe = |path: &str, initial: i32, period: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::Int(HTTP_PORT),
             ..Default::default()
         }),
         initial_delay_seconds: Some(initial),
-        period_seconds: Some(10),
+        period_seconds: Some(period),
         failure_threshold: Some(3),
         ..Default::default()
     };
@@ -206,8 +206,10 @@ pub fn deployment(
             secret_env("CASSANDRA_PASSWORD", CREDENTIALS_SECRET, "cassandra.password"),
         ]),
         ports: Some(vec![ContainerPort { name: Some("http".into()), container_port: HTTP_PORT, ..Default::default() }]),
-        liveness_probe: Some(probe("/healthz", 10)),
-        readiness_probe: Some(probe("/healthz", 2)),
+        // Liveness fails only when the sink is stuck (work and no activity for 2 minutes);
+        // readiness until it consumes.
+        liveness_probe: Some(probe("/healthz", 10, 10)),
+        readiness_probe: Some(probe("/readyz", 1, 5)),
         resources: Some(ResourceRequirements {
             requests: Some(BTreeMap::from([("cpu".into(), quantity("100m")), ("memory".into(), quantity("64Mi"))])),
             limits: Some(BTreeMap::from([("memory".into(), quantity("256Mi"))])),
