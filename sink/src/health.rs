@@ -88,12 +88,18 @@ mod tests {
 
     const STALL: Duration = Duration::from_secs(120);
 
+    /// A consuming sink whose counters read `activity` with `in_flight` writes at `t0`.
+    fn consuming(t0: Instant, activity: u64, in_flight: i64) -> Health {
+        let health = Health::new(STALL, t0);
+        health.consuming();
+        health.observe(t0, activity, in_flight);
+        health
+    }
+
     #[test]
     fn a_sink_with_work_and_no_activity_for_the_stall_time_is_stuck() {
         let t0 = Instant::now();
-        let health = Health::new(STALL, t0);
-        health.consuming();
-        health.observe(t0, 10, 4);
+        let health = consuming(t0, 10, 4);
         assert!(health.liveness(t0 + Duration::from_secs(119)).is_ok());
         let stuck = health.liveness(t0 + Duration::from_secs(121)).unwrap_err();
         assert!(stuck.contains("4 writes are in flight"), "{stuck}");
@@ -106,9 +112,7 @@ mod tests {
     #[test]
     fn an_idle_sink_without_work_is_alive_however_long_it_waits() {
         let t0 = Instant::now();
-        let health = Health::new(STALL, t0);
-        health.consuming();
-        health.observe(t0, 10, 0);
+        let health = consuming(t0, 10, 0);
         health.lag(t0, 0);
         assert!(health.liveness(t0 + Duration::from_secs(3600)).is_ok());
     }
@@ -116,9 +120,7 @@ mod tests {
     #[test]
     fn records_waiting_count_as_work_only_while_the_lag_is_fresh() {
         let t0 = Instant::now();
-        let health = Health::new(STALL, t0);
-        health.consuming();
-        health.observe(t0, 10, 0);
+        let health = consuming(t0, 10, 0);
         health.lag(t0 + Duration::from_secs(100), 500);
         assert!(health.liveness(t0 + Duration::from_secs(125)).is_err(), "500 records wait and nothing is read");
         // Kafka unreachable: the lag is not refreshed, and an unknown lag is no work.

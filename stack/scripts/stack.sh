@@ -199,6 +199,11 @@ stop_components() {
 # wait_until NAME TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds, printing progress.
 # Fails at once when NAME (or any component listed in WATCHED) has exited.
 wait_until() {
+  poll_until "$@" || die "$1 did not answer within $2 s; see $LOGS/$1.out (it is still running: 'make stack-down' stops it)"
+}
+
+# Like wait_until, but returns 1 when TIMEOUT passes (a process that exits still dies).
+poll_until() {
   local name=$1 timeout=$2 start now; shift 2
   start=$(date +%s)
   while true; do
@@ -214,9 +219,7 @@ wait_until() {
 $(tail -n 15 "$LOGS/$c.out" 2>/dev/null)"
       fi
     done
-    if (( now - start >= timeout )); then
-      die "$name did not answer within $timeout s; see $LOGS/$name.out (it is still running: 'make stack-down' stops it)"
-    fi
+    if (( now - start >= timeout )); then return 1; fi
     if (( (now - start) % 10 == 0 )); then say "  waiting for $name ... $(( now - start )) s"; fi
     sleep 1
   done
@@ -336,18 +339,6 @@ kafka_login() {
   java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$NODE_IP:${BROKER_PORTS[$(($1 - 1))]}" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" 1
 }
 
-# 0 once broker N takes the admin's login within T seconds; 1 when it does not (or exits).
-kafka_login_within() {
-  local n=$1 t=$2 start
-  start=$(date +%s)
-  while (( $(date +%s) - start < t )); do
-    kafka_login "$n" >/dev/null 2>&1 && return 0
-    is_running "kafka-$n" || return 1
-    sleep 2
-  done
-  return 1
-}
-
 # Writes node N's server.properties and formats its log dir once (with the admin SCRAM user).
 prepare_kafka_node() {
   local n=$1 dir=$STATE/kafka/node-$1 voters="" i
@@ -455,10 +446,7 @@ cmd_start() {
     # login for good (its log shows the credentials replayed, none removed); a second
     # restart is tried once before giving up.
     for c in "${WATCHED[@]}"; do
-      if kafka_login_within "${c#kafka-}" 60; then
-        say "  $c takes the admin's SCRAM login"
-        continue
-      fi
+      poll_until "$c" 60 kafka_login "${c#kafka-}" && continue
       say "$c is up but refuses every SCRAM login; restarting it once more"
       stop_components "$c"
       spawn_kafka "${c#kafka-}"

@@ -22,6 +22,21 @@ use crate::{cassandra_admin, cassandra_contact, unique, wait_until};
 
 pub const MALFORMED_EVERY: u64 = 1000;
 
+/// The water example's Topic and CassandraSink (`examples/water`, applied unchanged but
+/// for the namespace) in the tenant's namespace, with `replicas` sink replicas (2 in the
+/// example).
+pub fn apply_water_example(tenant: &str, replicas: i32) {
+    let dir = crate::repo_root().join("examples/water");
+    for file in ["topic.yaml", "sink.yaml"] {
+        let yaml = std::fs::read_to_string(dir.join(file)).unwrap();
+        crate::kubectl_apply(
+            &yaml
+                .replace("namespace: water", &format!("namespace: {tenant}"))
+                .replace("replicas: 2", &format!("replicas: {replicas}")),
+        );
+    }
+}
+
 pub fn records() -> u64 {
     std::env::var("TRIBUTARY_E2E_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
 }

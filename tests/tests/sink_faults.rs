@@ -8,10 +8,11 @@ use std::time::Duration;
 use tributary::seed::Dataset;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{
-    MALFORMED_EVERY, cassandra, checksum, expected, produce_paced, rows, secret, wait_credentials, wait_drained,
+    MALFORMED_EVERY, apply_water_example, cassandra, checksum, expected, produce_paced, rows, secret, wait_credentials,
+    wait_drained,
 };
 use tributary_tests::sink::SinkPods;
-use tributary_tests::{kubectl_apply, repo_root, stack_ctl, unique, wait_until};
+use tributary_tests::{kubectl_apply, stack_ctl, unique, wait_until};
 
 /// Records per run (`make bench` runs this test at benchmark volume through
 /// TRIBUTARY_FAULT_RECORDS / TRIBUTARY_FAULT_RATE and collects its figures with
@@ -54,11 +55,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     ));
     wait_credentials(&tenant).await;
     // The water example's topic and sink, in this tenant's namespace.
-    let examples = repo_root().join("examples/water");
-    for file in ["topic.yaml", "sink.yaml"] {
-        let yaml = std::fs::read_to_string(examples.join(file)).unwrap();
-        kubectl_apply(&yaml.replace("namespace: water", &format!("namespace: {tenant}")));
-    }
+    apply_water_example(&tenant, 2);
     let deployment = "tributary-sink-readings";
     // The example asks for two replicas: two pods on the node.
     let sinks = SinkPods::running(&tenant, deployment, 2).await;

@@ -5,32 +5,19 @@
 use std::time::Duration;
 
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::pipeline::cassandra;
+use tributary_tests::pipeline::{apply_water_example, cassandra};
 use tributary_tests::sink::{SinkPods, pod_get};
-use tributary_tests::{kafka, kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_until};
+use tributary_tests::{kafka, kubectl, ready_tenant, tenant_kafka_settings, unique, wait_until};
 
 /// (ph, turbidity, temperature, conductivity) of a water row.
 type Readings = (Option<f64>, Option<f64>, Option<f64>, Option<i32>);
-
-/// The water example's Topic and CassandraSink in the tenant's namespace, one replica.
-fn water_yaml(tenant: &str) -> String {
-    let dir = tributary_tests::repo_root().join("examples/water");
-    ["topic.yaml", "sink.yaml"]
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(dir.join(f)).unwrap().replace("namespace: water", &format!("namespace: {tenant}"))
-        })
-        .collect::<Vec<_>>()
-        .join("\n---\n")
-        .replace("replicas: 2", "replicas: 1")
-}
 
 #[tokio::test]
 async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it() {
     OperatorProcess::shared().await;
     let tenant = unique("tomb");
     ready_tenant(&tenant, "").await;
-    kubectl_apply(&water_yaml(&tenant));
+    apply_water_example(&tenant, 1);
     let sinks = SinkPods::running(&tenant, "tributary-sink-readings", 1).await;
 
     let producer = kafka::producer(&tenant_kafka_settings(&tenant).await);

@@ -1,8 +1,8 @@
 //! With one of the three brokers down, a replication-factor-3 topic stays writable with
 //! `acks=all` (min.insync.replicas=2), and nothing written is lost.
 //! A test binary of its own: it stops a broker, which other tests must not see. It stops
-//! broker 1, so that no broker is restarted twice in one
-//! run: `sink_faults` restarts broker 2 and `topic_kafka_degraded` broker 3.
+//! broker 1, so that no broker is restarted twice in one run: `sink_faults` restarts
+//! broker 2 and `topic_kafka_degraded` broker 3.
 
 use std::time::Duration;
 

@@ -11,7 +11,8 @@ pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
 
 /// How calls to Kafka and Cassandra are retried where a reconcile cannot simply come back
 /// later (a deletion's cleanup): exponential backoff from 200 ms to 2 s, for at most
-/// `budget` of waiting. Use with `backon::Retryable` and `.when(|e| e.transient)`.
+/// `budget` of waiting. Use with `backon::Retryable` and `.when(KafkaCallError::is_transient)`
+/// (or the Cassandra one).
 pub fn retries_within(budget: Duration) -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))

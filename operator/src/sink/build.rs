@@ -82,8 +82,6 @@ fn meta(name: &str, namespace: &str, tenant: &str, sink: &str, owner: &OwnerRefe
     }
 }
 
-/// The rendered config as YAML, and its hash (the pod template annotation that restarts
-/// the sink when the config changes).
 /// The config a sink's ConfigMap holds (None when it holds none, or one this version
 /// cannot read).
 pub fn parse_config(config_map: &ConfigMap) -> Option<SinkConfig> {
@@ -91,6 +89,8 @@ pub fn parse_config(config_map: &ConfigMap) -> Option<SinkConfig> {
     serde_saphyr::from_str(yaml).ok()
 }
 
+/// The rendered config as YAML, and its hash (the pod template annotation that restarts
+/// the sink when the config changes).
 pub fn render_config(config: &SinkConfig) -> (String, String) {
     let yaml = serde_saphyr::to_string(config).expect("a sink config always serializes");
     let mut h = std::collections::hash_map::DefaultHasher::new();

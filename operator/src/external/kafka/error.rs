@@ -49,7 +49,7 @@ pub(super) fn is_transient(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-pub fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
+pub(super) fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
     // No code at all means the client itself failed (e.g. a cancelled request): retry.
     let code = err.rdkafka_error_code();
     let transient = code.is_none_or(is_transient);
