@@ -47,3 +47,29 @@ fn default_in_flight() -> usize {
 fn default_commit_interval() -> u64 {
     1000
 }
+
+/// Path on a sink pod's HTTP port where it answers with its [`SinkReport`] as JSON.
+pub const REPORT_PATH: &str = "/report";
+
+/// What one sink pod has done since it started, as it answers on [`REPORT_PATH`]; the
+/// operator sums the reports of a sink's pods into the CassandraSink's status.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SinkReport {
+    /// Records Cassandra acknowledged.
+    pub records_written: u64,
+    /// Records sent to the dead-letter topic (acknowledged by Kafka).
+    pub dead_lettered: u64,
+    /// The last record-level error (a record dead-lettered, a write refused or retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ReportedError>,
+}
+
+/// An error with the time it happened.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedError {
+    pub message: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+}

@@ -85,10 +85,20 @@ pub struct CassandraSinkSpec {
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = 64))]
     pub replicas: i32,
+
+    /// How long the dead-letter topic (`<topicPrefix>dlq.<sink>`) keeps a record, in hours
+    /// (default 168, a week). Counts against nothing else of the tenant's.
+    #[serde(default = "default_dead_letter_retention_hours")]
+    #[schemars(range(min = 1, max = 87600))]
+    pub dead_letter_retention_hours: i32,
 }
 
 fn default_replicas() -> i32 {
     1
+}
+
+fn default_dead_letter_retention_hours() -> i32 {
+    168
 }
 
 /// One table column.
@@ -199,16 +209,37 @@ pub struct CassandraSinkStatus {
     /// Records in the topic not yet committed by the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<i64>,
+    /// Records the sink's pods have written to Cassandra, summed over every pod the
+    /// operator saw (read from the pods every `TRIBUTARY_SINK_REPORT_SECONDS`; a pod's
+    /// last writes before it ended may be missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_written: Option<i64>,
+    /// Records in the dead-letter topic (read from Kafka).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_count: Option<i64>,
+    /// The last record-level error a sink pod met (a record dead-lettered, a write retried).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When `lastError` happened (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_time: Option<String>,
+    /// What each running pod had written when last read, so that `recordsWritten` counts
+    /// each record once across reads and operator restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods_counted: Vec<PodCount>,
     /// Where the sink's write timestamps start: every write is stamped `base + offset`, so
     /// on a row the last record of its partition wins. Chosen once per Kafka topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_time: Option<WriteTime>,
+}
+
+/// Records one sink pod had written when the operator last read its report.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCount {
+    /// The pod's uid (a pod of the same name is a new pod).
+    pub uid: String,
+    pub records_written: i64,
 }
 
 /// The base of a sink's write timestamps, and the Kafka topic it belongs to.

@@ -53,6 +53,8 @@ pub struct Config {
     /// How often every object is reconciled again to find drift made outside Kubernetes
     /// (Kafka and Cassandra send no watch events); each requeue adds up to 10 % jitter.
     pub resync: Duration,
+    /// How often the sink pods' reports are read into the CassandraSinks' status.
+    pub sink_report: Duration,
     /// Image of the sink Deployments (the operator's own image; it holds both binaries).
     pub sink_image: String,
 }
@@ -101,12 +103,17 @@ impl Config {
             problem: format!("is {concurrency:?}"),
             hint: "use a number from 1 to 64",
         })?;
-        let resync = parsed("TRIBUTARY_RESYNC_SECONDS", "300", "use whole seconds, at least 5")?;
-        let resync = resync.parse::<u64>().ok().filter(|s| *s >= 5).map(Duration::from_secs).ok_or(ConfigError {
-            name: "TRIBUTARY_RESYNC_SECONDS",
-            problem: format!("is {resync:?}"),
-            hint: "use whole seconds, at least 5",
-        })?;
+        let seconds = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            const HINT: &str = "use whole seconds, at least 5";
+            let value = parsed(name, default, HINT)?;
+            value.parse::<u64>().ok().filter(|s| *s >= 5).map(Duration::from_secs).ok_or(ConfigError {
+                name,
+                problem: format!("is {value:?}"),
+                hint: HINT,
+            })
+        };
+        let resync = seconds("TRIBUTARY_RESYNC_SECONDS", "300")?;
+        let sink_report = seconds("TRIBUTARY_SINK_REPORT_SECONDS", "30")?;
         let identity = lookup("POD_NAME").or_else(|| lookup("HOSTNAME").map(|h| format!("{h}-{}", std::process::id())));
         Ok(Config {
             kafka,
@@ -117,6 +124,7 @@ impl Config {
             http_addr,
             concurrency,
             resync,
+            sink_report,
             sink_image: parsed("TRIBUTARY_SINK_IMAGE", DEFAULT_SINK_IMAGE, "name an image")?,
         })
     }
@@ -149,6 +157,7 @@ mod tests {
         assert_eq!(config.kafka_client_bootstrap, "127.0.0.1:19092");
         assert_eq!(config.concurrency, 16);
         assert_eq!(config.resync, Duration::from_secs(300));
+        assert_eq!(config.sink_report, Duration::from_secs(30));
         assert_eq!(config.lease_namespace, "tributary-system");
         assert!(!format!("{config:?}").contains("admin-secret"), "no password in debug output");
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -34,10 +35,6 @@ pub struct Context {
     pub cassandra: Arc<dyn CassandraAdmin>,
     /// Which tenant a namespace belongs to, from watched copies.
     pub tenancy: TenancyCache,
-    /// Fingerprints of the passwords this process has applied, per Kafka user (`kafka:<user>`)
-    /// and Cassandra role (`cassandra:<role>`), so a steady tenant causes no credential write
-    /// on resync. Lives in memory only.
-    pub applied_credentials: Mutex<HashMap<String, u64>>,
     /// Consecutive failures per object, for exponential backoff of transient errors.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -61,7 +58,6 @@ impl Context {
             kafka,
             cassandra,
             tenancy,
-            applied_credentials: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         })
     }
@@ -72,22 +68,6 @@ impl Context {
         let base = self.config.resync;
         let jitter = rand::rng().random_range(0.0..0.1);
         Action::requeue(base + base.mul_f64(jitter))
-    }
-
-    /// Whether this process already applied `password` to `principal` (`kafka:<user>`,
-    /// `cassandra:<role>`), and the function that records it once applied.
-    pub fn applied_before(&self, principal: String, password: &str) -> (bool, impl FnOnce() + '_) {
-        use std::hash::{Hash, Hasher};
-        let fingerprint = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            password.hash(&mut h);
-            h.finish()
-        };
-        let applied = self.applied_credentials.lock().expect("credentials lock").get(&principal) == Some(&fingerprint);
-        let record = move || {
-            self.applied_credentials.lock().expect("credentials lock").insert(principal, fingerprint);
-        };
-        (applied, record)
     }
 
     pub fn succeeded(&self, key: &str) {
@@ -170,6 +150,47 @@ where
     Ok(())
 }
 
+/// Whether Kafka or Cassandra refused this very generation of the spec for good
+/// (`KafkaRejected`, `CassandraRejected`). Such an object waits for a change of its spec, in
+/// this process as in the next: an operator restart does not send the refused call again.
+pub fn refused_for_good(generation: Option<i64>, conditions: &[Condition]) -> bool {
+    use crate::api::Reason;
+    let refusals = [Reason::KafkaRejected.as_str(), Reason::CassandraRejected.as_str()];
+    generation.is_some()
+        && conditions.iter().any(|c| {
+            c.type_ == READY
+                && c.status == "False"
+                && refusals.contains(&c.reason.as_str())
+                && c.observed_generation == generation
+        })
+}
+
+/// Annotations on a credentials Secret: the fingerprint of the password last applied to its
+/// Kafka user or Cassandra role. A reconcile applies a password only when the Secret does not
+/// record it, or the user or role is gone, so neither a resync nor an operator restart nor a
+/// new leader writes a credential again.
+pub const APPLIED_KAFKA: &str = "tributary.dev/applied-kafka";
+pub const APPLIED_CASSANDRA: &str = "tributary.dev/applied-cassandra";
+
+/// Fingerprint of `password` as applied to `principal`: SHA-256, 128 bits in hex. It says
+/// nothing the Secret that carries it does not already hold.
+pub fn credential_fingerprint(principal: &str, password: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("{principal}\n{password}")).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `secret` records `fingerprint` under `annotation`.
+pub fn recorded(secret: Option<&Secret>, annotation: &str, fingerprint: &str) -> bool {
+    secret.and_then(|s| s.metadata.annotations.as_ref()?.get(annotation)).is_some_and(|f| f == fingerprint)
+}
+
+/// Records on the Secret `name` that the password with `fingerprint` is applied.
+pub async fn record_applied(secrets: &Api<Secret>, name: &str, annotation: &str, fingerprint: &str) -> Result<()> {
+    let patch = serde_json::json!({"metadata": {"annotations": {annotation: fingerprint}}});
+    secrets.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
 /// A watch of `K` that only passes on the changes another controller reacts to: the
 /// object's readiness, its tenant, its generation, whether it is being deleted, and its
 /// deletion. A sink's status changes every few seconds (lag) and a Topic's on resync notes;
@@ -219,4 +240,46 @@ where
         };
         futures::future::ready(passed)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(status: &str, reason: &str, generation: i64) -> Condition {
+        Condition {
+            type_: READY.into(),
+            status: status.into(),
+            reason: reason.into(),
+            observed_generation: Some(generation),
+            message: String::new(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+        }
+    }
+
+    #[test]
+    fn a_refusal_waits_for_a_new_generation_and_nothing_else_does() {
+        assert!(refused_for_good(Some(3), &[ready("False", "KafkaRejected", 3)]));
+        assert!(refused_for_good(Some(3), &[ready("False", "CassandraRejected", 3)]));
+        assert!(!refused_for_good(Some(4), &[ready("False", "KafkaRejected", 3)]), "the spec changed since");
+        assert!(!refused_for_good(Some(3), &[ready("False", "KafkaUnavailable", 3)]), "transient: retried");
+        assert!(!refused_for_good(Some(3), &[ready("True", "Provisioned", 3)]));
+        assert!(!refused_for_good(None, &[ready("False", "KafkaRejected", 3)]));
+    }
+
+    #[test]
+    fn a_secret_records_only_the_fingerprint_of_its_own_password() {
+        let fingerprint = credential_fingerprint("water", "s3cret");
+        assert_eq!(fingerprint.len(), 32);
+        assert_ne!(fingerprint, credential_fingerprint("water", "other"));
+        assert_ne!(fingerprint, credential_fingerprint("bts", "s3cret"));
+        let mut secret = Secret::default();
+        assert!(!recorded(Some(&secret), APPLIED_KAFKA, &fingerprint));
+        secret.metadata.annotations = Some([(APPLIED_KAFKA.to_string(), fingerprint.clone())].into());
+        assert!(recorded(Some(&secret), APPLIED_KAFKA, &fingerprint));
+        assert!(!recorded(Some(&secret), APPLIED_CASSANDRA, &fingerprint));
+        assert!(!recorded(None, APPLIED_KAFKA, &fingerprint));
+    }
 }

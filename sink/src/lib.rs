@@ -6,4 +6,6 @@
 
 pub mod health;
 pub mod mapping;
+pub mod metrics;
 pub mod runtime;
+pub mod write;

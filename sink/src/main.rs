@@ -1,8 +1,9 @@
 //! `tributary-sink`: streams one topic into one Cassandra table (one process per replica of
 //! a CassandraSink's Deployment). Reads `TRIBUTARY_SINK_CONFIG` (default
 //! `/etc/tributary/sink.yaml`, rendered by the operator), credentials from `KAFKA_USERNAME`,
-//! `KAFKA_PASSWORD`, `CASSANDRA_USERNAME`, `CASSANDRA_PASSWORD`, and serves `/metrics` and
-//! `/healthz` on `TRIBUTARY_HTTP_ADDR` (default `0.0.0.0:8080`). Logs are JSON lines.
+//! `KAFKA_PASSWORD`, `CASSANDRA_USERNAME`, `CASSANDRA_PASSWORD`, and serves `/metrics`,
+//! `/healthz`, `/readyz` and `/report` (what it has written, for the operator) on
+//! `TRIBUTARY_HTTP_ADDR` (default `0.0.0.0:8080`). Logs are JSON lines.
 
 use tracing_subscriber::EnvFilter;
 use tributary_api::contract::SinkConfig;

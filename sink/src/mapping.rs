@@ -494,6 +494,7 @@ mod tests {
             ttl_seconds: None,
             consistency: Default::default(),
             replicas: 1,
+            dead_letter_retention_hours: 168,
         }
     }
 

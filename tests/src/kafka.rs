@@ -157,6 +157,18 @@ pub async fn topic_config(
         .collect())
 }
 
+/// Waits (up to 60 s) until `key` is set on `topic` itself to `expected` (`None`: not set on
+/// the topic, i.e. the broker default).
+pub async fn wait_config(topic: &str, key: &str, expected: Option<&str>) {
+    let admin = crate::kafka_admin();
+    wait_until(&format!("{topic} {key} to be {expected:?} in Kafka"), Duration::from_secs(60), || async {
+        let config = topic_config(&admin, topic).await?;
+        let found = config.get(key).filter(|(_, dynamic)| *dynamic).map(|(v, _)| v.as_str());
+        if found == expected { Ok(()) } else { Err(format!("{found:?}")) }
+    })
+    .await
+}
+
 /// Records of `group` not yet committed on `topic` (summed over partitions), and the
 /// topic's total records (sum of high watermarks), read with the admin's credentials.
 pub fn group_lag(topic: &str, group: &str) -> Result<(i64, i64), String> {

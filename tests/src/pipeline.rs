@@ -198,8 +198,18 @@ pub fn checksum(rows: &[String]) -> u64 {
     })
 }
 
-/// The dead-lettered records of the run: key → (error, original topic).
-pub async fn dead_letters(topic: &str, run: &str, want: usize) -> BTreeMap<String, (String, String)> {
+/// One record read back from a dead-letter topic.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// The `tributary.error` header.
+    pub error: String,
+    /// The `tributary.original.topic` header.
+    pub topic: String,
+    pub payload_bytes: usize,
+}
+
+/// The dead-lettered records whose key starts with `run`: key → what was dead-lettered.
+pub async fn dead_letters(topic: &str, run: &str, want: usize) -> BTreeMap<String, DeadLetter> {
     let consumer: StreamConsumer = crate::kafka_admin_settings()
         .client_config()
         .set("group.id", unique("dlq-reader"))
@@ -227,8 +237,12 @@ pub async fn dead_letters(topic: &str, run: &str, want: usize) -> BTreeMap<Strin
         };
         assert!(header("tributary.original.offset").parse::<i64>().is_ok());
         assert!(header("tributary.original.partition").parse::<i32>().is_ok());
-        let value = (header("tributary.error"), header("tributary.original.topic"));
-        found.insert(key, value);
+        let letter = DeadLetter {
+            error: header("tributary.error"),
+            topic: header("tributary.original.topic"),
+            payload_bytes: message.payload().map_or(0, <[u8]>::len),
+        };
+        found.insert(key, letter);
     }
     found
 }

@@ -161,6 +161,7 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
     assert_eq!(can("delete", "namespaces"), "no");
     assert_eq!(can("get", "secrets"), "yes");
     assert_eq!(can("list", "secrets"), "no", "only Secrets it names, never a listing of all");
+    assert_eq!(can("list", "pods"), "yes", "the sink pods, to read their reports");
 
     // The water example under a fresh tenant name: everything READY True in `kubectl get`.
     let tenant = unique("ic-water");
@@ -186,6 +187,16 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
     // The example's two sink replicas run as pods and stream records into the table.
     let sinks = SinkPods::running(&tenant, "tributary-sink-readings", 2).await;
     stream_through(&tenant, 2_000).await;
+    // The operator pod reads the sink pods' reports over the pod network into the status.
+    wait_until("status.recordsWritten to count the 2,000 records", WAIT, || async {
+        let written =
+            kubectl(&["get", "cassandrasink", "readings", "-n", &tenant, "-o", "jsonpath={.status.recordsWritten}"]);
+        match written.trim().parse::<i64>() {
+            Ok(n) if n >= 2_000 => Ok(()),
+            _ => Err(written),
+        }
+    })
+    .await;
 
     // Replicas follow the partitions: four asked, three partitions → three pods; the topic
     // grows to four partitions → four pods.

@@ -113,8 +113,9 @@ async fn the_seed_tenants_stream_every_record_into_their_tables_even_through_a_k
             },
         )
         .await;
-        for (key, (error, topic)) in &letters {
-            assert_eq!(topic, &format!("{name}.data"), "{key}");
+        for (key, letter) in &letters {
+            assert_eq!(letter.topic, format!("{name}.data"), "{key}");
+            let error = &letter.error;
             assert!(error.starts_with("not JSON") || error.starts_with("column "), "{key}: {error}");
         }
     }

@@ -8,7 +8,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams};
 use tributary::api::Topic;
 use tributary::external::kafka::ConfigOp;
-use tributary_tests::kafka::{produce, producer, topic_config, topic_layout};
+use tributary_tests::kafka::{produce, producer, topic_config, topic_layout, wait_config};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::{
     kafka_admin, kafka_admin_ext, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_ready, wait_until,
@@ -36,16 +36,6 @@ async fn event_note(ns: &str, reason: &str, about: &str) -> String {
 }
 
 /// Waits until Kafka reports `key` of `topic` as `expected` (`None`: no override on the topic).
-async fn wait_config(topic: &str, key: &str, expected: Option<&str>) {
-    let admin = kafka_admin();
-    wait_until(&format!("{topic} {key} to be {expected:?} in Kafka"), WAIT, || async {
-        let config = topic_config(&admin, topic).await?;
-        let found = config.get(key).filter(|(_, dynamic)| *dynamic).map(|(v, _)| v.as_str());
-        if found == expected { Ok(()) } else { Err(format!("{found:?}")) }
-    })
-    .await
-}
-
 fn topic_yaml(ns: &str, name: &str, extra: &str) -> String {
     format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{extra}"

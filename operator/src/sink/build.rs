@@ -15,12 +15,14 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::CassandraSink;
+use crate::api::Reason;
 use crate::api::contract::SinkConfig;
+use crate::api::{CassandraSink, CassandraSinkSpec};
 use crate::api::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{AclBinding, AclOperation, PatternType, ResourceType};
+use crate::external::kafka::{AclBinding, AclOperation, DesiredTopic, PatternType, ResourceType};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::validate::CREDENTIALS_SECRET;
+use crate::topic::validate::{DEFAULT_MAX_RETENTION_MS, Refusal};
 
 pub const SINK_LABEL: &str = "tributary.dev/sink";
 pub const CONFIG_HASH: &str = "tributary.dev/config-hash";
@@ -38,6 +40,53 @@ pub struct SinkNames {
     pub kafka_user: String,
     pub group: String,
     pub dead_letter_topic: String,
+}
+
+/// The sink's dead-letter topic: the source topic's partitions and replication, the
+/// retention the spec asks for, and room for the source topic's largest record
+/// (`source_max_bytes`, Kafka's default when unknown) with the dead-letter headers.
+pub fn dead_letter_topic(
+    names: &SinkNames,
+    spec: &CassandraSinkSpec,
+    partitions: i32,
+    rf: i32,
+    source_max_bytes: Option<i64>,
+) -> DesiredTopic {
+    let retention_ms = i64::from(spec.dead_letter_retention_hours) * 3_600_000;
+    let max_bytes = source_max_bytes.unwrap_or(KAFKA_DEFAULT_MAX_MESSAGE_BYTES).max(0) + DLQ_HEADROOM_BYTES;
+    DesiredTopic {
+        name: names.dead_letter_topic.clone(),
+        partitions,
+        replication_factor: rf,
+        config: BTreeMap::from([
+            (RETENTION_MS.to_string(), retention_ms.to_string()),
+            (MAX_MESSAGE_BYTES.to_string(), max_bytes.to_string()),
+        ]),
+        owned_keys: BTreeSet::from([RETENTION_MS.to_string(), MAX_MESSAGE_BYTES.to_string()]),
+    }
+}
+
+const RETENTION_MS: &str = "retention.ms";
+pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+/// Kafka's default `max.message.bytes`.
+const KAFKA_DEFAULT_MAX_MESSAGE_BYTES: i64 = 1_048_588;
+/// Room for the dead-letter headers (error text, original topic, partition, offset).
+const DLQ_HEADROOM_BYTES: i64 = 64 * 1024;
+
+/// The dead-letter retention the spec asks for, when it is beyond the Tenant's
+/// `maxRetentionMs` (the bound every Topic of the tenant has).
+pub fn dead_letter_retention_beyond(tenant: &ValidatedTenant, spec: &CassandraSinkSpec) -> Option<Refusal> {
+    let max = tenant.limits.max_retention_ms.unwrap_or(DEFAULT_MAX_RETENTION_MS);
+    let hours = spec.dead_letter_retention_hours;
+    let asked = i64::from(hours) * 3_600_000;
+    (max != -1 && asked > max).then(|| Refusal {
+        reason: Reason::GuardrailViolated,
+        message: format!(
+            "spec.deadLetterRetentionHours {hours} ({asked} ms) is beyond Tenant {}'s bound of {max} ms: lower it or \
+             raise the Tenant's spec.kafka.limits.maxRetentionMs",
+            tenant.name
+        ),
+    })
 }
 
 pub fn names(sink_name: &str, tenant: &ValidatedTenant) -> SinkNames {
@@ -313,6 +362,27 @@ mod tests {
         let writes: Vec<&str> =
             acls.iter().filter(|a| a.operation == AclOperation::Write).map(|a| a.resource_name.as_str()).collect();
         assert_eq!(writes, ["water.dlq.readings"], "the sink writes nowhere but its dead-letter topic");
+    }
+
+    #[test]
+    fn the_dead_letter_topic_keeps_records_as_long_as_the_spec_asks_within_the_tenant_bound() {
+        let tenant = water();
+        let mut spec: crate::api::CassandraSinkSpec = serde_saphyr::from_str(
+            "topic: data\ntable: readings\ncolumns:\n- {name: station, type: text}\npartitionKey: [station]\n",
+        )
+        .unwrap();
+        assert_eq!(spec.dead_letter_retention_hours, 168, "a week unless set");
+        let dlq = dead_letter_topic(&names("readings", &tenant), &spec, 3, 3, Some(4_194_304));
+        assert_eq!((dlq.name.as_str(), dlq.partitions), ("water.dlq.readings", 3));
+        assert_eq!(dlq.config.get("retention.ms").map(String::as_str), Some("604800000"));
+        assert_eq!(dlq.config.get("max.message.bytes").map(String::as_str), Some("4259840"), "4 MiB + 64 KiB");
+        assert!(dead_letter_retention_beyond(&tenant, &spec).is_none());
+        // 31 days is beyond the default bound of 30 days.
+        spec.dead_letter_retention_hours = 31 * 24;
+        let refusal = dead_letter_retention_beyond(&tenant, &spec).unwrap();
+        assert!(
+            refusal.message.contains("spec.deadLetterRetentionHours 744") && refusal.message.contains("maxRetentionMs")
+        );
     }
 
     #[test]

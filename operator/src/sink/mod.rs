@@ -3,4 +3,5 @@
 
 pub mod build;
 pub mod reconcile;
+pub mod report;
 pub mod table;

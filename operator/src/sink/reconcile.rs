@@ -19,21 +19,24 @@ use kube::Resource;
 use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
+use super::report::Reported;
 use super::table::{check_mapping, create_table_cql};
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::contract::SinkConfig;
 use crate::api::{CassandraSink, CassandraSinkStatus, Topic, WriteTime};
 use crate::controller::{
-    Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,
+    APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy, object_key,
+    patch_status, readiness_changes, record_applied, recorded, refused_for_good,
 };
 use crate::external::cassandra::CassandraCallError;
+use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
-use crate::external::kafka::{DesiredTopic, KafkaCallError};
 use crate::external::retries_within;
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
+use crate::topic::build::config_changes;
 use crate::topic::validate::{Refusal, age, beyond_limits, usage_before};
 
 const KIND: &str = "CassandraSink";
@@ -55,14 +58,19 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
             .map(|s| ObjectRef::from_obj(s.as_ref()))
             .collect::<Vec<_>>()
     };
-    controller
+    let reported = controller.store();
+    let controller = controller
         .owns(Api::<Deployment>::all(client.clone()), watcher::Config::default().labels(build::SINK_LABEL))
         .watches_stream(readiness_changes(client, Topic::readiness), sinks_of_topic)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    // The pods' reports are read beside the controller, and stop with it.
+    tokio::select! {
+        _ = controller => {}
+        _ = super::report::run(ctx, reported) => {}
+    }
 }
 
 /// Finalizer that removes the sink's Kafka user and ACLs when the sink is deleted.
@@ -115,6 +123,10 @@ async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Re
 async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>, namespace: &str) -> Result<Action> {
     let namespace = namespace.to_string();
     let old = sink.status.as_ref();
+    if refused_for_good(sink.metadata.generation, old.map_or(&[], |s| s.conditions.as_slice())) {
+        ctx.succeeded(&object_key(sink.as_ref()));
+        return Ok(Action::await_change());
+    }
     let mut status =
         CassandraSinkStatus { observed_generation: sink.metadata.generation, ..old.cloned().unwrap_or_default() };
 
@@ -224,7 +236,9 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
         &status.conditions,
     )
     .await;
-    patch_status(api, &sink, old, &status).await?;
+    // The fields read from the pods have their own writer (`report`).
+    let status = Reported::strip(&status);
+    patch_status(api, &sink, old.map(Reported::strip).as_ref(), &status).await?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -240,6 +254,9 @@ async fn dead_letter_guardrail(
     tenant: &ValidatedTenant,
     topic: &Topic,
 ) -> Result<Option<Refusal>> {
+    if let Some(refusal) = build::dead_letter_retention_beyond(tenant, &sink.spec) {
+        return Ok(Some(refusal));
+    }
     if tenant.limits.max_topics.is_none() && tenant.limits.max_partitions.is_none() {
         return Ok(None);
     }
@@ -287,11 +304,13 @@ async fn deploy(
         secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
     }
 
+    // The credential is written once (see APPLIED_KAFKA) and recorded on the Secret after.
+    let fingerprint = credential_fingerprint(&names.kafka_user, &password);
+    let applied = recorded(existing.as_ref(), APPLIED_KAFKA, &fingerprint);
     let kafka = async {
-        let (applied, record) = ctx.applied_before(format!("kafka:{}", names.kafka_user), &password);
-        if !applied {
+        let write = !applied || !ctx.kafka.has_scram_user(&names.kafka_user).await?;
+        if write {
             ctx.kafka.upsert_scram_user(&names.kafka_user, &password).await?;
-            record();
         }
         let current = ctx.kafka.describe_acls(&format!("User:{}", names.kafka_user)).await?;
         let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
@@ -301,21 +320,34 @@ async fn deploy(
         let live = ctx.kafka.describe_user_quotas(&names.kafka_user).await?;
         let (set, unset) = quota_changes(&tenant.quotas, &live);
         ctx.kafka.alter_user_quotas(&names.kafka_user, &set, &unset).await?;
-        if ctx.kafka.describe_topic(&names.dead_letter_topic).await?.topic.is_none() {
-            let dlq = DesiredTopic {
-                name: names.dead_letter_topic.clone(),
-                partitions,
-                replication_factor: rf,
-                config: Default::default(),
-                owned_keys: Default::default(),
-            };
-            ctx.kafka.create_topic(&dlq).await?;
-            ctx.event(sink, false, "DeadLetterTopicCreated", format!("created Kafka topic {}", dlq.name)).await;
+        // The dead-letter topic takes any record the source topic takes.
+        let source = ctx.kafka.describe_topic(&kafka_topic).await?.topic;
+        let source_max =
+            source.as_ref().and_then(|t| t.config.get(build::MAX_MESSAGE_BYTES)?.value.as_deref()?.parse().ok());
+        let dlq = build::dead_letter_topic(&names, &sink.spec, partitions, rf, source_max);
+        match ctx.kafka.describe_topic(&names.dead_letter_topic).await?.topic {
+            None => {
+                ctx.kafka.create_topic(&dlq).await?;
+                ctx.event(sink, false, "DeadLetterTopicCreated", format!("created Kafka topic {}", dlq.name)).await;
+            }
+            Some(live) => {
+                let changes = config_changes(&dlq, &live.config);
+                if !changes.is_empty() {
+                    let described = changes.iter().map(|c| c.description.as_str()).collect::<Vec<_>>().join(", ");
+                    ctx.kafka
+                        .alter_topic_config(&dlq.name, changes.into_iter().map(|c| (c.key, c.op)).collect())
+                        .await?;
+                    let note = format!("dead-letter topic {}: {described}", dlq.name);
+                    ctx.event(sink, false, "DeadLetterTopicChanged", note).await;
+                }
+            }
         }
-        Ok::<_, KafkaCallError>(())
+        Ok::<_, KafkaCallError>(write)
     };
-    if let Err(e) = kafka.await {
-        return Ok(Err(e));
+    match kafka.await {
+        Err(e) => return Ok(Err(e)),
+        Ok(true) => record_applied(&secrets, &names.object, APPLIED_KAFKA, &fingerprint).await?,
+        Ok(false) => {}
     }
 
     // Lag from the group's committed offsets, the dead-letter count, and where the topic

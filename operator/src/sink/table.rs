@@ -112,6 +112,7 @@ mod tests {
             ttl_seconds: None,
             consistency: Default::default(),
             replicas: 1,
+            dead_letter_retention_hours: 168,
         }
     }
 

@@ -21,7 +21,8 @@ use crate::api::Reason;
 use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
-    Context, Error, FIELD_MANAGER, Result, error_policy, object_key, patch_status, readiness_changes,
+    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy,
+    object_key, patch_status, readiness_changes, record_applied, recorded, refused_for_good,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::KafkaCallError;
@@ -69,6 +70,10 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
 
 async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let key = object_key(tenant.as_ref());
+    if refused_for_good(tenant.metadata.generation, tenant.status.as_ref().map_or(&[], |s| s.conditions.as_slice())) {
+        ctx.succeeded(&key);
+        return Ok(Action::await_change());
+    }
     let none = Rollup::default();
     let v = match validate(&tenant) {
         Ok(v) => v,
@@ -112,12 +117,21 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     record_claim(&ctx, &tenant, &passwords).await?;
     ensure_namespace(&ctx, &tenant, &v, existing_ns.as_ref()).await?;
     ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords).await?;
-    let provisioned = match ensure_kafka_user(&ctx, &v, &passwords).await {
-        Err(e) => Err(("Kafka", e.to_string(), e.transient)),
-        Ok(()) => ensure_cassandra(&ctx, &v, &passwords).await.map_err(|e| ("Cassandra", e.to_string(), e.transient)),
-    };
-    if let Err((system, error, transient)) = provisioned {
-        return provisioning_failed(&ctx, &tenant, &v, system, error, transient).await;
+    // Each password is written once (see APPLIED_KAFKA), and its fingerprint recorded on the
+    // Secret right after, before anything else can fail.
+    let kafka_fp = credential_fingerprint(&v.kafka_user, &passwords.kafka);
+    let kafka_recorded = recorded(existing_secret.as_ref(), APPLIED_KAFKA, &kafka_fp);
+    match ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded).await {
+        Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Kafka", e.to_string(), e.transient).await,
+        Ok(true) => record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_KAFKA, &kafka_fp).await?,
+        Ok(false) => {}
+    }
+    let cassandra_fp = credential_fingerprint(&v.cassandra_role, &passwords.cassandra);
+    let cassandra_recorded = recorded(existing_secret.as_ref(), APPLIED_CASSANDRA, &cassandra_fp);
+    match ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded).await {
+        Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Cassandra", e.to_string(), e.transient).await,
+        Ok(true) => record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_CASSANDRA, &cassandra_fp).await?,
+        Ok(false) => {}
     }
 
     let topics_api = Api::<Topic>::namespaced(ctx.client.clone(), &v.namespace);
@@ -196,14 +210,19 @@ async fn publish_status(
     patch_status(&Api::<Tenant>::all(ctx.client.clone()), tenant, old, &status).await
 }
 
-/// The tenant's SCRAM credential (written only when this process has not applied this
-/// password yet), its ACL set and its client quotas, converged: missing entries added,
-/// stray ones removed, nothing written when Kafka already matches.
-async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), KafkaCallError> {
-    let (applied, record) = ctx.applied_before(format!("kafka:{}", v.kafka_user), &passwords.kafka);
-    if !applied {
+/// The tenant's SCRAM credential (written unless the Secret records this password as applied
+/// and the user exists), its ACL set and its client quotas, converged: missing entries added,
+/// stray ones removed, nothing written when Kafka already matches. `Ok(true)`: the
+/// credential was written.
+async fn ensure_kafka_user(
+    ctx: &Context,
+    v: &ValidatedTenant,
+    passwords: &Passwords,
+    recorded: bool,
+) -> Result<bool, KafkaCallError> {
+    let write = !recorded || !ctx.kafka.has_scram_user(&v.kafka_user).await?;
+    if write {
         ctx.kafka.upsert_scram_user(&v.kafka_user, &passwords.kafka).await?;
-        record();
     }
     let current = ctx.kafka.describe_acls(&build::principal(v)).await?;
     let (add, remove) = build::acl_changes(&build::desired_acls(v), &current);
@@ -211,7 +230,8 @@ async fn ensure_kafka_user(ctx: &Context, v: &ValidatedTenant, passwords: &Passw
     ctx.kafka.delete_acls(remove).await?;
     let live = ctx.kafka.describe_user_quotas(&v.kafka_user).await?;
     let (set, remove) = quota_changes(&v.quotas, &live);
-    ctx.kafka.alter_user_quotas(&v.kafka_user, &set, &remove).await
+    ctx.kafka.alter_user_quotas(&v.kafka_user, &set, &remove).await?;
+    Ok(write)
 }
 
 /// Names a tenant may not take: the operator's own admin principals (a tenant must never
@@ -229,9 +249,15 @@ fn reserved_name(ctx: &Context, v: &ValidatedTenant) -> Option<String> {
     None
 }
 
-/// The tenant's keyspace (replication converged), its login role (password set when this
-/// process has not applied it yet) and exactly the tenant grants on the keyspace.
-async fn ensure_cassandra(ctx: &Context, v: &ValidatedTenant, passwords: &Passwords) -> Result<(), CassandraCallError> {
+/// The tenant's keyspace (replication converged), its login role (password set unless the
+/// Secret records it as applied and the role exists and logs in) and exactly the tenant
+/// grants on the keyspace. `Ok(true)`: the password was written.
+async fn ensure_cassandra(
+    ctx: &Context,
+    v: &ValidatedTenant,
+    passwords: &Passwords,
+    recorded: bool,
+) -> Result<bool, CassandraCallError> {
     let cassandra = &ctx.cassandra;
     match cassandra.keyspace_replication(&v.keyspace).await? {
         None => cassandra.put_keyspace(&v.keyspace, &v.replication, false).await?,
@@ -251,10 +277,9 @@ async fn ensure_cassandra(ctx: &Context, v: &ValidatedTenant, passwords: &Passwo
             transient: false,
         });
     }
-    let (applied, record) = ctx.applied_before(format!("cassandra:{}", v.cassandra_role), &passwords.cassandra);
-    if role.is_none() || !applied || role.as_ref().is_some_and(|r| !r.login) {
+    let write = role.is_none() || !recorded || role.as_ref().is_some_and(|r| !r.login);
+    if write {
         cassandra.put_role(&v.cassandra_role, &passwords.cassandra, role.is_some()).await?;
-        record();
     }
     let (add, remove) = grant_changes(&v.keyspace, &cassandra.permissions(&v.cassandra_role).await?);
     for permission in add {
@@ -263,7 +288,7 @@ async fn ensure_cassandra(ctx: &Context, v: &ValidatedTenant, passwords: &Passwo
     for (resource, permission) in remove {
         cassandra.revoke(&v.cassandra_role, &permission, &resource).await?;
     }
-    Ok(())
+    Ok(write)
 }
 
 /// A deleted Tenant. Its access always goes: the Kafka user and every sink user of the
@@ -315,8 +340,6 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let kafka_access = format!("Kafka user {} with its ACLs", v.kafka_user);
     match kafka.map_err(|_| timed_out("Kafka")).and_then(|r| r.map_err(|e| e.to_string())) {
         Ok((users, deleted)) => {
-            let mut credentials = ctx.applied_credentials.lock().expect("credentials lock");
-            users.iter().for_each(|u| _ = credentials.remove(&format!("kafka:{u}")));
             done.push(format!("Kafka users {} with their ACLs and quotas", users.join(", ")));
             if delete_data {
                 done.push(format!(
@@ -333,11 +356,7 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         format!("Cassandra role {}", v.cassandra_role)
     };
     match cassandra.map_err(|_| timed_out("Cassandra")).and_then(|r| r.map_err(|e| e.to_string())) {
-        Ok(()) => {
-            let key = format!("cassandra:{}", v.cassandra_role);
-            ctx.applied_credentials.lock().expect("credentials lock").remove(&key);
-            done.push(cassandra_what);
-        }
+        Ok(()) => done.push(cassandra_what),
         Err(e) => left_behind.push(format!("{cassandra_what} ({e})")),
     }
     let failed = !left_behind.is_empty();

@@ -17,7 +17,9 @@ use super::validate::{Siblings, age, kafka_name, usage_before, validate};
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY, status_of};
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic, TopicStatus};
-use crate::controller::{Context, Error, Result, error_policy, object_key, patch_status, readiness_changes};
+use crate::controller::{
+    Context, Error, Result, error_policy, object_key, patch_status, readiness_changes, refused_for_good,
+};
 use crate::external::kafka::{DesiredTopic, KafkaCallError, ObservedTopic};
 use crate::tenancy::{Tenancy, resolve, resolve_for_cleanup};
 use crate::tenant::ValidatedTenant;
@@ -96,6 +98,10 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
     // status.kafkaName names the topic once the operator manages it (created or adopted);
     // until then a topic found in Kafka is someone else's.
     let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
+    if refused_for_good(topic.metadata.generation, topic.status.as_ref().map_or(&[], |s| s.conditions.as_slice())) {
+        ctx.succeeded(&key);
+        return Ok(Action::await_change());
+    }
 
     let (outcome, action, failure) = match resolve(&ctx.client, &ctx.tenancy, &namespace).await? {
         Tenancy::None(message) => (

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, DescribeClientQuotasRequest, DescribeUserScramCredentialsRequest, RequestHeader,
     ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, alter_client_quotas_request as alter,
-    describe_client_quotas_request as describe,
+    describe_client_quotas_request as describe, describe_user_scram_credentials_request::UserName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use rsasl::prelude::{Mechname, SASLClient, SASLConfig, State};
@@ -129,8 +129,19 @@ impl QuotaClient {
     /// Every user that has a SCRAM credential (DescribeUserScramCredentials for all users;
     /// librdkafka has the call but rdkafka does not wrap it, and this connection is here).
     pub async fn scram_users(&self) -> Result<std::collections::BTreeSet<String>, QuotaError> {
+        self.scram_users_among(None).await
+    }
+
+    /// Of `users` (`None`: all), those that have a SCRAM credential.
+    pub async fn scram_users_among(
+        &self,
+        users: Option<&[&str]>,
+    ) -> Result<std::collections::BTreeSet<String>, QuotaError> {
         const CALL: &str = "DescribeUserScramCredentials";
-        let response = self.call(CALL, &DescribeUserScramCredentialsRequest::default().with_users(None), 0).await?;
+        let names = users.map(|users| {
+            users.iter().map(|u| UserName::default().with_name(StrBytes::from_string(u.to_string()))).collect()
+        });
+        let response = self.call(CALL, &DescribeUserScramCredentialsRequest::default().with_users(names), 0).await?;
         if response.error_code != 0 {
             let message = response.error_message.map(|m| m.to_string()).unwrap_or_default();
             return Err(QuotaError::Kafka { call: CALL, code: response.error_code, message });

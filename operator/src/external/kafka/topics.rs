@@ -421,6 +421,8 @@ pub trait KafkaSecurity: Send + Sync {
     fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
     /// Every user with a SCRAM credential.
     fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>>;
+    /// Whether `user` has a SCRAM credential.
+    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>>;
     /// The client quotas set on exactly this user.
     fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>>;
     /// Sets `set` and removes `remove` on the user's client quotas.
@@ -437,6 +439,12 @@ impl KafkaSecurity for RdKafkaAdmin {
         Box::pin(
             async move { self.quotas.scram_users().await.map_err(|e| quota_error("DescribeUserScramCredentials", e)) },
         )
+    }
+    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>> {
+        Box::pin(async move {
+            let found = self.quotas.scram_users_among(Some(&[user])).await;
+            Ok(found.map_err(|e| quota_error("DescribeUserScramCredentials", e))?.contains(user))
+        })
     }
 
     fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
@@ -590,6 +598,9 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
 impl<K: KafkaSecurity + Sync> KafkaSecurity for Guarded<K> {
     fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
         self.guard("DescribeUserScramCredentials", self.inner.scram_users())
+    }
+    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>> {
+        self.guard("DescribeUserScramCredentials", self.inner.has_scram_user(user))
     }
     fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("AlterUserScramCredentials", self.inner.upsert_scram_user(user, password))

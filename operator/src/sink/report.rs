@@ -1,0 +1,246 @@
+//! The sink pods' reports in the CassandraSinks' status: every `TRIBUTARY_SINK_REPORT_SECONDS`
+//! the operator lists the running sink pods (one LIST for all sinks), asks each for its
+//! [`SinkReport`] over HTTP, and writes `recordsWritten`, `lastError` and `lastErrorTime`
+//! where they changed.
+//!
+//! - `recordsWritten` counts each record once across reads, pod restarts and operator
+//!   restarts: `podsCounted` keeps what each running pod (by uid) had written when last read,
+//!   and only the growth since is added. What a pod wrote after its last read and before it
+//!   ended is not counted (at most one interval of its writes).
+//! - These fields have their own field manager; the reconcile never writes them, so neither
+//!   can undo the other's update.
+//! - A pod that does not answer within [`ASK_TIMEOUT`] is skipped this time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+
+use super::build::{HTTP_PORT, SINK_LABEL};
+use crate::api::contract::{REPORT_PATH, SinkReport};
+use crate::api::{CassandraSink, CassandraSinkStatus, PodCount};
+use crate::controller::Context;
+
+/// Field manager of the fields this loop writes.
+const FIELD_MANAGER: &str = "tributary-sink-report";
+/// How long a pod has to answer.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pods asked at once.
+const ASK_CONCURRENCY: usize = 16;
+
+/// The fields of a sink's status that come from its pods' reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reported {
+    pub records_written: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_time: Option<String>,
+    pub pods_counted: Vec<PodCount>,
+}
+
+impl Reported {
+    pub fn of(status: &CassandraSinkStatus) -> Reported {
+        Reported {
+            records_written: status.records_written,
+            last_error: status.last_error.clone(),
+            last_error_time: status.last_error_time.clone(),
+            pods_counted: status.pods_counted.clone(),
+        }
+    }
+
+    /// `status` without these fields (what the reconcile writes).
+    pub fn strip(status: &CassandraSinkStatus) -> CassandraSinkStatus {
+        CassandraSinkStatus {
+            records_written: None,
+            last_error: None,
+            last_error_time: None,
+            pods_counted: Vec::new(),
+            ..status.clone()
+        }
+    }
+
+    /// The new fields from the reports of the pods running now (`uid` → report): each pod's
+    /// growth since it was last counted is added, pods no longer running are forgotten, and
+    /// the newest error (RFC 3339 times compare as text) becomes the last one.
+    pub fn tally(&self, reports: &[(String, SinkReport)]) -> Reported {
+        let before: HashMap<&str, i64> =
+            self.pods_counted.iter().map(|p| (p.uid.as_str(), p.records_written)).collect();
+        let mut total = self.records_written.unwrap_or(0);
+        let mut pods_counted = Vec::with_capacity(reports.len());
+        for (uid, report) in reports {
+            let now = i64::try_from(report.records_written).unwrap_or(i64::MAX);
+            // A counter never goes back within one pod; if it did, nothing is subtracted.
+            total = total.saturating_add((now - before.get(uid.as_str()).copied().unwrap_or(0)).max(0));
+            pods_counted.push(PodCount { uid: uid.clone(), records_written: now });
+        }
+        pods_counted.sort_by(|a, b| a.uid.cmp(&b.uid));
+        let newest = reports.iter().filter_map(|(_, r)| r.last_error.as_ref()).max_by(|a, b| a.time.cmp(&b.time));
+        let (last_error, last_error_time) = match newest {
+            Some(e) if self.last_error_time.as_deref().is_none_or(|t| e.time.as_str() > t) => {
+                (Some(e.message.clone()), Some(e.time.clone()))
+            }
+            _ => (self.last_error.clone(), self.last_error_time.clone()),
+        };
+        let records_written = if reports.is_empty() && self.records_written.is_none() { None } else { Some(total) };
+        Reported { records_written, last_error, last_error_time, pods_counted }
+    }
+}
+
+/// Reads the reports into the status every `config.sink_report`, until dropped.
+pub async fn run(ctx: Arc<Context>, sinks: Store<CassandraSink>) {
+    let http: HttpClient<HttpConnector, Empty<Bytes>> = HttpClient::builder(TokioExecutor::new()).build_http();
+    let mut every = tokio::time::interval(ctx.config.sink_report);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = once(&ctx, &sinks, &http).await {
+            tracing::warn!(error = %e, "reading the sink pods' reports failed; trying again next time");
+        }
+    }
+}
+
+async fn once(
+    ctx: &Context,
+    sinks: &Store<CassandraSink>,
+    http: &HttpClient<HttpConnector, Empty<Bytes>>,
+) -> Result<(), kube::Error> {
+    let pods = Api::<Pod>::all(ctx.client.clone()).list(&ListParams::default().labels(SINK_LABEL)).await?;
+    // (namespace, sink) → (uid, address) of its running pods.
+    let mut running: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    for pod in &pods.items {
+        let (Some(ns), Some(sink), Some(uid)) = (pod.namespace(), pod.labels().get(SINK_LABEL), pod.uid()) else {
+            continue;
+        };
+        let status = pod.status.as_ref();
+        let ip = status.and_then(|s| s.pod_ip.clone());
+        if status.and_then(|s| s.phase.as_deref()) != Some("Running") || pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        if let Some(ip) = ip {
+            let address = if ip.contains(':') { format!("[{ip}]:{HTTP_PORT}") } else { format!("{ip}:{HTTP_PORT}") };
+            running.entry((ns, sink.clone())).or_default().push((uid, address));
+        }
+    }
+    for sink in sinks.state() {
+        let (Some(ns), name) = (sink.namespace(), sink.name_any()) else { continue };
+        if sink.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let pods = running.remove(&(ns.clone(), name.clone())).unwrap_or_default();
+        let reports: Vec<(String, SinkReport)> = futures::stream::iter(pods)
+            .map(|(uid, address)| async move { ask(http, &address).await.map(|r| (uid, r)) })
+            .buffer_unordered(ASK_CONCURRENCY)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        let status = sink.status.clone().unwrap_or_default();
+        let before = Reported::of(&status);
+        let after = before.tally(&reports);
+        if after == before {
+            continue;
+        }
+        let patch = serde_json::json!({
+            "apiVersion": CassandraSink::api_version(&()),
+            "kind": CassandraSink::kind(&()),
+            "status": {
+                "recordsWritten": after.records_written,
+                "lastError": after.last_error,
+                "lastErrorTime": after.last_error_time,
+                "podsCounted": after.pods_counted,
+            },
+        });
+        let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &ns);
+        if let Err(e) = api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await
+        {
+            tracing::debug!(sink = %format!("{ns}/{name}"), error = %e, "status not written; next time");
+        }
+    }
+    Ok(())
+}
+
+/// One pod's report, or `None` when it does not answer in time or answers something else.
+async fn ask(http: &HttpClient<HttpConnector, Empty<Bytes>>, address: &str) -> Option<SinkReport> {
+    let uri: http::Uri = format!("http://{address}{REPORT_PATH}").parse().ok()?;
+    let answer = tokio::time::timeout(ASK_TIMEOUT, async {
+        let response = http.get(uri).await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        serde_json::from_slice::<SinkReport>(&body).ok()
+    })
+    .await;
+    answer.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::contract::ReportedError;
+
+    fn report(written: u64, error: Option<(&str, &str)>) -> SinkReport {
+        SinkReport {
+            records_written: written,
+            dead_lettered: 0,
+            last_error: error.map(|(m, t)| ReportedError { message: m.into(), time: t.into() }),
+        }
+    }
+
+    #[test]
+    fn each_record_is_counted_once_across_reads_and_pod_restarts() {
+        let first = Reported::default().tally(&[("a".into(), report(100, None)), ("b".into(), report(50, None))]);
+        assert_eq!(first.records_written, Some(150));
+        // Read again: only the growth counts.
+        let second = first.tally(&[("a".into(), report(130, None)), ("b".into(), report(50, None))]);
+        assert_eq!(second.records_written, Some(180));
+        // Pod b ended and c took its place (its counter starts at zero).
+        let third = second.tally(&[("a".into(), report(130, None)), ("c".into(), report(20, None))]);
+        assert_eq!(third.records_written, Some(200));
+        assert_eq!(third.pods_counted.iter().map(|p| p.uid.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        // Nothing changed: the same fields, so no status write.
+        assert_eq!(third.tally(&[("a".into(), report(130, None)), ("c".into(), report(20, None))]), third);
+    }
+
+    #[test]
+    fn the_newest_error_wins_and_an_older_one_never_replaces_it() {
+        let t1 = "2026-12-02T04:00:00Z";
+        let t2 = "2026-12-02T04:05:00Z";
+        let reported = Reported::default()
+            .tally(&[("a".into(), report(1, Some(("old", t1)))), ("b".into(), report(1, Some(("new", t2))))]);
+        assert_eq!((reported.last_error.as_deref(), reported.last_error_time.as_deref()), (Some("new"), Some(t2)));
+        // Pod b is gone; a's older error does not come back.
+        let later = reported.tally(&[("a".into(), report(1, Some(("old", t1))))]);
+        assert_eq!(later.last_error.as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn a_sink_without_pods_reports_nothing_until_it_had_some() {
+        assert_eq!(Reported::default().tally(&[]), Reported::default());
+        let some = Reported::default().tally(&[("a".into(), report(5, None))]);
+        assert_eq!(some.tally(&[]).records_written, Some(5));
+    }
+
+    #[test]
+    fn the_reconcile_writes_none_of_the_reported_fields() {
+        let status = CassandraSinkStatus {
+            records_written: Some(5),
+            last_error: Some("x".into()),
+            last_error_time: Some("t".into()),
+            pods_counted: vec![PodCount { uid: "a".into(), records_written: 5 }],
+            lag: Some(3),
+            ..Default::default()
+        };
+        let stripped = Reported::strip(&status);
+        assert_eq!(Reported::of(&stripped), Reported::default());
+        assert_eq!(stripped.lag, Some(3));
+    }
+}
