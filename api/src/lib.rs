@@ -7,6 +7,7 @@
 //! Doc comments on fields become `kubectl explain` text; schema attributes and CEL rules here
 //! are what the API server enforces at apply time.
 
+pub mod columns;
 pub mod conditions;
 pub mod contract;
 pub mod cql;

@@ -9,100 +9,8 @@ use k8s_openapi::jiff::civil::Date;
 use scylla::value::{CqlDate, CqlDecimal, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint, MaybeUnset};
 use serde_json::Value as Json;
 
+use tributary_api::columns::{ColumnPlan, CqlType, Scalar, Source, plan};
 use tributary_api::sink::{CassandraSinkSpec, RecordFormat};
-
-/// A CQL column type the sink can write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CqlType {
-    Scalar(Scalar),
-    List(Scalar),
-    Set(Scalar),
-    Map(Scalar, Scalar),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scalar {
-    Ascii,
-    BigInt,
-    Blob,
-    Boolean,
-    Date,
-    Decimal,
-    Double,
-    Float,
-    Inet,
-    Int,
-    SmallInt,
-    Text,
-    Time,
-    Timestamp,
-    TimeUuid,
-    TinyInt,
-    Uuid,
-    VarInt,
-}
-
-impl Scalar {
-    fn parse(s: &str) -> Option<Scalar> {
-        Some(match s.trim() {
-            "ascii" => Scalar::Ascii,
-            "bigint" => Scalar::BigInt,
-            "blob" => Scalar::Blob,
-            "boolean" => Scalar::Boolean,
-            "date" => Scalar::Date,
-            "decimal" => Scalar::Decimal,
-            "double" => Scalar::Double,
-            "float" => Scalar::Float,
-            "inet" => Scalar::Inet,
-            "int" => Scalar::Int,
-            "smallint" => Scalar::SmallInt,
-            "text" | "varchar" => Scalar::Text,
-            "time" => Scalar::Time,
-            "timestamp" => Scalar::Timestamp,
-            "timeuuid" => Scalar::TimeUuid,
-            "tinyint" => Scalar::TinyInt,
-            "uuid" => Scalar::Uuid,
-            "varint" => Scalar::VarInt,
-            _ => return None,
-        })
-    }
-}
-
-impl CqlType {
-    pub fn parse(s: &str) -> Option<CqlType> {
-        let s = s.trim();
-        let inner = |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix('>'));
-        if let Some(t) = inner("list<") {
-            return Scalar::parse(t).map(CqlType::List);
-        }
-        if let Some(t) = inner("set<") {
-            return Scalar::parse(t).map(CqlType::Set);
-        }
-        if let Some(kv) = inner("map<") {
-            let (k, v) = kv.split_once(',')?;
-            return Some(CqlType::Map(Scalar::parse(k)?, Scalar::parse(v)?));
-        }
-        Scalar::parse(s).map(CqlType::Scalar)
-    }
-}
-
-/// Where a column's value comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Source {
-    /// JSON: the path segments of `a.b.c`.
-    Path(Vec<String>),
-    /// CSV: the 0-based field position.
-    Position(usize),
-}
-
-#[derive(Clone, Debug)]
-struct MappedColumn {
-    name: String,
-    cql_type: CqlType,
-    source: Source,
-    /// A key column may not be null.
-    required: bool,
-}
 
 /// One column of a row. A field the record does not have is `Absent`: the column is left
 /// as it is in the table (bound as unset), so a partial record never erases what another
@@ -135,7 +43,7 @@ enum Found<'a> {
 /// The compiled mapping of one sink: columns in table order.
 #[derive(Clone, Debug)]
 pub struct Mapping {
-    columns: Vec<MappedColumn>,
+    columns: Vec<ColumnPlan>,
     format: RecordFormat,
     delimiter: u8,
     /// Positions of the partition key columns in a row.
@@ -146,53 +54,9 @@ impl Mapping {
     /// Compiles the spec; an error is a spec problem (the operator reports it before any
     /// sink starts, so a running sink never sees one).
     pub fn new(spec: &CassandraSinkSpec) -> Result<Mapping, String> {
-        let header: Option<Vec<String>> = spec
-            .csv
-            .as_ref()
-            .and_then(|c| c.header.as_ref())
-            .map(|h| h.split(',').map(|f| f.trim().to_string()).collect());
+        let columns = plan(spec)?;
         let delimiter =
             spec.csv.as_ref().map(|c| c.delimiter.as_bytes().first().copied().unwrap_or(b',')).unwrap_or(b',');
-        let key_columns: Vec<&str> = spec
-            .partition_key
-            .iter()
-            .map(String::as_str)
-            .chain(spec.clustering_key.iter().map(|c| c.column.as_str()))
-            .collect();
-        let mut columns = Vec::new();
-        for column in &spec.columns {
-            let cql_type = CqlType::parse(&column.type_)
-                .ok_or_else(|| format!("column {}: type {} is not supported", column.name, column.type_))?;
-            let field = column.field.clone().unwrap_or_else(|| column.name.clone());
-            let source = match spec.format {
-                RecordFormat::Json => Source::Path(field.split('.').map(str::to_string).collect()),
-                RecordFormat::Csv => match (&header, field.parse::<usize>()) {
-                    (Some(names), _) if names.contains(&field) => {
-                        Source::Position(names.iter().position(|n| *n == field).expect("contained"))
-                    }
-                    (_, Ok(position)) => Source::Position(position),
-                    (Some(names), Err(_)) => {
-                        return Err(format!(
-                            "column {}: field {field:?} is not in the CSV header ({})",
-                            column.name,
-                            names.join(",")
-                        ));
-                    }
-                    (None, Err(_)) => {
-                        return Err(format!(
-                            "column {}: field {field:?} is a name but spec.csv.header is unset: set the header or use a position",
-                            column.name
-                        ));
-                    }
-                },
-            };
-            columns.push(MappedColumn {
-                name: column.name.clone(),
-                cql_type,
-                source,
-                required: key_columns.contains(&column.name.as_str()),
-            });
-        }
         let partition_key =
             spec.partition_key.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
         Ok(Mapping { columns, format: spec.format, delimiter, partition_key })
@@ -248,7 +112,7 @@ impl Mapping {
         }
     }
 
-    fn cell(&self, column: &MappedColumn, found: Found<'_>) -> Result<Cell, String> {
+    fn cell(&self, column: &ColumnPlan, found: Found<'_>) -> Result<Cell, String> {
         match found {
             Found::Field(field) => {
                 convert(&column.cql_type, field).map(Cell::Value).map_err(|e| format!("column {}: {e}", column.name))

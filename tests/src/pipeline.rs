@@ -93,6 +93,16 @@ pub async fn cassandra() -> Session {
     SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.unwrap()
 }
 
+/// The rows `cql` selects, as `T` (a tuple of the selected columns).
+pub async fn select<T>(session: &Session, cql: &str) -> Result<Vec<T>, String>
+where
+    T: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
+{
+    let result = session.query_unpaged(cql, &[]).await.map_err(|e| e.to_string())?;
+    let rows = result.into_rows_result().map_err(|e| e.to_string())?;
+    rows.rows::<T>().map_err(|e| e.to_string())?.map(|r| r.map_err(|e| e.to_string())).collect()
+}
+
 /// How many keyspaces of that name Cassandra has (0 or 1), asked as the admin.
 pub async fn keyspace_count(keyspace: &str) -> usize {
     cassandra()

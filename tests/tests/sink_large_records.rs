@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tributary_tests::kafka::produce;
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::pipeline::{cassandra, dead_letters};
+use tributary_tests::pipeline::{cassandra, dead_letters, select};
 use tributary_tests::sink::SinkPods;
 use tributary_tests::{kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_until};
 
@@ -50,25 +50,13 @@ async fn big_records_are_written_or_dead_lettered_whole_and_the_pod_keeps_runnin
     let session = cassandra().await;
     let keyspace = tenant.replace('-', "_");
     wait_until(&format!("{RECORDS} rows in {keyspace}.blobs"), Duration::from_secs(300), || async {
-        let rows = session
-            .query_unpaged(format!("SELECT id FROM {keyspace}.blobs"), &[])
-            .await
-            .map_err(|e| e.to_string())?
-            .into_rows_result()
-            .map_err(|e| e.to_string())?;
-        let n = rows.rows_num();
+        let n = select::<(String,)>(&session, &format!("SELECT id FROM {keyspace}.blobs")).await?.len();
         if n == RECORDS { Ok(()) } else { Err(format!("{n} rows")) }
     })
     .await;
-    let (written,): (String,) = session
-        .query_unpaged(format!("SELECT body FROM {keyspace}.blobs WHERE id = 'r-7'"), &[])
-        .await
-        .unwrap()
-        .into_rows_result()
-        .unwrap()
-        .single_row::<(String,)>()
-        .unwrap();
-    assert_eq!(written.len(), BIG, "a 3 MiB value is stored whole");
+    let written: Vec<(String,)> =
+        select(&session, &format!("SELECT body FROM {keyspace}.blobs WHERE id = 'r-7'")).await.unwrap();
+    assert_eq!(written[0].0.len(), BIG, "a 3 MiB value is stored whole");
 
     let letters = dead_letters(&format!("{tenant}.dlq.blobs"), "", 2).await;
     let nokey = letters.get("nokey").unwrap_or_else(|| panic!("{letters:?}"));

@@ -1,6 +1,7 @@
-//! A CassandraSink's table: created from the sink's columns and keys when absent; an
-//! existing table that differs is reported (MappingValid=False naming the column) and left
-//! untouched, before any sink runs.
+//! A CassandraSink's table: created from the sink's columns and keys when absent; a column
+//! added to the spec is added to the live table and the sink pod rolls and fills it; an
+//! existing table whose column type or key differs is reported (MappingValid=False naming
+//! the column) and left untouched, before any sink runs.
 
 use std::time::Duration;
 
@@ -155,4 +156,61 @@ async fn a_deleted_sink_takes_its_kafka_user_along_and_keeps_its_dead_letters() 
     })
     .await;
     assert!(tributary_tests::kafka::topic_layout(&admin, &dlq).is_ok(), "the dead letters are kept");
+}
+
+#[tokio::test]
+async fn a_column_added_to_the_spec_is_added_to_the_table_and_filled_by_the_rolled_pod() {
+    use tributary_tests::kafka::{produce, producer};
+    use tributary_tests::sink::SinkPods;
+    use tributary_tests::tenant_kafka_settings;
+    OperatorProcess::shared().await;
+    let tenant = unique("te");
+    ready_tenant(&tenant, "").await;
+    kubectl_apply(&setup_yaml(&tenant));
+    let pods = SinkPods::running(&tenant, "tributary-sink-readings", 1).await;
+    let before: Vec<String> = pods.pods().await.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+    let session = admin().await;
+    let keyspace = tenant.replace('-', "_");
+    let had = columns(&session, &keyspace, "readings").await;
+
+    let sinks: Api<CassandraSink> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
+    let added = serde_json::json!({"spec": {"columns": [
+        {"name": "station", "type": "text"},
+        {"name": "ts", "type": "timestamp"},
+        {"name": "ph", "type": "double", "field": "reading.ph"},
+        {"name": "tags", "type": "map<text, int>"},
+        {"name": "turbidity", "type": "double", "field": "reading.turbidity"},
+    ]}});
+    sinks.patch("readings", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&added)).await.unwrap();
+    wait_until("column turbidity in the table", Duration::from_secs(90), || async {
+        let now = columns(&session, &keyspace, "readings").await;
+        let want = ("turbidity".to_string(), "regular".to_string(), "double".to_string(), "none".to_string());
+        if now.contains(&want) && now.len() == had.len() + 1 { Ok(()) } else { Err(format!("{now:?}")) }
+    })
+    .await;
+    wait_until("the sink pod replaced and ready", Duration::from_secs(180), || async {
+        let now = pods.pods().await;
+        let fresh = now.iter().all(|p| p.metadata.uid.as_ref().is_some_and(|u| !before.contains(u)));
+        let ready = now.iter().all(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        });
+        if now.len() == 1 && fresh && ready { Ok(()) } else { Err(pods.pod_summary().await) }
+    })
+    .await;
+    let producer = producer(&tenant_kafka_settings(&tenant).await);
+    let record = r#"{"station":"s9","ts":1767225600000,"reading":{"ph":7.0,"turbidity":2.5},"tags":{"a":1}}"#;
+    produce(&producer, &format!("{tenant}.data"), "s9", record).await.unwrap();
+    wait_until("the new column filled", Duration::from_secs(90), || async {
+        let cql = format!("SELECT turbidity FROM {keyspace}.readings WHERE station = 's9'");
+        let got: Vec<(Option<f64>,)> = tributary_tests::pipeline::select(&session, &cql).await?;
+        if got == vec![(Some(2.5),)] { Ok(()) } else { Err(format!("{got:?}")) }
+    })
+    .await;
+    let status = sinks.get("readings").await.unwrap().status.unwrap();
+    let mapping = status.conditions.iter().find(|c| c.type_ == "MappingValid").expect("MappingValid condition");
+    assert_eq!(mapping.status, "True", "{mapping:?}");
+    sinks.delete("readings", &Default::default()).await.unwrap();
 }

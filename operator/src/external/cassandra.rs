@@ -89,6 +89,8 @@ pub trait CassandraAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<LiveColumn>, CassandraCallError>>;
     /// Runs a `CREATE TABLE IF NOT EXISTS` statement.
     fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>>;
+    /// Runs an `ALTER TABLE ... ADD` statement.
+    fn alter_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>>;
     /// The role's own permissions: (resource, permission), e.g. (`<keyspace water>`, `SELECT`).
     fn permissions<'a>(
         &'a self,
@@ -339,6 +341,10 @@ impl CassandraAdmin for ScyllaAdmin {
 
     fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
         Box::pin(async move { self.run("CREATE TABLE", cql, (), true).await.map(|_| ()) })
+    }
+
+    fn alter_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
+        Box::pin(async move { self.run("ALTER TABLE", cql, (), true).await.map(|_| ()) })
     }
 
     fn permissions<'a>(

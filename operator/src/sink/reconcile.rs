@@ -20,7 +20,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
 use super::report::Reported;
-use super::table::{check_mapping, create_table_cql};
+use super::table::{add_column_cql, check_mapping, create_table_cql};
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::contract::SinkConfig;
@@ -149,6 +149,8 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             status.table = Some(table.clone());
             status.consumer_group = Some(format!("{}sink.{}", tenant.group_prefix, sink.name_any()));
             let topic = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).get_opt(&sink.spec.topic).await?;
+            // What the sink pod would refuse to run is told here, before any table or pod.
+            let unwritable = crate::api::columns::plan(&sink.spec).err();
             let mut guardrail = match &topic {
                 Some(t) => dead_letter_guardrail(ctx, &sink, &tenant, t).await?,
                 None => None,
@@ -174,6 +176,17 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         ),
                         Action::requeue(RETRY),
                     )
+                }
+                Some(_) if unwritable.is_some() => {
+                    let problem = unwritable.expect("checked by the guard");
+                    mapping = Some(DesiredCondition::new(
+                        MAPPING_VALID,
+                        ConditionStatus::False,
+                        Reason::InvalidSpec,
+                        problem.clone(),
+                    ));
+                    let message = format!("{problem}. No sink pod starts until the mapping is valid");
+                    (DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change())
                 }
                 Some(_) if guardrail.is_some() => {
                     let refusal = guardrail.take().expect("checked by the guard");
@@ -449,5 +462,18 @@ async fn ensure_table(
         ctx.event(sink, false, "TableCreated", note).await;
         return Ok(Ok(()));
     }
-    Ok(check_mapping(&sink.spec, &live))
+    let missing = match check_mapping(&sink.spec, &live) {
+        Ok(missing) => missing,
+        Err(mismatch) => return Ok(Err(mismatch)),
+    };
+    // Additive evolution: the spec's new columns are added; the pods then roll onto the new
+    // config (its hash is on the pod template) and fill them.
+    for column in &missing {
+        ctx.cassandra.alter_table(add_column_cql(keyspace, &sink.spec.table, column)).await?;
+    }
+    if !missing.is_empty() {
+        let added = missing.iter().map(|c| format!("{} {}", c.name, c.cql_type)).collect::<Vec<_>>().join(", ");
+        ctx.event(sink, false, "ColumnsAdded", format!("added to {keyspace}.{}: {added}", sink.spec.table)).await;
+    }
+    Ok(Ok(()))
 }

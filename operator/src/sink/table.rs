@@ -1,5 +1,6 @@
-//! The table of a CassandraSink: the CQL that creates it from the spec, and the check of a
-//! table that already exists against the spec's columns and keys (pure).
+//! The table of a CassandraSink (pure): the CQL that creates it from the spec, and the check
+//! of a table that already exists against the spec's columns and keys, which says what to
+//! add (the spec's new columns) or why the table cannot serve the sink (a type or a key).
 
 use crate::api::sink::{CassandraSinkSpec, SortOrder};
 use crate::external::cassandra::{LiveColumn, ident};
@@ -40,24 +41,19 @@ fn normalize(cql_type: &str) -> String {
         .collect()
 }
 
-/// Checks an existing table against the spec. The error names the first offending column
-/// and what to change; extra regular columns in the table are fine (they stay null).
-pub fn check_mapping(spec: &CassandraSinkSpec, live: &[LiveColumn]) -> Result<(), String> {
+/// A column of the spec the live table lacks, to add with `ALTER TABLE ... ADD`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingColumn {
+    pub name: String,
+    pub cql_type: String,
+}
+
+/// Checks an existing table against the spec: `Ok` with the spec's regular columns the table
+/// lacks (added, since adding a column loses nothing), or `Err` naming the first thing that
+/// cannot be changed in place (a column's type, the partition or clustering key) and what
+/// to change; then nothing is added. Extra columns in the table are fine (they stay null).
+pub fn check_mapping(spec: &CassandraSinkSpec, live: &[LiveColumn]) -> Result<Vec<MissingColumn>, String> {
     let table = &spec.table;
-    for column in &spec.columns {
-        let Some(found) = live.iter().find(|l| l.name == column.name) else {
-            return Err(format!(
-                "column {}: table {table} has no such column; add it (ALTER TABLE {table} ADD {} {}) or remove it from spec.columns",
-                column.name, column.name, column.type_
-            ));
-        };
-        if normalize(&found.cql_type) != normalize(&column.type_) {
-            return Err(format!(
-                "column {}: table {table} has type {}, the sink maps it as {}; set its type to {} in spec.columns",
-                column.name, found.cql_type, column.type_, found.cql_type
-            ));
-        }
-    }
     let key_of = |kind: &str| {
         let mut cols: Vec<&LiveColumn> = live.iter().filter(|l| l.kind == kind).collect();
         cols.sort_by_key(|l| l.position);
@@ -66,7 +62,8 @@ pub fn check_mapping(spec: &CassandraSinkSpec, live: &[LiveColumn]) -> Result<()
     let live_partition: Vec<&str> = key_of("partition_key").iter().map(|l| l.name.as_str()).collect();
     if live_partition != spec.partition_key.iter().map(String::as_str).collect::<Vec<_>>() {
         return Err(format!(
-            "partition key: table {table} has ({}), the sink declares ({}); set spec.partitionKey to match the table",
+            "partition key: table {table} has ({}), the sink declares ({}); a key cannot change in place: set \
+             spec.partitionKey to match the table, or use a new table",
             live_partition.join(", "),
             spec.partition_key.join(", ")
         ));
@@ -81,12 +78,32 @@ pub fn check_mapping(spec: &CassandraSinkSpec, live: &[LiveColumn]) -> Result<()
         let show =
             |cols: &[(&str, SortOrder)]| cols.iter().map(|(n, o)| format!("{n} {o:?}")).collect::<Vec<_>>().join(", ");
         return Err(format!(
-            "clustering key: table {table} has ({}), the sink declares ({}); set spec.clusteringKey to match the table",
+            "clustering key: table {table} has ({}), the sink declares ({}); a key cannot change in place: set \
+             spec.clusteringKey to match the table, or use a new table",
             show(&live_clustering),
             show(&spec_clustering)
         ));
     }
-    Ok(())
+    let mut missing = Vec::new();
+    for column in &spec.columns {
+        match live.iter().find(|l| l.name == column.name) {
+            None => missing.push(MissingColumn { name: column.name.clone(), cql_type: column.type_.clone() }),
+            Some(found) if normalize(&found.cql_type) != normalize(&column.type_) => {
+                return Err(format!(
+                    "column {}: table {table} has type {}, the sink maps it as {}; a column's type cannot change in \
+                     place: set its type to {} in spec.columns, or map the field to a new column",
+                    column.name, found.cql_type, column.type_, found.cql_type
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(missing)
+}
+
+/// `ALTER TABLE ... ADD` for one missing column.
+pub fn add_column_cql(keyspace: &str, table: &str, column: &MissingColumn) -> String {
+    format!("ALTER TABLE {}.{} ADD {} {}", ident(keyspace), ident(table), ident(&column.name), column.cql_type)
 }
 
 #[cfg(test)]
@@ -146,16 +163,27 @@ mod tests {
             ("tags", "regular", "map<text, int>", -1, "none"),
             ("note", "regular", "text", -1, "none"),
         ]);
-        assert_eq!(check_mapping(&spec(), &good), Ok(()));
+        assert_eq!(check_mapping(&spec(), &good), Ok(vec![]));
 
         let mut wrong_type = good.clone();
         wrong_type[2].cql_type = "text".into();
         let err = check_mapping(&spec(), &wrong_type).unwrap_err();
         assert!(err.starts_with("column ph: table readings has type text, the sink maps it as double"), "{err}");
 
+        // A column the table lacks is added; with a wrong type beside it, nothing is.
         let missing: Vec<_> = good.iter().filter(|c| c.name != "tags").cloned().collect();
-        let err = check_mapping(&spec(), &missing).unwrap_err();
-        assert!(err.starts_with("column tags: table readings has no such column"), "{err}");
+        let add = check_mapping(&spec(), &missing).unwrap();
+        assert_eq!(add, vec![MissingColumn { name: "tags".into(), cql_type: "map<varchar, int>".into() }]);
+        assert_eq!(
+            add_column_cql("water", "readings", &add[0]),
+            "ALTER TABLE \"water\".\"readings\" ADD \"tags\" map<varchar, int>"
+        );
+        let mut missing_and_wrong = missing.clone();
+        missing_and_wrong[2].cql_type = "text".into();
+        assert!(check_mapping(&spec(), &missing_and_wrong).unwrap_err().starts_with("column ph:"));
+        // A key column the table lacks is a key change, never an addition.
+        let no_ts: Vec<_> = good.iter().filter(|c| c.name != "ts").cloned().collect();
+        assert!(check_mapping(&spec(), &no_ts).unwrap_err().starts_with("clustering key:"));
 
         let mut order = good.clone();
         order[1].clustering_order = "asc".into();
