@@ -19,9 +19,10 @@ use crate::api::Reason;
 use crate::api::contract::SinkConfig;
 use crate::api::{CassandraSink, CassandraSinkSpec};
 use crate::api::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{AclBinding, AclOperation, DesiredTopic, PatternType, ResourceType};
+use crate::external::kafka::{AclBinding, AclOperation, PatternType, ResourceType};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::validate::CREDENTIALS_SECRET;
+use crate::topic::model::DesiredTopic;
 use crate::topic::validate::{DEFAULT_MAX_RETENTION_MS, Refusal};
 
 pub const SINK_LABEL: &str = "tributary.dev/sink";

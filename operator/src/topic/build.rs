@@ -1,7 +1,8 @@
 //! What to do about a topic, from what is wanted and what Kafka has (pure).
 
+use super::model::{DesiredTopic, LiveConfig, ObservedTopic};
 use crate::api::Reason;
-use crate::external::kafka::{ConfigOp, DesiredTopic, LiveConfig, ObservedTopic};
+use crate::external::kafka::ConfigOp;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {

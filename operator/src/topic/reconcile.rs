@@ -13,6 +13,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::build::{Plan, config_changes, plan};
+use super::model::{DesiredTopic, ObservedTopic};
 use super::validate::{Siblings, age, kafka_name, usage_before, validate};
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY, status_of};
@@ -20,7 +21,7 @@ use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic, TopicStatus};
 use crate::controller::{
     Context, Error, Result, error_policy, object_key, patch_status, readiness_changes, refused_for_good,
 };
-use crate::external::kafka::{DesiredTopic, KafkaCallError, ObservedTopic};
+use crate::external::kafka::KafkaCallError;
 use crate::tenancy::{Tenancy, resolve, resolve_for_cleanup};
 use crate::tenant::ValidatedTenant;
 

@@ -6,9 +6,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
+use super::model::DesiredTopic;
 use crate::api::Reason;
 use crate::api::{CassandraSink, Topic};
-use crate::external::kafka::DesiredTopic;
 use crate::tenant::ValidatedTenant;
 
 /// Kafka's limit on topic names.

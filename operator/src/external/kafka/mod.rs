@@ -8,6 +8,7 @@ pub mod admin_ext;
 pub mod batch;
 pub mod client;
 pub mod error;
+mod guarded;
 mod native;
 pub mod quotas;
 pub mod topics;
@@ -19,7 +20,5 @@ pub use acl::{
 pub use admin_ext::AdminExt;
 pub use client::{ClientSettings, SASL_MECHANISM};
 pub use error::KafkaCallError;
-pub use topics::{
-    DesiredTopic, Guarded, KafkaAdmin, KafkaPlatform, KafkaSecurity, LiveConfig, ObservedTopic, RdKafkaAdmin,
-    TopicProgress, TopicView,
-};
+pub use guarded::Guarded;
+pub use topics::{KafkaAdmin, KafkaPlatform, KafkaSecurity, RdKafkaAdmin};

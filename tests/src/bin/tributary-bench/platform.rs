@@ -1,0 +1,221 @@
+//! The operator's comparisons: Topics against raw CreateTopics, and Tenants applied at once
+//! with the steady state over them.
+
+use super::*;
+use crate::sink::water_spec;
+
+pub(crate) async fn topics_bench(args: &Args) {
+    let _operator = operator().await;
+    let admin = kafka_admin();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(120)));
+    let limits =
+        format!("  kafka:\n    limits:\n      maxTopics: {}\n      maxPartitions: {}\n", args.count, args.count * 3);
+    for rep in 0..args.reps {
+        let order = if rep % 2 == 0 { ["operator", "raw"] } else { ["raw", "operator"] };
+        for side in order {
+            let prefix = unique("bt");
+            let names: Vec<String> = (0..args.count).map(|i| format!("t{i}")).collect();
+            let mut applied = 0.0;
+            let seconds = if side == "raw" {
+                let full: Vec<String> = names.iter().map(|n| format!("{prefix}.{n}")).collect();
+                let start = Instant::now();
+                let new: Vec<NewTopic> = full.iter().map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(3))).collect();
+                for batch in new.chunks(100) {
+                    for r in admin.create_topics(batch, &opts).await.unwrap() {
+                        r.unwrap();
+                    }
+                }
+                let seconds = start.elapsed().as_secs_f64();
+                for batch in full.chunks(100) {
+                    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+                    let _ = admin.delete_topics(&refs, &opts).await;
+                }
+                seconds
+            } else {
+                ready_tenant(&prefix, &limits).await;
+                let api: Api<Topic> = Api::namespaced(client().await, &prefix);
+                let start = Instant::now();
+                futures::stream::iter(names.iter())
+                    .map(|n| {
+                        let topic: Topic = serde_json::from_value(json!({
+                            "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
+                            "metadata": {"name": n, "namespace": prefix},
+                            "spec": {"partitions": 1, "replicationFactor": 3, "deletionPolicy": "Delete"}}))
+                        .unwrap();
+                        let api = api.clone();
+                        async move { api.create(&PostParams::default(), &topic).await.map(|_| ()) }
+                    })
+                    .buffer_unordered(16)
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .unwrap();
+                applied = start.elapsed().as_secs_f64();
+                wait_until("every Topic Ready", Duration::from_secs(1800), || async {
+                    let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+                    let ready =
+                        list.items.iter().filter(|t| ready_true(t.status.as_ref().map(|s| &s.conditions))).count();
+                    if ready == args.count { Ok(()) } else { Err(format!("{ready}/{} ready", args.count)) }
+                })
+                .await;
+                let seconds = start.elapsed().as_secs_f64();
+                // Deletion (Delete policy) removes them from Kafka again; not timed.
+                let _ = api.delete_collection(&DeleteParams::default(), &ListParams::default()).await;
+                wait_until("every Topic deleted", Duration::from_secs(1800), || async {
+                    let n = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.len();
+                    if n == 0 { Ok(()) } else { Err(format!("{n} left")) }
+                })
+                .await;
+                seconds
+            };
+            emit(
+                &args.out,
+                &Sample {
+                    bench: "topics",
+                    side: if side == "raw" { "raw-batched-createtopics" } else { "operator-topic-objects" },
+                    rep,
+                    records: args.count as u64,
+                    seconds,
+                    note: if side == "raw" {
+                        "1 partition, RF 3 each; CreateTopics in batches of 100".into()
+                    } else {
+                        format!("1 partition, RF 3 each; the {} creates took {applied:.2} s of it", args.count)
+                    },
+                    ..Default::default()
+                },
+            );
+        }
+    }
+}
+
+fn ready_true(conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>) -> bool {
+    conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+// ------------------------------------------------------------------------------ tenants
+
+/// Topics per tenant in the steady-state measurement (100 tenants: 1,000 topics).
+const TOPICS_PER_TENANT: usize = 10;
+
+pub(crate) async fn tenants_bench(args: &Args) {
+    let operator = operator().await;
+    let api: Api<Tenant> = Api::all(client().await);
+    let names: Vec<String> = (0..args.count).map(|_| unique("bo")).collect();
+    let start = Instant::now();
+    let mut created = std::collections::HashMap::new();
+    for n in &names {
+        let tenant: Tenant = serde_json::from_value(json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": n},
+            "spec": {"deletionPolicy": "Delete", "kafka": {"quotas": {"producerByteRate": 1048576}}}}))
+        .unwrap();
+        api.create(&PostParams::default(), &tenant).await.unwrap();
+        created.insert(n.clone(), start.elapsed());
+    }
+    let mut latency = std::collections::HashMap::new();
+    while latency.len() < names.len() {
+        assert!(start.elapsed() < Duration::from_secs(1800), "tenants not Ready: {}/{}", latency.len(), names.len());
+        for t in api.list(&ListParams::default()).await.unwrap().items {
+            let name = t.name_any();
+            if created.contains_key(&name)
+                && !latency.contains_key(&name)
+                && ready_true(t.status.as_ref().map(|s| &s.conditions))
+            {
+                latency.insert(name.clone(), (start.elapsed() - created[&name]).as_secs_f64());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (name, seconds) in &latency {
+        emit(
+            &args.out,
+            &Sample {
+                bench: "onboarding",
+                side: "tenant-apply-to-ready",
+                records: 1,
+                seconds: *seconds,
+                note: name.clone(),
+                ..Default::default()
+            },
+        );
+    }
+    // Scale for the steady state: TOPICS_PER_TENANT Topics and one CassandraSink per tenant
+    // (100 tenants: 1,000 topics, 100 sinks), all converged before the measurement.
+    let topics_api: Api<Topic> = Api::all(client().await);
+    let sinks_api: Api<CassandraSink> = Api::all(client().await);
+    let setup = Instant::now();
+    for n in &names {
+        for i in 0..TOPICS_PER_TENANT {
+            let name = if i == 0 { "data".to_string() } else { format!("t{i}") };
+            let topic: Topic = serde_json::from_value(json!({
+                "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic", "metadata": {"name": name, "namespace": n},
+                "spec": {"partitions": 1, "replicationFactor": 3, "deletionPolicy": "Delete"}}))
+            .unwrap();
+            Api::<Topic>::namespaced(client().await, n).create(&PostParams::default(), &topic).await.unwrap();
+        }
+        let sink: CassandraSink = serde_json::from_value(json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "CassandraSink",
+            "metadata": {"name": "readings", "namespace": n}, "spec": water_spec("readings")}))
+        .unwrap();
+        Api::<CassandraSink>::namespaced(client().await, n).create(&PostParams::default(), &sink).await.unwrap();
+    }
+    let ours = |ns: Option<String>| ns.is_some_and(|ns| created.contains_key(&ns));
+    wait_until("every Topic Ready and every sink's mapping valid", Duration::from_secs(1800), || async {
+        let topics = topics_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let ready = topics
+            .iter()
+            .filter(|t| ours(t.namespace()) && ready_true(t.status.as_ref().map(|s| &s.conditions)))
+            .count();
+        let sinks = sinks_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let valid = sinks
+            .iter()
+            .filter(|s| ours(s.namespace()))
+            .filter(|s| {
+                s.status
+                    .as_ref()
+                    .is_some_and(|st| st.conditions.iter().any(|c| c.type_ == "MappingValid" && c.status == "True"))
+            })
+            .count();
+        let want = (names.len() * TOPICS_PER_TENANT, names.len());
+        if (ready, valid) == want {
+            Ok(())
+        } else {
+            Err(format!("{ready}/{} topics Ready, {valid}/{} sinks with a valid mapping", want.0, want.1))
+        }
+    })
+    .await;
+    println!(
+        "[bench] {} topics and {} sinks converged in {:.1} s",
+        names.len() * TOPICS_PER_TENANT,
+        names.len(),
+        setup.elapsed().as_secs_f64()
+    );
+
+    // Steady state: everything converged; two full resyncs (30 s each) with nothing to change.
+    let writes = || async { operator.metric("tributary_external_writes_total").await.unwrap_or(0.0) };
+    let (w0, (c0, _)) = (writes().await, proc_usage(operator.pid));
+    tokio::time::sleep(Duration::from_secs(66)).await; // two resync periods (+10 % jitter): a measurement window, not a wait for a condition
+    let (w1, (c1, rss)) = (writes().await, proc_usage(operator.pid));
+    let now_rss = status_kib(operator.pid, "VmRSS").unwrap_or(0);
+    let objects = api.list(&ListParams::default()).await.unwrap().items.len();
+    let topic_count = topics_api.list(&ListParams::default()).await.unwrap().items.len();
+    let sink_count = sinks_api.list(&ListParams::default()).await.unwrap().items.len();
+    emit(
+        &args.out,
+        &Sample {
+            bench: "steady",
+            side: "operator-per-resync",
+            records: objects as u64,
+            seconds: 30.0,
+            cpu_seconds: c1.zip(c0).map(|(a, b)| (a - b) / 2.0),
+            peak_rss_kib: rss,
+            note: format!(
+                "{} Kafka/Cassandra write calls in 2 resyncs of {objects} tenants, {topic_count} topics, {sink_count} sinks; RSS at the end {} MiB",
+                w1 - w0,
+                now_rss / 1024
+            ),
+            ..Default::default()
+        },
+    );
+    for n in &names {
+        let _ = api.delete(n, &DeleteParams::default()).await;
+    }
+}
