@@ -30,6 +30,8 @@ impl KafkaCallError {
 /// OffsetFetch with NOT_COORDINATOR while it creates `__consumer_offsets`). Anything else
 /// is Kafka's answer to the request. The operator's own login refused is retried too: no
 /// object's spec can fix it (a broker that has just restarted may refuse it for a moment).
+/// So is an unknown topic: one created a moment ago is not in every broker's metadata yet
+/// (ListOffsets on a new dead-letter topic met exactly that).
 pub(super) fn is_transient(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
@@ -46,6 +48,7 @@ pub(super) fn is_transient(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::LeaderNotAvailable
             | RDKafkaErrorCode::NotEnoughReplicas
             | RDKafkaErrorCode::Resolve
+            | RDKafkaErrorCode::UnknownTopicOrPartition
     )
 }
 
@@ -120,5 +123,7 @@ mod tests {
         assert!(silent.transient && !silent.answered, "{silent:?}");
         let login = call_error("ListGroups", &KafkaError::GroupListFetch(RDKafkaErrorCode::Authentication));
         assert!(login.transient, "no spec can fix the operator's own login: {login:?}");
+        let fresh = call_error("ListOffsets", &KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition));
+        assert!(fresh.transient && fresh.answered, "a topic just created is not everywhere yet: {fresh:?}");
     }
 }
