@@ -22,6 +22,7 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
@@ -70,7 +71,7 @@ impl Reported {
 
     /// The new fields from the reports of the pods running now (`uid` → report): each pod's
     /// growth since it was last counted is added, pods no longer running are forgotten, and
-    /// the newest error (RFC 3339 times compare as text) becomes the last one.
+    /// the newest error becomes the last one.
     pub fn tally(&self, reports: &[(String, SinkReport)]) -> Reported {
         let before: HashMap<&str, i64> =
             self.pods_counted.iter().map(|p| (p.uid.as_str(), p.records_written)).collect();
@@ -83,9 +84,12 @@ impl Reported {
             pods_counted.push(PodCount { uid: uid.clone(), records_written: now });
         }
         pods_counted.sort_by(|a, b| a.uid.cmp(&b.uid));
-        let newest = reports.iter().filter_map(|(_, r)| r.last_error.as_ref()).max_by(|a, b| a.time.cmp(&b.time));
+        // Compared as instants: as text, `…:00Z` would sort after `…:00.1Z` (a zero fraction is
+        // not printed).
+        let at = |t: &str| t.parse::<Timestamp>().ok();
+        let newest = reports.iter().filter_map(|(_, r)| r.last_error.as_ref()).max_by_key(|e| at(&e.time));
         let (last_error, last_error_time) = match newest {
-            Some(e) if self.last_error_time.as_deref().is_none_or(|t| e.time.as_str() > t) => {
+            Some(e) if self.last_error_time.as_deref().is_none_or(|t| at(&e.time) > at(t)) => {
                 (Some(e.message.clone()), Some(e.time.clone()))
             }
             _ => (self.last_error.clone(), self.last_error_time.clone()),
@@ -220,6 +224,10 @@ mod tests {
         // Pod b is gone; a's older error does not come back.
         let later = reported.tally(&[("a".into(), report(1, Some(("old", t1))))]);
         assert_eq!(later.last_error.as_deref(), Some("new"));
+        // A tenth of a second after a whole second is later (as text it would sort first).
+        let fraction = Reported::default().tally(&[("a".into(), report(1, Some(("first", "2026-12-02T04:05:00Z"))))]);
+        let whole = fraction.tally(&[("a".into(), report(1, Some(("second", "2026-12-02T04:05:00.1Z"))))]);
+        assert_eq!(whole.last_error.as_deref(), Some("second"));
     }
 
     #[test]
