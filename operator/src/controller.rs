@@ -1,5 +1,5 @@
-//! What the three controllers share: their context, error classification, backoff, status
-//! patching and events.
+//! What the three controllers share: their context, error classification, backoff and
+//! events (how a reconcile ends, its status, is in `status`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,10 +12,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
 use rand::Rng;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::conditions::{READY, status_of};
+use crate::api::conditions::READY;
 use crate::config::Config;
 pub use crate::error::{Error, Result};
 use crate::external::cassandra::CassandraAdmin;
@@ -82,19 +81,6 @@ impl Context {
         Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
     }
 
-    /// An event when the Ready condition changes status, so `kubectl describe` tells the story.
-    pub async fn report_ready_change<K: Resource<DynamicType = ()>>(
-        &self,
-        obj: &K,
-        before: &[Condition],
-        after: &[Condition],
-    ) {
-        let Some(now) = after.iter().find(|c| c.type_ == READY) else { return };
-        if status_of(before, READY) != Some(now.status.as_str()) {
-            self.event(obj, now.status != "True", &now.reason, now.message.clone()).await;
-        }
-    }
-
     /// Publishes an event about `obj` in the background: the reconcile does not wait for the
     /// API server (two events per new Topic were two of its round trips). A failure to
     /// publish is logged, never fatal.
@@ -130,39 +116,6 @@ pub fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
         Some(ns) => format!("{}/{}/{}", K::kind(&()), ns, meta.name.as_deref().unwrap_or_default()),
         None => format!("{}/{}", K::kind(&()), meta.name.as_deref().unwrap_or_default()),
     }
-}
-
-/// Writes `status` with server-side apply (only when it differs from what is stored).
-pub async fn patch_status<K, S>(api: &Api<K>, obj: &K, old: Option<&S>, status: &S) -> Result<()>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-    S: Serialize + PartialEq,
-{
-    if old == Some(status) {
-        return Ok(());
-    }
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    Ok(())
-}
-
-/// Whether Kafka or Cassandra refused this very generation of the spec for good
-/// (`KafkaRejected`, `CassandraRejected`). Such an object waits for a change of its spec, in
-/// this process as in the next: an operator restart does not send the refused call again.
-pub fn refused_for_good(generation: Option<i64>, conditions: &[Condition]) -> bool {
-    use crate::api::Reason;
-    let refusals = [Reason::KafkaRejected.as_str(), Reason::CassandraRejected.as_str()];
-    generation.is_some()
-        && conditions.iter().any(|c| {
-            c.type_ == READY
-                && c.status == "False"
-                && refusals.contains(&c.reason.as_str())
-                && c.observed_generation == generation
-        })
 }
 
 /// Annotations on a credentials Secret: the fingerprint of the password last applied to its
@@ -245,29 +198,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ready(status: &str, reason: &str, generation: i64) -> Condition {
-        Condition {
-            type_: READY.into(),
-            status: status.into(),
-            reason: reason.into(),
-            observed_generation: Some(generation),
-            message: String::new(),
-            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
-            ),
-        }
-    }
-
-    #[test]
-    fn a_refusal_waits_for_a_new_generation_and_nothing_else_does() {
-        assert!(refused_for_good(Some(3), &[ready("False", "KafkaRejected", 3)]));
-        assert!(refused_for_good(Some(3), &[ready("False", "CassandraRejected", 3)]));
-        assert!(!refused_for_good(Some(4), &[ready("False", "KafkaRejected", 3)]), "the spec changed since");
-        assert!(!refused_for_good(Some(3), &[ready("False", "KafkaUnavailable", 3)]), "transient: retried");
-        assert!(!refused_for_good(Some(3), &[ready("True", "Provisioned", 3)]));
-        assert!(!refused_for_good(None, &[ready("False", "KafkaRejected", 3)]));
-    }
 
     #[test]
     fn a_secret_records_only_the_fingerprint_of_its_own_password() {

@@ -10,6 +10,9 @@ pub mod metrics;
 pub mod operator;
 pub mod seed;
 pub mod sink;
+pub mod status;
 pub mod tenancy;
 pub mod tenant;
+#[cfg(test)]
+mod testing;
 pub mod topic;

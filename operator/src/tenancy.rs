@@ -55,6 +55,12 @@ impl TenancyCache {
         }
     }
 
+    /// Copies that stay empty (no watch): every lookup asks the API server. For tests.
+    #[cfg(test)]
+    pub fn empty() -> Self {
+        TenancyCache { namespaces: reflector::store().0, tenants: reflector::store().0 }
+    }
+
     async fn namespace(&self, client: &Client, name: &str) -> Result<Option<Arc<Namespace>>> {
         match self.namespaces.get(&ObjectRef::new(name)) {
             Some(ns) => Ok(Some(ns)),

@@ -19,7 +19,6 @@ use kube::Resource;
 use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
-use super::report::Reported;
 use super::table::{add_column_cql, check_mapping, create_table_cql};
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
@@ -27,12 +26,13 @@ use crate::api::contract::SinkConfig;
 use crate::api::{CassandraSink, CassandraSinkStatus, Topic, WriteTime};
 use crate::controller::{
     APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy, object_key,
-    patch_status, readiness_changes, record_applied, recorded, refused_for_good,
+    readiness_changes, record_applied, recorded,
 };
 use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
 use crate::external::retries_within;
+use crate::status::{self, refused_for_good};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
@@ -78,7 +78,7 @@ pub const FINALIZER: &str = "tributary.dev/sink-cleanup";
 /// Bound on the cleanup of a deleted sink: a deletion never hangs on Kafka.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
 
-async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action> {
+pub(crate) async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -123,7 +123,7 @@ async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Re
 async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>, namespace: &str) -> Result<Action> {
     let namespace = namespace.to_string();
     let old = sink.status.as_ref();
-    if refused_for_good(sink.metadata.generation, old.map_or(&[], |s| s.conditions.as_slice())) {
+    if refused_for_good(sink.as_ref()) {
         ctx.succeeded(&object_key(sink.as_ref()));
         return Ok(Action::await_change());
     }
@@ -237,21 +237,9 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             }
         }
     };
-    status.conditions = conditions::merge(
-        old.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-        &[Some(ready.clone()), mapping].into_iter().flatten().collect::<Vec<_>>(),
-        sink.metadata.generation,
-        Timestamp::now(),
-    );
-    ctx.report_ready_change(
-        sink.as_ref(),
-        old.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-        &status.conditions,
-    )
-    .await;
-    // The fields read from the pods have their own writer (`report`).
-    let status = Reported::strip(&status);
-    patch_status(api, &sink, old.map(Reported::strip).as_ref(), &status).await?;
+    // The fields read from the pods have their own writer (`report`); publish leaves them out.
+    let observed: Vec<DesiredCondition> = [Some(ready), mapping].into_iter().flatten().collect();
+    status::publish(ctx, api, sink.as_ref(), status, &observed).await?;
     if let Some(e) = failure {
         return Err(e);
     }

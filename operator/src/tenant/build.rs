@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use k8s_openapi::jiff::Timestamp;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
@@ -42,6 +41,15 @@ pub fn namespace(v: &ValidatedTenant, owner: Option<OwnerReference>) -> Namespac
         },
         ..Default::default()
     }
+}
+
+/// Whether `existing` already carries everything `desired` sets (its labels and owner), so
+/// that applying it again would change nothing: a resync then sends no request.
+pub fn namespace_current(existing: &Namespace, desired: &Namespace) -> bool {
+    let labels = existing.metadata.labels.clone().unwrap_or_default();
+    let owners = existing.metadata.owner_references.as_deref().unwrap_or_default();
+    desired.metadata.labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
+        && desired.metadata.owner_references.iter().flatten().all(|o| owners.iter().any(|e| e.uid == o.uid))
 }
 
 /// The passwords of the tenant's Kafka user and Cassandra role: generated once, then kept.
@@ -180,15 +188,12 @@ pub fn status(
     old: Option<&TenantStatus>,
     v: Option<&ValidatedTenant>,
     rollup: &Rollup,
-    ready: DesiredCondition,
     generation: Option<i64>,
-    now: Timestamp,
 ) -> TenantStatus {
-    let previous = old.map(|s| s.conditions.as_slice()).unwrap_or_default();
     let limit = v.and_then(|v| v.limits.max_partitions).map_or("-".to_string(), |l| l.to_string());
     TenantStatus {
         observed_generation: generation,
-        conditions: conditions::merge(previous, &[ready], generation, now),
+        conditions: old.map(|s| s.conditions.clone()).unwrap_or_default(),
         namespace: v.map(|v| v.namespace.clone()),
         credentials_secret: v.map(|_| CREDENTIALS_SECRET.to_string()),
         topics: Some(format!("{}/{}", rollup.topics_ready, rollup.topics_total)),
@@ -322,7 +327,7 @@ mod tests {
             DesiredCondition::not_ready(Reason::Pending, "")
         };
         t.status = Some(crate::api::TopicStatus {
-            conditions: conditions::merge(&[], &[c], None, Timestamp::UNIX_EPOCH),
+            conditions: conditions::merge(&[], &[c], None, k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
             ..Default::default()
         });
         t
@@ -337,7 +342,7 @@ mod tests {
             (c.reason, c.message.as_str()),
             (Reason::ChildrenNotReady, "not ready: Topic b; see their status (kubectl describe)")
         );
-        let s = status(None, Some(&water()), &r, c, Some(4), Timestamp::UNIX_EPOCH);
+        let s = status(None, Some(&water()), &r, Some(4));
         assert_eq!(
             (s.topics.as_deref(), s.sinks.as_deref(), s.partitions.as_deref()),
             (Some("1/2"), Some("0/0"), Some("9/-"))

@@ -6,7 +6,6 @@ use std::time::Duration;
 use backon::Retryable;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -22,12 +21,13 @@ use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, DeletionPolicy, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
     APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy,
-    object_key, patch_status, readiness_changes, record_applied, recorded, refused_for_good,
+    object_key, readiness_changes, record_applied, recorded,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
 use crate::external::retries_within;
+use crate::status::{self, refused_for_good};
 
 const KIND: &str = "Tenant";
 
@@ -55,7 +55,7 @@ pub const FINALIZER: &str = "tributary.dev/tenant-cleanup";
 /// Bound on the whole cleanup of a deleted Tenant: a deletion never hangs on Kafka.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
 
-async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
+pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
     let api: Api<Tenant> = Api::all(ctx.client.clone());
     finalizer(&api, FINALIZER, tenant, |event| async {
@@ -70,7 +70,7 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
 
 async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let key = object_key(tenant.as_ref());
-    if refused_for_good(tenant.metadata.generation, tenant.status.as_ref().map_or(&[], |s| s.conditions.as_slice())) {
+    if refused_for_good(tenant.as_ref()) {
         ctx.succeeded(&key);
         return Ok(Action::await_change());
     }
@@ -195,8 +195,8 @@ async fn record_claim(ctx: &Context, tenant: &Tenant, passwords: &Passwords) -> 
     Ok(())
 }
 
-/// Computes the status from what this reconcile found, tells a Ready change in an event,
-/// and writes the status if it changed.
+/// Ends the reconcile: the Tenant's status from what it found, `ready` merged in
+/// (see [`crate::status`]).
 async fn publish_status(
     ctx: &Context,
     tenant: &Tenant,
@@ -204,10 +204,8 @@ async fn publish_status(
     rollup: &Rollup,
     ready: DesiredCondition,
 ) -> Result<()> {
-    let old = tenant.status.as_ref();
-    let status = build::status(old, v, rollup, ready, tenant.metadata.generation, Timestamp::now());
-    ctx.report_ready_change(tenant, old.map(|s| s.conditions.as_slice()).unwrap_or_default(), &status.conditions).await;
-    patch_status(&Api::<Tenant>::all(ctx.client.clone()), tenant, old, &status).await
+    let status = build::status(tenant.status.as_ref(), v, rollup, tenant.metadata.generation);
+    status::publish(ctx, &Api::<Tenant>::all(ctx.client.clone()), tenant, status, &[ready]).await
 }
 
 /// The tenant's SCRAM credential (written unless the Secret records this password as applied
@@ -431,6 +429,9 @@ async fn ensure_namespace(
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let own_it = existing.is_none_or(|ns| ns.owner_references().iter().any(|o| o.uid == owner.uid));
     let desired = build::namespace(v, own_it.then_some(owner));
+    if existing.is_some_and(|ns| build::namespace_current(ns, &desired)) {
+        return Ok(());
+    }
     namespaces.patch(&v.namespace, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
     if existing.is_none() {
         ctx.event(tenant, false, "NamespaceCreated", format!("created namespace {}", v.namespace)).await;

@@ -1,7 +1,8 @@
 //! What to do about a topic, from what is wanted and what Kafka has (pure).
 
 use super::model::{DesiredTopic, LiveConfig, ObservedTopic};
-use crate::api::Reason;
+use crate::api::conditions::DesiredCondition;
+use crate::api::{DeletionPolicy, Reason, TopicStatus};
 use crate::external::kafka::ConfigOp;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +110,45 @@ pub fn config_changes(
         }
     }
     changes
+}
+
+/// What a Topic reconcile found: its Ready condition and the fields of its status.
+pub struct Outcome {
+    pub ready: DesiredCondition,
+    pub tenant: Option<String>,
+    pub kafka_name: Option<String>,
+    pub observed: Option<ObservedTopic>,
+    /// Drift set back in this reconcile (`None`: nothing new to report).
+    pub reverted: Option<Vec<String>>,
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+impl Outcome {
+    pub fn new(ready: DesiredCondition) -> Self {
+        Outcome { ready, tenant: None, kafka_name: None, observed: None, reverted: None, deletion_policy: None }
+    }
+}
+
+/// The Topic's status from the stored one and this reconcile's outcome, conditions as stored
+/// (`status::publish` merges `outcome.ready`). The drift list is kept until the spec changes
+/// or a reconcile reverts something new.
+pub fn status(old: Option<&TopicStatus>, generation: Option<i64>, outcome: &Outcome) -> TopicStatus {
+    let spec_changed = old.and_then(|s| s.observed_generation) != generation;
+    let reverted_config = match &outcome.reverted {
+        Some(reverted) => reverted.clone(),
+        None if spec_changed => Vec::new(),
+        None => old.map(|s| s.reverted_config.clone()).unwrap_or_default(),
+    };
+    TopicStatus {
+        observed_generation: generation,
+        conditions: old.map(|s| s.conditions.clone()).unwrap_or_default(),
+        kafka_name: outcome.kafka_name.clone(),
+        tenant: outcome.tenant.clone(),
+        partitions: outcome.observed.as_ref().map(|o| o.partitions),
+        replication_factor: outcome.observed.as_ref().map(|o| o.replication_factor),
+        reverted_config,
+        deletion_policy: outcome.deletion_policy,
+    }
 }
 
 #[cfg(test)]

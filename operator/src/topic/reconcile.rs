@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -12,16 +11,15 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::build::{Plan, config_changes, plan};
+use super::build::{self, Outcome, Plan, config_changes, plan};
 use super::model::{DesiredTopic, ObservedTopic};
 use super::validate::{Siblings, age, kafka_name, usage_before, validate};
 use crate::api::Reason;
-use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY, status_of};
-use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic, TopicStatus};
-use crate::controller::{
-    Context, Error, Result, error_policy, object_key, patch_status, readiness_changes, refused_for_good,
-};
+use crate::api::conditions::{ConditionStatus, DesiredCondition, READY, status_of};
+use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
+use crate::controller::{Context, Error, Result, error_policy, object_key, readiness_changes};
 use crate::external::kafka::KafkaCallError;
+use crate::status::{self, refused_for_good};
 use crate::tenancy::{Tenancy, resolve, resolve_for_cleanup};
 use crate::tenant::ValidatedTenant;
 
@@ -31,9 +29,9 @@ const NO_TENANT_RETRY: Duration = Duration::from_secs(15);
 
 /// The shared context plus the controller's own cache of every Topic, which the guardrails
 /// count from instead of listing the namespace on each reconcile.
-struct TopicContext {
-    ctx: Arc<Context>,
-    topics: Store<Topic>,
+pub(crate) struct TopicContext {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) topics: Store<Topic>,
 }
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
@@ -59,26 +57,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .await;
 }
 
-struct Outcome {
-    ready: DesiredCondition,
-    tenant: Option<String>,
-    kafka_name: Option<String>,
-    observed: Option<ObservedTopic>,
-    /// Drift set back in this reconcile (`None`: nothing new to report).
-    reverted: Option<Vec<String>>,
-    deletion_policy: Option<DeletionPolicy>,
-}
-
-impl Outcome {
-    fn new(ready: DesiredCondition) -> Self {
-        Outcome { ready, tenant: None, kafka_name: None, observed: None, reverted: None, deletion_policy: None }
-    }
-}
-
 /// Finalizer that applies the Topic's `deletionPolicy` to its Kafka topic.
 pub const FINALIZER: &str = "tributary.dev/topic-cleanup";
 
-async fn reconcile(topic: Arc<Topic>, tctx: Arc<TopicContext>) -> Result<Action> {
+pub(crate) async fn reconcile(topic: Arc<Topic>, tctx: Arc<TopicContext>) -> Result<Action> {
     let _timer = tctx.ctx.metrics.reconcile(KIND);
     let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let api: Api<Topic> = Api::namespaced(tctx.ctx.client.clone(), &namespace);
@@ -99,7 +81,7 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
     // status.kafkaName names the topic once the operator manages it (created or adopted);
     // until then a topic found in Kafka is someone else's.
     let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
-    if refused_for_good(topic.metadata.generation, topic.status.as_ref().map_or(&[], |s| s.conditions.as_slice())) {
+    if refused_for_good(topic.as_ref()) {
         ctx.succeeded(&key);
         return Ok(Action::await_change());
     }
@@ -163,35 +145,8 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
         }
     };
 
-    let old = topic.status.as_ref();
-    let spec_changed = old.and_then(|s| s.observed_generation) != topic.metadata.generation;
-    let reverted_config = match outcome.reverted {
-        Some(reverted) => reverted,
-        None if spec_changed => Vec::new(),
-        None => old.map(|s| s.reverted_config.clone()).unwrap_or_default(),
-    };
-    let status = TopicStatus {
-        observed_generation: topic.metadata.generation,
-        conditions: conditions::merge(
-            old.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-            std::slice::from_ref(&outcome.ready),
-            topic.metadata.generation,
-            Timestamp::now(),
-        ),
-        kafka_name: outcome.kafka_name,
-        tenant: outcome.tenant,
-        partitions: outcome.observed.as_ref().map(|o| o.partitions),
-        replication_factor: outcome.observed.as_ref().map(|o| o.replication_factor),
-        reverted_config,
-        deletion_policy: outcome.deletion_policy,
-    };
-    ctx.report_ready_change(
-        topic.as_ref(),
-        old.map(|s| s.conditions.as_slice()).unwrap_or_default(),
-        &status.conditions,
-    )
-    .await;
-    patch_status(api, &topic, old, &status).await?;
+    let status = build::status(topic.status.as_ref(), topic.metadata.generation, &outcome);
+    status::publish(ctx, api, topic.as_ref(), status, std::slice::from_ref(&outcome.ready)).await?;
     match failure {
         Some(e) => Err(e),
         None => {

@@ -1,0 +1,216 @@
+//! An in-memory Kubernetes API for reconcile tests: a `kube::Client` whose requests are
+//! answered from a map of objects keyed by their path, and recorded for assertions.
+//!
+//! What it implements is what the reconciles use: GET of an object or a collection, POST,
+//! DELETE, and PATCH as JSON patch, merge patch, and server-side apply (taken as a merge
+//! patch: no field ownership, which these tests do not exercise). Each write bumps
+//! `resourceVersion`; a new object gets a `uid` and `generation` 1.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use kube::Client;
+use kube::client::Body;
+use serde_json::{Value, json};
+
+/// One request the API received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: Method,
+    /// The path without the query.
+    pub path: String,
+    /// The content type of a PATCH (`apply-patch+yaml`, `merge-patch+json`, `json-patch+json`).
+    pub patch_type: Option<String>,
+    pub body: Value,
+}
+
+impl Recorded {
+    pub fn is_write(&self) -> bool {
+        self.method != Method::GET
+    }
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Value>,
+    requests: Vec<Recorded>,
+    version: u64,
+}
+
+/// The API's state, shared with the client it serves.
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    state: Arc<Mutex<State>>,
+}
+
+/// Plural resource names that are collections (a GET on them lists).
+const COLLECTIONS: [&str; 9] =
+    ["namespaces", "secrets", "configmaps", "deployments", "pods", "events", "tenants", "topics", "cassandrasinks"];
+
+impl FakeApi {
+    pub fn client(&self) -> Client {
+        let api = self.clone();
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let api = api.clone();
+            async move { Ok::<_, std::convert::Infallible>(api.answer(request).await) }
+        });
+        Client::new(service, "default")
+    }
+
+    /// Stores `object` at `path` as if it had been created there.
+    pub fn put(&self, path: &str, mut object: Value) {
+        let mut state = self.state.lock().unwrap();
+        state.version += 1;
+        fill_new_metadata(&mut object, state.version);
+        state.objects.insert(path.to_string(), object);
+    }
+
+    pub fn get(&self, path: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.get(path).cloned()
+    }
+
+    /// The stored object at `path` as `K`.
+    pub fn object<K: serde::de::DeserializeOwned>(&self, path: &str) -> K {
+        let value = self.get(path).unwrap_or_else(|| panic!("no object at {path}"));
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("object at {path}: {e}"))
+    }
+
+    /// Every request so far, and forgets them.
+    pub fn take_requests(&self) -> Vec<Recorded> {
+        std::mem::take(&mut self.state.lock().unwrap().requests)
+    }
+
+    /// The writes so far (events left out: they are published in the background), and
+    /// forgets every request.
+    pub fn take_writes(&self) -> Vec<Recorded> {
+        self.take_requests().into_iter().filter(|r| r.is_write() && !r.path.contains("/events")).collect()
+    }
+
+    async fn answer(&self, request: Request<Body>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let path = parts.uri.path().to_string();
+        let patch_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ct| ct.strip_prefix("application/").filter(|t| t.contains("patch")).map(str::to_string));
+        let watch = parts.uri.query().is_some_and(|q| q.contains("watch=true"));
+        let mut state = self.state.lock().unwrap();
+        state.requests.push(Recorded {
+            method: parts.method.clone(),
+            path: path.clone(),
+            patch_type: patch_type.clone(),
+            body: body.clone(),
+        });
+        if watch {
+            // No watch is served: the reconciles under test do not watch.
+            return respond(StatusCode::METHOD_NOT_ALLOWED, status_body(405, "watch is not served"));
+        }
+        let (object_path, subresource) = match path.strip_suffix("/status") {
+            Some(p) => (p.to_string(), true),
+            None => (path.clone(), false),
+        };
+        match parts.method {
+            Method::GET => match state.objects.get(&object_path) {
+                Some(object) => respond(StatusCode::OK, object.clone()),
+                None if COLLECTIONS.contains(&last_segment(&path)) => {
+                    let prefix = format!("{path}/");
+                    let items: Vec<Value> = state
+                        .objects
+                        .iter()
+                        .filter(|(k, _)| k.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/')))
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    let version = state.version.to_string();
+                    respond(
+                        StatusCode::OK,
+                        json!({"kind": "List", "metadata": {"resourceVersion": version}, "items": items}),
+                    )
+                }
+                None => not_found(&path),
+            },
+            Method::POST => {
+                let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("generated").to_string();
+                let key = format!("{path}/{name}");
+                state.version += 1;
+                let mut object = body;
+                fill_new_metadata(&mut object, state.version);
+                state.objects.insert(key, object.clone());
+                respond(StatusCode::CREATED, object)
+            }
+            Method::DELETE => match state.objects.remove(&object_path) {
+                Some(object) => respond(StatusCode::OK, object),
+                None => not_found(&path),
+            },
+            Method::PATCH => {
+                let existing = state.objects.get(&object_path).cloned();
+                let apply = patch_type.as_deref() == Some("apply-patch+yaml");
+                let mut object = match existing {
+                    Some(object) => object,
+                    None if apply && !subresource => Value::Object(Default::default()),
+                    None => return not_found(&path),
+                };
+                let created = object.get("metadata").is_none();
+                let result = match patch_type.as_deref() {
+                    Some("json-patch+json") => serde_json::from_value::<json_patch::Patch>(body)
+                        .map_err(|e| e.to_string())
+                        .and_then(|p| json_patch::patch(&mut object, &p).map_err(|e| e.to_string())),
+                    _ if subresource => {
+                        json_patch::merge(&mut object, &json!({"status": body.get("status").cloned()}));
+                        Ok(())
+                    }
+                    _ => {
+                        json_patch::merge(&mut object, &body);
+                        Ok(())
+                    }
+                };
+                if let Err(e) = result {
+                    return respond(StatusCode::UNPROCESSABLE_ENTITY, status_body(422, &e));
+                }
+                state.version += 1;
+                if created {
+                    fill_new_metadata(&mut object, state.version);
+                } else {
+                    object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+                }
+                state.objects.insert(object_path, object.clone());
+                respond(StatusCode::OK, object)
+            }
+            _ => respond(StatusCode::METHOD_NOT_ALLOWED, status_body(405, "method not served")),
+        }
+    }
+}
+
+fn fill_new_metadata(object: &mut Value, version: u64) {
+    let metadata = object.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| json!({})));
+    if let Some(Value::Object(metadata)) = metadata {
+        metadata.entry("uid").or_insert_with(|| json!(format!("uid-{version}")));
+        metadata.entry("generation").or_insert(json!(1));
+        metadata.insert("resourceVersion".into(), json!(version.to_string()));
+    }
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or_default()
+}
+
+fn status_body(code: u16, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": code,
+           "reason": if code == 404 { "NotFound" } else { "Invalid" }, "metadata": {}})
+}
+
+fn not_found(path: &str) -> Response<Body> {
+    respond(StatusCode::NOT_FOUND, status_body(404, &format!("{path} not found")))
+}
+
+fn respond(code: StatusCode, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(&body).expect("json")))
+        .expect("response")
+}

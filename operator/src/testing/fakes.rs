@@ -1,0 +1,332 @@
+//! In-memory Kafka and Cassandra behind the adapters' traits, for reconcile tests. Each
+//! records the calls that change something (`writes`), and can be taken down, after which
+//! every call fails as an unreachable cluster does (transient).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+
+use crate::api::tenant::CassandraReplication;
+use crate::external::cassandra::{CassandraAdmin, CassandraCallError, LiveColumn, ObservedRole};
+use crate::external::kafka::quotas::Quotas;
+use crate::external::kafka::{AclBinding, ConfigOp, KafkaAdmin, KafkaCallError, KafkaSecurity};
+use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
+
+#[derive(Default)]
+pub struct KafkaState {
+    pub topics: BTreeMap<String, ObservedTopic>,
+    pub users: BTreeMap<String, String>,
+    pub acls: BTreeSet<AclBinding>,
+    pub quotas: BTreeMap<String, Quotas>,
+    /// The calls that changed something, as `Call(argument)`.
+    pub writes: Vec<String>,
+    pub down: bool,
+}
+
+#[derive(Default)]
+pub struct FakeKafka {
+    pub state: Mutex<KafkaState>,
+}
+
+impl FakeKafka {
+    pub fn take_writes(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().unwrap().writes)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    /// Runs `f` on the state, or fails like a cluster that does not answer.
+    fn with<T: Send + 'static>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&mut KafkaState) -> T,
+    ) -> BoxFuture<'static, Result<T, KafkaCallError>> {
+        let mut state = self.state.lock().unwrap();
+        let result = if state.down {
+            Err(KafkaCallError {
+                call,
+                message: "no broker answered (fake Kafka is down)".into(),
+                transient: true,
+                answered: false,
+            })
+        } else {
+            Ok(f(&mut state))
+        };
+        Box::pin(futures::future::ready(result))
+    }
+}
+
+impl KafkaAdmin for FakeKafka {
+    fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
+        self.with("Metadata", |s| TopicView { topic: s.topics.get(name).cloned(), brokers: 3 })
+    }
+    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("CreateTopics", |s| {
+            s.writes.push(format!("CreateTopics({})", topic.name));
+            let config = topic
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), LiveConfig { value: Some(v.clone()), dynamic: true }))
+                .collect();
+            let observed = ObservedTopic {
+                partitions: topic.partitions,
+                replication_factor: topic.replication_factor,
+                under_replicated: 0,
+                config,
+            };
+            s.topics.insert(topic.name.clone(), observed);
+        })
+    }
+    fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("CreatePartitions", |s| {
+            s.writes.push(format!("CreatePartitions({name}, {total})"));
+            if let Some(t) = s.topics.get_mut(name) {
+                t.partitions = total;
+            }
+        })
+    }
+    fn alter_topic_config<'a>(
+        &'a self,
+        name: &'a str,
+        changes: Vec<(String, ConfigOp)>,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("IncrementalAlterConfigs", |s| {
+            s.writes.push(format!("IncrementalAlterConfigs({name})"));
+            if let Some(t) = s.topics.get_mut(name) {
+                for (key, op) in changes {
+                    match op {
+                        ConfigOp::Set(value) => {
+                            t.config.insert(key, LiveConfig { value: Some(value), dynamic: true });
+                        }
+                        ConfigOp::Delete => {
+                            t.config.remove(&key);
+                        }
+                    }
+                }
+            }
+        })
+    }
+    fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("DeleteTopics", |s| {
+            s.writes.push(format!("DeleteTopics({name})"));
+            s.topics.remove(name);
+        })
+    }
+    fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        self.with("Metadata", |s| s.topics.keys().filter(|t| t.starts_with(prefix)).cloned().collect())
+    }
+    fn groups_with_prefix<'a>(&'a self, _prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        self.with("ListGroups", |_| Vec::new())
+    }
+    fn topic_progress<'a>(
+        &'a self,
+        _topic: &'a str,
+        _group: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
+        self.with("ListOffsets", |_| TopicProgress::default())
+    }
+    fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
+        self.with("Metadata", |s| s.topics.contains_key(name).then(|| format!("id-{name}")))
+    }
+}
+
+impl KafkaSecurity for FakeKafka {
+    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("AlterUserScramCredentials", |s| {
+            s.writes.push(format!("AlterUserScramCredentials({user})"));
+            s.users.insert(user.to_string(), password.to_string());
+        })
+    }
+    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("AlterUserScramCredentials", |s| {
+            s.writes.push(format!("DeleteUserScramCredentials({user})"));
+            s.users.remove(user);
+        })
+    }
+    fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
+        self.with("DescribeAcls", |s| s.acls.iter().filter(|a| a.principal == principal).cloned().collect())
+    }
+    fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
+        self.with("CreateAcls", |s| {
+            // An empty change is no call, as in the adapter.
+            if acls.is_empty() {
+                return;
+            }
+            s.writes.push(format!("CreateAcls({})", acls.len()));
+            s.acls.extend(acls);
+        })
+    }
+    fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
+        self.with("DeleteAcls", |s| {
+            if acls.is_empty() {
+                return;
+            }
+            s.writes.push(format!("DeleteAcls({})", acls.len()));
+            for acl in &acls {
+                s.acls.remove(acl);
+            }
+        })
+    }
+    fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
+        self.with("DescribeUserScramCredentials", |s| s.users.keys().cloned().collect())
+    }
+    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>> {
+        self.with("DescribeUserScramCredentials", |s| s.users.contains_key(user))
+    }
+    fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>> {
+        self.with("DescribeClientQuotas", |s| s.quotas.get(user).cloned().unwrap_or_default())
+    }
+    fn alter_user_quotas<'a>(
+        &'a self,
+        user: &'a str,
+        set: &'a Quotas,
+        remove: &'a [String],
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("AlterClientQuotas", |s| {
+            if set.is_empty() && remove.is_empty() {
+                return;
+            }
+            s.writes.push(format!("AlterClientQuotas({user})"));
+            let quotas = s.quotas.entry(user.to_string()).or_default();
+            quotas.extend(set.iter().map(|(k, v)| (k.clone(), *v)));
+            for key in remove {
+                quotas.remove(key);
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct CassandraState {
+    pub keyspaces: BTreeMap<String, BTreeMap<String, String>>,
+    pub roles: BTreeMap<String, String>,
+    pub permissions: BTreeMap<String, BTreeSet<(String, String)>>,
+    /// Tables by `keyspace.table`.
+    pub tables: BTreeMap<String, Vec<LiveColumn>>,
+    /// The statements that changed something, as `Statement(argument)`.
+    pub writes: Vec<String>,
+    pub down: bool,
+}
+
+#[derive(Default)]
+pub struct FakeCassandra {
+    pub state: Mutex<CassandraState>,
+}
+
+impl FakeCassandra {
+    pub fn take_writes(&self) -> Vec<String> {
+        std::mem::take(&mut self.state.lock().unwrap().writes)
+    }
+
+    fn with<T: Send + 'static>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&mut CassandraState) -> T,
+    ) -> BoxFuture<'static, Result<T, CassandraCallError>> {
+        let mut state = self.state.lock().unwrap();
+        let result = if state.down {
+            Err(CassandraCallError {
+                call,
+                message: "no host answered (fake Cassandra is down)".into(),
+                transient: true,
+            })
+        } else {
+            Ok(f(&mut state))
+        };
+        Box::pin(futures::future::ready(result))
+    }
+}
+
+impl CassandraAdmin for FakeCassandra {
+    fn keyspace_replication<'a>(
+        &'a self,
+        keyspace: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, CassandraCallError>> {
+        self.with("select keyspace", |s| s.keyspaces.get(keyspace).cloned())
+    }
+    fn put_keyspace<'a>(
+        &'a self,
+        keyspace: &'a str,
+        replication: &'a CassandraReplication,
+        _exists: bool,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        let map = crate::external::cassandra::replication_map(replication);
+        self.with("put keyspace", |s| {
+            s.writes.push(format!("PutKeyspace({keyspace})"));
+            s.keyspaces.insert(keyspace.to_string(), map);
+        })
+    }
+    fn drop_keyspace<'a>(&'a self, keyspace: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        self.with("drop keyspace", |s| {
+            s.writes.push(format!("DropKeyspace({keyspace})"));
+            s.keyspaces.remove(keyspace);
+        })
+    }
+    fn role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<Option<ObservedRole>, CassandraCallError>> {
+        self.with("select role", |s| s.roles.get(role).map(|_| ObservedRole { superuser: false, login: true }))
+    }
+    fn put_role<'a>(
+        &'a self,
+        role: &'a str,
+        password: &'a str,
+        _exists: bool,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        self.with("put role", |s| {
+            s.writes.push(format!("PutRole({role})"));
+            s.roles.insert(role.to_string(), password.to_string());
+        })
+    }
+    fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        self.with("drop role", |s| {
+            s.writes.push(format!("DropRole({role})"));
+            s.roles.remove(role);
+        })
+    }
+    fn table_columns<'a>(
+        &'a self,
+        keyspace: &'a str,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LiveColumn>, CassandraCallError>> {
+        self.with("select columns", |s| s.tables.get(&format!("{keyspace}.{table}")).cloned().unwrap_or_default())
+    }
+    fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
+        self.with("create table", |s| s.writes.push(format!("CreateTable({cql})")))
+    }
+    fn alter_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
+        self.with("alter table", |s| s.writes.push(format!("AlterTable({cql})")))
+    }
+    fn permissions<'a>(
+        &'a self,
+        role: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeSet<(String, String)>, CassandraCallError>> {
+        self.with("list permissions", |s| s.permissions.get(role).cloned().unwrap_or_default())
+    }
+    fn grant<'a>(
+        &'a self,
+        role: &'a str,
+        permission: &'a str,
+        keyspace: &'a str,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        self.with("grant", |s| {
+            s.writes.push(format!("Grant({permission} on {keyspace} to {role})"));
+            let resource = format!("<keyspace {keyspace}>");
+            s.permissions.entry(role.to_string()).or_default().insert((resource, permission.to_string()));
+        })
+    }
+    fn revoke<'a>(
+        &'a self,
+        role: &'a str,
+        permission: &'a str,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        self.with("revoke", |s| {
+            s.writes.push(format!("Revoke({permission} on {resource} from {role})"));
+            if let Some(held) = s.permissions.get_mut(role) {
+                held.remove(&(resource.to_string(), permission.to_string()));
+            }
+        })
+    }
+}

@@ -1,0 +1,314 @@
+//! Reconcile flows against the fakes: what each reconcile writes, where, and that a second
+//! reconcile of an unchanged world writes nothing.
+
+use std::sync::Arc;
+
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use serde_json::json;
+
+use super::{Scenario, namespaced, tenant, tenant_path, topic};
+use crate::api::{Tenant, Topic};
+use crate::controller::Result;
+use crate::topic::reconcile::TopicContext;
+
+fn water_spec() -> serde_json::Value {
+    json!({
+        "deletionPolicy": "Retain",
+        "kafka": {"limits": {"maxTopics": 10, "maxPartitions": 60}},
+        "cassandra": {"replication": {"class": "SimpleStrategy", "replicationFactor": 1}},
+    })
+}
+
+impl Scenario {
+    /// Reconciles the Tenant stored at `name` once, as the controller would.
+    async fn reconcile_tenant(&self, name: &str) -> Result<kube::runtime::controller::Action> {
+        let tenant: Tenant = self.api.object(&tenant_path(name));
+        crate::tenant::reconcile::reconcile(Arc::new(tenant), self.ctx.clone()).await
+    }
+
+    /// Reconciles the Topic stored at `ns/name` once; `others` are the Topics the
+    /// controller's cache holds besides it (the guardrails count them).
+    async fn reconcile_topic(
+        &self,
+        ns: &str,
+        name: &str,
+        others: &[Topic],
+    ) -> Result<kube::runtime::controller::Action> {
+        let topic: Topic = self.api.object(&namespaced(ns, "topics", name));
+        let (store, mut writer): (Store<Topic>, _) = reflector::store();
+        for other in others.iter().chain([&topic]) {
+            writer.apply_watcher_event(&watcher::Event::Apply(other.clone()));
+        }
+        let tctx = Arc::new(TopicContext { ctx: self.ctx.clone(), topics: store });
+        crate::topic::reconcile::reconcile(Arc::new(topic), tctx).await
+    }
+
+    fn ready_of(&self, path: &str) -> (String, String, String) {
+        self.condition(path, "Ready")
+    }
+
+    /// A provisioned tenant `water`, its writes taken.
+    async fn provisioned_water(&self) {
+        self.api.put(&tenant_path("water"), tenant("water", water_spec()));
+        self.reconcile_tenant("water").await.expect("tenant reconcile");
+        assert_eq!(self.ready_of(&tenant_path("water")).0, "True");
+        self.writes();
+    }
+}
+
+#[tokio::test]
+async fn a_new_tenant_gets_its_namespace_secret_user_acls_keyspace_and_role_and_a_resync_writes_nothing() {
+    let s = Scenario::new();
+    s.api.put(&tenant_path("water"), tenant("water", water_spec()));
+
+    s.reconcile_tenant("water").await.expect("first reconcile");
+    let (api, kafka, cassandra) = s.writes();
+    for path in ["/api/v1/namespaces/water", "/api/v1/namespaces/water/secrets/tributary-credentials"] {
+        assert!(api.iter().any(|w| w.ends_with(path)), "{path} written: {api:?}");
+    }
+    assert!(kafka.contains(&"AlterUserScramCredentials(water)".to_string()), "{kafka:?}");
+    assert!(kafka.iter().any(|w| w.starts_with("CreateAcls(")), "{kafka:?}");
+    assert!(cassandra.contains(&"PutKeyspace(water)".to_string()), "{cassandra:?}");
+    assert!(cassandra.contains(&"PutRole(water)".to_string()), "{cassandra:?}");
+    // The password in the Secret is the one Kafka and Cassandra were given.
+    let secret = s.api.object("/api/v1/namespaces/water/secrets/tributary-credentials");
+    let kafka_password = s.kafka.state.lock().unwrap().users["water"].clone();
+    let cassandra_password = s.cassandra.state.lock().unwrap().roles["water"].clone();
+    assert!(secret_holds(&secret, &kafka_password), "the Secret holds the Kafka password");
+    assert!(secret_holds(&secret, &cassandra_password), "the Secret holds the Cassandra password");
+    let acls = s.kafka.state.lock().unwrap().acls.clone();
+    assert!(acls.iter().all(|a| a.principal == "User:water" && a.resource_name.starts_with("water.")), "{acls:?}");
+    let (status, reason, message) = s.ready_of(&tenant_path("water"));
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Provisioned"), "{message}");
+
+    // The same world again: nothing is written anywhere, not even the status.
+    s.reconcile_tenant("water").await.expect("second reconcile");
+    assert_eq!(s.writes(), (vec![], vec![], vec![]), "a resync of an unchanged Tenant writes nothing");
+}
+
+fn secret_holds(secret: &k8s_openapi::api::core::v1::Secret, password: &str) -> bool {
+    let data = secret.data.iter().flatten().map(|(_, v)| String::from_utf8_lossy(&v.0).into_owned());
+    let string_data = secret.string_data.iter().flatten().map(|(_, v)| v.clone());
+    data.chain(string_data).any(|v| v.contains(password))
+}
+
+#[tokio::test]
+async fn a_tenant_whose_namespace_is_someone_elses_is_refused_and_nothing_is_written_outside() {
+    let s = Scenario::new();
+    s.api.put(
+        "/api/v1/namespaces/water",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "water"}}),
+    );
+    s.api.put(&tenant_path("water"), tenant("water", water_spec()));
+
+    s.reconcile_tenant("water").await.expect("reconcile");
+    let (status, reason, message) = s.ready_of(&tenant_path("water"));
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "NamespaceTaken"), "{message}");
+    assert!(message.contains("water"), "the message names the namespace: {message}");
+    let (api, kafka, cassandra) = s.writes();
+    assert_eq!((kafka, cassandra), (vec![], vec![]), "no user, ACL, keyspace or role for a refused Tenant");
+    assert!(api.iter().all(|w| w.ends_with("/tenants/water/status")), "only the Tenant's status: {api:?}");
+    assert!(
+        s.api.get("/api/v1/namespaces/water").unwrap().pointer("/metadata/labels").is_none(),
+        "namespace untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_nothing() {
+    let s = Scenario::new();
+    s.provisioned_water().await;
+    let path = namespaced("water", "topics", "data");
+    s.api.put(&path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
+
+    s.reconcile_topic("water", "data", &[]).await.expect("first reconcile");
+    let api = s.api.take_writes();
+    assert_eq!(s.kafka.take_writes(), ["CreateTopics(water.data)"]);
+    assert!(s.cassandra.take_writes().is_empty());
+    assert_eq!(api.len(), 1, "one write, the status: {api:?}");
+    assert_eq!(
+        (api[0].path.as_str(), api[0].patch_type.as_deref()),
+        (format!("{path}/status").as_str(), Some("apply-patch+yaml"))
+    );
+    assert_eq!(api[0].body["status"]["kafkaName"], "water.data", "server-side apply of the whole status");
+    assert_eq!(s.ready_of(&path).0, "True", "{:?}", s.ready_of(&path));
+    let stored = s.api.get(&path).unwrap();
+    assert_eq!(stored.pointer("/status/kafkaName"), Some(&json!("water.data")));
+    assert_eq!(stored.pointer("/status/partitions"), Some(&json!(3)));
+
+    s.reconcile_topic("water", "data", &[]).await.expect("second reconcile");
+    assert_eq!(s.writes(), (vec![], vec![], vec![]), "a resync of an unchanged Topic writes nothing");
+}
+
+#[tokio::test]
+async fn a_topic_over_the_tenants_partition_budget_is_refused_before_kafka() {
+    let s = Scenario::new();
+    s.provisioned_water().await;
+    // 50 partitions already held by another Topic of the tenant; the budget is 60.
+    let other: Topic = serde_json::from_value(json!({
+        "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
+        "metadata": {"name": "big", "namespace": "water", "uid": "uid-big", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"partitions": 50, "replicationFactor": 3},
+    }))
+    .unwrap();
+    let path = namespaced("water", "topics", "more");
+    s.api.put(&path, topic("water", "more", json!({"partitions": 12, "replicationFactor": 3})));
+
+    s.reconcile_topic("water", "more", &[other]).await.expect("reconcile");
+    let (status, reason, message) = s.ready_of(&path);
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "GuardrailViolated"), "{message}");
+    assert!(message.contains("60"), "the message names the limit: {message}");
+    assert!(s.kafka.take_writes().is_empty(), "nothing created in Kafka");
+}
+
+#[tokio::test]
+async fn kafka_down_is_reported_and_retried_and_the_topic_is_created_when_it_answers() {
+    let s = Scenario::new();
+    s.provisioned_water().await;
+    let path = namespaced("water", "topics", "data");
+    s.api.put(&path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
+
+    s.kafka.set_down(true);
+    let failed = s.reconcile_topic("water", "data", &[]).await;
+    assert!(failed.is_err(), "a transient failure goes to the error policy (backoff)");
+    let (status, reason, message) = s.ready_of(&path);
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "KafkaUnavailable"), "{message}");
+    assert!(message.contains("Check the brokers") || message.contains("retrying"), "{message}");
+
+    s.kafka.set_down(false);
+    s.reconcile_topic("water", "data", &[]).await.expect("reconcile after Kafka is back");
+    assert_eq!(s.kafka.take_writes(), ["CreateTopics(water.data)"]);
+    assert_eq!(s.ready_of(&path).0, "True");
+}
+
+/// The columns of `water.readings` as Cassandra lists them for the example sink, with
+/// `conductivity` of the given type (`None`: without it).
+fn readings_table(conductivity: Option<&str>) -> Vec<crate::external::cassandra::LiveColumn> {
+    let column =
+        |name: &str, kind: &str, cql_type: &str, position: i32, order: &str| crate::external::cassandra::LiveColumn {
+            name: name.into(),
+            kind: kind.into(),
+            cql_type: cql_type.into(),
+            position,
+            clustering_order: order.into(),
+        };
+    let mut columns = vec![
+        column("station", "partition_key", "text", 0, "none"),
+        column("ts", "clustering", "timestamp", 0, "desc"),
+        column("ph", "regular", "double", -1, "none"),
+        column("turbidity", "regular", "double", -1, "none"),
+        column("temperature", "regular", "double", -1, "none"),
+    ];
+    if let Some(cql_type) = conductivity {
+        columns.push(column("conductivity", "regular", cql_type, -1, "none"));
+    }
+    columns
+}
+
+impl Scenario {
+    /// Tenant `water` provisioned, its Topic `data` ready and the example sink stored, with
+    /// `water.readings` in Cassandra as `table` (if any); writes taken.
+    async fn water_sink(&self, table: Option<Vec<crate::external::cassandra::LiveColumn>>) -> String {
+        self.provisioned_water().await;
+        let topic_path = namespaced("water", "topics", "data");
+        self.api.put(&topic_path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
+        self.reconcile_topic("water", "data", &[]).await.expect("topic reconcile");
+        // The Tenant's roll-up sees the Topic now.
+        self.reconcile_tenant("water").await.expect("tenant reconcile");
+        if let Some(columns) = table {
+            self.cassandra.state.lock().unwrap().tables.insert("water.readings".into(), columns);
+        }
+        let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/water/sink.yaml"))
+            .expect("examples/water/sink.yaml");
+        let mut sink: serde_json::Value = serde_saphyr::from_str(&example).expect("the example sink parses");
+        sink["metadata"]["finalizers"] = json!([crate::sink::reconcile::FINALIZER]);
+        let path = namespaced("water", "cassandrasinks", "readings");
+        self.api.put(&path, sink);
+        self.writes();
+        path
+    }
+
+    async fn reconcile_sink(&self, path: &str) -> Result<kube::runtime::controller::Action> {
+        let sink: crate::api::CassandraSink = self.api.object(path);
+        crate::sink::reconcile::reconcile(Arc::new(sink), self.ctx.clone()).await
+    }
+
+    fn condition(&self, path: &str, type_: &str) -> (String, String, String) {
+        let object = self.api.get(path).expect("object");
+        let conditions = object.pointer("/status/conditions").cloned().unwrap_or_default();
+        let found = conditions.as_array().and_then(|c| c.iter().find(|c| c["type"] == type_)).cloned();
+        let field = |k: &str| found.as_ref().and_then(|r| r[k].as_str()).unwrap_or_default().to_string();
+        (field("status"), field("reason"), field("message"))
+    }
+}
+
+#[tokio::test]
+async fn a_sink_gets_its_own_user_acls_dead_letter_topic_and_deployment_and_a_resync_writes_nothing() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(Some("int")))).await;
+
+    s.reconcile_sink(&path).await.expect("first reconcile");
+    let (api, kafka, cassandra) = s.writes();
+    assert!(cassandra.is_empty(), "the table matches: no DDL ({cassandra:?})");
+    assert!(kafka.iter().any(|w| w.starts_with("AlterUserScramCredentials(water.")), "{kafka:?}");
+    assert!(kafka.iter().any(|w| w.starts_with("CreateAcls(")), "{kafka:?}");
+    assert!(kafka.iter().any(|w| w.starts_with("CreateTopics(water.") && w.contains("dlq")), "{kafka:?}");
+    assert!(api.iter().any(|w| w.contains("/apis/apps/v1/namespaces/water/deployments/")), "{api:?}");
+    let acls = s.kafka.state.lock().unwrap().acls.clone();
+    let sink_acls: Vec<_> = acls.iter().filter(|a| a.principal != "User:water").collect();
+    assert!(!sink_acls.is_empty());
+    assert!(
+        sink_acls.iter().all(|a| a.resource_name.starts_with("water.")),
+        "the sink's ACLs stay in the tenant's prefix: {sink_acls:?}"
+    );
+    assert_eq!(s.condition(&path, "MappingValid").0, "True");
+    let stored = s.api.get(&path).unwrap();
+    assert_eq!(stored.pointer("/status/table"), Some(&json!("water.readings")));
+
+    s.reconcile_sink(&path).await.expect("second reconcile");
+    let api = s.api.take_writes();
+    assert_eq!((s.kafka.take_writes(), s.cassandra.take_writes()), (vec![], vec![]), "no Kafka or Cassandra write");
+    // The rendered config and the Deployment are applied again on every reconcile: that is
+    // the drift correction (an unchanged server-side apply is a no-op in the API server).
+    // Nothing else is written, the status included.
+    let paths: Vec<&str> = api.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/namespaces/water/configmaps/tributary-sink-readings",
+            "/apis/apps/v1/namespaces/water/deployments/tributary-sink-readings"
+        ]
+    );
+    assert!(api.iter().all(|r| r.patch_type.as_deref() == Some("apply-patch+yaml")));
+}
+
+#[tokio::test]
+async fn a_column_added_to_the_spec_is_added_to_the_table_and_nothing_else_changes_in_it() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(None))).await;
+
+    s.reconcile_sink(&path).await.expect("reconcile");
+    let cassandra = s.cassandra.take_writes();
+    assert_eq!(cassandra.len(), 1, "{cassandra:?}");
+    assert!(
+        cassandra[0].starts_with("AlterTable(") && cassandra[0].contains(r#"ADD "conductivity" int"#),
+        "{cassandra:?}"
+    );
+    assert_eq!(s.condition(&path, "MappingValid").0, "True");
+}
+
+#[tokio::test]
+async fn a_changed_column_type_is_refused_naming_the_column_and_no_pod_starts() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(Some("text")))).await;
+
+    s.reconcile_sink(&path).await.expect("reconcile");
+    let (status, reason, message) = s.condition(&path, "MappingValid");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "ColumnMismatch"), "{message}");
+    assert!(message.contains("conductivity"), "the message names the column: {message}");
+    assert_eq!(s.condition(&path, "Ready").1, "MappingInvalid");
+    let (api, _, cassandra) = s.writes();
+    assert!(cassandra.is_empty(), "the table is untouched: {cassandra:?}");
+    assert!(!api.iter().any(|w| w.contains("/deployments/")), "no Deployment: {api:?}");
+}
