@@ -102,7 +102,7 @@ pub fn names(sink_name: &str, tenant: &ValidatedTenant) -> SinkNames {
 /// Least privilege for the sink's own Kafka user: read its topic and its group, write its
 /// dead-letter topic — all literal names, nothing else of the tenant.
 pub fn desired_acls(names: &SinkNames, topic: &str) -> BTreeSet<AclBinding> {
-    let principal = format!("User:{}", names.kafka_user);
+    let principal = crate::external::kafka::user_principal(&names.kafka_user);
     let acl = |r, name: &str, op| AclBinding::allow(&principal, r, PatternType::Literal, name, op);
     BTreeSet::from([
         acl(ResourceType::Topic, topic, AclOperation::Read),

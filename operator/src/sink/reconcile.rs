@@ -102,7 +102,7 @@ async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Re
     let names = build::names(&sink.name_any(), &tenant);
     let user = names.kafka_user.as_str();
     let delete = || async move {
-        let current = ctx.kafka.describe_acls(&format!("User:{user}")).await?;
+        let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(user)).await?;
         ctx.kafka.delete_acls(current).await?;
         ctx.kafka.delete_scram_user(user).await
     };
@@ -147,7 +147,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             let table = format!("{}.{}", tenant.keyspace, sink.spec.table);
             status.tenant = Some(tenant.name.clone());
             status.table = Some(table.clone());
-            status.consumer_group = Some(format!("{}sink.{}", tenant.group_prefix, sink.name_any()));
+            status.consumer_group = Some(build::names(&sink.name_any(), &tenant).group);
             let topic = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).get_opt(&sink.spec.topic).await?;
             // What the sink pod would refuse to run is told here, before any table or pod.
             let unwritable = crate::api::columns::plan(&sink.spec).err();
@@ -313,7 +313,7 @@ async fn deploy(
         if write {
             ctx.kafka.upsert_scram_user(&names.kafka_user, &password).await?;
         }
-        let current = ctx.kafka.describe_acls(&format!("User:{}", names.kafka_user)).await?;
+        let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(&names.kafka_user)).await?;
         let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
         ctx.kafka.create_acls(add).await?;
         ctx.kafka.delete_acls(remove).await?;

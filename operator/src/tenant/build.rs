@@ -210,7 +210,7 @@ pub fn status(
 
 /// The Kafka principal of a tenant.
 pub fn principal(v: &ValidatedTenant) -> String {
-    format!("User:{}", v.kafka_user)
+    crate::external::kafka::user_principal(&v.kafka_user)
 }
 
 /// Exactly the ACLs a tenant needs: its topics (read, write, describe; no create or

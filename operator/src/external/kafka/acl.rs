@@ -83,6 +83,11 @@ pub struct AclBinding {
     pub permission: AclPermission,
 }
 
+/// The ACL principal of a SCRAM user: the one place its `User:` form is spelled.
+pub fn user_principal(user: &str) -> String {
+    format!("User:{user}")
+}
+
 impl AclBinding {
     /// An `Allow` entry from any host — the only kind Tributary writes.
     pub fn allow(
