@@ -15,11 +15,22 @@ use crate::wait_until;
 /// The sink's HTTP port (`/metrics`, `/healthz`), as the operator's Deployment sets it.
 const HTTP_PORT: u16 = 8080;
 
-/// Waits until the operator wrote the Deployment, and returns it.
+/// Waits until the operator wrote the Deployment, and returns it. While it is missing, the
+/// observation is the CassandraSink's Ready condition, which says why.
 pub async fn wait_deployment(namespace: &str, name: &str) -> Deployment {
-    let api: Api<Deployment> = Api::namespaced(kube::Client::try_default().await.unwrap(), namespace);
+    let client = kube::Client::try_default().await.unwrap();
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let sinks: Api<tributary::api::CassandraSink> = Api::namespaced(client, namespace);
+    let sink = name.strip_prefix("tributary-sink-").unwrap_or(name);
     wait_until(&format!("Deployment {namespace}/{name}"), Duration::from_secs(120), || async {
-        api.get_opt(name).await.map_err(|e| e.to_string())?.ok_or_else(|| "not written yet".to_string())
+        match api.get_opt(name).await.map_err(|e| e.to_string())? {
+            Some(deployment) => Ok(deployment),
+            None => {
+                let status = sinks.get_opt(sink).await.ok().flatten().and_then(|s| s.status).unwrap_or_default();
+                let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+                Err(format!("not written yet; sink {sink} Ready: {:?}", ready.map(|c| (&c.reason, &c.message))))
+            }
+        }
     })
     .await
 }
