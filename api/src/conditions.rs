@@ -69,6 +69,8 @@ reasons! {
     TopicNotReady,
     ChildrenNotReady,
     ReplicasNotReady,
+    /// A CassandraSink whose pods are stopped while its group's offsets move.
+    Replaying,
     // Ready=False, Kafka or Cassandra.
     KafkaUnavailable,
     KafkaDegraded,

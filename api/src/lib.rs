@@ -17,7 +17,10 @@ pub mod tenant;
 pub mod topic;
 
 pub use conditions::{ConditionStatus, DesiredCondition, Reason};
-pub use sink::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus, PodCount, WriteTime};
+pub use sink::{
+    CassandraSink, CassandraSinkSpec, CassandraSinkStatus, PodCount, Position, Replay, ReplayPhase, ReplayStatus,
+    WriteTime,
+};
 pub use tenant::{Tenant, TenantSpec, TenantStatus};
 pub use topic::{Topic, TopicSpec, TopicStatus};
 

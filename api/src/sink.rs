@@ -38,7 +38,11 @@ use serde::{Deserialize, Serialize};
     validation = Rule::new("self.table == oldSelf.table && self.topic == oldSelf.topic")
         .message("topic and table are immutable: create a new CassandraSink to stream elsewhere"),
     validation = Rule::new("self.format != 'Csv' || self.columns.all(c, !has(c.field) || !c.field.contains('.'))")
-        .message("CSV records have no nested fields: with format Csv, field must be a header name or a column position, without '.'")
+        .message("CSV records have no nested fields: with format Csv, field must be a header name or a column position, without '.'"),
+    validation = Rule::new(r"!has(self.startFrom) || self.startFrom in ['Earliest', 'Latest'] || self.startFrom.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$')")
+        .message("startFrom must be Earliest, Latest or an RFC 3339 time such as 2026-12-01T00:00:00Z"),
+    validation = Rule::new(r"!has(self.replay) || self.replay.from == 'Earliest' || self.replay.from.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$')")
+        .message("replay.from must be Earliest or an RFC 3339 time such as 2026-12-01T00:00:00Z")
 )]
 pub struct CassandraSinkSpec {
     /// Name of the Topic object (in this namespace) to read.
@@ -91,6 +95,57 @@ pub struct CassandraSinkSpec {
     #[serde(default = "default_dead_letter_retention_hours")]
     #[schemars(range(min = 1, max = 87600))]
     pub dead_letter_retention_hours: i32,
+
+    /// Where a new sink starts reading: `Earliest` (default: every record the topic still
+    /// holds), `Latest` (the records produced after the sink was created), or an RFC 3339
+    /// time such as `2026-12-01T00:00:00Z` (the first record at or after it). Applied once,
+    /// before the sink's first pod, and only when its consumer group has no offsets yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub start_from: Option<String>,
+
+    /// A replay of the topic into the table: the sink's pods are stopped, its consumer
+    /// group's offsets are moved to `from`, and the pods start again. Runs once for each new
+    /// `id`; `status.replay` tells how far it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<Replay>,
+}
+
+/// A declared replay (see `CassandraSinkSpec::replay`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Replay {
+    /// Any new value runs the replay once (e.g. a date or a ticket number).
+    #[schemars(length(min = 1, max = 63))]
+    pub id: String,
+    /// `Earliest` (every record the topic still holds) or an RFC 3339 time (the first
+    /// record at or after it).
+    #[schemars(length(min = 1, max = 64))]
+    pub from: String,
+}
+
+/// Where a consumer group's offsets go: a position parsed from `startFrom` or `replay.from`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    Earliest,
+    Latest,
+    /// The first record whose timestamp is at or after this, in milliseconds since the epoch.
+    Time(i64),
+}
+
+impl Position {
+    /// `Earliest`, `Latest` or an RFC 3339 time; the error says what is accepted.
+    pub fn parse(text: &str) -> Result<Position, String> {
+        match text {
+            "Earliest" => Ok(Position::Earliest),
+            "Latest" => Ok(Position::Latest),
+            _ => {
+                text.parse::<k8s_openapi::jiff::Timestamp>().map(|t| Position::Time(t.as_millisecond())).map_err(|e| {
+                    format!("{text:?} is not Earliest, Latest or an RFC 3339 time such as 2026-12-01T00:00:00Z ({e})")
+                })
+            }
+        }
+    }
 }
 
 fn default_replicas() -> i32 {
@@ -183,6 +238,31 @@ pub enum Consistency {
     LocalOne,
 }
 
+/// What became of the last replay (or of where a new sink started).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayStatus {
+    /// `spec.replay.id`, or `startFrom` for where a new sink started.
+    pub id: String,
+    /// `spec.replay.from` (or `spec.startFrom`).
+    pub from: String,
+    /// `Stopping` (the pods are going away; the group must be empty before its offsets move)
+    /// or `Done`.
+    pub phase: ReplayPhase,
+    /// The offsets the group was set to, by partition (`0=120, 1=98`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<String>,
+    /// When the offsets were moved (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ReplayPhase {
+    Stopping,
+    Done,
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CassandraSinkStatus {
@@ -231,6 +311,9 @@ pub struct CassandraSinkStatus {
     /// on a row the last record of its partition wins. Chosen once per Kafka topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_time: Option<WriteTime>,
+    /// The last replay, or where the sink started (`startFrom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayStatus>,
 }
 
 /// Records one sink pod had written when the operator last read its report.

@@ -359,6 +359,8 @@ mod tests {
             consistency: Default::default(),
             replicas: 1,
             dead_letter_retention_hours: 168,
+            start_from: None,
+            replay: None,
         }
     }
 

@@ -200,6 +200,14 @@ async fn cassandra_sink_schema_refuses_bad_identifiers_types_and_keys() {
     bad_consistency["consistency"] = json!("Sometimes");
     let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_consistency)).await;
     assert_says(&msg, "spec.consistency: Unsupported value");
+    let mut bad_start = spec(good_columns.clone(), json!(["station"]));
+    bad_start["startFrom"] = json!("yesterday");
+    let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_start)).await;
+    assert_says(&msg, "startFrom must be Earliest, Latest or an RFC 3339 time");
+    let mut bad_replay = spec(good_columns.clone(), json!(["station"]));
+    bad_replay["replay"] = json!({"id": "r1", "from": "2026-12-01 00:00"});
+    let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_replay)).await;
+    assert_says(&msg, "replay.from must be Earliest or an RFC 3339 time");
 
     let name = unique("s");
     let created = sinks
@@ -209,6 +217,12 @@ async fn cassandra_sink_schema_refuses_bad_identifiers_types_and_keys() {
     assert_eq!(created.data["spec"]["consistency"], "LocalQuorum");
     let msg = patch_refused(&sinks, &name, json!({"partitionKey": ["ph"]})).await;
     assert_says(&msg, "the primary key is immutable");
+    // A time with an offset and fractions is a good start.
+    let start = json!({"startFrom": "2026-12-01T08:30:00.250+01:00", "replay": {"id": "r1", "from": "Earliest"}});
+    sinks
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&json!({"spec": start})))
+        .await
+        .expect("valid start and replay");
     sinks.delete(&name, &Default::default()).await.unwrap();
 }
 

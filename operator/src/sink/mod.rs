@@ -3,5 +3,6 @@
 
 pub mod build;
 pub mod reconcile;
+pub mod replay;
 pub mod report;
 pub mod table;

@@ -19,11 +19,12 @@ use kube::Resource;
 use kube::api::{ListParams, Patch, PatchParams};
 
 use super::build;
+use super::replay;
 use super::table::{add_column_cql, check_mapping, create_table_cql};
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::contract::SinkConfig;
-use crate::api::{CassandraSink, CassandraSinkStatus, Topic, WriteTime};
+use crate::api::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus, ReplayPhase, ReplayStatus, Topic, WriteTime};
 use crate::controller::{
     APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy, object_key,
     readiness_changes, record_applied, recorded,
@@ -41,6 +42,7 @@ use crate::topic::validate::{Refusal, age, beyond_limits, usage_before};
 
 const KIND: &str = "CassandraSink";
 const RETRY: Duration = Duration::from_secs(15);
+const REPLAY_RETRY: Duration = Duration::from_secs(3);
 /// Condition: the table exists and matches the sink's columns and keys.
 pub const MAPPING_VALID: &str = "MappingValid";
 
@@ -201,6 +203,8 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                             format!("table {table} has the sink's columns and keys"),
                         ));
                         match deploy(ctx, &sink, &tenant, &topic, &mut status).await? {
+                            // A replay waiting for its group to empty looks again soon.
+                            Ok(ready) if ready.reason == Reason::Replaying => (ready, Action::requeue(REPLAY_RETRY)),
                             Ok(ready) => (ready, ctx.resync()),
                             Err(e) if e.transient => {
                                 failure = Some(Error::Kafka(e.to_string()));
@@ -375,6 +379,18 @@ async fn deploy(
     let write_time = WriteTime::choose(previous.as_ref(), &topic_id, Timestamp::now().as_microsecond(), source.end);
     status.write_time = Some(write_time.clone());
 
+    // A replay, or where a new sink starts: the group's offsets move while it is empty.
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut replicas = sink.spec.replicas.min(partitions);
+    let stopping = match move_offsets(ctx, sink, &deployments, &names, &kafka_topic, status).await? {
+        Ok(stopping) => stopping,
+        Err(Moved::Refused(e)) => return Ok(Err(e)),
+        Err(Moved::Invalid(problem)) => return Ok(Ok(DesiredCondition::not_ready(Reason::InvalidSpec, problem))),
+    };
+    if stopping.is_some() {
+        replicas = 0;
+    }
+
     let config = SinkConfig {
         sink: format!("{namespace}/{}", sink.name_any()),
         topic: kafka_topic,
@@ -384,7 +400,8 @@ async fn deploy(
         security_protocol: ctx.config.kafka.security_protocol.clone(),
         contact_points: ctx.config.cassandra.contact_points.clone(),
         keyspace: tenant.keyspace.clone(),
-        spec: sink.spec.clone(),
+        // Where to start and replays are the operator's business: changing them rolls no pod.
+        spec: CassandraSinkSpec { start_from: None, replay: None, ..sink.spec.clone() },
         max_in_flight: 256,
         commit_interval_ms: 1000,
         write_time: Some(write_time),
@@ -401,10 +418,12 @@ async fn deploy(
         .unwrap_or_default();
     let hash = build::restart_hash(&hash, &[password.as_bytes(), &cassandra_password]);
     // Never more consumers than partitions: the extra ones would sit idle.
-    let replicas = sink.spec.replicas.min(partitions);
     let deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
+    if let Some(why) = stopping {
+        status.replicas = Some("0/0".into());
+        return Ok(Ok(DesiredCondition::not_ready(Reason::Replaying, why)));
+    }
 
     let ready = live.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
     status.ready_replicas = Some(ready);
@@ -427,6 +446,78 @@ async fn deploy(
         );
         DesiredCondition::not_ready(Reason::ReplicasNotReady, message)
     }))
+}
+
+/// Why offsets could not move: Kafka refused or failed, or the spec's position is invalid.
+enum Moved {
+    Refused(KafkaCallError),
+    Invalid(String),
+}
+
+/// Carries out [`replay::step`]: `Ok(Some(why))` while the pods must stay stopped (a replay
+/// waiting for its group to empty), `Ok(None)` when they may run. Records the replay in
+/// `status.replay` and tells a move in an event.
+async fn move_offsets(
+    ctx: &Context,
+    sink: &CassandraSink,
+    deployments: &Api<Deployment>,
+    names: &build::SinkNames,
+    kafka_topic: &str,
+    status: &mut CassandraSinkStatus,
+) -> Result<std::result::Result<Option<String>, Moved>> {
+    let live = deployments.get_opt(&names.object).await?;
+    let pods = live.as_ref().and_then(|d| d.status.as_ref()?.replicas).unwrap_or(0);
+    let step = match replay::step(&sink.spec, status.replay.as_ref(), live.is_some(), pods) {
+        Ok(step) => step,
+        Err(problem) => return Ok(Err(Moved::Invalid(problem))),
+    };
+    let (id, from, to, unless_committed) = match step {
+        replay::Step::Run => return Ok(Ok(None)),
+        replay::Step::Stop(stopping) => {
+            let why = format!(
+                "replay {}: stopping the sink's {pods} pod(s) before consumer group {} moves to {}",
+                stopping.id, names.group, stopping.from
+            );
+            status.replay = Some(stopping);
+            return Ok(Ok(Some(why)));
+        }
+        replay::Step::Move { id, from, to, unless_committed } => (id, from, to, unless_committed),
+    };
+    let group = names.group.as_str();
+    let record = |offsets: String| ReplayStatus {
+        id: id.clone(),
+        from: from.clone(),
+        phase: ReplayPhase::Done,
+        offsets: Some(offsets),
+        time: Some(Timestamp::now().to_string()),
+    };
+    if unless_committed {
+        match ctx.kafka.committed_offsets(group, kafka_topic).await {
+            Err(e) => return Ok(Err(Moved::Refused(e))),
+            Ok(committed) if !committed.is_empty() => {
+                // A sink re-created under an old name: its group goes on where it was.
+                status.replay = Some(record(format!("kept: {}", replay::describe(&committed))));
+                return Ok(Ok(None));
+            }
+            Ok(_) => {}
+        }
+    }
+    match ctx.kafka.reset_offsets(group, kafka_topic, to).await {
+        Ok(offsets) => {
+            let moved = replay::describe(&offsets);
+            let note = format!("consumer group {group} set to {from} ({moved}) for {id}");
+            ctx.event(sink, false, "OffsetsMoved", note).await;
+            status.replay = Some(record(moved));
+            Ok(Ok(None))
+        }
+        // The group still has a member (a pod draining): wait with the pods stopped.
+        Err(e) if e.transient && e.answered && id != replay::START => {
+            status.replay =
+                Some(ReplayStatus { phase: ReplayPhase::Stopping, offsets: None, time: None, ..record(String::new()) });
+            Ok(Ok(Some(format!("replay {id}: {e}"))))
+        }
+        Err(e) => Ok(Err(Moved::Refused(e))),
+    }
 }
 
 /// The Tenant's own things (user, keyspace, role) exist: Ready, or not Ready only because

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
+use crate::api::Position;
 use crate::api::tenant::CassandraReplication;
 use crate::external::cassandra::{CassandraAdmin, CassandraCallError, LiveColumn, ObservedRole};
 use crate::external::kafka::quotas::Quotas;
@@ -19,6 +20,8 @@ pub struct KafkaState {
     pub users: BTreeMap<String, String>,
     pub acls: BTreeSet<AclBinding>,
     pub quotas: BTreeMap<String, Quotas>,
+    /// Committed offsets by group.
+    pub offsets: BTreeMap<String, BTreeMap<i32, i64>>,
     /// The calls that changed something, as `Call(argument)`.
     pub writes: Vec<String>,
     pub down: bool,
@@ -130,6 +133,28 @@ impl KafkaAdmin for FakeKafka {
     }
     fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
         self.with("Metadata", |s| s.topics.contains_key(name).then(|| format!("id-{name}")))
+    }
+    fn committed_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        _topic: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
+        self.with("OffsetFetch", |s| s.offsets.get(group).cloned().unwrap_or_default())
+    }
+    fn reset_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        to: Position,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
+        self.with("OffsetCommit", |s| {
+            s.writes.push(format!("OffsetCommit({group}, {to:?})"));
+            // Every partition at offset 0 (the fake topics hold no records).
+            let partitions = s.topics.get(topic).map_or(0, |t| t.partitions);
+            let offsets: BTreeMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
+            s.offsets.insert(group.to_string(), offsets.clone());
+            offsets
+        })
     }
 }
 

@@ -312,3 +312,69 @@ async fn a_changed_column_type_is_refused_naming_the_column_and_no_pod_starts() 
     assert!(cassandra.is_empty(), "the table is untouched: {cassandra:?}");
     assert!(!api.iter().any(|w| w.contains("/deployments/")), "no Deployment: {api:?}");
 }
+
+#[tokio::test]
+async fn a_replay_stops_the_pods_moves_the_offsets_once_the_group_is_empty_and_starts_them_again() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(Some("int")))).await;
+    s.reconcile_sink(&path).await.expect("first reconcile");
+    let deployment = namespaced("water", "deployments", "tributary-sink-readings");
+    let replicas = |s: &Scenario| s.api.get(&deployment).unwrap().pointer("/spec/replicas").cloned();
+    assert_eq!(replicas(&s), Some(json!(2)));
+    // Two pods run.
+    let mut live = s.api.get(&deployment).unwrap();
+    live["status"] = json!({"replicas": 2, "readyReplicas": 2});
+    s.api.put(&deployment, live);
+    let mut sink = s.api.get(&path).unwrap();
+    sink["spec"]["replay"] = json!({"id": "r1", "from": "Earliest"});
+    s.api.put(&path, sink);
+    s.writes();
+
+    s.reconcile_sink(&path).await.expect("replay, pods running");
+    assert_eq!(replicas(&s), Some(json!(0)), "the pods are stopped first");
+    assert!(s.kafka.take_writes().is_empty(), "no offset moves while pods run");
+    let (status, reason, message) = s.condition(&path, "Ready");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Replaying"), "{message}");
+    assert_eq!(s.api.get(&path).unwrap().pointer("/status/replay/phase"), Some(&json!("Stopping")));
+
+    // The pods are gone: the offsets move, once, and the pods come back.
+    let mut live = s.api.get(&deployment).unwrap();
+    live["status"] = json!({"replicas": 0});
+    s.api.put(&deployment, live);
+    s.reconcile_sink(&path).await.expect("replay, pods gone");
+    assert_eq!(s.kafka.take_writes(), ["OffsetCommit(water.sink.readings, Earliest)"]);
+    assert_eq!(replicas(&s), Some(json!(2)));
+    let replay = s.api.get(&path).unwrap().pointer("/status/replay").cloned().unwrap();
+    assert_eq!((replay["id"].as_str(), replay["phase"].as_str()), (Some("r1"), Some("Done")), "{replay}");
+    assert_eq!(replay["offsets"], "0=0, 1=0, 2=0");
+
+    s.reconcile_sink(&path).await.expect("after the replay");
+    assert!(s.kafka.take_writes().is_empty(), "a replay runs once per id");
+}
+
+#[tokio::test]
+async fn a_new_sink_from_latest_sets_its_group_before_the_first_pod_and_never_rewinds_an_existing_group() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(Some("int")))).await;
+    let mut sink = s.api.get(&path).unwrap();
+    sink["spec"]["startFrom"] = json!("Latest");
+    s.api.put(&path, sink.clone());
+    s.reconcile_sink(&path).await.expect("reconcile");
+    assert!(s.kafka.take_writes().contains(&"OffsetCommit(water.sink.readings, Latest)".to_string()));
+    assert_eq!(s.api.get(&path).unwrap().pointer("/status/replay/id"), Some(&json!("startFrom")));
+
+    // The same sink re-created (no Deployment, no status) finds its group's offsets: kept.
+    s.api.put(&path, sink);
+    let deployment = namespaced("water", "deployments", "tributary-sink-readings");
+    s.api.take_requests();
+    let client = s.api.client();
+    kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client, "water")
+        .delete("tributary-sink-readings", &Default::default())
+        .await
+        .expect("delete");
+    assert!(s.api.get(&deployment).is_none());
+    s.reconcile_sink(&path).await.expect("reconcile");
+    assert!(!s.kafka.take_writes().iter().any(|w| w.starts_with("OffsetCommit")), "an existing group is not moved");
+    let offsets = s.api.get(&path).unwrap().pointer("/status/replay/offsets").cloned();
+    assert_eq!(offsets, Some(json!("kept: 0=0, 1=0, 2=0")));
+}

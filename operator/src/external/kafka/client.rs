@@ -2,8 +2,14 @@
 //! turned into librdkafka properties.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::error::{KafkaCallError, call_error};
+use crate::api::Position;
 
 pub use crate::api::contract::SASL_MECHANISM;
 
@@ -68,6 +74,22 @@ impl std::fmt::Debug for ClientSettings {
     }
 }
 
+/// A consumer client of `group` that never joins it: for OffsetFetch and OffsetCommit on the
+/// group's behalf.
+fn group_client(
+    settings: &ClientSettings,
+    group: &str,
+    call: &'static str,
+) -> Result<rdkafka::consumer::BaseConsumer, KafkaCallError> {
+    settings
+        .client_config()
+        .set("client.id", "tributary-operator")
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| call_error(call, &e))
+}
+
 /// The offsets `group` committed on `topic`, by partition (absent: no commit yet), read by
 /// OffsetFetch through a consumer client of that group that never joins it. Not librdkafka's
 /// admin ListConsumerGroupOffsets: in 2.12 a NOT_COORDINATOR answer to it (as while a fresh
@@ -78,31 +100,99 @@ pub(super) fn committed_offsets(
     group: &str,
     topic: &str,
     partitions: i32,
-    timeout: std::time::Duration,
-) -> Result<std::collections::BTreeMap<i32, i64>, super::error::KafkaCallError> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-    const CALL: &str = "OffsetFetch";
-    let consumer: BaseConsumer = settings
-        .client_config()
-        .set("client.id", "tributary-operator")
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| super::error::call_error(CALL, &e))?;
+    timeout: Duration,
+) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
+    let consumer = group_client(settings, group, "OffsetFetch")?;
+    let committed = consumer
+        .committed_offsets(partition_list(topic, partitions), timeout)
+        .map_err(|e| call_error("OffsetFetch", &e))?;
+    Ok(offsets(&committed))
+}
+
+/// Commits `group`'s offsets on `topic` at `to` (the low or high watermark, or the first
+/// offset at or after a time) from a client that is not a member. Kafka accepts such a
+/// commit only while the group is empty; a group with members answers UNKNOWN_MEMBER_ID (or
+/// ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS), which becomes a transient "in use" error, so
+/// offsets never move under a running consumer.
+pub(super) fn commit_offsets(
+    settings: &ClientSettings,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    to: Position,
+    timeout: Duration,
+) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
+    const CALL: &str = "OffsetCommit";
+    if partitions == 0 {
+        return Err(KafkaCallError {
+            call: CALL,
+            message: format!("topic {topic} has no partitions in Kafka's metadata (yet)"),
+            transient: true,
+            answered: true,
+        });
+    }
+    let consumer = group_client(settings, group, CALL)?;
+    let watermarks = |p: i32| consumer.fetch_watermarks(topic, p, timeout).map_err(|e| call_error("ListOffsets", &e));
+    let mut targets = BTreeMap::new();
+    match to {
+        Position::Earliest | Position::Latest => {
+            for p in 0..partitions {
+                let (low, high) = watermarks(p)?;
+                targets.insert(p, if to == Position::Earliest { low } else { high });
+            }
+        }
+        Position::Time(ms) => {
+            let mut list = TopicPartitionList::new();
+            for p in 0..partitions {
+                list.add_partition_offset(topic, p, Offset::Offset(ms)).map_err(|e| call_error(CALL, &e))?;
+            }
+            let found = consumer.offsets_for_times(list, timeout).map_err(|e| call_error("ListOffsets", &e))?;
+            for e in found.elements() {
+                // No record at or after the time: the end of the partition.
+                let offset = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => watermarks(e.partition())?.1,
+                };
+                targets.insert(e.partition(), offset);
+            }
+        }
+    }
+    let mut list = TopicPartitionList::new();
+    for (p, offset) in &targets {
+        list.add_partition_offset(topic, *p, Offset::Offset(*offset)).map_err(|e| call_error(CALL, &e))?;
+    }
+    consumer.commit(&list, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::RebalanceInProgress,
+        ) => KafkaCallError {
+            call: CALL,
+            message: format!("consumer group {group} still has members; its offsets move once it is empty ({e})"),
+            transient: true,
+            answered: true,
+        },
+        _ => call_error(CALL, &e),
+    })?;
+    Ok(targets)
+}
+
+fn partition_list(topic: &str, partitions: i32) -> TopicPartitionList {
     let mut list = TopicPartitionList::new();
     for p in 0..partitions {
         list.add_partition(topic, p);
     }
-    let committed = consumer.committed_offsets(list, timeout).map_err(|e| super::error::call_error(CALL, &e))?;
-    Ok(committed
-        .elements()
+    list
+}
+
+fn offsets(list: &TopicPartitionList) -> BTreeMap<i32, i64> {
+    list.elements()
         .iter()
         .filter_map(|e| match e.offset() {
             Offset::Offset(o) => Some((e.partition(), o)),
             _ => None,
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

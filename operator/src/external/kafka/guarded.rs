@@ -1,7 +1,7 @@
 //! [`Guarded`]: any [`KafkaPlatform`] behind the circuit breaker, so that while Kafka is
 //! unreachable a reconcile fails at once instead of waiting out every call's timeout.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 
@@ -9,6 +9,7 @@ use super::acl::{AclBinding, ConfigOp};
 use super::error::KafkaCallError;
 use super::quotas::Quotas;
 use super::topics::{KafkaAdmin, KafkaSecurity};
+use crate::api::Position;
 use crate::external::Breaker;
 use crate::topic::model::{DesiredTopic, TopicProgress, TopicView};
 
@@ -79,6 +80,21 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
     }
     fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
         self.guard("DescribeTopics", self.inner.topic_id(name))
+    }
+    fn committed_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
+        self.guard("OffsetFetch", self.inner.committed_offsets(group, topic))
+    }
+    fn reset_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        to: Position,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
+        self.guard("OffsetCommit", self.inner.reset_offsets(group, topic, to))
     }
 }
 

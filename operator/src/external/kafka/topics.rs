@@ -19,6 +19,7 @@ use super::admin_ext::AdminExt;
 use super::batch::Batcher;
 use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, quota_error};
 use super::quotas::{QuotaClient, Quotas};
+use crate::api::Position;
 use crate::metrics::Metrics;
 use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
 
@@ -50,6 +51,21 @@ pub trait KafkaAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>>;
     /// The topic's id: a deleted and re-created topic has a new one. `None`: no such topic.
     fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>>;
+    /// The offsets `group` committed on `topic`, by partition (absent: none yet).
+    fn committed_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>>;
+    /// Commits `group`'s offsets on every partition of `topic` at `to`, and returns them.
+    /// Kafka takes such a commit only while the group has no members; otherwise the call
+    /// fails (transient) saying that the group is in use.
+    fn reset_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        to: Position,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>>;
 }
 
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
@@ -142,6 +158,29 @@ fn options(timeout: Duration) -> AdminOptions {
 
 /// Topics per batched CreateTopics / DescribeConfigs request.
 const BATCH: usize = 100;
+
+/// Runs librdkafka's blocking calls off the async threads.
+async fn blocking<T: Send + 'static>(
+    call: &'static str,
+    f: impl FnOnce() -> Result<T, KafkaCallError> + Send + 'static,
+) -> Result<T, KafkaCallError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| KafkaCallError {
+        call,
+        message: e.to_string(),
+        transient: true,
+        answered: false,
+    })?
+}
+
+/// The topic's partition count from a Metadata call (0 when Kafka does not know it).
+fn partition_count(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<i32, KafkaCallError> {
+    let metadata = admin.inner().fetch_metadata(Some(topic), timeout).map_err(|e| call_error("Metadata", &e))?;
+    Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32)
+}
 
 fn shut_down(call: &'static str) -> KafkaCallError {
     KafkaCallError { call, message: "the operator is shutting down".into(), transient: true, answered: false }
@@ -289,10 +328,8 @@ impl KafkaAdmin for RdKafkaAdmin {
             let (admin, settings) = (self.admin.clone(), self.settings.clone());
             let (name, group, timeout) = (topic.to_string(), group.map(str::to_string), self.timeout);
             // Metadata, committed offsets and watermarks are blocking calls.
-            tokio::task::spawn_blocking(move || {
-                let metadata =
-                    admin.inner().fetch_metadata(Some(&name), timeout).map_err(|e| call_error("Metadata", &e))?;
-                let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32;
+            blocking("ListOffsets", move || {
+                let partitions = partition_count(&admin, &name, timeout)?;
                 let committed = match group {
                     Some(group) => super::client::committed_offsets(&settings, &group, &name, partitions, timeout)?,
                     None => Default::default(),
@@ -309,17 +346,43 @@ impl KafkaAdmin for RdKafkaAdmin {
                 Ok(progress)
             })
             .await
-            .map_err(|e| KafkaCallError {
-                call: "ListOffsets",
-                message: e.to_string(),
-                transient: true,
-                answered: false,
-            })?
         })
     }
 
     fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
         Box::pin(async move { self.ext.describe_topic_id(name).await.map_err(|e| ext_error("DescribeTopics", e)) })
+    }
+    fn committed_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
+        Box::pin(async move {
+            let (admin, settings, timeout) = (self.admin.clone(), self.settings.clone(), self.timeout);
+            let (group, topic) = (group.to_string(), topic.to_string());
+            blocking("OffsetFetch", move || {
+                let partitions = partition_count(&admin, &topic, timeout)?;
+                super::client::committed_offsets(&settings, &group, &topic, partitions, timeout)
+            })
+            .await
+        })
+    }
+    fn reset_offsets<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        to: Position,
+    ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
+        Box::pin(async move {
+            let (admin, settings, timeout) = (self.admin.clone(), self.settings.clone(), self.timeout);
+            let (group, topic) = (group.to_string(), topic.to_string());
+            self.metrics.external_write("kafka", "OffsetCommit");
+            blocking("OffsetCommit", move || {
+                let partitions = partition_count(&admin, &topic, timeout)?;
+                super::client::commit_offsets(&settings, &group, &topic, partitions, to, timeout)
+            })
+            .await
+        })
     }
 
     fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
