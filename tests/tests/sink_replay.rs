@@ -29,7 +29,7 @@ fn sink_yaml(tenant: &str, name: &str, extra: &str) -> String {
     format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata:\n  name: {name}\n  namespace: {tenant}\n\
          spec:\n  topic: events\n  table: {name}\n  replicas: 2\n  consistency: One\n  columns:\n\
-         \x20 - {{name: id, type: text}}\n  - {{name: n, type: int}}\n  partitionKey: [id]\n{extra}"
+         \x20 - {{name: id, type: text}}\n  - {{name: seq, type: int}}\n  partitionKey: [id]\n{extra}"
     )
 }
 
@@ -91,7 +91,7 @@ async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told()
         let (producer, topic) = (producer.clone(), topic.clone());
         async move {
             for (n, id) in ids.iter().enumerate() {
-                produce(&producer, &topic, id, &format!(r#"{{"id":"{id}","n":{n}}}"#)).await.unwrap();
+                produce(&producer, &topic, id, &format!(r#"{{"id":"{id}","seq":{n}}}"#)).await.unwrap();
             }
         }
     };
