@@ -18,8 +18,8 @@ pub mod topic;
 
 pub use conditions::{ConditionStatus, DesiredCondition, Reason};
 pub use sink::{
-    CassandraSink, CassandraSinkSpec, CassandraSinkStatus, PodCount, Position, Replay, ReplayPhase, ReplayStatus,
-    WriteTime,
+    Autoscale, AutoscaleStatus, CassandraSink, CassandraSinkSpec, CassandraSinkStatus, PodCount, Position, Replay,
+    ReplayPhase, ReplayStatus, WriteTime,
 };
 pub use tenant::{Tenant, TenantSpec, TenantStatus};
 pub use topic::{Topic, TopicSpec, TopicStatus};

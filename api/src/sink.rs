@@ -42,7 +42,9 @@ use serde::{Deserialize, Serialize};
     validation = Rule::new(r"!has(self.startFrom) || self.startFrom in ['Earliest', 'Latest'] || self.startFrom.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$')")
         .message("startFrom must be Earliest, Latest or an RFC 3339 time such as 2026-12-01T00:00:00Z"),
     validation = Rule::new(r"!has(self.replay) || self.replay.from == 'Earliest' || self.replay.from.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$')")
-        .message("replay.from must be Earliest or an RFC 3339 time such as 2026-12-01T00:00:00Z")
+        .message("replay.from must be Earliest or an RFC 3339 time such as 2026-12-01T00:00:00Z"),
+    validation = Rule::new("!has(self.autoscale) || self.autoscale.maxReplicas >= self.replicas")
+        .message("autoscale.maxReplicas must be at least replicas (the minimum when autoscaling)")
 )]
 pub struct CassandraSinkSpec {
     /// Name of the Topic object (in this namespace) to read.
@@ -85,7 +87,8 @@ pub struct CassandraSinkSpec {
     #[serde(default)]
     pub consistency: Consistency,
 
-    /// Sink replicas (consumers in the group). Capped at the topic's partitions.
+    /// Sink replicas (consumers in the group); with `autoscale`, the fewest. Capped at the
+    /// topic's partitions.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = 64))]
     pub replicas: i32,
@@ -109,6 +112,60 @@ pub struct CassandraSinkSpec {
     /// `id`; `status.replay` tells how far it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<Replay>,
+
+    /// Scaling on consumer lag between `replicas` and `autoscale.maxReplicas` (and the
+    /// topic's partitions). Unset: `replicas` is fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
+}
+
+/// Scaling a sink on its consumer group's lag (see `CassandraSinkSpec::autoscale`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscale {
+    /// The most replicas (at most the topic's partitions are used).
+    #[schemars(range(min = 1, max = 64))]
+    pub max_replicas: i32,
+    /// The lag one replica is meant to carry: the sink runs ceil(lag / lagPerReplica)
+    /// replicas, within the range. Default 10,000 records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub lag_per_replica: Option<i64>,
+    /// How long the lag must call for fewer replicas before the sink scales down, in seconds
+    /// (default 300); scaling up is immediate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub scale_down_delay_seconds: Option<i32>,
+}
+
+impl Autoscale {
+    pub const DEFAULT_LAG_PER_REPLICA: i64 = 10_000;
+    pub const DEFAULT_SCALE_DOWN_DELAY_SECONDS: i32 = 300;
+
+    pub fn lag_per_replica(&self) -> i64 {
+        self.lag_per_replica.unwrap_or(Self::DEFAULT_LAG_PER_REPLICA).max(1)
+    }
+
+    pub fn scale_down_delay_seconds(&self) -> i32 {
+        self.scale_down_delay_seconds.unwrap_or(Self::DEFAULT_SCALE_DOWN_DELAY_SECONDS)
+    }
+}
+
+/// The autoscaler's last decision.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscaleStatus {
+    /// The replicas the Deployment runs now.
+    pub replicas: i32,
+    /// Why, in words (the lag and what it calls for).
+    pub decision: String,
+    /// When the replicas last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<String>,
+    /// Since when the lag has called for fewer replicas (RFC 3339); the sink scales down once
+    /// this is `scaleDownDelaySeconds` old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below_since: Option<String>,
 }
 
 /// A declared replay (see `CassandraSinkSpec::replay`).
@@ -314,6 +371,9 @@ pub struct CassandraSinkStatus {
     /// The last replay, or where the sink started (`startFrom`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayStatus>,
+    /// The autoscaler's last decision (with `spec.autoscale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleStatus>,
 }
 
 /// Records one sink pod had written when the operator last read its report.

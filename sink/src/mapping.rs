@@ -361,6 +361,7 @@ mod tests {
             dead_letter_retention_hours: 168,
             start_from: None,
             replay: None,
+            autoscale: None,
         }
     }
 

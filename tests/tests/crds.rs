@@ -208,6 +208,11 @@ async fn cassandra_sink_schema_refuses_bad_identifiers_types_and_keys() {
     bad_replay["replay"] = json!({"id": "r1", "from": "2026-12-01 00:00"});
     let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_replay)).await;
     assert_says(&msg, "replay.from must be Earliest or an RFC 3339 time");
+    let mut bad_range = spec(good_columns.clone(), json!(["station"]));
+    bad_range["replicas"] = json!(4);
+    bad_range["autoscale"] = json!({"maxReplicas": 2});
+    let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_range)).await;
+    assert_says(&msg, "autoscale.maxReplicas must be at least replicas");
 
     let name = unique("s");
     let created = sinks

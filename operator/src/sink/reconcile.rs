@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Resource;
 use kube::api::{ListParams, Patch, PatchParams};
 
+use super::autoscale;
 use super::build;
 use super::replay;
 use super::table::{add_column_cql, check_mapping, create_table_cql};
@@ -205,6 +206,10 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         match deploy(ctx, &sink, &tenant, &topic, &mut status).await? {
                             // A replay waiting for its group to empty looks again soon.
                             Ok(ready) if ready.reason == Reason::Replaying => (ready, Action::requeue(REPLAY_RETRY)),
+                            // An autoscaled sink looks at its lag as often as at its pods.
+                            Ok(ready) if sink.spec.autoscale.is_some() => {
+                                (ready, Action::requeue(ctx.config.sink_report))
+                            }
                             Ok(ready) => (ready, ctx.resync()),
                             Err(e) if e.transient => {
                                 failure = Some(Error::Kafka(e.to_string()));
@@ -381,15 +386,30 @@ async fn deploy(
 
     // A replay, or where a new sink starts: the group's offsets move while it is empty.
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut replicas = sink.spec.replicas.min(partitions);
-    let stopping = match move_offsets(ctx, sink, &deployments, &names, &kafka_topic, status).await? {
+    let live = deployments.get_opt(&names.object).await?;
+    let stopping = match move_offsets(ctx, sink, live.as_ref(), &names, &kafka_topic, status).await? {
         Ok(stopping) => stopping,
         Err(Moved::Refused(e)) => return Ok(Err(e)),
         Err(Moved::Invalid(problem)) => return Ok(Ok(DesiredCondition::not_ready(Reason::InvalidSpec, problem))),
     };
-    if stopping.is_some() {
-        replicas = 0;
-    }
+    // Never more consumers than partitions: the extra ones would sit idle.
+    let min = sink.spec.replicas.min(partitions);
+    let replicas = match (&stopping, &sink.spec.autoscale) {
+        (Some(_), _) => 0,
+        (None, Some(auto)) => {
+            let last = status.autoscale.as_ref();
+            let decision = autoscale::decide(auto, min, partitions, source.lag, last, live.is_some(), Timestamp::now());
+            if let Some((reason, note)) = decision.event {
+                ctx.event(sink, false, reason, note).await;
+            }
+            status.autoscale = Some(decision.status);
+            decision.replicas
+        }
+        (None, None) => {
+            status.autoscale = None;
+            min
+        }
+    };
 
     let config = SinkConfig {
         sink: format!("{namespace}/{}", sink.name_any()),
@@ -400,8 +420,8 @@ async fn deploy(
         security_protocol: ctx.config.kafka.security_protocol.clone(),
         contact_points: ctx.config.cassandra.contact_points.clone(),
         keyspace: tenant.keyspace.clone(),
-        // Where to start and replays are the operator's business: changing them rolls no pod.
-        spec: CassandraSinkSpec { start_from: None, replay: None, ..sink.spec.clone() },
+        // Where to start, replays and scaling are the operator's business: they roll no pod.
+        spec: CassandraSinkSpec { start_from: None, replay: None, autoscale: None, ..sink.spec.clone() },
         max_in_flight: 256,
         commit_interval_ms: 1000,
         write_time: Some(write_time),
@@ -417,7 +437,6 @@ async fn deploy(
         .and_then(|s| s.data.as_ref()?.get("cassandra.password").map(|b| b.0.clone()))
         .unwrap_or_default();
     let hash = build::restart_hash(&hash, &[password.as_bytes(), &cassandra_password]);
-    // Never more consumers than partitions: the extra ones would sit idle.
     let deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);
     let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
     if let Some(why) = stopping {
@@ -429,7 +448,8 @@ async fn deploy(
     status.ready_replicas = Some(ready);
     status.replicas = Some(format!("{ready}/{replicas}"));
     status.consumer_group = Some(names.group.clone());
-    Ok(Ok(if ready >= replicas {
+    // Running once the fewest replicas the spec asks for are ready (autoscaling adds more).
+    Ok(Ok(if ready >= replicas.min(min) {
         let message =
             format!("{ready}/{replicas} sink replicas ready, writing to {}.{}", config.keyspace, sink.spec.table);
         DesiredCondition::ready(Reason::Running, message)
@@ -460,13 +480,12 @@ enum Moved {
 async fn move_offsets(
     ctx: &Context,
     sink: &CassandraSink,
-    deployments: &Api<Deployment>,
+    live: Option<&Deployment>,
     names: &build::SinkNames,
     kafka_topic: &str,
     status: &mut CassandraSinkStatus,
 ) -> Result<std::result::Result<Option<String>, Moved>> {
-    let live = deployments.get_opt(&names.object).await?;
-    let pods = live.as_ref().and_then(|d| d.status.as_ref()?.replicas).unwrap_or(0);
+    let pods = live.and_then(|d| d.status.as_ref()?.replicas).unwrap_or(0);
     let step = match replay::step(&sink.spec, status.replay.as_ref(), live.is_some(), pods) {
         Ok(step) => step,
         Err(problem) => return Ok(Err(Moved::Invalid(problem))),

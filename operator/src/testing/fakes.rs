@@ -20,6 +20,8 @@ pub struct KafkaState {
     pub users: BTreeMap<String, String>,
     pub acls: BTreeSet<AclBinding>,
     pub quotas: BTreeMap<String, Quotas>,
+    /// What every group has not consumed yet (the lag `topic_progress` reports).
+    pub lag: i64,
     /// Committed offsets by group.
     pub offsets: BTreeMap<String, BTreeMap<i32, i64>>,
     /// The calls that changed something, as `Call(argument)`.
@@ -129,7 +131,7 @@ impl KafkaAdmin for FakeKafka {
         _topic: &'a str,
         _group: Option<&'a str>,
     ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
-        self.with("ListOffsets", |_| TopicProgress::default())
+        self.with("ListOffsets", |s| TopicProgress { lag: s.lag, ..Default::default() })
     }
     fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
         self.with("Metadata", |s| s.topics.contains_key(name).then(|| format!("id-{name}")))

@@ -378,3 +378,35 @@ async fn a_new_sink_from_latest_sets_its_group_before_the_first_pod_and_never_re
     let offsets = s.api.get(&path).unwrap().pointer("/status/replay/offsets").cloned();
     assert_eq!(offsets, Some(json!("kept: 0=0, 1=0, 2=0")));
 }
+
+#[tokio::test]
+async fn an_autoscaled_sink_follows_its_lag_within_the_range_and_the_partitions() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(Some("int")))).await;
+    let mut sink = s.api.get(&path).unwrap();
+    sink["spec"]["replicas"] = json!(1);
+    sink["spec"]["autoscale"] = json!({"maxReplicas": 8, "lagPerReplica": 1000, "scaleDownDelaySeconds": 10});
+    s.api.put(&path, sink);
+    let deployment = namespaced("water", "deployments", "tributary-sink-readings");
+    let replicas = |s: &Scenario| s.api.get(&deployment).unwrap().pointer("/spec/replicas").cloned();
+
+    let action = s.reconcile_sink(&path).await.expect("first reconcile");
+    assert_eq!(replicas(&s), Some(json!(1)), "a new sink starts at the minimum");
+    assert_eq!(action, kube::runtime::controller::Action::requeue(s.ctx.config.sink_report), "looks again soon");
+
+    s.kafka.state.lock().unwrap().lag = 2_500;
+    s.reconcile_sink(&path).await.expect("with a backlog");
+    assert_eq!(replicas(&s), Some(json!(3)), "ceil(2500 / 1000)");
+    let decision = s.api.get(&path).unwrap().pointer("/status/autoscale/decision").cloned().unwrap();
+    assert!(decision.as_str().unwrap().contains("lag 2500 records (1000 per replica): 1 → 3 replicas"), "{decision}");
+
+    s.kafka.state.lock().unwrap().lag = 1_000_000;
+    s.reconcile_sink(&path).await.expect("a big backlog");
+    assert_eq!(replicas(&s), Some(json!(3)), "capped at the topic's 3 partitions");
+
+    s.kafka.state.lock().unwrap().lag = 0;
+    s.reconcile_sink(&path).await.expect("drained");
+    assert_eq!(replicas(&s), Some(json!(3)), "down only after the delay");
+    let below = s.api.get(&path).unwrap().pointer("/status/autoscale/belowSince").cloned();
+    assert!(below.is_some(), "the wait is recorded");
+}
