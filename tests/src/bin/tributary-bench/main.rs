@@ -3,10 +3,12 @@
 //! stack; each measurement is one JSON line appended to `--out`. `bench/report.py` turns the
 //! lines into medians, ranges and ratios.
 //!
-//!     tributary-bench sink --records N --reps R [--python-records M] [--connect-records C] --out FILE
+//!     tributary-bench sink --records N --reps R [--python-records M] [--connect-records C]
+//!                          [--sides raw,sink,connect,consumer,python] --out FILE
 //!         one sink replica vs a raw Cassandra loop (same driver, same rows, best concurrency),
 //!         vs a bare rdkafka consumer, vs the seeds' Python consumer (one insert per record),
-//!         vs Kafka Connect with the Apache Camel Cassandra sink (one task; bench/connect/)
+//!         vs Kafka Connect with the Apache Camel Cassandra sink (one task; bench/connect/);
+//!         `--sides` runs only some of them (e.g. `raw,sink` for the sink ÷ raw ratio alone)
 //!     tributary-bench topics --count K --reps R --out FILE
 //!         K Topic objects at once until all Ready vs K topics by raw batched CreateTopics
 //!     tributary-bench tenants --count M --out FILE
@@ -46,6 +48,8 @@ struct Args {
     reps: u32,
     count: usize,
     out: PathBuf,
+    /// `sink` only: which sides to run (default all), e.g. `raw,sink`.
+    sides: Vec<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -59,6 +63,7 @@ fn parse() -> Result<Args, String> {
         reps: 5,
         count: 1000,
         out: "bench.jsonl".into(),
+        sides: ["raw", "sink", "connect", "consumer", "python"].map(String::from).to_vec(),
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -70,6 +75,7 @@ fn parse() -> Result<Args, String> {
             "--reps" => args.reps = number()? as u32,
             "--count" => args.count = number()? as usize,
             "--out" => args.out = value.into(),
+            "--sides" => args.sides = value.split(',').map(|s| s.trim().to_string()).collect(),
             other => return Err(format!("unknown option {other}")),
         }
     }

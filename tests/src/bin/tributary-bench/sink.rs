@@ -83,7 +83,7 @@ pub(crate) async fn sink_bench(args: &Args) {
         } else {
             vec!["python", "consumer", "connect", "sink", "raw"]
         };
-        for side in order {
+        for side in order.into_iter().filter(|s| args.sides.iter().any(|w| w == s)) {
             match side {
                 "raw" => {
                     let seconds = raw(format!("raw_{rep}"), concurrency, rows.len()).await;
