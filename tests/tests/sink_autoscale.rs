@@ -17,17 +17,24 @@ use tributary_tests::{kubectl, kubectl_apply, ready_tenant, repo_root, unique, w
 
 const RECORDS: u64 = 60_000;
 
-fn events(tenant: &str, reason: &str) -> String {
-    kubectl(&[
-        "get",
-        "events",
-        "-n",
-        tenant,
-        "--field-selector",
-        &format!("reason={reason}"),
-        "-o",
-        "jsonpath={.items[*].note}",
-    ])
+/// Waits for an event `reason` in the namespace whose message contains `text` (events are
+/// published in the background), and returns the messages.
+async fn wait_event(tenant: &str, reason: &str, text: &str) -> String {
+    wait_until(&format!("a {reason} event saying {text:?}"), Duration::from_secs(30), || async {
+        let selector = format!("reason={reason}");
+        let messages = kubectl(&[
+            "get",
+            "events",
+            "-n",
+            tenant,
+            "--field-selector",
+            &selector,
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]);
+        if messages.contains(text) { Ok(messages) } else { Err(format!("events: {messages:?}")) }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -62,8 +69,8 @@ async fn a_backlog_scales_the_sink_up_and_once_drained_back_down_with_nothing_lo
         }
     })
     .await;
-    let up = events(&tenant, "ScaledUp");
-    assert!(up.contains("→ 3 replicas") && up.contains("(2000 per replica)"), "the ScaledUp event says why: {up}");
+    let up = wait_event(&tenant, "ScaledUp", "→ 3 replicas").await;
+    assert!(up.contains("(2000 per replica)"), "the ScaledUp event says why: {up}");
 
     wait_drained(&format!("{tenant}.data"), &format!("{tenant}.sink.readings"), RECORDS as i64).await;
     wait_until("the sink to scale back down to 1 after the delay", Duration::from_secs(120), || async {
@@ -73,7 +80,7 @@ async fn a_backlog_scales_the_sink_up_and_once_drained_back_down_with_nothing_lo
         }
     })
     .await;
-    assert!(events(&tenant, "ScaledDown").contains("3 → 1 replicas"), "{}", events(&tenant, "ScaledDown"));
+    wait_event(&tenant, "ScaledDown", "3 → 1 replicas").await;
     let status = sinks.get("readings").await.unwrap().status.unwrap_or_default();
     let decision = status.autoscale.expect("status.autoscale");
     assert_eq!(decision.replicas, 1, "{decision:?}");

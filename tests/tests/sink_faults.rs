@@ -12,7 +12,7 @@ use tributary_tests::pipeline::{
     wait_drained,
 };
 use tributary_tests::sink::SinkPods;
-use tributary_tests::{kubectl_apply, stack_ctl, unique, wait_until};
+use tributary_tests::{kubectl, kubectl_apply, stack_ctl, unique, wait_until};
 
 /// Records per run (`make bench` runs this test at benchmark volume through
 /// TRIBUTARY_FAULT_RECORDS / TRIBUTARY_FAULT_RATE and collects its figures with
@@ -127,4 +127,5 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
         writeln!(f, "{line}").unwrap();
     }
     assert_eq!(sinks.restarts().await, 0, "a sink container restarted: {}", sinks.logs().await);
+    kubectl(&["delete", "cassandrasink", "readings", "-n", &tenant, "--timeout=120s"]);
 }

@@ -76,6 +76,7 @@ async fn the_table_is_created_from_the_sink_spec() {
             (s("ts"), s("clustering"), s("timestamp"), s("desc")),
         ]
     );
+    sinks.delete("readings", &Default::default()).await.unwrap();
 }
 
 #[tokio::test]
