@@ -387,6 +387,11 @@ async fn deploy(
     // A replay, or where a new sink starts: the group's offsets move while it is empty.
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let live = deployments.get_opt(&names.object).await?;
+    // The last replay as the Deployment (read fresh) records it: the sink object may come
+    // from a watch cache that has not seen the status written by the previous reconcile.
+    if let Some(recorded) = live.as_ref().and_then(replay::recorded) {
+        status.replay = Some(recorded);
+    }
     let stopping = match move_offsets(ctx, sink, live.as_ref(), &names, &kafka_topic, status).await? {
         Ok(stopping) => stopping,
         Err(Moved::Refused(e)) => return Ok(Err(e)),
@@ -397,7 +402,13 @@ async fn deploy(
     let replicas = match (&stopping, &sink.spec.autoscale) {
         (Some(_), _) => 0,
         (None, Some(auto)) => {
-            let last = status.autoscale.as_ref();
+            // The replicas running now come from the Deployment itself, not a cached status.
+            let live_replicas = live.as_ref().and_then(|d| d.spec.as_ref()?.replicas);
+            let last = status.autoscale.clone().map(|mut a| {
+                a.replicas = live_replicas.unwrap_or(a.replicas);
+                a
+            });
+            let last = last.as_ref();
             let decision = autoscale::decide(auto, min, partitions, source.lag, last, live.is_some(), Timestamp::now());
             if let Some((reason, note)) = decision.event {
                 ctx.event(sink, false, reason, note).await;
@@ -437,7 +448,10 @@ async fn deploy(
         .and_then(|s| s.data.as_ref()?.get("cassandra.password").map(|b| b.0.clone()))
         .unwrap_or_default();
     let hash = build::restart_hash(&hash, &[password.as_bytes(), &cassandra_password]);
-    let deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);
+    let mut deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);
+    if let Some(done) = &status.replay {
+        replay::record(&mut deployment, done);
+    }
     let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
     if let Some(why) = stopping {
         status.replicas = Some("0/0".into());

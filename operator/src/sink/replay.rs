@@ -52,6 +52,23 @@ pub fn step(spec: &CassandraSinkSpec, last: Option<&ReplayStatus>, deployed: boo
     }
 }
 
+/// Annotation on the sink's Deployment holding the last [`ReplayStatus`] as JSON: read fresh
+/// on every reconcile, so a replay is neither forgotten nor run twice when the sink object
+/// comes from a stale cache. On the Deployment's own metadata, so it rolls no pod.
+pub const REPLAY_ANNOTATION: &str = "tributary.dev/replay";
+
+/// The replay the Deployment records, if any.
+pub fn recorded(deployment: &k8s_openapi::api::apps::v1::Deployment) -> Option<ReplayStatus> {
+    let text = deployment.metadata.annotations.as_ref()?.get(REPLAY_ANNOTATION)?;
+    serde_json::from_str(text).ok()
+}
+
+/// Records `replay` on the Deployment about to be applied.
+pub fn record(deployment: &mut k8s_openapi::api::apps::v1::Deployment, replay: &ReplayStatus) {
+    let json = serde_json::to_string(replay).expect("a replay status serializes");
+    deployment.metadata.annotations.get_or_insert_with(Default::default).insert(REPLAY_ANNOTATION.into(), json);
+}
+
 /// `0=120, 1=98`: the offsets a group was set to, for the status.
 pub fn describe(offsets: &std::collections::BTreeMap<i32, i64>) -> String {
     offsets.iter().map(|(p, o)| format!("{p}={o}")).collect::<Vec<_>>().join(", ")
@@ -87,6 +104,14 @@ mod tests {
         );
         assert_eq!(step(&s, Some(&done("r1")), true, 1).unwrap(), Step::Run, "done: once");
         assert!(matches!(step(&s, Some(&done("r0")), true, 1).unwrap(), Step::Stop(_)), "a new id runs again");
+    }
+
+    #[test]
+    fn the_deployment_carries_the_last_replay() {
+        let mut deployment = k8s_openapi::api::apps::v1::Deployment::default();
+        assert_eq!(recorded(&deployment), None);
+        record(&mut deployment, &done("r1"));
+        assert_eq!(recorded(&deployment), Some(done("r1")));
     }
 
     #[test]
