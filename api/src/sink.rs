@@ -6,6 +6,12 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// An RFC 3339 time (`2026-12-01T00:00:00Z`, fractions and offsets allowed) as a CEL regex
+/// literal: the rules of `startFrom` and `replay.from`. `Position::parse` is the same check
+/// for objects older than the rules.
+const RFC3339_CEL: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$";
+
 /// Streams the records of one Topic (in this namespace) into one table of the tenant's
 /// keyspace. Runs as its own Deployment with its own consumer group and least-privilege
 /// Kafka user; offsets are committed only after Cassandra acknowledged the writes, and a
@@ -39,9 +45,9 @@ use serde::{Deserialize, Serialize};
         .message("topic and table are immutable: create a new CassandraSink to stream elsewhere"),
     validation = Rule::new("self.format != 'Csv' || self.columns.all(c, !has(c.field) || !c.field.contains('.'))")
         .message("CSV records have no nested fields: with format Csv, field must be a header name or a column position, without '.'"),
-    validation = Rule::new(r"!has(self.startFrom) || self.startFrom in ['Earliest', 'Latest'] || self.startFrom.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$')")
+    validation = Rule::new(format!("!has(self.startFrom) || self.startFrom in ['Earliest', 'Latest'] || self.startFrom.matches('{RFC3339_CEL}')"))
         .message("startFrom must be Earliest, Latest or an RFC 3339 time such as 2026-12-01T00:00:00Z"),
-    validation = Rule::new(r"!has(self.replay) || self.replay.from == 'Earliest' || self.replay.from.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$')")
+    validation = Rule::new(format!("!has(self.replay) || self.replay.from == 'Earliest' || self.replay.from.matches('{RFC3339_CEL}')"))
         .message("replay.from must be Earliest or an RFC 3339 time such as 2026-12-01T00:00:00Z"),
     validation = Rule::new("!has(self.autoscale) || self.autoscale.maxReplicas >= self.replicas")
         .message("autoscale.maxReplicas must be at least replicas (the minimum when autoscaling)")

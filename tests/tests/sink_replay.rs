@@ -99,9 +99,9 @@ async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told()
     let (a, b) = (batch("a", 150), batch("b", 150));
     send(a.clone()).await;
     wait_ids(&team, &table, &a).await;
-    // Every record of b is stamped (CreateTime) at or after `between`.
+    // Every record of b is produced, so stamped (CreateTime, ms), at or after `between`;
+    // a's were all written to Cassandra before it.
     let between = Timestamp::now();
-    tokio::time::sleep(Duration::from_millis(5)).await;
     send(b.clone()).await;
     let all: BTreeSet<String> = a.union(&b).cloned().collect();
     wait_ids(&team, &table, &all).await;

@@ -15,20 +15,21 @@ pub struct Decision {
     pub event: Option<(&'static str, String)>,
 }
 
-/// `min`: the spec's replicas (capped at the partitions); `deployed`: the Deployment exists
-/// (a new sink starts at the minimum and scales from there).
+/// `min`: the spec's replicas (capped at the partitions); `running`: the replicas of the live
+/// Deployment (`None` before it exists: a new sink starts at the minimum and scales from
+/// there); `last`: the previous decision, for when the lag began to call for fewer.
 pub fn decide(
     auto: &Autoscale,
     min: i32,
     partitions: i32,
     lag: i64,
     last: Option<&AutoscaleStatus>,
-    deployed: bool,
+    running: Option<i32>,
     now: Timestamp,
 ) -> Decision {
     let max = auto.max_replicas.min(partitions).max(min);
     let per = auto.lag_per_replica();
-    let current = if deployed { last.map_or(min, |l| l.replicas).clamp(min, max) } else { min };
+    let current = running.map_or(min, |r| r.clamp(min, max));
     let wanted = i32::try_from(lag.max(0).saturating_add(per - 1) / per).unwrap_or(i32::MAX).clamp(min, max);
     let keep = |below_since: Option<String>, decision: String| Decision {
         replicas: current,
@@ -53,7 +54,7 @@ pub fn decide(
             event: Some((reason, note)),
         }
     };
-    if !deployed || wanted == current {
+    if running.is_none() || wanted == current {
         return keep(None, format!("lag {lag} records ({per} per replica): {current} replicas, within {min}..{max}"));
     }
     if wanted > current {
@@ -92,33 +93,33 @@ mod tests {
     #[test]
     fn a_backlog_scales_up_at_once_within_the_range_and_the_partitions() {
         let a = auto(8);
-        let start = decide(&a, 1, 6, 0, None, true, at(0));
+        let start = decide(&a, 1, 6, 0, None, Some(1), at(0));
         assert_eq!((start.replicas, start.event.is_none()), (1, true));
-        let up = decide(&a, 1, 6, 4_500, Some(&start.status), true, at(5));
+        let up = decide(&a, 1, 6, 4_500, Some(&start.status), Some(start.replicas), at(5));
         assert_eq!(up.replicas, 5);
         assert_eq!(up.event.as_ref().map(|e| e.0), Some("ScaledUp"));
         assert!(up.event.unwrap().1.contains("lag 4500 records (1000 per replica): 1 → 5 replicas"));
-        let capped = decide(&a, 1, 6, 1_000_000, Some(&up.status), true, at(10));
+        let capped = decide(&a, 1, 6, 1_000_000, Some(&up.status), Some(up.replicas), at(10));
         assert_eq!(capped.replicas, 6, "never more than the partitions");
-        let new = decide(&a, 1, 6, 1_000_000, None, false, at(0));
+        let new = decide(&a, 1, 6, 1_000_000, None, None, at(0));
         assert_eq!((new.replicas, new.event), (1, None), "a new sink starts at the minimum");
     }
 
     #[test]
     fn it_scales_down_only_after_the_lag_has_called_for_it_for_the_delay() {
         let a = auto(4);
-        let up = decide(&a, 1, 4, 10_000, None, true, at(0));
+        let up = decide(&a, 1, 4, 10_000, None, Some(1), at(0));
         assert_eq!(up.replicas, 4);
-        let waiting = decide(&a, 1, 4, 0, Some(&up.status), true, at(10));
+        let waiting = decide(&a, 1, 4, 0, Some(&up.status), Some(up.replicas), at(10));
         assert_eq!((waiting.replicas, waiting.event.is_none()), (4, true));
         assert_eq!(waiting.status.below_since, Some(at(10).to_string()));
-        let still = decide(&a, 1, 4, 0, Some(&waiting.status), true, at(69));
+        let still = decide(&a, 1, 4, 0, Some(&waiting.status), Some(waiting.replicas), at(69));
         assert_eq!(still.replicas, 4);
         assert_eq!(still.status.below_since, Some(at(10).to_string()), "the wait starts when the lag fell");
-        let down = decide(&a, 1, 4, 0, Some(&still.status), true, at(70));
+        let down = decide(&a, 1, 4, 0, Some(&still.status), Some(still.replicas), at(70));
         assert_eq!((down.replicas, down.event.map(|e| e.0)), (1, Some("ScaledDown")));
         // A new burst while waiting resets the wait.
-        let burst = decide(&a, 1, 4, 3_500, Some(&waiting.status), true, at(30));
+        let burst = decide(&a, 1, 4, 3_500, Some(&waiting.status), Some(waiting.replicas), at(30));
         assert_eq!((burst.replicas, burst.status.below_since), (4, None));
     }
 }

@@ -403,13 +403,9 @@ async fn deploy(
         (Some(_), _) => 0,
         (None, Some(auto)) => {
             // The replicas running now come from the Deployment itself, not a cached status.
-            let live_replicas = live.as_ref().and_then(|d| d.spec.as_ref()?.replicas);
-            let last = status.autoscale.clone().map(|mut a| {
-                a.replicas = live_replicas.unwrap_or(a.replicas);
-                a
-            });
-            let last = last.as_ref();
-            let decision = autoscale::decide(auto, min, partitions, source.lag, last, live.is_some(), Timestamp::now());
+            let running = live.as_ref().map(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1));
+            let last = status.autoscale.as_ref();
+            let decision = autoscale::decide(auto, min, partitions, source.lag, last, running, Timestamp::now());
             if let Some((reason, note)) = decision.event {
                 ctx.event(sink, false, reason, note).await;
             }
@@ -463,7 +459,7 @@ async fn deploy(
     status.replicas = Some(format!("{ready}/{replicas}"));
     status.consumer_group = Some(names.group.clone());
     // Running once the fewest replicas the spec asks for are ready (autoscaling adds more).
-    Ok(Ok(if ready >= replicas.min(min) {
+    Ok(Ok(if ready >= min {
         let message =
             format!("{ready}/{replicas} sink replicas ready, writing to {}.{}", config.keyspace, sink.spec.table);
         DesiredCondition::ready(Reason::Running, message)

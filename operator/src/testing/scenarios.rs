@@ -44,15 +44,11 @@ impl Scenario {
         crate::topic::reconcile::reconcile(Arc::new(topic), tctx).await
     }
 
-    fn ready_of(&self, path: &str) -> (String, String, String) {
-        self.condition(path, "Ready")
-    }
-
     /// A provisioned tenant `water`, its writes taken.
     async fn provisioned_water(&self) {
         self.api.put(&tenant_path("water"), tenant("water", water_spec()));
         self.reconcile_tenant("water").await.expect("tenant reconcile");
-        assert_eq!(self.ready_of(&tenant_path("water")).0, "True");
+        assert_eq!(self.condition(&tenant_path("water"), "Ready").0, "True");
         self.writes();
     }
 }
@@ -79,7 +75,7 @@ async fn a_new_tenant_gets_its_namespace_secret_user_acls_keyspace_and_role_and_
     assert!(secret_holds(&secret, &cassandra_password), "the Secret holds the Cassandra password");
     let acls = s.kafka.state.lock().unwrap().acls.clone();
     assert!(acls.iter().all(|a| a.principal == "User:water" && a.resource_name.starts_with("water.")), "{acls:?}");
-    let (status, reason, message) = s.ready_of(&tenant_path("water"));
+    let (status, reason, message) = s.condition(&tenant_path("water"), "Ready");
     assert_eq!((status.as_str(), reason.as_str()), ("True", "Provisioned"), "{message}");
 
     // The same world again: nothing is written anywhere, not even the status.
@@ -103,7 +99,7 @@ async fn a_tenant_whose_namespace_is_someone_elses_is_refused_and_nothing_is_wri
     s.api.put(&tenant_path("water"), tenant("water", water_spec()));
 
     s.reconcile_tenant("water").await.expect("reconcile");
-    let (status, reason, message) = s.ready_of(&tenant_path("water"));
+    let (status, reason, message) = s.condition(&tenant_path("water"), "Ready");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "NamespaceTaken"), "{message}");
     assert!(message.contains("water"), "the message names the namespace: {message}");
     let (api, kafka, cassandra) = s.writes();
@@ -132,7 +128,7 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
         (format!("{path}/status").as_str(), Some("apply-patch+yaml"))
     );
     assert_eq!(api[0].body["status"]["kafkaName"], "water.data", "server-side apply of the whole status");
-    assert_eq!(s.ready_of(&path).0, "True", "{:?}", s.ready_of(&path));
+    assert_eq!(s.condition(&path, "Ready").0, "True", "{:?}", s.condition(&path, "Ready"));
     let stored = s.api.get(&path).unwrap();
     assert_eq!(stored.pointer("/status/kafkaName"), Some(&json!("water.data")));
     assert_eq!(stored.pointer("/status/partitions"), Some(&json!(3)));
@@ -156,7 +152,7 @@ async fn a_topic_over_the_tenants_partition_budget_is_refused_before_kafka() {
     s.api.put(&path, topic("water", "more", json!({"partitions": 12, "replicationFactor": 3})));
 
     s.reconcile_topic("water", "more", &[other]).await.expect("reconcile");
-    let (status, reason, message) = s.ready_of(&path);
+    let (status, reason, message) = s.condition(&path, "Ready");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "GuardrailViolated"), "{message}");
     assert!(message.contains("60"), "the message names the limit: {message}");
     assert!(s.kafka.take_writes().is_empty(), "nothing created in Kafka");
@@ -172,14 +168,14 @@ async fn kafka_down_is_reported_and_retried_and_the_topic_is_created_when_it_ans
     s.kafka.set_down(true);
     let failed = s.reconcile_topic("water", "data", &[]).await;
     assert!(failed.is_err(), "a transient failure goes to the error policy (backoff)");
-    let (status, reason, message) = s.ready_of(&path);
+    let (status, reason, message) = s.condition(&path, "Ready");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "KafkaUnavailable"), "{message}");
     assert!(message.contains("Check the brokers") || message.contains("retrying"), "{message}");
 
     s.kafka.set_down(false);
     s.reconcile_topic("water", "data", &[]).await.expect("reconcile after Kafka is back");
     assert_eq!(s.kafka.take_writes(), ["CreateTopics(water.data)"]);
-    assert_eq!(s.ready_of(&path).0, "True");
+    assert_eq!(s.condition(&path, "Ready").0, "True");
 }
 
 /// The columns of `water.readings` as Cassandra lists them for the example sink, with
