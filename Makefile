@@ -106,12 +106,13 @@ operator-install-local: ## Build the image into the local node and install the c
 	$(STACK) image target/release
 	@eval "$$($(STACK) env)" && $(MAKE) --no-print-directory install-crds && \
 	  $(HELM) upgrade --install tributary charts/tributary -n $(OPERATOR_NS) --create-namespace \
-	    -f charts/tributary/values-local.yaml --set image.tag=$${TRIBUTARY_IMAGE##*:} --wait --timeout 5m
+	    -f charts/tributary/values-local.yaml --set image.tag=$${TRIBUTARY_IMAGE##*:} \
+	    --set-file kafka.tls.caSecret.ca=$$KAFKA_CA_FILE --wait --timeout 5m
 
 .PHONY: chart-lint
 chart-lint: ## helm lint the chart with each values file
 	@for v in charts/tributary/values.yaml charts/tributary/values-*.yaml; do \
-	  echo "helm lint -f $$v"; $(HELM) lint --strict charts/tributary -f $$v || exit 1; done
+	  echo "helm lint -f $$v"; $(HELM) lint --strict charts/tributary -f $$v --set kafka.tls.caSecret.ca=PEM || exit 1; done
 
 ##@ k3d on a laptop (needs Docker; tools are pinned and installed into the cache)
 

@@ -7,6 +7,7 @@ KAFKA_TOPIC with a fresh group and prints {"records", "seconds", "cpu_seconds",
 import json
 import os
 import resource
+import ssl
 import sys
 import time
 from datetime import datetime, timezone
@@ -17,8 +18,11 @@ from confluent_kafka import Consumer
 
 records = int(os.environ["RECORDS"])
 host, port = os.environ["CASSANDRA_CONTACT"].rsplit(":", 1)
+# TLS to both, as the sink has it, with the stack's CA and the server's name checked.
+tls = ssl.create_default_context(cafile=os.environ["CASSANDRA_CA_FILE"])
 cluster = Cluster([host], port=int(port), auth_provider=PlainTextAuthProvider(
-    os.environ["CASSANDRA_USERNAME"], os.environ["CASSANDRA_PASSWORD"]))
+    os.environ["CASSANDRA_USERNAME"], os.environ["CASSANDRA_PASSWORD"]),
+    ssl_context=tls, ssl_options={"server_hostname": host})
 session = cluster.connect()
 insert = session.prepare(
     f"INSERT INTO {os.environ['CASSANDRA_TABLE']} "
@@ -26,7 +30,8 @@ insert = session.prepare(
 
 consumer = Consumer({
     "bootstrap.servers": os.environ["KAFKA_BOOTSTRAP"],
-    "security.protocol": "SASL_PLAINTEXT",
+    "security.protocol": "SASL_SSL",
+    "ssl.ca.location": os.environ["KAFKA_CA_FILE"],
     "sasl.mechanism": "SCRAM-SHA-512",
     "sasl.username": os.environ["KAFKA_USERNAME"],
     "sasl.password": os.environ["KAFKA_PASSWORD"],

@@ -22,7 +22,14 @@ pub struct SinkConfig {
     pub bootstrap_servers: String,
     #[serde(default = "default_security_protocol")]
     pub security_protocol: String,
+    /// CA bundle (PEM) the brokers' certificates are checked against when
+    /// `security_protocol` is `SASL_SSL`; unset: the system's CAs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_ca_pem: Option<String>,
     pub contact_points: Vec<String>,
+    /// CA bundle (PEM) of Cassandra's client encryption; set: the sessions use TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cassandra_ca_pem: Option<String>,
     pub keyspace: String,
     pub spec: CassandraSinkSpec,
     #[serde(default = "default_in_flight")]

@@ -14,6 +14,8 @@ pub mod cql;
 pub mod signal;
 pub mod sink;
 pub mod tenant;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod topic;
 
 pub use conditions::{ConditionStatus, DesiredCondition, Reason};

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::external::kafka::ClientSettings;
+use crate::external::kafka::client::read_ca;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{name} {problem}; {hint}")]
@@ -21,6 +22,9 @@ pub struct CassandraSettings {
     pub contact_points: Vec<String>,
     pub username: String,
     pub password: String,
+    /// CA bundle (PEM) of Cassandra's client encryption (`CASSANDRA_CA_FILE`); set: every
+    /// session uses TLS and checks the node's certificate against it.
+    pub ca_pem: Option<String>,
 }
 
 impl std::fmt::Debug for CassandraSettings {
@@ -28,6 +32,7 @@ impl std::fmt::Debug for CassandraSettings {
         f.debug_struct("CassandraSettings")
             .field("contact_points", &self.contact_points)
             .field("username", &self.username)
+            .field("tls", &self.ca_pem.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -79,17 +84,26 @@ impl Config {
                 if v.trim().is_empty() { Err(ConfigError { name, problem: "is empty".into(), hint }) } else { Ok(v) }
             })
         };
+        const TLS_HINT: &str = "see the configuration reference in the README (TLS)";
+        let tls_error = |problem: String| ConfigError { name: "TLS:", problem, hint: TLS_HINT };
         let kafka = ClientSettings::new(
             required("KAFKA_BOOTSTRAP")?,
             required("KAFKA_ADMIN_USER")?,
             required("KAFKA_ADMIN_PASSWORD")?,
-        );
+        )
+        .with_security_from(&lookup)
+        .map_err(tls_error)?;
         let kafka_client_bootstrap =
             lookup("KAFKA_CLIENT_BOOTSTRAP").unwrap_or_else(|| kafka.bootstrap_servers.clone());
         let cassandra = CassandraSettings {
             contact_points: required("CASSANDRA_CONTACT")?.split(',').map(|s| s.trim().to_string()).collect(),
             username: required("CASSANDRA_ADMIN_USER")?,
             password: required("CASSANDRA_ADMIN_PASSWORD")?,
+            ca_pem: lookup("CASSANDRA_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(|path| read_ca("CASSANDRA_CA_FILE", &path))
+                .transpose()
+                .map_err(tls_error)?,
         };
         let http_addr = parsed("TRIBUTARY_HTTP_ADDR", "0.0.0.0:8080", "use host:port, e.g. 127.0.0.1:8080")?;
         let http_addr = http_addr.parse().map_err(|e| ConfigError {
@@ -170,5 +184,35 @@ mod tests {
         bad.push(("TRIBUTARY_CONCURRENCY", "0"));
         let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
         assert!(err.contains("TRIBUTARY_CONCURRENCY is \"0\"; use a number from 1 to 64"), "{err}");
+    }
+
+    #[test]
+    fn tls_settings_are_read_and_a_wrong_ca_is_named() {
+        let dir = std::env::temp_dir().join(format!("tributary-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let garbage = dir.join("garbage.crt");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+        let garbage = garbage.to_str().unwrap();
+
+        let mut with = BASE.to_vec();
+        with.push(("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"));
+        let config = Config::from_lookup(env(&with)).unwrap();
+        assert!(config.kafka.tls() && config.kafka.ca_pem.is_none(), "SASL_SSL without a CA: the system's CAs");
+
+        let mut bad = BASE.to_vec();
+        bad.push(("KAFKA_CA_FILE", "/nonexistent/ca.crt"));
+        let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("KAFKA_CA_FILE /nonexistent/ca.crt cannot be read"), "{err}");
+
+        let mut bad = BASE.to_vec();
+        bad.push(("CASSANDRA_CA_FILE", garbage));
+        let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
+        assert!(err.contains(&format!("CASSANDRA_CA_FILE {garbage} holds no PEM certificate")), "{err}");
+
+        let mut bad = BASE.to_vec();
+        bad.push(("KAFKA_SECURITY_PROTOCOL", "SSL"));
+        let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("KAFKA_SECURITY_PROTOCOL is \"SSL\"; use SASL_SSL or SASL_PLAINTEXT"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

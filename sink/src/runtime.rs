@@ -134,12 +134,19 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     let health = Arc::new(Health::new(STALL, Instant::now()));
     tokio::spawn(serve(http, metrics.clone(), health.clone()));
 
-    let session = SessionBuilder::new()
+    let mut builder = SessionBuilder::new()
         .known_nodes(&config.contact_points)
-        .user(&secrets.cassandra_username, &secrets.cassandra_password)
-        .build()
-        .await
-        .map_err(|e| format!("cannot connect to Cassandra {:?}: {e}", config.contact_points))?;
+        .user(&secrets.cassandra_username, &secrets.cassandra_password);
+    if let Some(ca) = &config.cassandra_ca_pem {
+        builder = builder.tls_context(Some(tributary_api::tls::connector("cassandraCaPem", Some(ca))?));
+    }
+    let session = builder.build().await.map_err(|e| {
+        format!(
+            "cannot connect to Cassandra {:?}: {e}{}",
+            config.contact_points,
+            tributary_api::tls::hint(&e.to_string())
+        )
+    })?;
     let session = Arc::new(session);
     let insert = Arc::new(prepare(&session, &config, &mapping).await?);
 
@@ -149,6 +156,9 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
             .set("sasl.mechanism", SASL_MECHANISM)
             .set("sasl.username", &secrets.kafka_username)
             .set("sasl.password", &secrets.kafka_password);
+        if let Some(ca) = &config.kafka_ca_pem {
+            c.set("ssl.ca.pem", ca);
+        }
     };
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
     let mut consumer_config = ClientConfig::new();

@@ -82,6 +82,8 @@ spec:
         - {name: KAFKA_BOOTSTRAP, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.bootstrap.servers}}}
         - {name: KAFKA_USERNAME, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.username}}}
         - {name: KAFKA_PASSWORD, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.password}}}
+        - {name: KAFKA_SECURITY_PROTOCOL, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.security.protocol}}}
+        - {name: KAFKA_CA_PEM, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.ca.crt, optional: true}}}
 EOT
   done
   kubectl wait --for=condition=Complete --timeout=600s -n water job/seed

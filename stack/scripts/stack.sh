@@ -322,6 +322,39 @@ start_apiserver() {
   wait_until apiserver 120 apiserver_ready
 }
 
+# ---------------------------------------------------------------- TLS for Kafka and Cassandra
+
+# A CA of its own for the data services (not the Kubernetes one) and one server certificate
+# each for the brokers and Cassandra, naming the node address (what clients and pods dial),
+# 127.0.0.1 and localhost. PEM throughout: Kafka and Cassandra read PEM key stores, so no
+# keytool is needed. Clients get the CA: `stack.sh env` exports KAFKA_CA_FILE and CASSANDRA_CA_FILE.
+TLS_DIR=$PKI/data
+ensure_data_pki() {
+  if [ -f "$TLS_DIR/cassandra.pem" ] && [[ $(openssl x509 -in "$TLS_DIR/kafka.crt" -noout -text 2>/dev/null) == *"IP Address:$NODE_IP"* ]]; then
+    return 0
+  fi
+  need openssl
+  rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR"
+  say "creating the Kafka and Cassandra TLS certificates in ${TLS_DIR#"$ROOT"/}"
+  (
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tributary-data-ca" \
+      -keyout data-ca.key -out data-ca.crt 2>/dev/null
+    printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' "$NODE_IP" >server.ext
+    local service
+    for service in kafka cassandra; do
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=tributary-$service" -keyout "$service.key" -out "$service.csr" 2>/dev/null
+      openssl x509 -req -in "$service.csr" -CA data-ca.crt -CAkey data-ca.key -CAcreateserial -days 3650 \
+        -extfile server.ext -out "$service.crt" 2>/dev/null
+      # One PEM file with the (PKCS#8, unencrypted) key and the chain: Kafka's and
+      # Cassandra's PEM key stores both read this shape.
+      cat "$service.key" "$service.crt" data-ca.crt >"$service.pem"
+      chmod 600 "$service.key" "$service.pem"
+    done
+    rm -f ./*.csr server.ext
+  ) || die "creating the TLS certificates in $TLS_DIR failed"
+}
+
 # ---------------------------------------------------------------- kafka
 
 kafka_bootstrap() {
@@ -331,12 +364,12 @@ kafka_bootstrap() {
 }
 
 kafka_probe() {
-  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$(kafka_bootstrap)" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$1"
+  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$(kafka_bootstrap)" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$1" "$TLS_DIR/data-ca.crt"
 }
 
 # The admin's SCRAM login on broker N alone (bootstrap: that broker only).
 kafka_login() {
-  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$NODE_IP:${BROKER_PORTS[$(($1 - 1))]}" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" 1
+  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$NODE_IP:${BROKER_PORTS[$(($1 - 1))]}" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" 1 "$TLS_DIR/data-ca.crt"
 }
 
 # Why broker N refused the probe: the probe's own answer and the broker's last
@@ -352,10 +385,11 @@ prepare_kafka_node() {
   local n=$1 dir=$STATE/kafka/node-$1 voters="" i
   for i in 1 2 3; do voters+="${voters:+,}$i@$NODE_IP:${CONTROLLER_PORTS[$((i - 1))]}"; done
   mkdir -p "$dir/logs"
+  ensure_data_pki
   NODE_ID=$n BROKER_PORT=${BROKER_PORTS[$((n - 1))]} CONTROLLER_PORT=${CONTROLLER_PORTS[$((n - 1))]} \
     CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data LISTEN_HOST=$NODE_IP ADVERTISED_HOST=$NODE_IP KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
-    KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD \
-    envsubst <"$ROOT/stack/config/kafka/server.properties" >"$dir/server.properties"
+    KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD BROKER_SECURITY_PROTOCOL=SASL_SSL TLS_DIR=$TLS_DIR \
+    envsubst < <(cat "$ROOT/stack/config/kafka/server.properties" "$ROOT/stack/config/kafka/tls.properties") >"$dir/server.properties"
   [ -f "$dir/data/meta.properties" ] && return 0
   if [ ! -f "$STATE/kafka/cluster-id" ]; then
     java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid >"$STATE/kafka/cluster-id"
@@ -391,8 +425,9 @@ spawn_cassandra() {
   is_running cassandra && return 0
   local dir=$STATE/cassandra
   mkdir -p "$dir/logs" "$dir/data" "$LOGS"
+  ensure_data_pki
   CASSANDRA_DATA=$dir/data CASSANDRA_LISTEN_ADDRESS=$NODE_IP CASSANDRA_SEEDS=$NODE_IP:$CASSANDRA_STORAGE_PORT CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
-    envsubst <"$ROOT/stack/config/cassandra/cassandra.yaml" >"$dir/cassandra.yaml"
+    TLS_DIR=$TLS_DIR envsubst < <(cat "$ROOT/stack/config/cassandra/cassandra.yaml" "$ROOT/stack/config/cassandra/tls.yaml") >"$dir/cassandra.yaml"
   say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on $NODE_IP:$CASSANDRA_NATIVE_PORT"
   local opts
   opts=$(grep -v '^#' "$ROOT/stack/config/cassandra/jvm17.options" | tr '\n' ' ')
@@ -527,6 +562,9 @@ export KUBECONFIG='$STATE/kubeconfig'
 export KAFKA_BOOTSTRAP='$(kafka_bootstrap)'
 export KAFKA_ADMIN_USER='$KAFKA_ADMIN_USER'
 export KAFKA_ADMIN_PASSWORD='$KAFKA_ADMIN_PASSWORD'
+export KAFKA_SECURITY_PROTOCOL=SASL_SSL
+export KAFKA_CA_FILE='$TLS_DIR/data-ca.crt'
+export CASSANDRA_CA_FILE='$TLS_DIR/data-ca.crt'
 export CASSANDRA_CONTACT='$NODE_IP:$CASSANDRA_NATIVE_PORT'
 export CASSANDRA_ADMIN_USER='$CASSANDRA_ADMIN_USER'
 export CASSANDRA_ADMIN_PASSWORD='$CASSANDRA_ADMIN_PASSWORD'

@@ -38,6 +38,12 @@ pub fn kafka_bootstrap() -> String {
     env("KAFKA_BOOTSTRAP")
 }
 
+/// Settings for `user` on the stack's Kafka, with the stack's TLS (as the admin's).
+pub fn kafka_user_settings(user: &str, password: &str) -> ClientSettings {
+    let admin = kafka_admin_settings();
+    ClientSettings { username: user.into(), password: password.into(), ..admin }
+}
+
 /// `host:port` of the stack's Cassandra node.
 pub fn cassandra_contact() -> String {
     env("CASSANDRA_CONTACT")
@@ -219,7 +225,24 @@ pub async fn tenant_kafka_settings(namespace: &str) -> ClientSettings {
     let mut settings = ClientSettings::new(get("bootstrap.servers"), get("sasl.username"), get("sasl.password"));
     settings.security_protocol = get("security.protocol");
     assert_eq!(get("sasl.mechanism"), "SCRAM-SHA-512");
+    // With a CA the properties name it where the Secret is mounted; here, the Secret's copy.
+    if properties.lines().any(|l| l.starts_with("ssl.ca.location=")) {
+        assert_eq!(get("ssl.ca.location"), "/etc/tributary/credentials/kafka.ca.crt");
+        settings.ca_pem = Some(String::from_utf8(data["kafka.ca.crt"].0.clone()).unwrap());
+    }
     settings
+}
+
+/// A Cassandra session as `user`, over TLS when the stack's environment names a CA
+/// (`CASSANDRA_CA_FILE`), as every client of the local stack connects.
+pub async fn cassandra_session(user: &str, password: &str) -> Result<scylla::client::session::Session, String> {
+    let mut builder =
+        scylla::client::session_builder::SessionBuilder::new().known_node(cassandra_contact()).user(user, password);
+    if let Ok(path) = std::env::var("CASSANDRA_CA_FILE") {
+        let ca = std::fs::read_to_string(&path).map_err(|e| format!("CASSANDRA_CA_FILE {path}: {e}"))?;
+        builder = builder.tls_context(Some(tributary_api::tls::connector("CASSANDRA_CA_FILE", Some(&ca))?));
+    }
+    builder.build().await.map_err(|e| e.to_string())
 }
 
 /// The operator's resources, seen through their status conditions.

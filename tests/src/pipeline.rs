@@ -12,13 +12,12 @@ use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::{CqlDecimal, CqlTimestamp};
 use tributary::seed::{self, Dataset, is_malformed};
 
 use crate::kafka::group_lag;
 use crate::operator::workspace_binary;
-use crate::{cassandra_admin, cassandra_contact, unique, wait_until};
+use crate::{cassandra_admin, unique, wait_until};
 
 pub const MALFORMED_EVERY: u64 = 1000;
 
@@ -80,6 +79,8 @@ pub async fn produce_paced(tenant: &str, dataset: &str, run: &str, count: u64, r
         .env("KAFKA_BOOTSTRAP", &creds["kafka.bootstrap.servers"])
         .env("KAFKA_USERNAME", &creds["kafka.username"])
         .env("KAFKA_PASSWORD", &creds["kafka.password"])
+        .env("KAFKA_SECURITY_PROTOCOL", &creds["kafka.security.protocol"])
+        .envs(creds.get("kafka.ca.crt").map(|ca| ("KAFKA_CA_PEM", ca)))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -90,7 +91,7 @@ pub async fn produce_paced(tenant: &str, dataset: &str, run: &str, count: u64, r
 
 pub async fn cassandra() -> Session {
     let (user, password) = cassandra_admin();
-    SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.unwrap()
+    crate::cassandra_session(&user, &password).await.unwrap()
 }
 
 /// The rows `cql` selects, as `T` (a tuple of the selected columns).

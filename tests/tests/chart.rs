@@ -43,11 +43,23 @@ async fn every_values_file_renders_objects_the_api_server_accepts() {
     install_crds().await;
     for values in values_files() {
         let values = values.to_str().unwrap();
-        run(helm(), &["lint", "--strict", "charts/tributary", "-f", values], None);
+        // values-local.yaml has the chart make the CA Secret from the stack's CA.
+        let ca = format!(
+            "kafka.tls.caSecret.ca={}",
+            std::env::var("KAFKA_CA_FILE").expect("KAFKA_CA_FILE (make stack-env)")
+        );
+        run(helm(), &["lint", "--strict", "charts/tributary", "-f", values, "--set-file", &ca], None);
         let namespace = unique("chart");
         ensure_namespace(&namespace).await;
-        let rendered = template("tributary", &namespace, &["-f", values, "--include-crds"]);
+        let rendered = template("tributary", &namespace, &["-f", values, "--set-file", &ca, "--include-crds"]);
         let accepted = server_dry_run(&rendered);
+        if values.ends_with("values-local.yaml") {
+            // TLS to both: the CA Secret, mounted, and named to the operator.
+            assert!(accepted.contains("secret/tributary-data-ca"), "{accepted}");
+            for env in ["KAFKA_SECURITY_PROTOCOL", "KAFKA_CA_FILE", "CASSANDRA_CA_FILE"] {
+                assert!(rendered.contains(&format!("name: {env}")), "values-local.yaml: {env} not set");
+            }
+        }
         for object in [
             "customresourcedefinition.apiextensions.k8s.io/tenants.tributary.dev",
             "clusterrole.rbac.authorization.k8s.io/tributary",

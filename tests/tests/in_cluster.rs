@@ -35,7 +35,13 @@ impl Release {
         let image = std::env::var("TRIBUTARY_IMAGE").expect("TRIBUTARY_IMAGE (make stack-env, after `stack.sh image`)");
         let tag = format!("image.tag={}", image.rsplit_once(':').expect("REPO:TAG").1);
         let mut args = vec!["install", &name, "charts/tributary", "-n", &namespace, "--create-namespace"];
-        args.extend(["-f", "charts/tributary/values-local.yaml", "--set", &tag, "--wait", "--timeout", "5m"]);
+        // The stack's CA, as values-local.yaml asks (TLS to Kafka and Cassandra).
+        let ca = format!(
+            "kafka.tls.caSecret.ca={}",
+            std::env::var("KAFKA_CA_FILE").expect("KAFKA_CA_FILE (make stack-env)")
+        );
+        args.extend(["-f", "charts/tributary/values-local.yaml", "--set", &tag, "--set-file", &ca]);
+        args.extend(["--wait", "--timeout", "5m"]);
         args.extend(extra);
         run(helm(), &args, None);
         Release { name, namespace }

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use tributary::external::kafka::ClientSettings;
 use tributary::seed::Dataset;
 use tributary_tests::kafka::error_code;
 use tributary_tests::operator::OperatorProcess;
@@ -134,11 +133,7 @@ async fn the_seed_tenants_stream_every_record_into_their_tables_even_through_a_k
     // A sink's credentials are good for its own topic only (the probe joins the water sink's
     // own group, which its ACLs allow, and asks for bts.data).
     let water_sink = secret("water", "tributary-sink-readings").await;
-    let settings = ClientSettings::new(
-        tributary_tests::kafka_bootstrap(),
-        &water_sink["kafka.username"],
-        &water_sink["kafka.password"],
-    );
+    let settings = tributary_tests::kafka_user_settings(&water_sink["kafka.username"], &water_sink["kafka.password"]);
     let thief = tributary_tests::kafka::consumer(&settings, "water.sink.readings");
     let err = tributary_tests::kafka::consume(&thief, "bts.data", 1, Duration::from_secs(30))
         .await

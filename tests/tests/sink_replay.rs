@@ -13,14 +13,13 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use tributary::api::{CassandraSink, ReplayPhase};
 use tributary_tests::kafka::{produce, producer};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{select, wait_credentials};
 use tributary_tests::sink::SinkPods;
 use tributary_tests::{
-    cassandra_contact, kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_ready, wait_until,
+    cassandra_session, kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_ready, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -78,10 +77,7 @@ async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told()
 
     // The team's own Cassandra login: what it can see and truncate.
     let creds = wait_credentials(&tenant).await;
-    let team = SessionBuilder::new()
-        .known_node(cassandra_contact())
-        .user(&creds["cassandra.username"], &creds["cassandra.password"])
-        .build()
+    let team = cassandra_session(&creds["cassandra.username"], &creds["cassandra.password"])
         .await
         .expect("the tenant's Cassandra login");
     let table = format!("{keyspace}.main");

@@ -8,16 +8,15 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::Api;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use tributary::api::CassandraSink;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::{
-    cassandra_admin, cassandra_contact, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
+    cassandra_admin, cassandra_session, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
 };
 
 async fn admin() -> Session {
     let (user, password) = cassandra_admin();
-    SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.unwrap()
+    cassandra_session(&user, &password).await.unwrap()
 }
 
 /// (column, kind, type, clustering order) of a live table, sorted by name.

@@ -2,11 +2,10 @@
 //! right one works, and a row written is read back.
 
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
-use tributary_tests::{cassandra_admin, cassandra_contact, unique};
+use tributary_tests::{cassandra_admin, cassandra_session, unique};
 
 async fn connect(user: &str, password: &str) -> Result<Session, String> {
-    SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.map_err(|e| e.to_string())
+    cassandra_session(user, password).await
 }
 
 #[tokio::test]

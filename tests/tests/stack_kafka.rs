@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use rdkafka::types::RDKafkaErrorCode;
 use tributary::external::kafka::{
-    AclBinding, AclBindingFilter, AclOperation, ClientSettings, DEFAULT_SCRAM_ITERATIONS, PatternType, ResourceType,
-    ScramChange, ScramMechanism,
+    AclBinding, AclBindingFilter, AclOperation, DEFAULT_SCRAM_ITERATIONS, PatternType, ResourceType, ScramChange,
+    ScramMechanism,
 };
 use tributary_tests::kafka::{
     consume, consumer, create_topic, delete_topic, error_code, produce, producer, topic_layout,
 };
-use tributary_tests::{kafka_admin, kafka_admin_ext, kafka_admin_settings, kafka_bootstrap, unique, wait_until};
+use tributary_tests::{kafka_admin, kafka_admin_ext, kafka_admin_settings, unique, wait_until};
 
 #[tokio::test]
 async fn a_topic_with_three_partitions_and_rf3_spans_all_three_brokers() {
@@ -92,7 +92,7 @@ async fn a_scram_user_can_do_exactly_what_its_acls_allow() {
     })
     .await;
 
-    let settings = ClientSettings::new(kafka_bootstrap(), &user, &password);
+    let settings = tributary_tests::kafka_user_settings(&user, &password);
     let user_producer = producer(&settings);
     // A new SCRAM credential reaches every broker through the metadata log; wait for it.
     let (partition, _) =

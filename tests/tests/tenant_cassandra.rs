@@ -9,17 +9,16 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DeleteParams};
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use tributary::api::Tenant;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::{
-    cassandra_admin, cassandra_contact, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
+    cassandra_admin, cassandra_contact, cassandra_session, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn login(user: &str, password: &str) -> Result<Session, String> {
-    SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.map_err(|e| e.to_string())
+    cassandra_session(user, password).await
 }
 
 async fn admin() -> Session {

@@ -11,18 +11,16 @@ use kube::api::{Api, DeleteParams, PostParams};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use tributary::api::Tenant;
 use tributary::external::kafka::{
-    AclBinding, AclBindingFilter, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType, ScramChange,
-    ScramMechanism,
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourceType, ScramChange, ScramMechanism,
 };
 use tributary_tests::kafka::{consume, consumer, produce, producer};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{keyspace_count, secret, wait_credentials};
 use tributary_tests::{
-    cassandra_admin, cassandra_contact, kafka_admin, kafka_admin_ext, kafka_bootstrap, kubectl_apply, ready_tenant,
-    unique, wait_ready, wait_until,
+    cassandra_admin, cassandra_session, kafka_admin, kafka_admin_ext, kubectl_apply, ready_tenant, unique, wait_ready,
+    wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -48,7 +46,7 @@ fn topic_yaml(namespace: &str, name: &str) -> String {
 
 /// Whether Kafka accepts `user`/`password` (a metadata request needs no ACL, only a login).
 async fn kafka_login(user: &str, password: &str) -> Result<(), String> {
-    let settings = ClientSettings::new(kafka_bootstrap(), user, password);
+    let settings = tributary_tests::kafka_user_settings(user, password);
     let admin: AdminClient<DefaultClientContext> = settings.client_config().create().map_err(|e| e.to_string())?;
     tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(None, Duration::from_secs(5)).map(|_| ()))
         .await
@@ -57,7 +55,7 @@ async fn kafka_login(user: &str, password: &str) -> Result<(), String> {
 }
 
 async fn cassandra_login(user: &str, password: &str) -> Result<Session, String> {
-    SessionBuilder::new().known_node(cassandra_contact()).user(user, password).build().await.map_err(|e| e.to_string())
+    cassandra_session(user, password).await
 }
 
 async fn cassandra_as_admin() -> Session {
@@ -80,7 +78,7 @@ async fn victim(prefix: &str) -> (String, BTreeMap<String, String>) {
     ready_tenant(&name, "").await;
     kubectl_apply(&topic_yaml(&name, "data"));
     let creds = wait_credentials(&name).await;
-    let settings = ClientSettings::new(kafka_bootstrap(), &name, &creds["kafka.password"]);
+    let settings = tributary_tests::kafka_user_settings(&name, &creds["kafka.password"]);
     let p = producer(&settings);
     wait_until(&format!("{name} to produce to its own topic"), WAIT, || async {
         produce(&p, &format!("{name}.data"), "k", "victim's record").await.map_err(|e| e.to_string())
@@ -94,7 +92,7 @@ async fn victim(prefix: &str) -> (String, BTreeMap<String, String>) {
 async fn assert_victim_untouched(name: &str, creds: &BTreeMap<String, String>) {
     wait_ready(&tenants().await, name, "True", "Provisioned").await;
     assert_eq!(&secret(name, "tributary-credentials").await, creds, "the victim's Secret is unchanged");
-    let settings = ClientSettings::new(kafka_bootstrap(), name, &creds["kafka.password"]);
+    let settings = tributary_tests::kafka_user_settings(name, &creds["kafka.password"]);
     let c = consumer(&settings, &format!("{name}.check-{}", unique("g")));
     let records = consume(&c, &format!("{name}.data"), 1, Duration::from_secs(30)).await;
     assert_eq!(
@@ -324,7 +322,7 @@ async fn a_team_made_quoted_table_and_the_admins_deny_acl_leave_the_tenant_ready
     team.query_unpaged(format!("INSERT INTO {keyspace}.\"Foo\" (k, v) VALUES (1, 'still mine')"), &[])
         .await
         .expect("the team still uses its table through the keyspace grants");
-    let settings = ClientSettings::new(kafka_bootstrap(), &tenant, &creds["kafka.password"]);
+    let settings = tributary_tests::kafka_user_settings(&tenant, &creds["kafka.password"]);
     let refused = produce(&producer(&settings), &format!("{tenant}.data"), "k", "v").await;
     assert!(refused.is_err(), "the Deny holds: the tenant may not write {tenant}.data");
     delete_tenant(&tenant).await;

@@ -53,6 +53,7 @@ mkdir -p "$(dirname "$CONFIG")" "$DATA"
 sed -e "$(subst NODE_ID "$node_id")" \
   -e "$(subst CONTROLLER_QUORUM_VOTERS "$voters")" \
   -e "$(subst LISTEN_HOST 0.0.0.0)" \
+  -e "$(subst BROKER_SECURITY_PROTOCOL SASL_PLAINTEXT)" \
   -e "$(subst BROKER_PORT "$BROKER_PORT")" \
   -e "$(subst CONTROLLER_PORT "$CONTROLLER_PORT")" \
   -e "$(subst ADVERTISED_HOST "$pod.$domain_suffix")" \

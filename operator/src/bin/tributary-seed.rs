@@ -70,9 +70,14 @@ async fn produce() -> Result<(), String> {
     let env = |n: &str| {
         std::env::var(n).map_err(|_| format!("{n} is not set (from the tenant's tributary-credentials Secret)"))
     };
-    let producer: FutureProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    // TLS from the bundle: kafka.security.protocol and kafka.ca.crt (absent: the system's CAs).
+    if let Ok(ca) = std::env::var("KAFKA_CA_PEM") {
+        config.set("ssl.ca.pem", ca);
+    }
+    let producer: FutureProducer = config
         .set("bootstrap.servers", env("KAFKA_BOOTSTRAP")?)
-        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("security.protocol", std::env::var("KAFKA_SECURITY_PROTOCOL").unwrap_or("SASL_PLAINTEXT".into()))
         .set("sasl.mechanism", "SCRAM-SHA-512")
         .set("sasl.username", env("KAFKA_USERNAME")?)
         .set("sasl.password", env("KAFKA_PASSWORD")?)

@@ -135,10 +135,18 @@ impl ScyllaAdmin {
         let mut builder = SessionBuilder::new()
             .known_nodes(&self.settings.contact_points)
             .user(&self.settings.username, &self.settings.password);
+        if let Some(ca) = &self.settings.ca_pem {
+            let tls = crate::api::tls::connector("CASSANDRA_CA_FILE", Some(ca)).map_err(|e| error(call, e, false))?;
+            builder = builder.tls_context(Some(tls));
+        }
         builder = builder.connection_timeout(self.timeout);
         let session = match tokio::time::timeout(self.timeout, builder.build()).await {
             Ok(Ok(session)) => Arc::new(session),
-            Ok(Err(e)) => return Err(error(call, e.to_string(), true)),
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                let hint = crate::api::tls::hint(&message);
+                return Err(error(call, format!("{message}{hint}"), true));
+            }
             Err(_) => return Err(error(call, format!("no answer within {:?}", self.timeout), true)),
         };
         *guard = Some(session.clone());

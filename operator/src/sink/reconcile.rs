@@ -425,7 +425,10 @@ async fn deploy(
         dead_letter_topic: names.dead_letter_topic.clone(),
         bootstrap_servers: ctx.config.kafka_client_bootstrap.clone(),
         security_protocol: ctx.config.kafka.security_protocol.clone(),
+        // CAs are public: they travel in the ConfigMap, and a new CA rolls the pods.
+        kafka_ca_pem: ctx.config.kafka.ca_pem.clone(),
         contact_points: ctx.config.cassandra.contact_points.clone(),
+        cassandra_ca_pem: ctx.config.cassandra.ca_pem.clone(),
         keyspace: tenant.keyspace.clone(),
         // Where to start, replays and scaling are the operator's business: they roll no pod.
         spec: CassandraSinkSpec { start_from: None, replay: None, autoscale: None, ..sink.spec.clone() },

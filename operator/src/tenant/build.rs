@@ -20,6 +20,8 @@ use crate::external::kafka::{
 
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
 pub const CASSANDRA_PASSWORD_KEY: &str = "cassandra.password";
+pub const KAFKA_CA_KEY: &str = "kafka.ca.crt";
+pub const CASSANDRA_CA_KEY: &str = "cassandra.ca.crt";
 
 pub fn labels(tenant: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -89,18 +91,72 @@ pub fn generate_password() -> String {
     rand::rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
 }
 
-/// The Secret `tributary-credentials`: the whole client bundle of the tenant.
+/// Where clients are expected to mount the Secret `tributary-credentials`: the properties
+/// files in it name the CA bundles by this path.
+pub const CREDENTIALS_MOUNT: &str = "/etc/tributary/credentials";
+
+/// How clients reach the shared clusters, as the operator hands it to tenants.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoints {
+    pub kafka_bootstrap: String,
+    /// `SASL_SSL` or `SASL_PLAINTEXT`.
+    pub kafka_protocol: String,
+    /// The CA bundle (PEM) of the brokers' certificates, when there is one to hand out.
+    pub kafka_ca: Option<String>,
+    pub cassandra_contact_points: Vec<String>,
+    /// The CA bundle (PEM) of Cassandra's client encryption; set: Cassandra needs TLS.
+    pub cassandra_ca: Option<String>,
+}
+
+impl Endpoints {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Endpoints {
+            kafka_bootstrap: config.kafka_client_bootstrap.clone(),
+            kafka_protocol: config.kafka.security_protocol.clone(),
+            kafka_ca: config.kafka.ca_pem.clone(),
+            cassandra_contact_points: config.cassandra.contact_points.clone(),
+            cassandra_ca: config.cassandra.ca_pem.clone(),
+        }
+    }
+}
+
+/// The Secret `tributary-credentials`: the whole client bundle of the tenant. With TLS it
+/// holds the CA bundles (`kafka.ca.crt`, `cassandra.ca.crt`), and the properties files name
+/// them under [`CREDENTIALS_MOUNT`]: `librdkafka.properties` for librdkafka clients (C, Go,
+/// Python, Rust) and `kafka-java.properties` for the JVM client (a PEM truststore).
 pub fn credentials_secret(
     v: &ValidatedTenant,
     owner: OwnerReference,
-    kafka_bootstrap: &str,
-    cassandra_contact_points: &[String],
+    endpoints: &Endpoints,
     passwords: &Passwords,
 ) -> Secret {
-    let kafka = ClientSettings::new(kafka_bootstrap, &v.kafka_user, &passwords.kafka);
-    let properties: String = kafka.librdkafka_properties().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    let data: BTreeMap<String, String> = BTreeMap::from([
-        ("kafka.bootstrap.servers".into(), kafka_bootstrap.to_string()),
+    let mut kafka = ClientSettings::new(&endpoints.kafka_bootstrap, &v.kafka_user, &passwords.kafka);
+    kafka.security_protocol = endpoints.kafka_protocol.clone();
+    let ca_path = format!("{CREDENTIALS_MOUNT}/{KAFKA_CA_KEY}");
+    let mut librdkafka = kafka.librdkafka_properties();
+    if endpoints.kafka_ca.is_some() {
+        librdkafka.insert("ssl.ca.location", ca_path.clone());
+    }
+    let properties: String = librdkafka.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let mut java = BTreeMap::from([
+        ("bootstrap.servers", endpoints.kafka_bootstrap.clone()),
+        ("security.protocol", kafka.security_protocol.clone()),
+        ("sasl.mechanism", SASL_MECHANISM.to_string()),
+        (
+            "sasl.jaas.config",
+            format!(
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
+                v.kafka_user, passwords.kafka
+            ),
+        ),
+    ]);
+    if endpoints.kafka_ca.is_some() {
+        java.insert("ssl.truststore.type", "PEM".into());
+        java.insert("ssl.truststore.location", ca_path);
+    }
+    let java: String = java.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let mut data: BTreeMap<String, String> = BTreeMap::from([
+        ("kafka.bootstrap.servers".into(), endpoints.kafka_bootstrap.clone()),
         ("kafka.security.protocol".into(), kafka.security_protocol.clone()),
         ("kafka.sasl.mechanism".into(), SASL_MECHANISM.to_string()),
         ("kafka.username".into(), v.kafka_user.clone()),
@@ -109,11 +165,19 @@ pub fn credentials_secret(
         ("kafka.group.prefix".into(), v.group_prefix.clone()),
         ("kafka.transactional.id.prefix".into(), v.transactional_id_prefix.clone()),
         ("librdkafka.properties".into(), properties),
-        ("cassandra.contact.points".into(), cassandra_contact_points.join(",")),
+        ("kafka-java.properties".into(), java),
+        ("cassandra.contact.points".into(), endpoints.cassandra_contact_points.join(",")),
         ("cassandra.keyspace".into(), v.keyspace.clone()),
         ("cassandra.username".into(), v.cassandra_role.clone()),
         (CASSANDRA_PASSWORD_KEY.into(), passwords.cassandra.clone()),
+        ("cassandra.tls".into(), endpoints.cassandra_ca.is_some().to_string()),
     ]);
+    if let Some(ca) = &endpoints.kafka_ca {
+        data.insert(KAFKA_CA_KEY.into(), ca.clone());
+    }
+    if let Some(ca) = &endpoints.cassandra_ca {
+        data.insert(CASSANDRA_CA_KEY.into(), ca.clone());
+    }
     Secret {
         metadata: ObjectMeta {
             name: Some(CREDENTIALS_SECRET.into()),
@@ -256,6 +320,15 @@ mod tests {
     use crate::api::{Tenant, TenantSpec, TopicSpec};
     use crate::tenant::validate;
 
+    pub(crate) fn plain(bootstrap: &str, contact_points: &[&str]) -> Endpoints {
+        Endpoints {
+            kafka_bootstrap: bootstrap.into(),
+            kafka_protocol: "SASL_PLAINTEXT".into(),
+            cassandra_contact_points: contact_points.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
     fn water() -> ValidatedTenant {
         validate(&Tenant::new("water", TenantSpec::default())).unwrap()
     }
@@ -278,7 +351,7 @@ mod tests {
     #[test]
     fn the_secret_holds_a_ready_to_use_client_bundle() {
         let passwords = Passwords { kafka: "kpw".into(), cassandra: "cpw".into() };
-        let secret = credentials_secret(&water(), owner(), "k1:9092,k2:9092", &["c1:9042".into()], &passwords);
+        let secret = credentials_secret(&water(), owner(), &plain("k1:9092,k2:9092", &["c1:9042"]), &passwords);
         assert_eq!(secret.metadata.namespace.as_deref(), Some("water"));
         assert_eq!(secret.metadata.owner_references.as_ref().unwrap()[0].uid, "uid-1");
         assert_eq!(text(&secret, "kafka.username"), "water");
@@ -290,6 +363,30 @@ mod tests {
             "bootstrap.servers=k1:9092,k2:9092\nsasl.mechanism=SCRAM-SHA-512\nsasl.password=kpw\n\
              sasl.username=water\nsecurity.protocol=SASL_PLAINTEXT\n"
         );
+        assert!(!secret.data.as_ref().unwrap().contains_key(KAFKA_CA_KEY));
+        assert_eq!(text(&secret, "cassandra.tls"), "false");
+    }
+
+    #[test]
+    fn with_tls_the_bundle_holds_the_cas_and_names_them_where_it_is_mounted() {
+        let passwords = Passwords { kafka: "kpw".into(), cassandra: "cpw".into() };
+        let endpoints = Endpoints {
+            kafka_protocol: "SASL_SSL".into(),
+            kafka_ca: Some("KAFKA CA".into()),
+            cassandra_ca: Some("CASSANDRA CA".into()),
+            ..plain("k1:9093", &["c1:9042"])
+        };
+        let secret = credentials_secret(&water(), owner(), &endpoints, &passwords);
+        assert_eq!(text(&secret, KAFKA_CA_KEY), "KAFKA CA");
+        assert_eq!(text(&secret, CASSANDRA_CA_KEY), "CASSANDRA CA");
+        assert_eq!(text(&secret, "cassandra.tls"), "true");
+        let librdkafka = text(&secret, "librdkafka.properties");
+        assert!(librdkafka.contains("security.protocol=SASL_SSL\n"), "{librdkafka}");
+        assert!(librdkafka.contains("ssl.ca.location=/etc/tributary/credentials/kafka.ca.crt\n"), "{librdkafka}");
+        let java = text(&secret, "kafka-java.properties");
+        assert!(java.contains("ssl.truststore.type=PEM\n"), "{java}");
+        assert!(java.contains("ssl.truststore.location=/etc/tributary/credentials/kafka.ca.crt\n"), "{java}");
+        assert!(java.contains("username=\"water\" password=\"kpw\";"), "{java}");
     }
 
     #[test]
@@ -297,7 +394,7 @@ mod tests {
         let first = Passwords::generate();
         assert_eq!(first.kafka.len(), 32);
         assert_ne!(first.kafka, first.cassandra);
-        let secret = credentials_secret(&water(), owner(), "k:9092", &[], &first);
+        let secret = credentials_secret(&water(), owner(), &plain("k:9092", &[]), &first);
         assert_eq!(Passwords::from_secret(&secret), Some(first.clone()));
         assert!(!format!("{first:?}").contains(&first.kafka));
     }

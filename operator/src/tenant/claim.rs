@@ -273,7 +273,7 @@ mod tests {
         let water = tenant("water", "u1", 1, |_| {});
         let v = validate(&water).unwrap();
         let owner = OwnerReference { uid: "u1".into(), ..Default::default() };
-        let ours = super::super::build::credentials_secret(&v, owner, "k:9092", &[], &Passwords::generate());
+        let ours = super::super::build::credentials_secret(&v, owner, &Default::default(), &Passwords::generate());
         assert!(provisioned_before_claims(&water, Some(&ns(Some("u1"), Some("water"))), Some(&ours)));
         assert!(
             !provisioned_before_claims(&water, Some(&ns(None, None)), Some(&ours)),
@@ -290,7 +290,7 @@ mod tests {
         let ours = Passwords { kafka: "k".into(), cassandra: "c".into() };
         let secret = |p: &Passwords| {
             let v = validate(&tenant("water", "u1", 1, |_| {})).unwrap();
-            super::super::build::credentials_secret(&v, Default::default(), "k:9092", &[], p)
+            super::super::build::credentials_secret(&v, Default::default(), &Default::default(), p)
         };
         let mut t = tenant("water", "u1", 1, |_| {});
         assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false), None, "no record: not trusted");

@@ -448,13 +448,7 @@ async fn ensure_credentials(
 ) -> Result<()> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
-    let desired = build::credentials_secret(
-        v,
-        owner,
-        &ctx.config.kafka_client_bootstrap,
-        &ctx.config.cassandra.contact_points,
-        passwords,
-    );
+    let desired = build::credentials_secret(v, owner, &build::Endpoints::of(&ctx.config), passwords);
     let unchanged = |s: &Secret| {
         (&s.data, &s.metadata.labels, s.owner_references())
             == (&desired.data, &desired.metadata.labels, desired.owner_references())

@@ -13,14 +13,29 @@ use crate::api::Position;
 
 pub use crate::api::contract::SASL_MECHANISM;
 
+pub const SASL_SSL: &str = "SASL_SSL";
+pub const SASL_PLAINTEXT: &str = "SASL_PLAINTEXT";
+
+/// Reads a CA bundle named by the environment variable `name` and checks that it holds
+/// certificates, so a wrong path or file is reported at start-up, naming the variable.
+pub fn read_ca(name: &str, path: &str) -> Result<String, String> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| format!("{name} {path} cannot be read ({e}); mount the CA bundle there or fix the path"))?;
+    crate::api::tls::certificates(&format!("{name} {path}"), &pem)?;
+    Ok(pem)
+}
+
 /// Connection settings for one Kafka principal.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientSettings {
     pub bootstrap_servers: String,
     pub username: String,
     pub password: String,
-    /// `SASL_PLAINTEXT` on the local stack, `SASL_SSL` where brokers have TLS.
+    /// `SASL_SSL` (brokers with TLS, as on the local stack) or `SASL_PLAINTEXT`.
     pub security_protocol: String,
+    /// The CA bundle (PEM) the brokers' certificates are checked against under `SASL_SSL`;
+    /// `None`: the system's CAs (a managed Kafka with a public certificate).
+    pub ca_pem: Option<String>,
 }
 
 impl ClientSettings {
@@ -30,16 +45,52 @@ impl ClientSettings {
             username: username.into(),
             password: password.into(),
             security_protocol: "SASL_PLAINTEXT".into(),
+            ca_pem: None,
         }
     }
 
+    /// TLS: `SASL_SSL`, with the brokers' certificates checked against `ca_pem` (or the
+    /// system's CAs) and their names against the addresses the client connects to.
+    pub fn with_tls(mut self, ca_pem: Option<String>) -> Self {
+        self.security_protocol = SASL_SSL.into();
+        self.ca_pem = ca_pem;
+        self
+    }
+
+    pub fn tls(&self) -> bool {
+        self.security_protocol == SASL_SSL
+    }
+
     /// The admin credentials from the environment `make stack-env` exports
-    /// (`KAFKA_BOOTSTRAP`, `KAFKA_ADMIN_USER`, `KAFKA_ADMIN_PASSWORD`).
+    /// (`KAFKA_BOOTSTRAP`, `KAFKA_ADMIN_USER`, `KAFKA_ADMIN_PASSWORD`, and for TLS
+    /// `KAFKA_SECURITY_PROTOCOL`, `KAFKA_CA_FILE`).
     pub fn admin_from_env() -> Result<Self, String> {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| format!("{name} is not set; run: eval \"$(make -s stack-env)\""))
         };
-        Ok(ClientSettings::new(var("KAFKA_BOOTSTRAP")?, var("KAFKA_ADMIN_USER")?, var("KAFKA_ADMIN_PASSWORD")?))
+        let settings =
+            ClientSettings::new(var("KAFKA_BOOTSTRAP")?, var("KAFKA_ADMIN_USER")?, var("KAFKA_ADMIN_PASSWORD")?);
+        settings.with_security_from(|name| std::env::var(name).ok())
+    }
+
+    /// `KAFKA_SECURITY_PROTOCOL` (`SASL_SSL` or `SASL_PLAINTEXT`; `SASL_SSL` when only a CA is
+    /// given) and `KAFKA_CA_FILE` (a PEM bundle, read and checked here).
+    pub fn with_security_from(self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let ca_file = lookup("KAFKA_CA_FILE").filter(|v| !v.is_empty());
+        let protocol = lookup("KAFKA_SECURITY_PROTOCOL").filter(|v| !v.is_empty());
+        let protocol = protocol.unwrap_or_else(|| if ca_file.is_some() { SASL_SSL } else { SASL_PLAINTEXT }.into());
+        match protocol.as_str() {
+            SASL_PLAINTEXT if ca_file.is_some() => Err(format!(
+                "KAFKA_CA_FILE is set but KAFKA_SECURITY_PROTOCOL is {SASL_PLAINTEXT}; set it to {SASL_SSL} \
+                 (or unset KAFKA_CA_FILE)"
+            )),
+            SASL_PLAINTEXT => Ok(self),
+            SASL_SSL => {
+                let ca_pem = ca_file.map(|path| read_ca("KAFKA_CA_FILE", &path)).transpose()?;
+                Ok(self.with_tls(ca_pem))
+            }
+            other => Err(format!("KAFKA_SECURITY_PROTOCOL is {other:?}; use {SASL_SSL} or {SASL_PLAINTEXT}")),
+        }
     }
 
     /// The librdkafka properties a client of this principal needs — also what the tenant
@@ -59,6 +110,9 @@ impl ClientSettings {
         for (key, value) in self.librdkafka_properties() {
             config.set(key, value);
         }
+        if let Some(ca) = &self.ca_pem {
+            config.set("ssl.ca.pem", ca);
+        }
         config
     }
 }
@@ -70,6 +124,7 @@ impl std::fmt::Debug for ClientSettings {
             .field("bootstrap_servers", &self.bootstrap_servers)
             .field("username", &self.username)
             .field("security_protocol", &self.security_protocol)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "(set)"))
             .finish_non_exhaustive()
     }
 }

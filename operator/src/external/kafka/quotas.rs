@@ -66,8 +66,12 @@ pub struct QuotaClient {
     connection: Mutex<Option<Connection>>,
 }
 
+/// Plain TCP, or TLS over it under `SASL_SSL`.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
 struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     next_correlation_id: i32,
 }
 
@@ -173,20 +177,33 @@ impl QuotaClient {
     /// Connects to the first bootstrap broker that answers and authenticates.
     async fn connect(&self) -> Result<Connection, QuotaError> {
         let bootstrap = &self.settings.bootstrap_servers;
-        if self.settings.security_protocol != "SASL_PLAINTEXT" {
-            return Err(QuotaError::Unreachable {
-                bootstrap: bootstrap.clone(),
-                message: format!(
-                    "security.protocol {} is not supported for client quotas yet (SASL_PLAINTEXT only)",
-                    self.settings.security_protocol
-                ),
-            });
-        }
+        let tls = if self.settings.tls() {
+            let connector = crate::api::tls::connector("KAFKA_CA_FILE", self.settings.ca_pem.as_deref())
+                .map_err(|message| QuotaError::Unreachable { bootstrap: bootstrap.clone(), message })?;
+            Some(connector.build())
+        } else {
+            None
+        };
         let mut failures = Vec::new();
         for broker in bootstrap.split(',').map(str::trim).filter(|b| !b.is_empty()) {
             let attempt = async {
-                let stream = TcpStream::connect(broker).await.map_err(|e| e.to_string())?;
-                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                let tcp = TcpStream::connect(broker).await.map_err(|e| e.to_string())?;
+                tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+                let stream: Box<dyn Stream> = match &tls {
+                    None => Box::new(tcp),
+                    Some(connector) => {
+                        // The broker's certificate must name the host (or IP address) dialled.
+                        let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
+                        let host = host.trim_start_matches('[').trim_end_matches(']');
+                        let ssl = connector.configure().and_then(|c| c.into_ssl(host)).map_err(|e| e.to_string())?;
+                        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
+                        std::pin::Pin::new(&mut stream).connect().await.map_err(|e| {
+                            let message = format!("{e} {}", stream.ssl().verify_result());
+                            format!("TLS: {message}{}", crate::api::tls::hint(&message))
+                        })?;
+                        Box::new(stream)
+                    }
+                };
                 let mut connection = Connection { stream, next_correlation_id: 1 };
                 connection.authenticate(&self.settings).await.map_err(|e| e.to_string())?;
                 Ok::<_, String>(connection)

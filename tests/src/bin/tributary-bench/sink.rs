@@ -252,6 +252,7 @@ async fn connect_run(
     let vars = [
         ("KAFKA_BOOTSTRAP", creds["kafka.bootstrap.servers"].clone()),
         ("KAFKA_JAAS", jaas),
+        ("KAFKA_CA_FILE", env("KAFKA_CA_FILE")),
         ("WORK", work.display().to_string()),
         ("PLUGINS", plugins),
         ("NAME", format!("bench-connect-{rep}")),
