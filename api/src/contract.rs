@@ -22,6 +22,9 @@ pub struct SinkConfig {
     pub bootstrap_servers: String,
     #[serde(default = "default_security_protocol")]
     pub security_protocol: String,
+    /// `SCRAM-SHA-512` (the sink's own user), or the mechanism of the tenant's external one.
+    #[serde(default = "default_sasl_mechanism")]
+    pub sasl_mechanism: String,
     /// CA bundle (PEM) the brokers' certificates are checked against when
     /// `security_protocol` is `SASL_SSL`; unset: the system's CAs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +50,9 @@ pub struct SinkConfig {
 
 fn default_security_protocol() -> String {
     "SASL_PLAINTEXT".into()
+}
+fn default_sasl_mechanism() -> String {
+    SASL_MECHANISM.into()
 }
 fn default_in_flight() -> usize {
     256

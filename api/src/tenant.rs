@@ -106,6 +106,8 @@ impl TenantAdopt {
 // `kafka` and `cassandra` default to `{}`, so these transition rules always apply.
 #[x_kube(validation = Rule::new("has(self.topicPrefix) == has(oldSelf.topicPrefix) && (!has(self.topicPrefix) || self.topicPrefix == oldSelf.topicPrefix) && has(self.groupPrefix) == has(oldSelf.groupPrefix) && (!has(self.groupPrefix) || self.groupPrefix == oldSelf.groupPrefix) && has(self.transactionalIdPrefix) == has(oldSelf.transactionalIdPrefix) && (!has(self.transactionalIdPrefix) || self.transactionalIdPrefix == oldSelf.transactionalIdPrefix)")
     .message("kafka.topicPrefix, groupPrefix and transactionalIdPrefix are immutable: they are the tenant's identity in Kafka. Create a new Tenant to use other prefixes"))]
+#[x_kube(validation = Rule::new("has(self.externalUser) == has(oldSelf.externalUser) && (!has(self.externalUser) || self.externalUser.name == oldSelf.externalUser.name)")
+    .message("kafka.externalUser cannot be added, removed or renamed: the tenant's ACLs, quotas and sinks belong to its principal. Its mechanism and passwordSecret may change; create a new Tenant for another principal"))]
 pub struct TenantKafka {
     /// Prefix of every Kafka topic of this tenant (Kafka name = prefix + Topic name).
     /// Defaults to `<tenant>.`. Letters, digits, `.`, `_`, `-`, starting with a letter or
@@ -134,6 +136,77 @@ pub struct TenantKafka {
     /// Guardrails every Topic of the tenant must respect.
     #[serde(default)]
     pub limits: TenantLimits,
+
+    /// A Kafka principal issued outside the operator (a managed Kafka's API key, a SASL/PLAIN
+    /// user of the brokers' JAAS config), for clusters where users cannot be created through
+    /// the Kafka API. The operator then creates no Kafka user for the tenant or its sinks:
+    /// it grants this principal the tenant's ACLs and quotas, hands its login out in the
+    /// tenant's Secret, and the sinks run as it. Deleting the Tenant removes the ACLs and
+    /// quotas, never the principal. Its name is immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_user: Option<ExternalKafkaUser>,
+}
+
+/// A Kafka login issued outside the operator; its password is read from a Secret in the
+/// operator's namespace (the platform admin's, never the tenant's).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalKafkaUser {
+    /// The user name the brokers authenticate (ACLs go to `User:<name>`). Not the operator's
+    /// own user, another Tenant's, or a name with `.sink.` (the operator's sink users).
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9._@=+-]*$"))]
+    pub name: String,
+    /// The SASL mechanism this login uses.
+    pub mechanism: SaslMechanism,
+    /// The Secret (in the operator's namespace) and key holding the password.
+    pub password_secret: SecretKey,
+}
+
+/// SASL mechanisms a Kafka login can use.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum SaslMechanism {
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// SASL/PLAIN, e.g. Confluent Cloud API keys; only ever over TLS outside a laptop.
+    #[serde(rename = "PLAIN")]
+    Plain,
+}
+
+impl SaslMechanism {
+    /// The name Kafka clients use (`sasl.mechanism`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::Plain => "PLAIN",
+        }
+    }
+
+    /// The JAAS login module of the JVM client.
+    pub const fn java_login_module(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "org.apache.kafka.common.security.plain.PlainLoginModule",
+            _ => "org.apache.kafka.common.security.scram.ScramLoginModule",
+        }
+    }
+}
+
+/// A key of a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKey {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Defaults to `password`.
+    #[serde(default = "default_password_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_password_key() -> String {
+    "password".into()
 }
 
 /// Kafka client quotas, as Kafka defines them (per broker).

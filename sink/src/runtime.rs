@@ -26,7 +26,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlValue;
 use tokio::sync::Semaphore;
-use tributary_api::contract::{SASL_MECHANISM, SinkConfig};
+use tributary_api::contract::SinkConfig;
 
 use crate::health::Health;
 use crate::mapping::Mapping;
@@ -153,7 +153,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     let kafka = |c: &mut ClientConfig| {
         c.set("bootstrap.servers", &config.bootstrap_servers)
             .set("security.protocol", &config.security_protocol)
-            .set("sasl.mechanism", SASL_MECHANISM)
+            .set("sasl.mechanism", &config.sasl_mechanism)
             .set("sasl.username", &secrets.kafka_username)
             .set("sasl.password", &secrets.kafka_password);
         if let Some(ca) = &config.kafka_ca_pem {

@@ -83,6 +83,7 @@ spec:
         - {name: KAFKA_USERNAME, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.username}}}
         - {name: KAFKA_PASSWORD, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.password}}}
         - {name: KAFKA_SECURITY_PROTOCOL, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.security.protocol}}}
+        - {name: KAFKA_SASL_MECHANISM, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.sasl.mechanism}}}
         - {name: KAFKA_CA_PEM, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.ca.crt, optional: true}}}
 EOT
   done

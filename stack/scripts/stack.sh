@@ -389,7 +389,9 @@ prepare_kafka_node() {
   NODE_ID=$n BROKER_PORT=${BROKER_PORTS[$((n - 1))]} CONTROLLER_PORT=${CONTROLLER_PORTS[$((n - 1))]} \
     CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data LISTEN_HOST=$NODE_IP ADVERTISED_HOST=$NODE_IP KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
     KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD BROKER_SECURITY_PROTOCOL=SASL_SSL TLS_DIR=$TLS_DIR \
-    envsubst < <(cat "$ROOT/stack/config/kafka/server.properties" "$ROOT/stack/config/kafka/tls.properties") >"$dir/server.properties"
+    KAFKA_EXTERNAL_USER=$KAFKA_EXTERNAL_USER KAFKA_EXTERNAL_PASSWORD=$KAFKA_EXTERNAL_PASSWORD \
+    envsubst < <(cat "$ROOT/stack/config/kafka/server.properties" "$ROOT/stack/config/kafka/tls.properties" \
+      "$ROOT/stack/config/kafka/external-users.properties") >"$dir/server.properties"
   [ -f "$dir/data/meta.properties" ] && return 0
   if [ ! -f "$STATE/kafka/cluster-id" ]; then
     java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid >"$STATE/kafka/cluster-id"
@@ -563,6 +565,8 @@ export KAFKA_BOOTSTRAP='$(kafka_bootstrap)'
 export KAFKA_ADMIN_USER='$KAFKA_ADMIN_USER'
 export KAFKA_ADMIN_PASSWORD='$KAFKA_ADMIN_PASSWORD'
 export KAFKA_SECURITY_PROTOCOL=SASL_SSL
+export KAFKA_EXTERNAL_USER='$KAFKA_EXTERNAL_USER'
+export KAFKA_EXTERNAL_PASSWORD='$KAFKA_EXTERNAL_PASSWORD'
 export KAFKA_CA_FILE='$TLS_DIR/data-ca.crt'
 export CASSANDRA_CA_FILE='$TLS_DIR/data-ca.crt'
 export CASSANDRA_CONTACT='$NODE_IP:$CASSANDRA_NATIVE_PORT'

@@ -80,6 +80,7 @@ pub async fn produce_paced(tenant: &str, dataset: &str, run: &str, count: u64, r
         .env("KAFKA_USERNAME", &creds["kafka.username"])
         .env("KAFKA_PASSWORD", &creds["kafka.password"])
         .env("KAFKA_SECURITY_PROTOCOL", &creds["kafka.security.protocol"])
+        .env("KAFKA_SASL_MECHANISM", &creds["kafka.sasl.mechanism"])
         .envs(creds.get("kafka.ca.crt").map(|ca| ("KAFKA_CA_PEM", ca)))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

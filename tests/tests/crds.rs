@@ -100,6 +100,13 @@ async fn tenant_schema_refuses_internal_prefixes_system_names_and_identity_chang
     }
     let msg = refused(&tenants, object("Tenant", &name, json!({"cassandra": {"keyspace": "system_auth"}}))).await;
     assert_says(&msg, "keyspaces named system* are Cassandra's own");
+    // An external principal: a name the brokers could know, one of the listed mechanisms.
+    let external = |name: &str, mechanism: &str| json!({"kafka": {"externalUser": {"name": name, "mechanism": mechanism, "passwordSecret": {"name": "s"}}}});
+    let msg = refused(&tenants, object("Tenant", &name, external("two words", "PLAIN"))).await;
+    assert_says(&msg, "spec.kafka.externalUser.name");
+    let msg = refused(&tenants, object("Tenant", &name, external("sa-1", "GSSAPI"))).await;
+    assert_says(&msg, "spec.kafka.externalUser.mechanism");
+    assert_says(&msg, "\"SCRAM-SHA-512\", \"SCRAM-SHA-256\", \"PLAIN\"");
 
     // Identity fields cannot change once applied, and cannot be added or removed either.
     let spec = json!({"kafka": {"topicPrefix": format!("{name}.")}, "cassandra": {"keyspace": name.replace('-', "_")}});
@@ -118,6 +125,10 @@ async fn tenant_schema_refuses_internal_prefixes_system_names_and_identity_chang
             "topicPrefix, groupPrefix and transactionalIdPrefix are immutable",
         ),
         (json!({"cassandra": {"keyspace": "water"}}), "cassandra.keyspace is immutable"),
+        (
+            json!({"kafka": {"externalUser": {"name": "sa-1", "mechanism": "PLAIN", "passwordSecret": {"name": "s"}}}}),
+            "kafka.externalUser cannot be added, removed or renamed",
+        ),
     ] {
         let msg = patch_refused(&tenants, &name, change).await;
         assert_says(&msg, expected);

@@ -4,7 +4,8 @@
 //!     tributary-seed --dataset water --topic water.data --count 100000 [--rate 5000]
 //!                    [--malformed-every 1000] [--run demo] [--start 0]
 //!
-//! Connection: `KAFKA_BOOTSTRAP`, `KAFKA_USERNAME`, `KAFKA_PASSWORD` (the values of the
+//! Connection: `KAFKA_BOOTSTRAP`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`, and optionally
+//! `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_CA_PEM` (the values of the
 //! tenant's `tributary-credentials` Secret). Prints progress every second.
 
 use std::time::{Duration, Instant};
@@ -71,14 +72,15 @@ async fn produce() -> Result<(), String> {
         std::env::var(n).map_err(|_| format!("{n} is not set (from the tenant's tributary-credentials Secret)"))
     };
     let mut config = ClientConfig::new();
-    // TLS from the bundle: kafka.security.protocol and kafka.ca.crt (absent: the system's CAs).
+    // TLS and the login from the bundle: kafka.security.protocol, kafka.ca.crt (absent: the
+    // system's CAs), kafka.sasl.mechanism.
     if let Ok(ca) = std::env::var("KAFKA_CA_PEM") {
         config.set("ssl.ca.pem", ca);
     }
     let producer: FutureProducer = config
         .set("bootstrap.servers", env("KAFKA_BOOTSTRAP")?)
         .set("security.protocol", std::env::var("KAFKA_SECURITY_PROTOCOL").unwrap_or("SASL_PLAINTEXT".into()))
-        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.mechanism", std::env::var("KAFKA_SASL_MECHANISM").unwrap_or("SCRAM-SHA-512".into()))
         .set("sasl.username", env("KAFKA_USERNAME")?)
         .set("sasl.password", env("KAFKA_PASSWORD")?)
         .set("acks", "all")

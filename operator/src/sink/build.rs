@@ -93,7 +93,11 @@ pub fn dead_letter_retention_beyond(tenant: &ValidatedTenant, spec: &CassandraSi
 pub fn names(sink_name: &str, tenant: &ValidatedTenant) -> SinkNames {
     SinkNames {
         object: format!("tributary-sink-{sink_name}"),
-        kafka_user: format!("{}.sink.{sink_name}", tenant.kafka_user),
+        // An external principal is the only one there is: the sinks run as the tenant's.
+        kafka_user: match tenant.external_user {
+            Some(_) => tenant.kafka_user.clone(),
+            None => format!("{}.sink.{sink_name}", tenant.kafka_user),
+        },
         group: format!("{}sink.{sink_name}", tenant.group_prefix),
         dead_letter_topic: format!("{}dlq.{sink_name}", tenant.topic_prefix),
     }
@@ -399,6 +403,7 @@ mod tests {
             dead_letter_topic: "water.dlq.readings".into(),
             bootstrap_servers: "kafka:9092".into(),
             security_protocol: "SASL_SSL".into(),
+            sasl_mechanism: "SCRAM-SHA-512".into(),
             kafka_ca_pem: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
             contact_points: vec!["cassandra:9042".into()],
             cassandra_ca_pem: None,

@@ -103,6 +103,12 @@ async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Re
         return Ok(Action::await_change());
     };
     let names = build::names(&sink.name_any(), &tenant);
+    if tenant.external_user.is_some() {
+        // It ran as the tenant's external principal: nothing of its own to delete.
+        let note = format!("kept dead-letter topic {} (the sink ran as the tenant's user)", names.dead_letter_topic);
+        ctx.event(sink.as_ref(), false, "CleanedUp", note).await;
+        return Ok(Action::await_change());
+    }
     let user = names.kafka_user.as_str();
     let delete = || async move {
         let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(user)).await?;
@@ -300,15 +306,27 @@ async fn deploy(
     let kafka_topic = crate::topic::validate::kafka_name(topic, tenant);
     let (partitions, rf) = (topic.spec.partitions, topic.spec.replication_factor);
 
-    // Credentials: generated once, kept in the sink's Secret.
+    // Credentials: generated once, kept in the sink's Secret; with an external principal,
+    // the tenant's login as its Secret holds it.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing = secrets.get_opt(&names.object).await?;
-    let password = existing
-        .as_ref()
-        .and_then(|s| s.data.as_ref()?.get(build::KAFKA_PASSWORD_KEY).cloned())
-        .and_then(|b| String::from_utf8(b.0).ok())
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(crate::tenant::build::generate_password);
+    let secret_text = |secret: Option<&Secret>, key: &str| {
+        secret.and_then(|s| String::from_utf8(s.data.as_ref()?.get(key)?.0.clone()).ok()).filter(|p| !p.is_empty())
+    };
+    let external = tenant.external_user.is_some();
+    let password = if external {
+        let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
+        match secret_text(tenant_secret.as_ref(), crate::tenant::build::KAFKA_PASSWORD_KEY) {
+            Some(password) => password,
+            None => {
+                let message = format!("Tenant {}'s Secret has no Kafka password yet", tenant.name);
+                return Ok(Ok(DesiredCondition::not_ready(Reason::TenantNotReady, message)));
+            }
+        }
+    } else {
+        secret_text(existing.as_ref(), build::KAFKA_PASSWORD_KEY)
+            .unwrap_or_else(crate::tenant::build::generate_password)
+    };
     let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &password);
     if existing.as_ref().map(|s| &s.data) != Some(&secret.data) {
         secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
@@ -318,18 +336,21 @@ async fn deploy(
     let fingerprint = credential_fingerprint(&names.kafka_user, &password);
     let applied = recorded(existing.as_ref(), APPLIED_KAFKA, &fingerprint);
     let kafka = async {
-        let write = !applied || !ctx.kafka.has_scram_user(&names.kafka_user).await?;
+        // An external principal has the tenant's ACLs and quotas already (its reconcile's).
+        let write = !external && (!applied || !ctx.kafka.has_scram_user(&names.kafka_user).await?);
         if write {
             ctx.kafka.upsert_scram_user(&names.kafka_user, &password).await?;
         }
-        let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(&names.kafka_user)).await?;
-        let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
-        ctx.kafka.create_acls(add).await?;
-        ctx.kafka.delete_acls(remove).await?;
-        // Every principal of the tenant carries the tenant's quotas.
-        let live = ctx.kafka.describe_user_quotas(&names.kafka_user).await?;
-        let (set, unset) = quota_changes(&tenant.quotas, &live);
-        ctx.kafka.alter_user_quotas(&names.kafka_user, &set, &unset).await?;
+        if !external {
+            let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(&names.kafka_user)).await?;
+            let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
+            ctx.kafka.create_acls(add).await?;
+            ctx.kafka.delete_acls(remove).await?;
+            // Every principal of the tenant carries the tenant's quotas.
+            let live = ctx.kafka.describe_user_quotas(&names.kafka_user).await?;
+            let (set, unset) = quota_changes(&tenant.quotas, &live);
+            ctx.kafka.alter_user_quotas(&names.kafka_user, &set, &unset).await?;
+        }
         // The dead-letter topic takes any record the source topic takes.
         let source = ctx.kafka.describe_topic(&kafka_topic).await?.topic;
         let source_max =
@@ -425,6 +446,7 @@ async fn deploy(
         dead_letter_topic: names.dead_letter_topic.clone(),
         bootstrap_servers: ctx.config.kafka_client_bootstrap.clone(),
         security_protocol: ctx.config.kafka.security_protocol.clone(),
+        sasl_mechanism: tenant.kafka_mechanism.as_str().into(),
         // CAs are public: they travel in the ConfigMap, and a new CA rolls the pods.
         kafka_ca_pem: ctx.config.kafka.ca_pem.clone(),
         contact_points: ctx.config.cassandra.contact_points.clone(),

@@ -14,9 +14,7 @@ use crate::api::conditions::{self, DesiredCondition};
 use crate::api::tenant::TenantStatus;
 use crate::api::{CassandraSink, Topic};
 use crate::api::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{
-    AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType, SASL_MECHANISM,
-};
+use crate::external::kafka::{AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType};
 
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
 pub const CASSANDRA_PASSWORD_KEY: &str = "cassandra.password";
@@ -133,7 +131,9 @@ pub fn credentials_secret(
     let mut kafka = ClientSettings::new(&endpoints.kafka_bootstrap, &v.kafka_user, &passwords.kafka);
     kafka.security_protocol = endpoints.kafka_protocol.clone();
     let ca_path = format!("{CREDENTIALS_MOUNT}/{KAFKA_CA_KEY}");
+    let mechanism = v.kafka_mechanism.as_str();
     let mut librdkafka = kafka.librdkafka_properties();
+    librdkafka.insert("sasl.mechanism", mechanism.to_string());
     if endpoints.kafka_ca.is_some() {
         librdkafka.insert("ssl.ca.location", ca_path.clone());
     }
@@ -141,12 +141,14 @@ pub fn credentials_secret(
     let mut java = BTreeMap::from([
         ("bootstrap.servers", endpoints.kafka_bootstrap.clone()),
         ("security.protocol", kafka.security_protocol.clone()),
-        ("sasl.mechanism", SASL_MECHANISM.to_string()),
+        ("sasl.mechanism", mechanism.to_string()),
         (
             "sasl.jaas.config",
             format!(
-                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
-                v.kafka_user, passwords.kafka
+                "{} required username=\"{}\" password=\"{}\";",
+                v.kafka_mechanism.java_login_module(),
+                v.kafka_user,
+                passwords.kafka
             ),
         ),
     ]);
@@ -158,7 +160,7 @@ pub fn credentials_secret(
     let mut data: BTreeMap<String, String> = BTreeMap::from([
         ("kafka.bootstrap.servers".into(), endpoints.kafka_bootstrap.clone()),
         ("kafka.security.protocol".into(), kafka.security_protocol.clone()),
-        ("kafka.sasl.mechanism".into(), SASL_MECHANISM.to_string()),
+        ("kafka.sasl.mechanism".into(), mechanism.to_string()),
         ("kafka.username".into(), v.kafka_user.clone()),
         (KAFKA_PASSWORD_KEY.into(), passwords.kafka.clone()),
         ("kafka.topic.prefix".into(), v.topic_prefix.clone()),

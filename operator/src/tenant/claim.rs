@@ -121,7 +121,11 @@ pub async fn existing_elsewhere(
     let kafka = |e: crate::external::kafka::KafkaCallError| ("Kafka", e.to_string(), e.transient);
     let cassandra = |e: crate::external::cassandra::CassandraCallError| ("Cassandra", e.to_string(), e.transient);
     let mut found = Vec::new();
-    if !v.adopt.kafka_user && ctx.kafka.scram_users().await.map_err(kafka)?.contains(&v.kafka_user) {
+    // An external principal exists by definition (and may not be a SCRAM user at all).
+    if v.external_user.is_none()
+        && !v.adopt.kafka_user
+        && ctx.kafka.scram_users().await.map_err(kafka)?.contains(&v.kafka_user)
+    {
         found.push(format!("Kafka user {} exists (adopt with spec.adopt.kafkaUser: true)", v.kafka_user));
     }
     // Names found under a prefix, as "Kafka <what> under prefix <p> exist (first five; ...)".
@@ -173,11 +177,26 @@ pub fn credentials_digest(passwords: &Passwords) -> String {
     format!("{:x}", hasher.finalize())
 }
 
+/// What the digest covers: both passwords, or with an external Kafka user (whose password
+/// its issuer may change at any time and is read from the admin's Secret anyway) only the
+/// Cassandra one, so a new Kafka password never makes the Secret's Cassandra one untrusted.
+pub fn digest_basis(passwords: &Passwords, external_kafka: bool) -> Passwords {
+    Passwords {
+        kafka: if external_kafka { String::new() } else { passwords.kafka.clone() },
+        cassandra: passwords.cassandra.clone(),
+    }
+}
+
 /// The Secret's passwords when they are the ones the operator wrote for this Tenant.
-pub fn trusted_passwords(tenant: &Tenant, secret: Option<&Secret>, legacy: bool) -> Option<Passwords> {
+pub fn trusted_passwords(
+    tenant: &Tenant,
+    secret: Option<&Secret>,
+    legacy: bool,
+    external_kafka: bool,
+) -> Option<Passwords> {
     let passwords = Passwords::from_secret(secret?)?;
     match tenant.annotations().get(CREDENTIALS_ANNOTATION) {
-        Some(digest) => (*digest == credentials_digest(&passwords)).then_some(passwords),
+        Some(digest) => (*digest == credentials_digest(&digest_basis(&passwords, external_kafka))).then_some(passwords),
         None => legacy.then_some(passwords),
     }
 }
@@ -293,11 +312,19 @@ mod tests {
             super::super::build::credentials_secret(&v, Default::default(), &Default::default(), p)
         };
         let mut t = tenant("water", "u1", 1, |_| {});
-        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false), None, "no record: not trusted");
-        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), true), Some(ours.clone()), "provisioned before claims");
+        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false, false), None, "no record: not trusted");
+        assert_eq!(
+            trusted_passwords(&t, Some(&secret(&ours)), true, false),
+            Some(ours.clone()),
+            "provisioned before claims"
+        );
         t.annotations_mut().insert(CREDENTIALS_ANNOTATION.into(), credentials_digest(&ours));
-        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false), Some(ours.clone()));
+        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false, false), Some(ours.clone()));
         let planted = Passwords { kafka: "planted".into(), cassandra: "c".into() };
-        assert_eq!(trusted_passwords(&t, Some(&secret(&planted)), true), None, "a planted Secret is never adopted");
+        assert_eq!(
+            trusted_passwords(&t, Some(&secret(&planted)), true, false),
+            None,
+            "a planted Secret is never adopted"
+        );
     }
 }

@@ -112,9 +112,21 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             }
         }
     }
-    let passwords =
-        claim::trusted_passwords(&tenant, existing_secret.as_ref(), legacy).unwrap_or_else(Passwords::generate);
-    record_claim(&ctx, &tenant, &passwords).await?;
+    let mut passwords = claim::trusted_passwords(&tenant, existing_secret.as_ref(), legacy, v.external_user.is_some())
+        .unwrap_or_else(Passwords::generate);
+    if let Some(external) = &v.external_user {
+        match external_password(&ctx, external).await? {
+            Ok(password) => passwords.kafka = password,
+            Err(message) => {
+                let ready = DesiredCondition::not_ready(Reason::InvalidSpec, message);
+                publish_status(&ctx, &tenant, Some(&v), &none, ready).await?;
+                ctx.succeeded(&key);
+                // Creating the Secret sends no event to Tenants: look again at the next resync.
+                return Ok(ctx.resync());
+            }
+        }
+    }
+    record_claim(&ctx, &tenant, &claim::digest_basis(&passwords, v.external_user.is_some())).await?;
     ensure_namespace(&ctx, &tenant, &v, existing_ns.as_ref()).await?;
     ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords).await?;
     // Each password is written once (see APPLIED_KAFKA), and its fingerprint recorded on the
@@ -218,7 +230,8 @@ async fn ensure_kafka_user(
     passwords: &Passwords,
     recorded: bool,
 ) -> Result<bool, KafkaCallError> {
-    let write = !recorded || !ctx.kafka.has_scram_user(&v.kafka_user).await?;
+    // An external principal's credential is its issuer's: never written here.
+    let write = v.external_user.is_none() && (!recorded || !ctx.kafka.has_scram_user(&v.kafka_user).await?);
     if write {
         ctx.kafka.upsert_scram_user(&v.kafka_user, &passwords.kafka).await?;
     }
@@ -230,6 +243,29 @@ async fn ensure_kafka_user(
     let (set, remove) = quota_changes(&v.quotas, &live);
     ctx.kafka.alter_user_quotas(&v.kafka_user, &set, &remove).await?;
     Ok(write)
+}
+
+/// The password of an external Kafka user, from its Secret in the operator's namespace; the
+/// inner error says which Secret or key to create.
+async fn external_password(
+    ctx: &Context,
+    external: &crate::api::tenant::ExternalKafkaUser,
+) -> Result<std::result::Result<String, String>> {
+    let namespace = &ctx.config.lease_namespace;
+    let key = &external.password_secret;
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace).get_opt(&key.name).await?;
+    let password = secret
+        .as_ref()
+        .and_then(|s| s.data.as_ref()?.get(&key.key))
+        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        .filter(|p| !p.is_empty());
+    Ok(password.ok_or_else(|| {
+        format!(
+            "spec.kafka.externalUser.passwordSecret: Secret {namespace}/{} has no key {:?} with the password of Kafka \
+             user {}: create it in the operator's namespace ({namespace})",
+            key.name, key.key, external.name
+        )
+    }))
 }
 
 /// Names a tenant may not take: the operator's own admin principals (a tenant must never
@@ -338,7 +374,11 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let kafka_access = format!("Kafka user {} with its ACLs", v.kafka_user);
     match kafka.map_err(|_| timed_out("Kafka")).and_then(|r| r.map_err(|e| e.to_string())) {
         Ok((users, deleted)) => {
-            done.push(format!("Kafka users {} with their ACLs and quotas", users.join(", ")));
+            done.push(match v.external_user {
+                // The principal itself is the issuer's; it stays, with nothing granted.
+                Some(_) => format!("the ACLs and quotas of external Kafka user {} (the user stays)", v.kafka_user),
+                None => format!("Kafka users {} with their ACLs and quotas", users.join(", ")),
+            });
             if delete_data {
                 done.push(format!(
                     "Kafka topics {}",
@@ -384,14 +424,19 @@ async fn delete_kafka_access(
     kept_topics: &[String],
     delete_data: bool,
 ) -> std::result::Result<(Vec<String>, Vec<String>), KafkaCallError> {
-    let sink_users = format!("{}.sink.", v.kafka_user);
     let mut users = vec![v.kafka_user.clone()];
-    users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| u.starts_with(&sink_users)));
+    // An external principal is not the operator's to delete (nor are there sink users).
+    if v.external_user.is_none() {
+        let sink_users = format!("{}.sink.", v.kafka_user);
+        users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| u.starts_with(&sink_users)));
+    }
     for user in &users {
         ctx.kafka.delete_acls(ctx.kafka.describe_acls(&crate::external::kafka::user_principal(user)).await?).await?;
         let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
         ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
-        ctx.kafka.delete_scram_user(user).await?;
+        if v.external_user.is_none() {
+            ctx.kafka.delete_scram_user(user).await?;
+        }
     }
     let mut deleted = Vec::new();
     if delete_data {

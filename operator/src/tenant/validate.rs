@@ -3,7 +3,9 @@
 use kube::ResourceExt;
 
 use crate::api::DeletionPolicy;
-use crate::api::tenant::{CassandraReplication, KafkaQuotas, Tenant, TenantAdopt, TenantLimits};
+use crate::api::tenant::{
+    CassandraReplication, ExternalKafkaUser, KafkaQuotas, SaslMechanism, Tenant, TenantAdopt, TenantLimits,
+};
 use crate::external::kafka::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, Quotas, REQUEST_PERCENTAGE};
 
 /// Name of the Secret with the tenant's client credentials, in the tenant namespace.
@@ -29,7 +31,13 @@ pub const DEFAULT_ALLOWED_CONFIGS: &[&str] = &[
 pub struct ValidatedTenant {
     pub name: String,
     pub namespace: String,
+    /// The tenant's Kafka user: the Tenant's name, or `spec.kafka.externalUser.name`.
     pub kafka_user: String,
+    /// `Some`: the principal was issued outside the operator (`spec.kafka.externalUser`); the
+    /// operator creates or deletes no Kafka user for the tenant or its sinks.
+    pub external_user: Option<ExternalKafkaUser>,
+    /// How the tenant's clients log in (`sasl.mechanism`).
+    pub kafka_mechanism: SaslMechanism,
     pub topic_prefix: String,
     pub group_prefix: String,
     pub transactional_id_prefix: String,
@@ -86,9 +94,21 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
         Some(keys) => keys.clone(),
         None => DEFAULT_ALLOWED_CONFIGS.iter().map(|k| k.to_string()).collect(),
     };
+    let external_user = spec.kafka.external_user.clone();
+    if let Some(external) = &external_user
+        && external.name.contains(".sink.")
+    {
+        return Err(format!(
+            "spec.kafka.externalUser.name {:?} contains \".sink.\", the form of the operator's own sink users: \
+             name the principal the brokers know",
+            external.name
+        ));
+    }
     Ok(ValidatedTenant {
         namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
-        kafka_user: name.clone(),
+        kafka_user: external_user.as_ref().map_or_else(|| name.clone(), |e| e.name.clone()),
+        kafka_mechanism: external_user.as_ref().map_or(SaslMechanism::ScramSha512, |e| e.mechanism),
+        external_user,
         topic_prefix,
         group_prefix,
         transactional_id_prefix,
@@ -109,6 +129,12 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
 /// either is a prefix of the other: a prefixed ACL on the shorter covers the longer's names.
 pub fn overlap(mine: &ValidatedTenant, other: &ValidatedTenant) -> Option<String> {
     let holder = &other.name;
+    if mine.kafka_user == other.kafka_user {
+        return Some(format!(
+            "Kafka user {} belongs to Tenant {holder}: name another principal in spec.kafka.externalUser",
+            mine.kafka_user
+        ));
+    }
     if mine.namespace == other.namespace {
         return Some(format!(
             "namespace {} belongs to Tenant {holder}: set spec.namespace to a namespace of its own",

@@ -83,6 +83,53 @@ async fn a_new_tenant_gets_its_namespace_secret_user_acls_keyspace_and_role_and_
     assert_eq!(s.writes(), (vec![], vec![], vec![]), "a resync of an unchanged Tenant writes nothing");
 }
 
+#[tokio::test]
+async fn an_external_principal_gets_the_tenants_acls_and_its_login_is_handed_out_never_written() {
+    let s = Scenario::new();
+    let lease = s.ctx.config.lease_namespace.clone();
+    let mut spec = water_spec();
+    spec["kafka"]["externalUser"] =
+        json!({"name": "sa-water", "mechanism": "PLAIN", "passwordSecret": {"name": "water-login"}});
+    s.api.put(&tenant_path("water"), tenant("water", spec));
+
+    // No Secret yet: the status says which to create, and nothing is written outside.
+    s.reconcile_tenant("water").await.expect("reconcile");
+    let (status, reason, message) = s.condition(&tenant_path("water"), "Ready");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"), "{message}");
+    assert!(message.contains(&format!("Secret {lease}/water-login has no key \"password\"")), "{message}");
+    let (_, kafka, cassandra) = s.writes();
+    assert_eq!((kafka, cassandra), (vec![], vec![]));
+
+    let login = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("water-login".into()),
+            namespace: Some(lease.clone()),
+            ..Default::default()
+        },
+        data: Some([("password".to_string(), k8s_openapi::ByteString(b"issued-elsewhere".to_vec()))].into()),
+        ..Default::default()
+    };
+    let mut login = serde_json::to_value(login).unwrap();
+    login["apiVersion"] = json!("v1");
+    login["kind"] = json!("Secret");
+    s.api.put(&namespaced(&lease, "secrets", "water-login"), login);
+    s.reconcile_tenant("water").await.expect("reconcile");
+    let (status, reason, message) = s.condition(&tenant_path("water"), "Ready");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Provisioned"), "{message}");
+    let (_, kafka, _) = s.writes();
+    assert!(!kafka.iter().any(|w| w.starts_with("AlterUserScramCredentials")), "no user written: {kafka:?}");
+    assert!(s.kafka.state.lock().unwrap().users.is_empty(), "no SCRAM user");
+    let acls = s.kafka.state.lock().unwrap().acls.clone();
+    assert!(!acls.is_empty(), "the tenant's ACLs");
+    assert!(acls.iter().all(|a| a.principal == "User:sa-water" && a.resource_name.starts_with("water.")), "{acls:?}");
+    let secret = s.api.object("/api/v1/namespaces/water/secrets/tributary-credentials");
+    assert!(secret_holds(&secret, "issued-elsewhere"), "the bundle holds the issued password");
+    assert!(secret_holds(&secret, "sasl.mechanism=PLAIN"), "and its mechanism");
+
+    s.reconcile_tenant("water").await.expect("second reconcile");
+    assert_eq!(s.writes(), (vec![], vec![], vec![]), "a resync writes nothing");
+}
+
 fn secret_holds(secret: &k8s_openapi::api::core::v1::Secret, password: &str) -> bool {
     let data = secret.data.iter().flatten().map(|(_, v)| String::from_utf8_lossy(&v.0).into_owned());
     let string_data = secret.string_data.iter().flatten().map(|(_, v)| v.clone());

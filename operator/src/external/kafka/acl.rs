@@ -88,6 +88,32 @@ pub fn user_principal(user: &str) -> String {
     format!("User:{user}")
 }
 
+/// The ACLs the operator's own principal needs where it is not a super user (a managed Kafka
+/// that does not let you set `super.users`), for `user`'s principal. Cluster: `Alter`
+/// (SCRAM credentials, ACLs), `Describe` (users, ACLs, groups), `AlterConfigs` and
+/// `DescribeConfigs` (client quotas). Every topic: create, delete, grow and configure them,
+/// read their offsets, and `Read` for offset resets (OffsetCommit checks the topic too).
+/// Every group: `Describe` and `Read` (lag, replays). `Alter` on the cluster lets a principal
+/// grant itself more, so this is trust in the operator, not confinement of it.
+pub fn operator_acls(user: &str) -> Vec<AclBinding> {
+    use AclOperation::*;
+    let principal = user_principal(user);
+    let allow = |resource, name: &str, operation| {
+        AclBinding::allow(principal.clone(), resource, PatternType::Literal, name, operation)
+    };
+    let mut acls = Vec::new();
+    for operation in [Alter, Describe, AlterConfigs, DescribeConfigs] {
+        acls.push(allow(ResourceType::Cluster, "kafka-cluster", operation));
+    }
+    for operation in [Create, Delete, Alter, Describe, AlterConfigs, DescribeConfigs, Read] {
+        acls.push(allow(ResourceType::Topic, "*", operation));
+    }
+    for operation in [Describe, Read] {
+        acls.push(allow(ResourceType::Group, "*", operation));
+    }
+    acls
+}
+
 impl AclBinding {
     /// An `Allow` entry from any host — the only kind Tributary writes.
     pub fn allow(

@@ -15,7 +15,7 @@ pub mod topics;
 
 pub use acl::{
     AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExtError, ConfigOp, DEFAULT_SCRAM_ITERATIONS,
-    ItemError, PatternType, ResourceType, ScramChange, ScramMechanism, user_principal,
+    ItemError, PatternType, ResourceType, ScramChange, ScramMechanism, operator_acls, user_principal,
 };
 pub use admin_ext::AdminExt;
 pub use client::{ClientSettings, SASL_MECHANISM};
