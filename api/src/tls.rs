@@ -42,6 +42,46 @@ pub fn connector(origin: &str, pem: Option<&str>) -> Result<SslConnectorBuilder,
     Ok(builder)
 }
 
+/// Checks the certificate each server in `addresses` (`host:port`, comma-separated) presents
+/// with `connector`'s CAs and the host dialled, so a wrong CA or a certificate that does not
+/// name the address is found at start-up, said plainly, instead of as calls that time out. A
+/// server that cannot be reached is not an error here (it may be starting); only a
+/// handshake that fails is. `what` names the setting, e.g. `Kafka (KAFKA_CA_FILE)`.
+pub async fn check_certificates(
+    what: &str,
+    connector: &SslConnector,
+    addresses: &str,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    for address in addresses.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let Ok(Ok(tcp)) = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await else {
+            continue;
+        };
+        let ssl = connector
+            .configure()
+            .and_then(|c| c.into_ssl(host))
+            .map_err(|e| format!("TLS set-up for {what} failed: {e}"))?;
+        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| format!("TLS set-up failed: {e}"))?;
+        match tokio::time::timeout(timeout, std::pin::Pin::new(&mut stream).connect()).await {
+            Ok(Ok(())) | Err(_) => {}
+            Ok(Err(e)) => {
+                let verify = stream.ssl().verify_result();
+                return Err(if verify == openssl::x509::X509VerifyResult::OK {
+                    format!("{what}: the TLS handshake with {address} failed ({e}): does it serve TLS on that port?")
+                } else {
+                    format!(
+                        "{what}: {address} presents a certificate that does not pass: {verify} ({e}); the server's \
+                         certificate must be signed by the configured CA and name {host}"
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What to check when a connection failed on its TLS handshake: the CA, or the names in the
 /// server's certificate. Empty for any other error.
 pub fn hint(error: &str) -> &'static str {
@@ -62,5 +102,95 @@ mod tests {
         assert!(err.contains("CASSANDRA_CA_FILE /etc/ca.crt holds no PEM certificate"), "{err}");
         let err = connector("x", Some("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")).err().unwrap();
         assert!(err.starts_with("x is not a PEM certificate bundle"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod handshake_tests {
+    //! Against an in-process TLS server whose certificate this test makes: the name check is
+    //! on, and an address the server cannot be reached at is left to the caller.
+
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::{PKey, Private};
+    use openssl::rsa::Rsa;
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    use openssl::x509::{X509, X509NameBuilder};
+
+    use super::*;
+
+    fn certificate(
+        cn: &str,
+        key: &PKey<Private>,
+        issuer: Option<(&X509, &PKey<Private>)>,
+        san_ip: Option<&str>,
+    ) -> X509 {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", cn).unwrap();
+        let name = name.build();
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        builder.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap()).unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(issuer.map_or(&name, |(ca, _)| ca.subject_name())).unwrap();
+        builder.set_pubkey(key).unwrap();
+        builder.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        builder.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        match san_ip {
+            None => builder.append_extension(BasicConstraints::new().critical().ca().build().unwrap()).unwrap(),
+            Some(ip) => {
+                let san =
+                    SubjectAlternativeName::new().ip(ip).build(&builder.x509v3_context(issuer.map(|i| &**i.0), None));
+                builder.append_extension(san.unwrap()).unwrap();
+            }
+        }
+        builder.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256()).unwrap();
+        builder.build()
+    }
+
+    /// A TLS server on 127.0.0.1 whose certificate (signed by the returned CA) names `san_ip`.
+    async fn server(san_ip: &str) -> (String, String) {
+        let ca_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let ca = certificate("test-ca", &ca_key, None, None);
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let cert = certificate("server", &key, Some((&ca, &ca_key)), Some(san_ip));
+        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+        acceptor.set_private_key(&key).unwrap();
+        acceptor.set_certificate(&cert).unwrap();
+        let acceptor = acceptor.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let ssl = openssl::ssl::Ssl::new(acceptor.context()).unwrap();
+                let mut stream = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+                let _ = std::pin::Pin::new(&mut stream).accept().await;
+            }
+        });
+        (address, String::from_utf8(ca.to_pem().unwrap()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_certificate_must_name_the_address_dialled_and_chain_to_the_ca() {
+        let timeout = std::time::Duration::from_secs(5);
+        let (good, ca) = server("127.0.0.1").await;
+        let connector = connector("test CA", Some(&ca)).unwrap().build();
+        assert_eq!(check_certificates("Kafka", &connector, &good, timeout).await, Ok(()));
+
+        // Signed by the CA, but for another address: refused, saying which name it must carry.
+        let (other, other_ca) = server("10.9.9.9").await;
+        let connector = self::connector("test CA", Some(&other_ca)).unwrap().build();
+        let err = check_certificates("Kafka", &connector, &other, timeout).await.unwrap_err();
+        assert!(err.contains("does not pass") && err.contains("name 127.0.0.1"), "{err}");
+
+        // A CA that did not sign it: refused too.
+        let connector = self::connector("test CA", Some(&ca)).unwrap().build();
+        let err = check_certificates("Kafka", &connector, &other, timeout).await.unwrap_err();
+        assert!(err.contains("does not pass") && err.contains("signed by the configured CA"), "{err}");
+
+        // Nobody listening: not a TLS problem, left to the caller's retries.
+        assert_eq!(check_certificates("Kafka", &connector, "127.0.0.1:1", timeout).await, Ok(()));
     }
 }

@@ -45,8 +45,33 @@ pub enum StartError {
     Lease(String),
     #[error("cannot create the Kafka admin client: {0}")]
     Kafka(String),
+    #[error("{0}")]
+    Tls(String),
     #[error("the metrics/health server failed: {0}")]
     Http(#[from] std::io::Error),
+}
+
+/// The certificates of the brokers and of Cassandra, checked once at start-up against the
+/// configured CAs: a wrong CA or name stops the operator with a message that says so (calls
+/// would only time out). Servers that do not answer yet are left to the reconciles.
+async fn check_tls(config: &Config) -> Result<(), StartError> {
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    if config.kafka.tls() {
+        let what = "Kafka (KAFKA_CA_FILE)";
+        let connector = crate::api::tls::connector(what, config.kafka.ca_pem.as_deref()).map_err(StartError::Tls)?;
+        crate::api::tls::check_certificates(what, &connector.build(), &config.kafka.bootstrap_servers, TIMEOUT)
+            .await
+            .map_err(StartError::Tls)?;
+    }
+    if let Some(ca) = &config.cassandra.ca_pem {
+        let what = "Cassandra (CASSANDRA_CA_FILE)";
+        let connector = crate::api::tls::connector(what, Some(ca)).map_err(StartError::Tls)?;
+        let contact_points = config.cassandra.contact_points.join(",");
+        crate::api::tls::check_certificates(what, &connector.build(), &contact_points, TIMEOUT)
+            .await
+            .map_err(StartError::Tls)?;
+    }
+    Ok(())
 }
 
 pub async fn run() -> Result<(), StartError> {
@@ -61,6 +86,7 @@ pub async fn run() -> Result<(), StartError> {
     if namespaces.get_opt(&config.lease_namespace).await.map_err(StartError::Kube)?.is_none() {
         return Err(StartError::MissingNamespace(config.lease_namespace.clone()));
     }
+    check_tls(&config).await?;
     let kafka = RdKafkaAdmin::new(&config.kafka, KAFKA_TIMEOUT, metrics.clone())
         .map_err(|e| StartError::Kafka(e.to_string()))?;
     let cassandra = ScyllaAdmin::new(config.cassandra.clone(), CASSANDRA_TIMEOUT, metrics.clone());

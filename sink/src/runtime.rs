@@ -134,6 +134,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     let health = Arc::new(Health::new(STALL, Instant::now()));
     tokio::spawn(serve(http, metrics.clone(), health.clone()));
 
+    check_tls(&config).await?;
     let mut builder = SessionBuilder::new()
         .known_nodes(&config.contact_points)
         .user(&secrets.cassandra_username, &secrets.cassandra_password);
@@ -352,6 +353,22 @@ fn update_lag(consumer: Arc<StreamConsumer<SinkContext>>, metrics: Arc<SinkMetri
         metrics.lag.set(lag);
         health.lag(Instant::now(), lag);
     });
+}
+
+/// The brokers' and Cassandra's certificates checked against the CAs in the config before
+/// anything else, so a wrong CA or name ends the pod with a message that says so.
+async fn check_tls(config: &SinkConfig) -> Result<(), String> {
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    if config.security_protocol == "SASL_SSL" {
+        let connector = tributary_api::tls::connector("kafkaCaPem", config.kafka_ca_pem.as_deref())?.build();
+        tributary_api::tls::check_certificates("Kafka", &connector, &config.bootstrap_servers, TIMEOUT).await?;
+    }
+    if let Some(ca) = &config.cassandra_ca_pem {
+        let connector = tributary_api::tls::connector("cassandraCaPem", Some(ca))?.build();
+        let contact_points = config.contact_points.join(",");
+        tributary_api::tls::check_certificates("Cassandra", &connector, &contact_points, TIMEOUT).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

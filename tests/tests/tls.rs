@@ -31,6 +31,27 @@ fn stack_ca() -> String {
     std::fs::read_to_string(std::env::var("KAFKA_CA_FILE").expect("KAFKA_CA_FILE (make stack-env)")).unwrap()
 }
 
+/// An operator started with `var` naming a CA that did not sign the servers' certificates:
+/// it stops at start-up, and its last words are returned.
+async fn operator_with_wrong_ca(var: &str) -> String {
+    tributary_tests::install_crds().await;
+    let lease_namespace = unique("tributary-tls");
+    tributary_tests::operator::ensure_namespace(&lease_namespace).await;
+    let ca_file = std::env::temp_dir().join(format!("{}.crt", unique("other-ca")));
+    std::fs::write(&ca_file, other_ca()).unwrap();
+    let operator = OperatorProcess::spawn_with(
+        &unique("operator-wrong-ca"),
+        &lease_namespace,
+        &[(var, ca_file.to_str().unwrap())],
+    );
+    wait_until("the operator with a wrong CA to stop", Duration::from_secs(60), || async {
+        if operator.alive() { Err("still running".to_string()) } else { Ok(()) }
+    })
+    .await;
+    std::fs::remove_file(&ca_file).unwrap();
+    operator.log_tail()
+}
+
 /// Whether a client of `settings` gets the cluster's metadata (which needs the SASL login,
 /// which needs the TLS handshake).
 fn metadata(settings: &ClientSettings) -> Result<usize, String> {
@@ -59,6 +80,12 @@ async fn kafka_answers_only_over_tls_to_clients_that_trust_its_ca() {
     let err = QuotaClient::new(wrong, Duration::from_secs(10)).describe_user(&good.username).await.unwrap_err();
     let err = err.to_string();
     assert!(err.contains("certificate") && err.contains("configured CA"), "{err}");
+
+    // The operator given that CA stops at start-up and says why, naming the setting.
+    let log = operator_with_wrong_ca("KAFKA_CA_FILE").await;
+    let broker = good.bootstrap_servers.split(',').next().unwrap().to_string();
+    let says = format!("Kafka (KAFKA_CA_FILE): {broker} presents a certificate that does not pass");
+    assert!(log.contains(&says) && log.contains("signed by the configured CA"), "{log}");
 }
 
 #[tokio::test]
@@ -79,6 +106,10 @@ async fn cassandra_sessions_are_encrypted_and_check_the_nodes_certificate() {
     };
     let err = format!("{err}{}", tributary::api::tls::hint(&err.to_string()));
     assert!(err.to_lowercase().contains("certificate"), "{err}");
+    let log = operator_with_wrong_ca("CASSANDRA_CA_FILE").await;
+    let says =
+        format!("Cassandra (CASSANDRA_CA_FILE): {} presents a certificate that does not pass", cassandra_contact());
+    assert!(log.contains(&says), "{log}");
 
     // A tenant with a sink: the bundle hands out the CA, and the operator's and the sink pod's
     // connections to Cassandra are all encrypted.
