@@ -82,6 +82,15 @@ pub async fn check_certificates(
     Ok(())
 }
 
+/// Empties this thread's OpenSSL error queue. librdkafka, parsing `ssl.ca.pem` when a client
+/// is created, leaves its final "no start line" on the calling thread's queue; OpenSSL reads a
+/// non-empty queue as the failure of the next TLS read or handshake on that thread (SSL_get_error
+/// needs an empty queue), so a Cassandra connection or the quota client running there later
+/// broke with that PEM error. Called right after every Kafka client is created.
+pub fn clear_thread_errors() {
+    let _ = openssl::error::ErrorStack::get();
+}
+
 /// What to check when a connection failed on its TLS handshake: the CA, or the names in the
 /// server's certificate. Empty for any other error.
 pub fn hint(error: &str) -> &'static str {

@@ -180,6 +180,8 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
             .create_with_context(SinkContext { tracker: tracker.clone(), sink: config.sink.clone() })
             .map_err(|e| format!("cannot create the consumer: {e}"))?,
     );
+    // librdkafka leaves the thread's OpenSSL error queue dirty after parsing ssl.ca.pem.
+    tributary_api::tls::clear_thread_errors();
     consumer.subscribe(&[&config.topic]).map_err(|e| format!("cannot subscribe to {}: {e}", config.topic))?;
 
     let mut producer_config = ClientConfig::new();
@@ -193,6 +195,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
         .set("message.max.bytes", DLQ_MAX_MESSAGE_BYTES.to_string());
     let dlq: Arc<FutureProducer> =
         Arc::new(producer_config.create().map_err(|e| format!("cannot create the dead-letter producer: {e}"))?);
+    tributary_api::tls::clear_thread_errors();
 
     let permits = Arc::new(Semaphore::new(config.max_in_flight));
     let kib_permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT_KIB as usize));

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -77,7 +78,7 @@ pub fn producer(settings: &ClientSettings) -> FutureProducer {
         .set("acks", "all")
         .set("message.timeout.ms", "30000")
         .set("linger.ms", "5")
-        .create()
+        .create_client()
         .expect("create producer")
 }
 
@@ -97,7 +98,7 @@ pub fn consumer(settings: &ClientSettings, group: &str) -> StreamConsumer {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("session.timeout.ms", "10000")
-        .create()
+        .create_client()
         .expect("create consumer")
 }
 
@@ -178,7 +179,7 @@ pub fn group_lag(topic: &str, group: &str) -> Result<(i64, i64), String> {
         .client_config()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .create()
+        .create_client()
         .map_err(|e| e.to_string())?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tributary::external::kafka::CreateClient;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -25,7 +26,7 @@ pub fn kafka_admin_settings() -> ClientSettings {
 
 /// A long-lived admin client for the stack's Kafka cluster.
 pub fn kafka_admin() -> Arc<AdminClient<DefaultClientContext>> {
-    let admin = kafka_admin_settings().client_config().create().expect("create Kafka admin client");
+    let admin = kafka_admin_settings().client_config().create_client().expect("create Kafka admin client");
     Arc::new(admin)
 }
 

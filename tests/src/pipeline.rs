@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -226,7 +227,7 @@ pub async fn dead_letters(topic: &str, run: &str, want: usize) -> BTreeMap<Strin
         .client_config()
         .set("group.id", unique("dlq-reader"))
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_client()
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let mut found = BTreeMap::new();

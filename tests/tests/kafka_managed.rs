@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -93,8 +94,11 @@ async fn managed_kafka_an_operator_without_super_user_and_a_tenant_with_an_exter
     // No super user: with its own credentials it cannot write to a topic.
     let probe_topic = unique("managed-probe");
     create_topic(&admin, &probe_topic, 1, 3).await;
-    let producer: FutureProducer =
-        kafka_user_settings(&user, &password).client_config().set("message.timeout.ms", "10000").create().unwrap();
+    let producer: FutureProducer = kafka_user_settings(&user, &password)
+        .client_config()
+        .set("message.timeout.ms", "10000")
+        .create_client()
+        .unwrap();
     let refused = producer.send(FutureRecord::<str, str>::to(&probe_topic).payload("x"), Duration::from_secs(10)).await;
     let (err, _) = refused.expect_err("the operator's principal wrote to a topic: it is a super user");
     assert!(err.to_string().contains("Authorization"), "{err}");
@@ -191,7 +195,7 @@ async fn managed_kafka_an_operator_without_super_user_and_a_tenant_with_an_exter
     })
     .await;
     let plain = ClientSettings { username: external.clone(), password: external_password, ..kafka_admin_settings() };
-    let consumer: BaseConsumer = plain.client_config().set("sasl.mechanism", "PLAIN").create().unwrap();
+    let consumer: BaseConsumer = plain.client_config().set("sasl.mechanism", "PLAIN").create_client().unwrap();
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).expect("the PLAIN login still works");
     assert_eq!(metadata.brokers().len(), 3);
 

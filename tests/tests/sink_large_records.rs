@@ -5,6 +5,7 @@
 //! it and dead-lettered instead of stopping the sink.
 
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use tributary_tests::kafka::produce;
 use tributary_tests::operator::OperatorProcess;
@@ -34,7 +35,7 @@ async fn big_records_are_written_or_dead_lettered_whole_and_the_pod_keeps_runnin
         .client_config()
         .set("acks", "all")
         .set("message.max.bytes", "5000000")
-        .create()
+        .create_client()
         .expect("create producer");
     let topic = format!("{tenant}.blobs");
     let body = "x".repeat(BIG);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use rdkafka::types::RDKafkaErrorCode;
 use tributary::external::kafka::{
@@ -32,7 +33,7 @@ async fn a_topic_with_three_partitions_and_rf3_spans_all_three_brokers() {
 
     // The cluster refuses what the seeds' setup forbids: a produce does not auto-create a topic.
     let impatient: rdkafka::producer::FutureProducer =
-        kafka_admin_settings().client_config().set("message.timeout.ms", "3000").create().expect("producer");
+        kafka_admin_settings().client_config().set("message.timeout.ms", "3000").create_client().expect("producer");
     let missing = unique("smoke-never-created");
     produce(&impatient, &missing, "k", "v").await.expect_err("no such topic");
     let err = topic_layout(&admin, &missing).expect_err("auto.create.topics.enable=false");

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -47,7 +48,8 @@ fn topic_yaml(namespace: &str, name: &str) -> String {
 /// Whether Kafka accepts `user`/`password` (a metadata request needs no ACL, only a login).
 async fn kafka_login(user: &str, password: &str) -> Result<(), String> {
     let settings = tributary_tests::kafka_user_settings(user, password);
-    let admin: AdminClient<DefaultClientContext> = settings.client_config().create().map_err(|e| e.to_string())?;
+    let admin: AdminClient<DefaultClientContext> =
+        settings.client_config().create_client().map_err(|e| e.to_string())?;
     tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(None, Duration::from_secs(5)).map(|_| ()))
         .await
         .unwrap()
@@ -534,7 +536,7 @@ async fn consumer_groups_that_exist_under_the_group_prefix_are_not_taken_without
     tributary_tests::kafka::create_topic(&kafka_admin(), &source, 1, 3).await;
     let group = format!("{apps}.billing");
     let admin_consumer: BaseConsumer =
-        tributary_tests::kafka_admin_settings().client_config().set("group.id", &group).create().unwrap();
+        tributary_tests::kafka_admin_settings().client_config().set("group.id", &group).create_client().unwrap();
     let mut offsets = TopicPartitionList::new();
     offsets.add_partition_offset(&source, 0, Offset::Offset(0)).unwrap();
     admin_consumer.commit(&offsets, CommitMode::Sync).expect("the admin's commit");

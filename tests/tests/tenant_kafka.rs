@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
@@ -83,7 +84,7 @@ async fn water_and_bts_are_isolated_from_each_other() {
         );
 
         // Topics are created through Topic objects (and their guardrails), never directly.
-        let own_admin: AdminClient<DefaultClientContext> = settings.client_config().create().unwrap();
+        let own_admin: AdminClient<DefaultClientContext> = settings.client_config().create_client().unwrap();
         let results = own_admin
             .create_topics(
                 &[NewTopic::new(&format!("{me}.sneaky"), 1, TopicReplication::Fixed(3))],

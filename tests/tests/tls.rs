@@ -6,6 +6,7 @@
 //! the operator and of a sink pod on the node is encrypted (`system_views.clients`).
 
 use std::time::Duration;
+use tributary::external::kafka::CreateClient;
 
 use kube::Client;
 use kube::api::Api;
@@ -55,7 +56,7 @@ async fn operator_with_wrong_ca(var: &str) -> String {
 /// Whether a client of `settings` gets the cluster's metadata (which needs the SASL login,
 /// which needs the TLS handshake).
 fn metadata(settings: &ClientSettings) -> Result<usize, String> {
-    let consumer: BaseConsumer = settings.client_config().create().map_err(|e| e.to_string())?;
+    let consumer: BaseConsumer = settings.client_config().create_client().map_err(|e| e.to_string())?;
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(8)).map_err(|e| e.to_string())?;
     Ok(metadata.brokers().len())
 }

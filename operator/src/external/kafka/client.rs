@@ -129,6 +129,21 @@ impl std::fmt::Debug for ClientSettings {
     }
 }
 
+/// Creating a librdkafka client, then emptying the thread's OpenSSL error queue, which
+/// librdkafka leaves dirty when it parses `ssl.ca.pem` ([`crate::api::tls::clear_thread_errors`]).
+/// Every Kafka client of the operator and the tests is made this way.
+pub trait CreateClient {
+    fn create_client<C: rdkafka::config::FromClientConfig>(&self) -> rdkafka::error::KafkaResult<C>;
+}
+
+impl CreateClient for ClientConfig {
+    fn create_client<C: rdkafka::config::FromClientConfig>(&self) -> rdkafka::error::KafkaResult<C> {
+        let client = self.create();
+        crate::api::tls::clear_thread_errors();
+        client
+    }
+}
+
 /// A consumer client of `group` that never joins it: for OffsetFetch and OffsetCommit on the
 /// group's behalf.
 fn group_client(
@@ -141,7 +156,7 @@ fn group_client(
         .set("client.id", "tributary-operator")
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .create()
+        .create_client()
         .map_err(|e| call_error(call, &e))
 }
 
@@ -253,6 +268,38 @@ fn offsets(list: &TopicPartitionList) -> BTreeMap<i32, i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A self-signed CA certificate in PEM.
+    fn ca_pem() -> String {
+        use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "test-ca").unwrap();
+        let name = name.build();
+        let mut cert = x509::X509::builder().unwrap();
+        cert.set_version(2).unwrap();
+        cert.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap()).unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(&name).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        String::from_utf8(cert.build().to_pem().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_client_with_a_pem_ca_leaves_no_openssl_error_behind_for_the_next_tls_io() {
+        let settings = ClientSettings::new("127.0.0.1:1", "u", "p").with_tls(Some(ca_pem()));
+        let _ = openssl::error::ErrorStack::get();
+        // What librdkafka leaves on the thread (the cause of a broken Cassandra TLS read).
+        let _plain: rdkafka::producer::BaseProducer = settings.client_config().create().unwrap();
+        let left = openssl::error::ErrorStack::get();
+        assert!(left.errors().iter().any(|e| e.reason() == Some("no start line")), "{left:?}");
+        let _clean: rdkafka::producer::BaseProducer = settings.client_config().create_client().unwrap();
+        let left = openssl::error::ErrorStack::get();
+        assert!(left.errors().is_empty(), "{left:?}");
+    }
 
     #[test]
     fn properties_carry_scram_credentials_and_debug_hides_the_password() {

@@ -18,7 +18,7 @@ pub use acl::{
     ItemError, PatternType, ResourceType, ScramChange, ScramMechanism, operator_acls, user_principal,
 };
 pub use admin_ext::AdminExt;
-pub use client::{ClientSettings, SASL_MECHANISM};
+pub use client::{ClientSettings, CreateClient, SASL_MECHANISM};
 pub use error::KafkaCallError;
 pub use guarded::Guarded;
 pub use topics::{KafkaAdmin, KafkaPlatform, KafkaSecurity, RdKafkaAdmin};

@@ -17,6 +17,7 @@ use super::ClientSettings;
 use super::acl::{AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism};
 use super::admin_ext::AdminExt;
 use super::batch::Batcher;
+use super::client::CreateClient;
 use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, quota_error};
 use super::quotas::{QuotaClient, Quotas};
 use crate::api::Position;
@@ -88,7 +89,7 @@ impl RdKafkaAdmin {
             .client_config()
             .set("client.id", "tributary-operator")
             .set("socket.timeout.ms", timeout.as_millis().to_string())
-            .create()?;
+            .create_client()?;
         let admin = Arc::new(admin);
         let ext = AdminExt::new(admin.clone(), timeout);
         let quotas = QuotaClient::new(settings.clone(), timeout);

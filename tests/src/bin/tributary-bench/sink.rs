@@ -2,6 +2,7 @@
 //! the seeds' Python consumer and Kafka Connect.
 
 use super::*;
+use tributary::external::kafka::CreateClient;
 
 // ------------------------------------------------------------------------------ sink
 
@@ -160,7 +161,7 @@ pub(crate) async fn sink_bench(args: &Args) {
                         .set("group.id", format!("{}bench.raw.{rep}", creds["kafka.group.prefix"]))
                         .set("auto.offset.reset", "earliest")
                         .set("enable.auto.commit", "false")
-                        .create()
+                        .create_client()
                         .unwrap();
                     consumer.subscribe(&[&kafka_topic]).unwrap();
                     let (mut n, mut first) = (0u64, None);
@@ -301,7 +302,7 @@ async fn connect_run(
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let offsets: BaseConsumer =
-        tenant_kafka_settings(tenant).await.client_config().set("group.id", &group).create().unwrap();
+        tenant_kafka_settings(tenant).await.client_config().set("group.id", &group).create_client().unwrap();
     let mut partitions = rdkafka::TopicPartitionList::new();
     for p in 0..PARTITIONS {
         partitions.add_partition(&format!("{tenant}.data"), p);
