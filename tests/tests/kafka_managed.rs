@@ -181,6 +181,7 @@ async fn managed_kafka_an_operator_without_super_user_and_a_tenant_with_an_exter
     records_flow(&tenant).await;
     let sink_secret = tributary_tests::pipeline::secret(&tenant, "tributary-sink-readings").await;
     assert_eq!(sink_secret["kafka.username"], external);
+    assert_eq!(sink_secret["kafka.password"], creds["kafka.password"], "the sink's login is the bundle's");
     let users = scram_users().await;
     assert!(
         !users.contains(&external) && !users.iter().any(|u| u.starts_with(&format!("{external}.sink."))),

@@ -128,6 +128,18 @@ async fn an_external_principal_gets_the_tenants_acls_and_its_login_is_handed_out
 
     s.reconcile_tenant("water").await.expect("second reconcile");
     assert_eq!(s.writes(), (vec![], vec![], vec![]), "a resync writes nothing");
+
+    // The issuer rotates the password: the bundle follows; the Cassandra password stays.
+    let cassandra_password = s.cassandra.state.lock().unwrap().roles["water"].clone();
+    let mut login: serde_json::Value = s.api.get(&namespaced(&lease, "secrets", "water-login")).unwrap();
+    login["data"]["password"] = serde_json::to_value(k8s_openapi::ByteString(b"issued-again".to_vec())).unwrap();
+    s.api.put(&namespaced(&lease, "secrets", "water-login"), login);
+    s.reconcile_tenant("water").await.expect("reconcile after the rotation");
+    let secret = s.api.object("/api/v1/namespaces/water/secrets/tributary-credentials");
+    assert!(secret_holds(&secret, "issued-again") && !secret_holds(&secret, "issued-elsewhere"), "the new password");
+    assert!(secret_holds(&secret, &cassandra_password), "the Cassandra password is kept");
+    let (_, kafka, cassandra) = s.writes();
+    assert!(kafka.is_empty() && cassandra.is_empty(), "nothing written to Kafka or Cassandra: {kafka:?} {cassandra:?}");
 }
 
 fn secret_holds(secret: &k8s_openapi::api::core::v1::Secret, password: &str) -> bool {
