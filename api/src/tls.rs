@@ -9,9 +9,6 @@ use openssl::x509::X509;
 /// The certificates of a PEM bundle; an error that says what is wrong with it when it holds
 /// none or a block is malformed. `origin` names where the bundle came from (a file, a field).
 pub fn certificates(origin: &str, pem: &str) -> Result<Vec<X509>, String> {
-    if !pem.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(format!("{origin} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)"));
-    }
     let certificates =
         X509::stack_from_pem(pem.as_bytes()).map_err(|e| format!("{origin} is not a PEM certificate bundle ({e})"))?;
     if certificates.is_empty() {
@@ -42,41 +39,52 @@ pub fn connector(origin: &str, pem: Option<&str>) -> Result<SslConnectorBuilder,
     Ok(builder)
 }
 
-/// Checks the certificate each server in `addresses` (`host:port`, comma-separated) presents
-/// with `connector`'s CAs and the host dialled, so a wrong CA or a certificate that does not
-/// name the address is found at start-up, said plainly, instead of as calls that time out. A
-/// server that cannot be reached is not an error here (it may be starting); only a
-/// handshake that fails is. `what` names the setting, e.g. `Kafka (KAFKA_CA_FILE)`.
-pub async fn check_certificates(
-    what: &str,
+/// A TLS handshake over `tcp` with the server dialled at `address` (`host:port`), checking
+/// its certificate against `connector`'s CAs and `host`; the error says what failed: the
+/// certificate (with OpenSSL's verdict), or the handshake itself.
+pub async fn handshake<S>(
     connector: &SslConnector,
-    addresses: &str,
-    timeout: std::time::Duration,
-) -> Result<(), String> {
+    address: &str,
+    tcp: S,
+) -> Result<tokio_openssl::SslStream<S>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ssl = connector.configure().and_then(|c| c.into_ssl(host)).map_err(|e| format!("TLS set-up failed: {e}"))?;
+    let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| format!("TLS set-up failed: {e}"))?;
+    match std::pin::Pin::new(&mut stream).connect().await {
+        Ok(()) => Ok(stream),
+        Err(e) => {
+            let verify = stream.ssl().verify_result();
+            Err(if verify == openssl::x509::X509VerifyResult::OK {
+                format!("the TLS handshake with {address} failed ({e}): does it serve TLS on that port?")
+            } else {
+                format!(
+                    "{address} presents a certificate that does not pass: {verify} ({e}); the server's certificate \
+                     must be signed by the configured CA and name {host}"
+                )
+            })
+        }
+    }
+}
+
+/// Checks the certificate each server in `addresses` (`host:port`, comma-separated) presents,
+/// against the CAs in `pem` (`None`: the system's) and the host dialled, so a wrong CA or a
+/// certificate that does not name the address is found at start-up, said plainly, instead
+/// of as calls that time out. A server that cannot be reached or does not finish the
+/// handshake in time is not an error here (it may be starting); only a failed handshake is.
+/// `what` names the setting, e.g. `Kafka (KAFKA_CA_FILE)`.
+pub async fn check_certificates(what: &str, pem: Option<&str>, addresses: &str) -> Result<(), String> {
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+    let connector = connector(what, pem)?.build();
     for address in addresses.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let Ok(Ok(tcp)) = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await else {
+        let Ok(Ok(tcp)) = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(address)).await else {
             continue;
         };
-        let ssl = connector
-            .configure()
-            .and_then(|c| c.into_ssl(host))
-            .map_err(|e| format!("TLS set-up for {what} failed: {e}"))?;
-        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| format!("TLS set-up failed: {e}"))?;
-        match tokio::time::timeout(timeout, std::pin::Pin::new(&mut stream).connect()).await {
-            Ok(Ok(())) | Err(_) => {}
-            Ok(Err(e)) => {
-                let verify = stream.ssl().verify_result();
-                return Err(if verify == openssl::x509::X509VerifyResult::OK {
-                    format!("{what}: the TLS handshake with {address} failed ({e}): does it serve TLS on that port?")
-                } else {
-                    format!(
-                        "{what}: {address} presents a certificate that does not pass: {verify} ({e}); the server's \
-                         certificate must be signed by the configured CA and name {host}"
-                    )
-                });
-            }
+        if let Ok(Err(e)) = tokio::time::timeout(TIMEOUT, handshake(&connector, address, tcp)).await {
+            return Err(format!("{what}: {e}"));
         }
     }
     Ok(())
@@ -183,23 +191,19 @@ mod handshake_tests {
 
     #[tokio::test]
     async fn a_certificate_must_name_the_address_dialled_and_chain_to_the_ca() {
-        let timeout = std::time::Duration::from_secs(5);
         let (good, ca) = server("127.0.0.1").await;
-        let connector = connector("test CA", Some(&ca)).unwrap().build();
-        assert_eq!(check_certificates("Kafka", &connector, &good, timeout).await, Ok(()));
+        assert_eq!(check_certificates("Kafka", Some(&ca), &good).await, Ok(()));
 
         // Signed by the CA, but for another address: refused, saying which name it must carry.
         let (other, other_ca) = server("10.9.9.9").await;
-        let connector = self::connector("test CA", Some(&other_ca)).unwrap().build();
-        let err = check_certificates("Kafka", &connector, &other, timeout).await.unwrap_err();
+        let err = check_certificates("Kafka", Some(&other_ca), &other).await.unwrap_err();
         assert!(err.contains("does not pass") && err.contains("name 127.0.0.1"), "{err}");
 
         // A CA that did not sign it: refused too.
-        let connector = self::connector("test CA", Some(&ca)).unwrap().build();
-        let err = check_certificates("Kafka", &connector, &other, timeout).await.unwrap_err();
+        let err = check_certificates("Kafka", Some(&ca), &other).await.unwrap_err();
         assert!(err.contains("does not pass") && err.contains("signed by the configured CA"), "{err}");
 
         // Nobody listening: not a TLS problem, left to the caller's retries.
-        assert_eq!(check_certificates("Kafka", &connector, "127.0.0.1:1", timeout).await, Ok(()));
+        assert_eq!(check_certificates("Kafka", Some(&ca), "127.0.0.1:1").await, Ok(()));
     }
 }

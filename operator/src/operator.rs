@@ -55,19 +55,14 @@ pub enum StartError {
 /// configured CAs: a wrong CA or name stops the operator with a message that says so (calls
 /// would only time out). Servers that do not answer yet are left to the reconciles.
 async fn check_tls(config: &Config) -> Result<(), StartError> {
-    const TIMEOUT: Duration = Duration::from_secs(5);
+    use crate::api::tls::check_certificates;
     if config.kafka.tls() {
-        let what = "Kafka (KAFKA_CA_FILE)";
-        let connector = crate::api::tls::connector(what, config.kafka.ca_pem.as_deref()).map_err(StartError::Tls)?;
-        crate::api::tls::check_certificates(what, &connector.build(), &config.kafka.bootstrap_servers, TIMEOUT)
-            .await
-            .map_err(StartError::Tls)?;
+        let (ca, bootstrap) = (config.kafka.ca_pem.as_deref(), &config.kafka.bootstrap_servers);
+        check_certificates("Kafka (KAFKA_CA_FILE)", ca, bootstrap).await.map_err(StartError::Tls)?;
     }
     if let Some(ca) = &config.cassandra.ca_pem {
-        let what = "Cassandra (CASSANDRA_CA_FILE)";
-        let connector = crate::api::tls::connector(what, Some(ca)).map_err(StartError::Tls)?;
         let contact_points = config.cassandra.contact_points.join(",");
-        crate::api::tls::check_certificates(what, &connector.build(), &contact_points, TIMEOUT)
+        check_certificates("Cassandra (CASSANDRA_CA_FILE)", Some(ca), &contact_points)
             .await
             .map_err(StartError::Tls)?;
     }

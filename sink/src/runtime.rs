@@ -361,15 +361,12 @@ fn update_lag(consumer: Arc<StreamConsumer<SinkContext>>, metrics: Arc<SinkMetri
 /// The brokers' and Cassandra's certificates checked against the CAs in the config before
 /// anything else, so a wrong CA or name ends the pod with a message that says so.
 async fn check_tls(config: &SinkConfig) -> Result<(), String> {
-    const TIMEOUT: Duration = Duration::from_secs(5);
+    use tributary_api::tls::check_certificates;
     if config.security_protocol == "SASL_SSL" {
-        let connector = tributary_api::tls::connector("kafkaCaPem", config.kafka_ca_pem.as_deref())?.build();
-        tributary_api::tls::check_certificates("Kafka", &connector, &config.bootstrap_servers, TIMEOUT).await?;
+        check_certificates("Kafka", config.kafka_ca_pem.as_deref(), &config.bootstrap_servers).await?;
     }
     if let Some(ca) = &config.cassandra_ca_pem {
-        let connector = tributary_api::tls::connector("cassandraCaPem", Some(ca))?.build();
-        let contact_points = config.contact_points.join(",");
-        tributary_api::tls::check_certificates("Cassandra", &connector, &contact_points, TIMEOUT).await?;
+        check_certificates("Cassandra", Some(ca), &config.contact_points.join(",")).await?;
     }
     Ok(())
 }

@@ -225,7 +225,9 @@ pub async fn tenant_kafka_settings(namespace: &str) -> ClientSettings {
     };
     let mut settings = ClientSettings::new(get("bootstrap.servers"), get("sasl.username"), get("sasl.password"));
     settings.security_protocol = get("security.protocol");
+    // The tenants these tests read have operator-made (SCRAM) users.
     assert_eq!(get("sasl.mechanism"), "SCRAM-SHA-512");
+    settings.sasl_mechanism = get("sasl.mechanism");
     // With a CA the properties name it where the Secret is mounted; here, the Secret's copy.
     if properties.lines().any(|l| l.starts_with("ssl.ca.location=")) {
         assert_eq!(get("ssl.ca.location"), "/etc/tributary/credentials/kafka.ca.crt");

@@ -195,8 +195,13 @@ async fn managed_kafka_an_operator_without_super_user_and_a_tenant_with_an_exter
         if acls.is_empty() { Ok(()) } else { Err(format!("{acls:?}")) }
     })
     .await;
-    let plain = ClientSettings { username: external.clone(), password: external_password, ..kafka_admin_settings() };
-    let consumer: BaseConsumer = plain.client_config().set("sasl.mechanism", "PLAIN").create_client().unwrap();
+    let plain = ClientSettings {
+        username: external.clone(),
+        password: external_password,
+        sasl_mechanism: "PLAIN".into(),
+        ..kafka_admin_settings()
+    };
+    let consumer: BaseConsumer = plain.client_config().create_client().unwrap();
     let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).expect("the PLAIN login still works");
     assert_eq!(metadata.brokers().len(), 3);
 

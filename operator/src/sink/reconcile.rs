@@ -313,9 +313,10 @@ async fn deploy(
     let secret_text = |secret: Option<&Secret>, key: &str| {
         secret.and_then(|s| String::from_utf8(s.data.as_ref()?.get(key)?.0.clone()).ok()).filter(|p| !p.is_empty())
     };
+    // The tenant's Secret: its Cassandra password (and an external Kafka login) for the pods.
+    let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
     let external = tenant.external_user.is_some();
     let password = if external {
-        let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
         match secret_text(tenant_secret.as_ref(), crate::tenant::build::KAFKA_PASSWORD_KEY) {
             Some(password) => password,
             None => {
@@ -463,12 +464,9 @@ async fn deploy(
     let config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
     config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
     // The tenant's Cassandra password, which the pods read from the tenant's Secret.
-    let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
-    let cassandra_password = tenant_secret
-        .as_ref()
-        .and_then(|s| s.data.as_ref()?.get("cassandra.password").map(|b| b.0.clone()))
-        .unwrap_or_default();
-    let hash = build::restart_hash(&hash, &[password.as_bytes(), &cassandra_password]);
+    let cassandra_password =
+        secret_text(tenant_secret.as_ref(), crate::tenant::build::CASSANDRA_PASSWORD_KEY).unwrap_or_default();
+    let hash = build::restart_hash(&hash, &[password.as_bytes(), cassandra_password.as_bytes()]);
     let mut deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);
     if let Some(done) = &status.replay {
         replay::record(&mut deployment, done);

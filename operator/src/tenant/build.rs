@@ -131,9 +131,9 @@ pub fn credentials_secret(
     let mut kafka = ClientSettings::new(&endpoints.kafka_bootstrap, &v.kafka_user, &passwords.kafka);
     kafka.security_protocol = endpoints.kafka_protocol.clone();
     let ca_path = format!("{CREDENTIALS_MOUNT}/{KAFKA_CA_KEY}");
+    kafka.sasl_mechanism = v.kafka_mechanism.as_str().into();
     let mechanism = v.kafka_mechanism.as_str();
     let mut librdkafka = kafka.librdkafka_properties();
-    librdkafka.insert("sasl.mechanism", mechanism.to_string());
     if endpoints.kafka_ca.is_some() {
         librdkafka.insert("ssl.ca.location", ca_path.clone());
     }

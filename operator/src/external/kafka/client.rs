@@ -36,6 +36,8 @@ pub struct ClientSettings {
     /// The CA bundle (PEM) the brokers' certificates are checked against under `SASL_SSL`;
     /// `None`: the system's CAs (a managed Kafka with a public certificate).
     pub ca_pem: Option<String>,
+    /// `SCRAM-SHA-512` for the users the operator makes; an external principal's own otherwise.
+    pub sasl_mechanism: String,
 }
 
 impl ClientSettings {
@@ -46,6 +48,7 @@ impl ClientSettings {
             password: password.into(),
             security_protocol: "SASL_PLAINTEXT".into(),
             ca_pem: None,
+            sasl_mechanism: SASL_MECHANISM.into(),
         }
     }
 
@@ -99,7 +102,7 @@ impl ClientSettings {
         BTreeMap::from([
             ("bootstrap.servers", self.bootstrap_servers.clone()),
             ("security.protocol", self.security_protocol.clone()),
-            ("sasl.mechanism", SASL_MECHANISM.to_string()),
+            ("sasl.mechanism", self.sasl_mechanism.clone()),
             ("sasl.username", self.username.clone()),
             ("sasl.password", self.password.clone()),
         ])

@@ -191,18 +191,9 @@ impl QuotaClient {
                 tcp.set_nodelay(true).map_err(|e| e.to_string())?;
                 let stream: Box<dyn Stream> = match &tls {
                     None => Box::new(tcp),
-                    Some(connector) => {
-                        // The broker's certificate must name the host (or IP address) dialled.
-                        let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
-                        let host = host.trim_start_matches('[').trim_end_matches(']');
-                        let ssl = connector.configure().and_then(|c| c.into_ssl(host)).map_err(|e| e.to_string())?;
-                        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
-                        std::pin::Pin::new(&mut stream).connect().await.map_err(|e| {
-                            let message = format!("{e} {}", stream.ssl().verify_result());
-                            format!("TLS: {message}{}", crate::api::tls::hint(&message))
-                        })?;
-                        Box::new(stream)
-                    }
+                    Some(connector) => Box::new(
+                        crate::api::tls::handshake(connector, broker, tcp).await.map_err(|e| format!("TLS: {e}"))?,
+                    ),
                 };
                 let mut connection = Connection { stream, next_correlation_id: 1 };
                 connection.authenticate(&self.settings).await.map_err(|e| e.to_string())?;
