@@ -63,6 +63,49 @@ pub struct TenantSpec {
     /// are not its own) is refused (`Ready=False`) and nothing is written.
     #[serde(default, skip_serializing_if = "TenantAdopt::is_none")]
     pub adopt: TenantAdopt,
+
+    /// Rotation of the tenant's credentials (its Kafka user's and Cassandra login's passwords,
+    /// and its sinks' Kafka users'), on request and on a schedule, without downtime: the new
+    /// credentials go into the Secret while the old ones keep working, until every sink pod
+    /// runs with the new ones and `gracePeriodSeconds` has passed; then the old ones are
+    /// removed. Progress is in `status.credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialRotation>,
+}
+
+/// When the tenant's credentials are rotated, and how long the previous ones keep working.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialRotation {
+    /// Any new value rotates once (e.g. the date, or a ticket number); the last one done is
+    /// `status.credentials.rotationRequest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub rotation_request: Option<String>,
+    /// Rotate every this many days (counted from the last rotation, or the first provisioning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub rotate_every_days: Option<i32>,
+    /// How long after a rotation the previous credentials keep working for the tenant's own
+    /// clients (which must re-read the Secret), at least until every sink pod runs with the
+    /// new ones. Default 3600 (one hour); at most 7 days.
+    #[serde(default = "default_grace_seconds")]
+    #[schemars(range(min = 0, max = 604800))]
+    pub grace_period_seconds: i64,
+}
+
+fn default_grace_seconds() -> i64 {
+    3600
+}
+
+impl Default for CredentialRotation {
+    fn default() -> Self {
+        CredentialRotation {
+            rotation_request: None,
+            rotate_every_days: None,
+            grace_period_seconds: default_grace_seconds(),
+        }
+    }
 }
 
 /// What a Tenant may take over although it exists already. Each is an explicit decision of
@@ -378,6 +421,33 @@ pub struct TenantStatus {
     /// not be reached during deletion (for the admin to clean up by hand).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_behind: Vec<String>,
+    /// The credentials in the Secret: since when, which logins, and whether the previous
+    /// ones still work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsStatus>,
+}
+
+/// Which credentials the tenant's Secret holds (never the passwords).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsStatus {
+    /// When the passwords in the Secret were made (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<String>,
+    /// The last `spec.credentials.rotationRequest` carried out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_request: Option<String>,
+    /// The SASL mechanism of the Kafka login in the Secret (rotation alternates SCRAM-SHA-512
+    /// and SCRAM-SHA-256, the two credentials a SCRAM user can hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_mechanism: Option<String>,
+    /// The Cassandra login in the Secret (rotation alternates the keyspace's role and
+    /// `<role>.2`, a login role granted it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cassandra_username: Option<String>,
+    /// Set while the previous credentials still work: what they wait for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 impl Tenant {

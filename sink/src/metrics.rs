@@ -21,6 +21,8 @@ pub struct SinkMetrics {
     pub written: Counter,
     pub dead_lettered: Counter,
     pub retries: Counter,
+    /// Logins Kafka refused.
+    pub authentication_failures: Counter,
     pub in_flight: Gauge,
     pub lag: Gauge,
     pub write_seconds: Histogram,
@@ -38,6 +40,7 @@ impl Default for SinkMetrics {
             written: Counter::default(),
             dead_lettered: Counter::default(),
             retries: Counter::default(),
+            authentication_failures: Counter::default(),
             in_flight: Gauge::default(),
             lag: Gauge::default(),
             write_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
@@ -48,6 +51,11 @@ impl Default for SinkMetrics {
         registry.register("records_written", "Records acknowledged by Cassandra", m.written.clone());
         registry.register("records_dead_lettered", "Records sent to the dead-letter topic", m.dead_lettered.clone());
         registry.register("write_retries", "Cassandra writes retried", m.retries.clone());
+        registry.register(
+            "kafka_authentication_failures",
+            "Logins the brokers refused",
+            m.authentication_failures.clone(),
+        );
         registry.register("writes_in_flight", "Cassandra writes not yet acknowledged", m.in_flight.clone());
         registry.register("lag", "Records in the assigned partitions not yet committed", m.lag.clone());
         registry.register("write_duration_seconds", "Cassandra write latency", m.write_seconds.clone());

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlValue;
@@ -37,6 +39,9 @@ use crate::write::{DLQ_MAX_MESSAGE_BYTES, Item, MAX_BATCH, Record, chunked, deli
 pub struct SinkSecrets {
     pub kafka_username: String,
     pub kafka_password: String,
+    /// `sasl.mechanism` of this login (overrides the config's: a rotation changes both the
+    /// password and the mechanism, and a restarted container reads them together).
+    pub kafka_mechanism: Option<String>,
     pub cassandra_username: String,
     pub cassandra_password: String,
 }
@@ -48,6 +53,7 @@ impl SinkSecrets {
         Ok(SinkSecrets {
             kafka_username: var("KAFKA_USERNAME")?,
             kafka_password: var("KAFKA_PASSWORD")?,
+            kafka_mechanism: std::env::var("KAFKA_SASL_MECHANISM").ok().filter(|m| !m.is_empty()),
             cassandra_username: var("CASSANDRA_USERNAME")?,
             cassandra_password: var("CASSANDRA_PASSWORD")?,
         })
@@ -100,9 +106,20 @@ impl OffsetTracker {
 struct SinkContext {
     tracker: Arc<Mutex<OffsetTracker>>,
     sink: String,
+    metrics: Arc<SinkMetrics>,
 }
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    /// librdkafka's client-level errors; a refused login is counted and reported, so a
+    /// credential rotation that cut a sink off shows (it would otherwise only stall).
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
+            self.metrics.authentication_failures.inc();
+            self.metrics.error(format!("Kafka refused the sink's login: {reason}"));
+        }
+        tracing::error!(sink = %self.sink, error = %error, reason, "Kafka client error");
+    }
+}
 
 impl ConsumerContext for SinkContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -154,7 +171,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     let kafka = |c: &mut ClientConfig| {
         c.set("bootstrap.servers", &config.bootstrap_servers)
             .set("security.protocol", &config.security_protocol)
-            .set("sasl.mechanism", &config.sasl_mechanism)
+            .set("sasl.mechanism", secrets.kafka_mechanism.as_deref().unwrap_or(&config.sasl_mechanism))
             .set("sasl.username", &secrets.kafka_username)
             .set("sasl.password", &secrets.kafka_password);
         if let Some(ca) = &config.kafka_ca_pem {
@@ -177,7 +194,11 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
         .set("fetch.max.bytes", (CONSUMER_QUEUE_KIB * 1024).to_string());
     let consumer: Arc<StreamConsumer<SinkContext>> = Arc::new(
         consumer_config
-            .create_with_context(SinkContext { tracker: tracker.clone(), sink: config.sink.clone() })
+            .create_with_context(SinkContext {
+                tracker: tracker.clone(),
+                sink: config.sink.clone(),
+                metrics: metrics.clone(),
+            })
             .map_err(|e| format!("cannot create the consumer: {e}"))?,
     );
     // librdkafka leaves the thread's OpenSSL error queue dirty after parsing ssl.ca.pem.

@@ -38,6 +38,8 @@ impl CassandraCallError {
 pub struct ObservedRole {
     pub superuser: bool,
     pub login: bool,
+    /// The roles granted to it.
+    pub member_of: BTreeSet<String>,
 }
 
 /// One column of a live table, from `system_schema.columns`.
@@ -81,6 +83,10 @@ pub trait CassandraAdmin: Send + Sync {
         exists: bool,
     ) -> BoxFuture<'a, Result<(), CassandraCallError>>;
     fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    /// Takes the role's login away (its password stops working; its grants stay).
+    fn disable_login<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>>;
+    /// GRANT `role` TO `member`: the member has every permission of the role.
+    fn grant_role<'a>(&'a self, role: &'a str, member: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>>;
     /// The table's columns; empty when the table does not exist.
     fn table_columns<'a>(
         &'a self,
@@ -281,15 +287,16 @@ impl CassandraAdmin for ScyllaAdmin {
     fn role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<Option<ObservedRole>, CassandraCallError>> {
         Box::pin(async move {
             const CALL: &str = "SELECT system_auth.roles";
-            let cql = "SELECT is_superuser, can_login FROM system_auth.roles WHERE role = ?".to_string();
+            let cql = "SELECT is_superuser, can_login, member_of FROM system_auth.roles WHERE role = ?".to_string();
             let result = self.run(CALL, cql, (role,), false).await?;
             let rows = result.into_rows_result().map_err(|e| error(CALL, e.to_string(), false))?;
             let row = rows
-                .maybe_first_row::<(Option<bool>, Option<bool>)>()
+                .maybe_first_row::<(Option<bool>, Option<bool>, Option<BTreeSet<String>>)>()
                 .map_err(|e| error(CALL, e.to_string(), false))?;
-            Ok(row.map(|(superuser, login)| ObservedRole {
+            Ok(row.map(|(superuser, login, member_of)| ObservedRole {
                 superuser: superuser.unwrap_or(false),
                 login: login.unwrap_or(false),
+                member_of: member_of.unwrap_or_default(),
             }))
         })
     }
@@ -321,6 +328,19 @@ impl CassandraAdmin for ScyllaAdmin {
     fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
         Box::pin(async move {
             self.run("DROP ROLE", format!("DROP ROLE IF EXISTS {}", ident(role)), (), true).await.map(|_| ())
+        })
+    }
+
+    fn disable_login<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(async move {
+            self.run("ALTER ROLE", format!("ALTER ROLE {} WITH LOGIN = false", ident(role)), (), true).await.map(|_| ())
+        })
+    }
+
+    fn grant_role<'a>(&'a self, role: &'a str, member: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        Box::pin(async move {
+            let cql = format!("GRANT {} TO {}", ident(role), ident(member));
+            self.run("GRANT ROLE", cql, (), true).await.map(|_| ())
         })
     }
 

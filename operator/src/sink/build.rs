@@ -21,6 +21,7 @@ use crate::api::{CassandraSink, CassandraSinkSpec};
 use crate::api::{MANAGED_BY, TENANT_LABEL};
 use crate::external::kafka::{AclBinding, AclOperation, PatternType, ResourceType};
 use crate::tenant::ValidatedTenant;
+use crate::tenant::rotation::ROTATED_AT_ANNOTATION;
 use crate::tenant::validate::CREDENTIALS_SECRET;
 use crate::topic::model::DesiredTopic;
 use crate::topic::validate::{DEFAULT_MAX_RETENTION_MS, Refusal};
@@ -31,6 +32,7 @@ pub const CONFIG_KEY: &str = "sink.yaml";
 pub const CONFIG_DIR: &str = "/etc/tributary";
 pub const KAFKA_USERNAME_KEY: &str = "kafka.username";
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
+pub const KAFKA_MECHANISM_KEY: &str = "kafka.sasl.mechanism";
 pub const HTTP_PORT: i32 = 8080;
 
 /// Names derived from the sink and its tenant.
@@ -178,24 +180,73 @@ pub fn config_map(
     }
 }
 
+/// The sink's Kafka login: its user (or the tenant's external principal), password and
+/// mechanism, which the pods read together at start, and when the password was made
+/// ([`ROTATED_AT_ANNOTATION`]).
 pub fn credentials_secret(
     names: &SinkNames,
     sink: &CassandraSink,
     tenant: &str,
     owner: &OwnerReference,
-    password: &str,
+    login: &SinkLogin,
 ) -> Secret {
     let ns = sink.metadata.namespace.clone().unwrap_or_default();
     let name = sink.metadata.name.clone().unwrap_or_default();
+    let mut metadata = meta(&names.object, &ns, tenant, &name, owner);
+    if let Some(at) = &login.rotated_at {
+        metadata.annotations = Some(BTreeMap::from([(ROTATED_AT_ANNOTATION.to_string(), at.clone())]));
+    }
     Secret {
-        metadata: meta(&names.object, &ns, tenant, &name, owner),
+        metadata,
         type_: Some("Opaque".into()),
         data: Some(BTreeMap::from([
             (KAFKA_USERNAME_KEY.to_string(), ByteString(names.kafka_user.clone().into_bytes())),
-            (KAFKA_PASSWORD_KEY.to_string(), ByteString(password.as_bytes().to_vec())),
+            (KAFKA_PASSWORD_KEY.to_string(), ByteString(login.password.as_bytes().to_vec())),
+            (KAFKA_MECHANISM_KEY.to_string(), ByteString(login.mechanism.as_bytes().to_vec())),
         ])),
         ..Default::default()
     }
+}
+
+/// What a sink logs in to Kafka with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SinkLogin {
+    pub password: String,
+    /// `sasl.mechanism`.
+    pub mechanism: String,
+    /// When the password was made ([`ROTATED_AT_ANNOTATION`]).
+    pub rotated_at: Option<String>,
+}
+
+/// What the pod template carries so that a change rolls the pods and a finished rollout can
+/// be told: [`CONFIG_HASH`] and [`CASSANDRA_LOGIN`].
+pub struct TemplateStamp {
+    /// [`restart_hash`]: the config and the credentials the pods read at start.
+    pub restart_hash: String,
+    /// The fingerprint of the tenant's Cassandra login the pods read.
+    pub cassandra_login: String,
+}
+
+/// On a sink's pod template: the fingerprint of the Cassandra login its pods read, so the
+/// tenant's rotation can tell when every pod runs the new one.
+pub const CASSANDRA_LOGIN: &str = "tributary.dev/cassandra-login";
+
+/// Whether every pod of the sink Deployment `d` runs the Cassandra login `fingerprint`: the
+/// template carries it, and the rollout is over (the controller saw this generation, every
+/// replica is updated, no older pod is left).
+pub fn runs_login(d: &Deployment, fingerprint: &str) -> bool {
+    rolled_out(d, CASSANDRA_LOGIN, fingerprint)
+}
+
+/// Whether every pod of `d` runs the template whose `annotation` is `value`.
+pub fn rolled_out(d: &Deployment, annotation: &str, value: &str) -> bool {
+    let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()?.annotations.as_ref());
+    let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let Some(status) = &d.status else { return false };
+    template.and_then(|a| a.get(annotation)).is_some_and(|f| f == value)
+        && status.observed_generation >= d.metadata.generation
+        && status.updated_replicas.unwrap_or(0) >= wanted
+        && status.replicas.unwrap_or(0) == status.updated_replicas.unwrap_or(0)
 }
 
 fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
@@ -220,7 +271,7 @@ pub fn deployment(
     owner: &OwnerReference,
     image: &str,
     replicas: i32,
-    config_hash: &str,
+    stamp: &TemplateStamp,
 ) -> Deployment {
     let ns = sink.metadata.namespace.clone().unwrap_or_default();
     let sink_name = sink.metadata.name.clone().unwrap_or_default();
@@ -256,6 +307,7 @@ pub fn deployment(
             EnvVar { name: "RUST_LOG".into(), value: Some("info".into()), ..Default::default() },
             secret_env("KAFKA_USERNAME", &names.object, KAFKA_USERNAME_KEY),
             secret_env("KAFKA_PASSWORD", &names.object, KAFKA_PASSWORD_KEY),
+            secret_env("KAFKA_SASL_MECHANISM", &names.object, KAFKA_MECHANISM_KEY),
             secret_env("CASSANDRA_USERNAME", CREDENTIALS_SECRET, "cassandra.username"),
             secret_env("CASSANDRA_PASSWORD", CREDENTIALS_SECRET, "cassandra.password"),
         ]),
@@ -302,7 +354,10 @@ pub fn deployment(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(template_labels),
-                    annotations: Some(BTreeMap::from([(CONFIG_HASH.to_string(), config_hash.to_string())])),
+                    annotations: Some(BTreeMap::from([
+                        (CONFIG_HASH.to_string(), stamp.restart_hash.clone()),
+                        (CASSANDRA_LOGIN.to_string(), stamp.cassandra_login.clone()),
+                    ])),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
@@ -351,6 +406,36 @@ mod tests {
 
     fn water() -> ValidatedTenant {
         crate::tenant::validate(&Tenant::new("water", TenantSpec::default())).unwrap()
+    }
+
+    #[test]
+    fn a_deployment_runs_a_login_once_every_pod_is_of_the_template_that_carries_it() {
+        use k8s_openapi::api::apps::v1::DeploymentStatus;
+        let sink: CassandraSink = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "CassandraSink",
+            "metadata": {"name": "readings", "namespace": "water", "uid": "u"},
+            "spec": {"topic": "data", "table": "readings", "columns": [{"name": "station", "type": "text"}],
+                     "partitionKey": ["station"]},
+        }))
+        .unwrap();
+        let stamp = TemplateStamp { restart_hash: "h1".into(), cassandra_login: "new".into() };
+        let mut d = deployment(&names("readings", &water()), &sink, "water", &Default::default(), "img", 2, &stamp);
+        d.metadata.generation = Some(3);
+        let status = |observed, updated, replicas| DeploymentStatus {
+            observed_generation: Some(observed),
+            updated_replicas: Some(updated),
+            replicas: Some(replicas),
+            ..Default::default()
+        };
+        d.status = Some(status(2, 2, 2));
+        assert!(!runs_login(&d, "new"), "the controller has not seen the new template yet");
+        d.status = Some(status(3, 1, 2));
+        assert!(!runs_login(&d, "new"), "one pod of the old template is left");
+        d.status = Some(status(3, 2, 3));
+        assert!(!runs_login(&d, "new"), "an old pod is still there besides the new ones");
+        d.status = Some(status(3, 2, 2));
+        assert!(runs_login(&d, "new") && !runs_login(&d, "old"));
+        assert!(rolled_out(&d, CONFIG_HASH, "h1"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -19,25 +19,28 @@ use kube::Resource;
 use kube::api::{ListParams, Patch, PatchParams};
 
 use super::autoscale;
-use super::build;
+use super::build::{self, SinkLogin, TemplateStamp};
 use super::replay;
 use super::table::{add_column_cql, check_mapping, create_table_cql};
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::contract::SinkConfig;
-use crate::api::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus, ReplayPhase, ReplayStatus, Topic, WriteTime};
+use crate::api::{
+    CassandraSink, CassandraSinkSpec, CassandraSinkStatus, ReplayPhase, ReplayStatus, Tenant, Topic, WriteTime,
+};
 use crate::controller::{
     APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy, object_key,
     readiness_changes, record_applied, recorded,
 };
 use crate::external::cassandra::CassandraCallError;
-use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
+use crate::external::kafka::{KafkaCallError, ScramMechanism};
 use crate::external::retries_within;
 use crate::status::{self, refused_for_good};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
+use crate::tenant::rotation::{self, ROTATED_AT_ANNOTATION};
 use crate::topic::build::config_changes;
 use crate::topic::validate::{Refusal, age, beyond_limits, usage_before};
 
@@ -61,10 +64,34 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
             .map(|s| ObjectRef::from_obj(s.as_ref()))
             .collect::<Vec<_>>()
     };
+    // A rotation of the tenant's credentials rolls its sinks onto the new ones: the Tenant
+    // publishes the rotation in its status once the new credentials are in its Secret.
+    let sinks = controller.store();
+    let sinks_of_tenant = move |tenant: Tenant| {
+        let ns = tenant.status.and_then(|s| s.namespace);
+        sinks
+            .state()
+            .into_iter()
+            .filter(|s| ns.is_some() && s.namespace() == ns)
+            .map(|s| ObjectRef::from_obj(s.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let rotated_at = |t: &Tenant| {
+        use std::hash::{Hash, Hasher};
+        let at = t.status.as_ref()?.credentials.as_ref()?.rotated_at.as_ref()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        at.hash(&mut h);
+        Some(h.finish())
+    };
+    let rotations = watcher(Api::<Tenant>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(rotated_at, Default::default());
     let reported = controller.store();
     let controller = controller
         .owns(Api::<Deployment>::all(client.clone()), watcher::Config::default().labels(build::SINK_LABEL))
         .watches_stream(readiness_changes(client, Topic::readiness), sinks_of_topic)
+        .watches_stream(rotations, sinks_of_tenant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
@@ -306,30 +333,60 @@ async fn deploy(
     let kafka_topic = crate::topic::validate::kafka_name(topic, tenant);
     let (partitions, rf) = (topic.spec.partitions, topic.spec.replication_factor);
 
-    // Credentials: generated once, kept in the sink's Secret; with an external principal,
-    // the tenant's login as its Secret holds it.
+    // Credentials: generated once, kept in the sink's Secret, new ones (in the other SCRAM
+    // slot) when the tenant's were rotated after them; with an external principal, the
+    // tenant's login as its Secret holds it.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let existing = secrets.get_opt(&names.object).await?;
     let secret_text = |secret: Option<&Secret>, key: &str| {
         secret.and_then(|s| String::from_utf8(s.data.as_ref()?.get(key)?.0.clone()).ok()).filter(|p| !p.is_empty())
     };
-    // The tenant's Secret: its Cassandra password (and an external Kafka login) for the pods.
+    let rotated_at = |secret: Option<&Secret>| secret.and_then(|s| s.annotations().get(ROTATED_AT_ANNOTATION).cloned());
+    // The tenant's Secret: its Cassandra login (and an external Kafka login) for the pods.
     let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
+    let tenant_rotated_at = rotated_at(tenant_secret.as_ref());
     let external = tenant.external_user.is_some();
-    let password = if external {
+    let mut slot = secret_text(existing.as_ref(), build::KAFKA_MECHANISM_KEY)
+        .and_then(|m| ScramMechanism::from_name(&m))
+        .unwrap_or(ScramMechanism::Sha512);
+    let login = if external {
         match secret_text(tenant_secret.as_ref(), crate::tenant::build::KAFKA_PASSWORD_KEY) {
-            Some(password) => password,
+            Some(password) => {
+                SinkLogin { password, mechanism: tenant.kafka_mechanism.as_str().into(), rotated_at: tenant_rotated_at }
+            }
             None => {
                 let message = format!("Tenant {}'s Secret has no Kafka password yet", tenant.name);
                 return Ok(Ok(DesiredCondition::not_ready(Reason::TenantNotReady, message)));
             }
         }
     } else {
-        secret_text(existing.as_ref(), build::KAFKA_PASSWORD_KEY)
-            .unwrap_or_else(crate::tenant::build::generate_password)
+        let own = rotated_at(existing.as_ref());
+        match secret_text(existing.as_ref(), build::KAFKA_PASSWORD_KEY) {
+            Some(_) if rotation::older(own.as_deref(), tenant_rotated_at.as_deref()) => {
+                slot = slot.other();
+                let note = format!(
+                    "new {} credential for Kafka user {} (the tenant's credentials were rotated); the previous one \
+                     goes once every pod runs with the new one",
+                    slot.as_str(),
+                    names.kafka_user
+                );
+                ctx.event(sink, false, "CredentialsRotated", note).await;
+                let password = crate::tenant::build::generate_password();
+                SinkLogin { password, mechanism: slot.as_str().into(), rotated_at: tenant_rotated_at }
+            }
+            Some(password) => {
+                SinkLogin { password, mechanism: slot.as_str().into(), rotated_at: own.or(tenant_rotated_at) }
+            }
+            None => SinkLogin {
+                password: crate::tenant::build::generate_password(),
+                mechanism: slot.as_str().into(),
+                rotated_at: tenant_rotated_at,
+            },
+        }
     };
-    let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &password);
-    if existing.as_ref().map(|s| &s.data) != Some(&secret.data) {
+    let password = login.password.clone();
+    let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &login);
+    if existing.as_ref().map(|s| (&s.data, rotated_at(Some(s)))) != Some((&secret.data, login.rotated_at.clone())) {
         secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
     }
 
@@ -338,9 +395,13 @@ async fn deploy(
     let applied = recorded(existing.as_ref(), APPLIED_KAFKA, &fingerprint);
     let kafka = async {
         // An external principal has the tenant's ACLs and quotas already (its reconcile's).
-        let write = !external && (!applied || !ctx.kafka.has_scram_user(&names.kafka_user).await?);
+        let held = match external {
+            true => Default::default(),
+            false => ctx.kafka.scram_mechanisms(&names.kafka_user).await?,
+        };
+        let write = !external && (!applied || !held.contains(&slot));
         if write {
-            ctx.kafka.upsert_scram_user(&names.kafka_user, &password).await?;
+            ctx.kafka.upsert_scram_user(&names.kafka_user, slot, &password).await?;
         }
         if !external {
             let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(&names.kafka_user)).await?;
@@ -374,13 +435,17 @@ async fn deploy(
                 }
             }
         }
-        Ok::<_, KafkaCallError>(write)
+        Ok::<_, KafkaCallError>((write, held.into_iter().find(|m| *m != slot)))
     };
-    match kafka.await {
+    let previous_slot = match kafka.await {
         Err(e) => return Ok(Err(e)),
-        Ok(true) => record_applied(&secrets, &names.object, APPLIED_KAFKA, &fingerprint).await?,
-        Ok(false) => {}
-    }
+        Ok((wrote, previous)) => {
+            if wrote {
+                record_applied(&secrets, &names.object, APPLIED_KAFKA, &fingerprint).await?;
+            }
+            previous
+        }
+    };
 
     // Lag from the group's committed offsets, the dead-letter count, and where the topic
     // ends and which incarnation of it this is (for the write timestamps), read from Kafka.
@@ -447,7 +512,7 @@ async fn deploy(
         dead_letter_topic: names.dead_letter_topic.clone(),
         bootstrap_servers: ctx.config.kafka_client_bootstrap.clone(),
         security_protocol: ctx.config.kafka.security_protocol.clone(),
-        sasl_mechanism: tenant.kafka_mechanism.as_str().into(),
+        sasl_mechanism: login.mechanism.clone(),
         // CAs are public: they travel in the ConfigMap, and a new CA rolls the pods.
         kafka_ca_pem: ctx.config.kafka.ca_pem.clone(),
         contact_points: ctx.config.cassandra.contact_points.clone(),
@@ -463,15 +528,30 @@ async fn deploy(
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
     config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
-    // The tenant's Cassandra password, which the pods read from the tenant's Secret.
-    let cassandra_password =
-        secret_text(tenant_secret.as_ref(), crate::tenant::build::CASSANDRA_PASSWORD_KEY).unwrap_or_default();
-    let hash = build::restart_hash(&hash, &[password.as_bytes(), cassandra_password.as_bytes()]);
-    let mut deployment = build::deployment(&names, sink, &tenant.name, &owner, &ctx.config.sink_image, replicas, &hash);
+    // The tenant's Cassandra login, which the pods read from the tenant's Secret.
+    let tenant_text = |key| secret_text(tenant_secret.as_ref(), key).unwrap_or_default();
+    let cassandra_user = tenant_text(crate::tenant::build::CASSANDRA_USERNAME_KEY);
+    let cassandra_password = tenant_text(crate::tenant::build::CASSANDRA_PASSWORD_KEY);
+    let credentials = [&password, &login.mechanism, &cassandra_user, &cassandra_password].map(|c| c.as_bytes());
+    let stamp = TemplateStamp {
+        restart_hash: build::restart_hash(&hash, &credentials),
+        cassandra_login: credential_fingerprint(&cassandra_user, &cassandra_password),
+    };
+    let image = &ctx.config.sink_image;
+    let mut deployment = build::deployment(&names, sink, &tenant.name, &owner, image, replicas, &stamp);
     if let Some(done) = &status.replay {
         replay::record(&mut deployment, done);
     }
     let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
+    // The previous Kafka credential of a rotation goes once no pod can still use it.
+    if let Some(mechanism) = previous_slot.filter(|_| build::rolled_out(&live, build::CONFIG_HASH, &stamp.restart_hash))
+    {
+        if let Err(e) = ctx.kafka.delete_scram_credential(&names.kafka_user, mechanism).await {
+            return Ok(Err(e));
+        }
+        let note = format!("removed the previous {} credential of Kafka user {}", mechanism.as_str(), names.kafka_user);
+        ctx.event(sink, false, "PreviousCredentialsRemoved", note).await;
+    }
     if let Some(why) = stopping {
         status.replicas = Some("0/0".into());
         return Ok(Ok(DesiredCondition::not_ready(Reason::Replaying, why)));

@@ -11,13 +11,18 @@ use rand::distr::Alphanumeric;
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant};
 use crate::api::Reason;
 use crate::api::conditions::{self, DesiredCondition};
+use crate::api::tenant::SaslMechanism;
 use crate::api::tenant::TenantStatus;
 use crate::api::{CassandraSink, Topic};
 use crate::api::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType};
+use crate::external::kafka::{
+    AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType, ScramMechanism,
+};
 
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
 pub const CASSANDRA_PASSWORD_KEY: &str = "cassandra.password";
+pub const KAFKA_MECHANISM_KEY: &str = "kafka.sasl.mechanism";
+pub const CASSANDRA_USERNAME_KEY: &str = "cassandra.username";
 pub const KAFKA_CA_KEY: &str = "kafka.ca.crt";
 pub const CASSANDRA_CA_KEY: &str = "cassandra.ca.crt";
 
@@ -52,11 +57,16 @@ pub fn namespace_current(existing: &Namespace, desired: &Namespace) -> bool {
         && desired.metadata.owner_references.iter().flatten().all(|o| owners.iter().any(|e| e.uid == o.uid))
 }
 
-/// The passwords of the tenant's Kafka user and Cassandra role: generated once, then kept.
+/// The passwords of the tenant's Kafka user and Cassandra login, generated once and kept
+/// until a rotation, and the slots they are in (see [`super::rotation`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Passwords {
     pub kafka: String,
     pub cassandra: String,
+    /// The SCRAM credential the Kafka password is (SCRAM-SHA-512 until a first rotation).
+    pub kafka_slot: ScramMechanism,
+    /// The Cassandra login is `<role>.2` ([`super::rotation::second_login`]), not the role.
+    pub cassandra_second: bool,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -66,8 +76,9 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
-    /// The passwords in a credentials Secret, when it has both.
-    pub fn from_secret(secret: &Secret) -> Option<Self> {
+    /// The passwords in a credentials Secret, when it has both, and their slots, when the
+    /// Secret names slots of this tenant's (`None` otherwise).
+    pub fn from_secret(secret: &Secret, v: &ValidatedTenant) -> Option<Self> {
         let read = |key: &str| {
             secret
                 .data
@@ -76,11 +87,55 @@ impl Passwords {
                 .and_then(|b| String::from_utf8(b.0.clone()).ok())
                 .filter(|p| !p.is_empty())
         };
-        Some(Passwords { kafka: read(KAFKA_PASSWORD_KEY)?, cassandra: read(CASSANDRA_PASSWORD_KEY)? })
+        let kafka_slot = match read(KAFKA_MECHANISM_KEY) {
+            Some(name) if v.external_user.is_none() => ScramMechanism::from_name(&name)?,
+            _ => ScramMechanism::Sha512,
+        };
+        let cassandra_second = match read(CASSANDRA_USERNAME_KEY) {
+            None => false,
+            Some(user) if user == v.cassandra_role => false,
+            Some(user) if user == super::rotation::second_login(&v.cassandra_role) => true,
+            Some(_) => return None,
+        };
+        Some(Passwords {
+            kafka: read(KAFKA_PASSWORD_KEY)?,
+            cassandra: read(CASSANDRA_PASSWORD_KEY)?,
+            kafka_slot,
+            cassandra_second,
+        })
     }
 
     pub fn generate() -> Self {
-        Passwords { kafka: generate_password(), cassandra: generate_password() }
+        Passwords {
+            kafka: generate_password(),
+            cassandra: generate_password(),
+            kafka_slot: ScramMechanism::Sha512,
+            cassandra_second: false,
+        }
+    }
+
+    /// New passwords in the other slots; an external Kafka login is its issuer's and stays.
+    pub fn rotated(&self, external_kafka: bool) -> Self {
+        let (kafka, kafka_slot) = if external_kafka {
+            (self.kafka.clone(), self.kafka_slot)
+        } else {
+            (generate_password(), self.kafka_slot.other())
+        };
+        Passwords { kafka, kafka_slot, cassandra: generate_password(), cassandra_second: !self.cassandra_second }
+    }
+
+    /// The SASL mechanism of the tenant's Kafka login.
+    pub fn kafka_mechanism(&self, v: &ValidatedTenant) -> SaslMechanism {
+        match (&v.external_user, self.kafka_slot) {
+            (Some(_), _) => v.kafka_mechanism,
+            (None, ScramMechanism::Sha512) => SaslMechanism::ScramSha512,
+            (None, ScramMechanism::Sha256) => SaslMechanism::ScramSha256,
+        }
+    }
+
+    /// The Cassandra login: the tenant's role, or its second login.
+    pub fn cassandra_user(&self, v: &ValidatedTenant) -> String {
+        if self.cassandra_second { super::rotation::second_login(&v.cassandra_role) } else { v.cassandra_role.clone() }
     }
 }
 
@@ -131,8 +186,9 @@ pub fn credentials_secret(
     let mut kafka = ClientSettings::new(&endpoints.kafka_bootstrap, &v.kafka_user, &passwords.kafka);
     kafka.security_protocol = endpoints.kafka_protocol.clone();
     let ca_path = format!("{CREDENTIALS_MOUNT}/{KAFKA_CA_KEY}");
-    kafka.sasl_mechanism = v.kafka_mechanism.as_str().into();
-    let mechanism = v.kafka_mechanism.as_str();
+    let sasl = passwords.kafka_mechanism(v);
+    kafka.sasl_mechanism = sasl.as_str().into();
+    let mechanism = sasl.as_str();
     let mut librdkafka = kafka.librdkafka_properties();
     if endpoints.kafka_ca.is_some() {
         librdkafka.insert("ssl.ca.location", ca_path.clone());
@@ -146,7 +202,7 @@ pub fn credentials_secret(
             "sasl.jaas.config",
             format!(
                 "{} required username=\"{}\" password=\"{}\";",
-                v.kafka_mechanism.java_login_module(),
+                sasl.java_login_module(),
                 v.kafka_user,
                 passwords.kafka
             ),
@@ -160,7 +216,7 @@ pub fn credentials_secret(
     let mut data: BTreeMap<String, String> = BTreeMap::from([
         ("kafka.bootstrap.servers".into(), endpoints.kafka_bootstrap.clone()),
         ("kafka.security.protocol".into(), kafka.security_protocol.clone()),
-        ("kafka.sasl.mechanism".into(), mechanism.to_string()),
+        (KAFKA_MECHANISM_KEY.into(), mechanism.to_string()),
         ("kafka.username".into(), v.kafka_user.clone()),
         (KAFKA_PASSWORD_KEY.into(), passwords.kafka.clone()),
         ("kafka.topic.prefix".into(), v.topic_prefix.clone()),
@@ -170,7 +226,7 @@ pub fn credentials_secret(
         ("kafka-java.properties".into(), java),
         ("cassandra.contact.points".into(), endpoints.cassandra_contact_points.join(",")),
         ("cassandra.keyspace".into(), v.keyspace.clone()),
-        ("cassandra.username".into(), v.cassandra_role.clone()),
+        (CASSANDRA_USERNAME_KEY.into(), passwords.cassandra_user(v)),
         (CASSANDRA_PASSWORD_KEY.into(), passwords.cassandra.clone()),
         ("cassandra.tls".into(), endpoints.cassandra_ca.is_some().to_string()),
     ]);
@@ -271,6 +327,7 @@ pub fn status(
         sinks_total: rollup.sinks_total,
         partitions_used: rollup.partitions_used,
         left_behind: old.map(|s| s.left_behind.clone()).unwrap_or_default(),
+        credentials: old.and_then(|s| s.credentials.clone()),
     }
 }
 
@@ -352,7 +409,7 @@ mod tests {
 
     #[test]
     fn the_secret_holds_a_ready_to_use_client_bundle() {
-        let passwords = Passwords { kafka: "kpw".into(), cassandra: "cpw".into() };
+        let passwords = Passwords { kafka: "kpw".into(), cassandra: "cpw".into(), ..Passwords::generate() };
         let secret = credentials_secret(&water(), owner(), &plain("k1:9092,k2:9092", &["c1:9042"]), &passwords);
         assert_eq!(secret.metadata.namespace.as_deref(), Some("water"));
         assert_eq!(secret.metadata.owner_references.as_ref().unwrap()[0].uid, "uid-1");
@@ -371,7 +428,7 @@ mod tests {
 
     #[test]
     fn with_tls_the_bundle_holds_the_cas_and_names_them_where_it_is_mounted() {
-        let passwords = Passwords { kafka: "kpw".into(), cassandra: "cpw".into() };
+        let passwords = Passwords { kafka: "kpw".into(), cassandra: "cpw".into(), ..Passwords::generate() };
         let endpoints = Endpoints {
             kafka_protocol: "SASL_SSL".into(),
             kafka_ca: Some("KAFKA CA".into()),
@@ -397,8 +454,28 @@ mod tests {
         assert_eq!(first.kafka.len(), 32);
         assert_ne!(first.kafka, first.cassandra);
         let secret = credentials_secret(&water(), owner(), &plain("k:9092", &[]), &first);
-        assert_eq!(Passwords::from_secret(&secret), Some(first.clone()));
+        assert_eq!(Passwords::from_secret(&secret, &water()), Some(first.clone()));
         assert!(!format!("{first:?}").contains(&first.kafka));
+    }
+
+    #[test]
+    fn a_rotation_moves_both_logins_to_their_other_slot_and_back() {
+        let first = Passwords::generate();
+        let second = first.rotated(false);
+        assert_ne!((&second.kafka, &second.cassandra), (&first.kafka, &first.cassandra));
+        assert_eq!((second.kafka_slot, second.cassandra_second), (ScramMechanism::Sha256, true));
+        let secret = credentials_secret(&water(), owner(), &plain("k:9092", &[]), &second);
+        assert_eq!(text(&secret, KAFKA_MECHANISM_KEY), "SCRAM-SHA-256");
+        assert_eq!(text(&secret, CASSANDRA_USERNAME_KEY), "water.2");
+        assert!(text(&secret, "kafka-java.properties").contains("sasl.mechanism=SCRAM-SHA-256\n"));
+        assert_eq!(Passwords::from_secret(&secret, &water()), Some(second.clone()), "the slots are read back");
+        let third = second.rotated(false);
+        assert_eq!((third.kafka_slot, third.cassandra_second), (ScramMechanism::Sha512, false));
+
+        // A Secret naming any other Cassandra login is not this tenant's.
+        let mut planted = secret.clone();
+        planted.data.as_mut().unwrap().insert(CASSANDRA_USERNAME_KEY.into(), ByteString(b"other_tenant".to_vec()));
+        assert_eq!(Passwords::from_secret(&planted, &water()), None);
     }
 
     #[test]

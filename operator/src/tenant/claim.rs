@@ -28,6 +28,7 @@ use crate::api::Reason;
 use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
 use crate::controller::Context;
+use crate::external::kafka::ScramMechanism;
 
 /// On a Tenant: the UID of the Tenant that claimed its names (itself, once the checks passed).
 pub const CLAIM_ANNOTATION: &str = "tributary.dev/claimed-by";
@@ -167,13 +168,17 @@ pub async fn existing_elsewhere(
     ))
 }
 
-/// Digest of the passwords, recorded on the Tenant so only the Secret the operator wrote is
-/// ever read back.
+/// Digest of the passwords and their slots, recorded on the Tenant so only the Secret the
+/// operator wrote is ever read back. The first slots add nothing, so Secrets written before
+/// rotations existed keep their digest.
 pub fn credentials_digest(passwords: &Passwords) -> String {
     let mut hasher = Sha256::new();
     hasher.update(passwords.kafka.as_bytes());
     hasher.update(b"\n");
     hasher.update(passwords.cassandra.as_bytes());
+    if passwords.kafka_slot != ScramMechanism::Sha512 || passwords.cassandra_second {
+        hasher.update(format!("\n{}\n{}", passwords.kafka_slot.as_str(), passwords.cassandra_second).as_bytes());
+    }
     format!("{:x}", hasher.finalize())
 }
 
@@ -181,20 +186,22 @@ pub fn credentials_digest(passwords: &Passwords) -> String {
 /// its issuer may change at any time and is read from the admin's Secret anyway) only the
 /// Cassandra one, so a new Kafka password never makes the Secret's Cassandra one untrusted.
 pub fn digest_basis(passwords: &Passwords, external_kafka: bool) -> Passwords {
-    Passwords {
-        kafka: if external_kafka { String::new() } else { passwords.kafka.clone() },
-        cassandra: passwords.cassandra.clone(),
+    if external_kafka {
+        Passwords { kafka: String::new(), kafka_slot: ScramMechanism::Sha512, ..passwords.clone() }
+    } else {
+        passwords.clone()
     }
 }
 
 /// The Secret's passwords when they are the ones the operator wrote for this Tenant.
 pub fn trusted_passwords(
     tenant: &Tenant,
+    v: &ValidatedTenant,
     secret: Option<&Secret>,
     legacy: bool,
-    external_kafka: bool,
 ) -> Option<Passwords> {
-    let passwords = Passwords::from_secret(secret?)?;
+    let passwords = Passwords::from_secret(secret?, v)?;
+    let external_kafka = v.external_user.is_some();
     match tenant.annotations().get(CREDENTIALS_ANNOTATION) {
         Some(digest) => (*digest == credentials_digest(&digest_basis(&passwords, external_kafka))).then_some(passwords),
         None => legacy.then_some(passwords),
@@ -306,25 +313,26 @@ mod tests {
 
     #[test]
     fn only_the_secret_the_operator_wrote_is_trusted() {
-        let ours = Passwords { kafka: "k".into(), cassandra: "c".into() };
-        let secret = |p: &Passwords| {
-            let v = validate(&tenant("water", "u1", 1, |_| {})).unwrap();
-            super::super::build::credentials_secret(&v, Default::default(), &Default::default(), p)
-        };
+        let ours = Passwords { kafka: "k".into(), cassandra: "c".into(), ..Passwords::generate() };
+        let v = validate(&tenant("water", "u1", 1, |_| {})).unwrap();
+        let secret =
+            |p: &Passwords| super::super::build::credentials_secret(&v, Default::default(), &Default::default(), p);
         let mut t = tenant("water", "u1", 1, |_| {});
-        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false, false), None, "no record: not trusted");
+        assert_eq!(trusted_passwords(&t, &v, Some(&secret(&ours)), false), None, "no record: not trusted");
         assert_eq!(
-            trusted_passwords(&t, Some(&secret(&ours)), true, false),
+            trusted_passwords(&t, &v, Some(&secret(&ours)), true),
             Some(ours.clone()),
             "provisioned before claims"
         );
         t.annotations_mut().insert(CREDENTIALS_ANNOTATION.into(), credentials_digest(&ours));
-        assert_eq!(trusted_passwords(&t, Some(&secret(&ours)), false, false), Some(ours.clone()));
-        let planted = Passwords { kafka: "planted".into(), cassandra: "c".into() };
-        assert_eq!(
-            trusted_passwords(&t, Some(&secret(&planted)), true, false),
-            None,
-            "a planted Secret is never adopted"
-        );
+        assert_eq!(trusted_passwords(&t, &v, Some(&secret(&ours)), false), Some(ours.clone()));
+        let planted = Passwords { kafka: "planted".into(), cassandra: "c".into(), ..Passwords::generate() };
+        assert_eq!(trusted_passwords(&t, &v, Some(&secret(&planted)), true), None, "a planted Secret is never adopted");
+        // The slots are covered: a Secret switched to the other slots by hand is not trusted.
+        let mut switched = ours.clone();
+        switched.kafka_slot = ScramMechanism::Sha256;
+        assert_eq!(trusted_passwords(&t, &v, Some(&secret(&switched)), false), None);
+        t.annotations_mut().insert(CREDENTIALS_ANNOTATION.into(), credentials_digest(&switched));
+        assert_eq!(trusted_passwords(&t, &v, Some(&secret(&switched)), false), Some(switched));
     }
 }

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod claim;
 pub mod reconcile;
+pub mod rotation;
 pub mod validate;
 
 pub use validate::{ValidatedTenant, validate};

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use backon::Retryable;
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -15,17 +17,19 @@ use kube::{Resource, ResourceExt};
 
 use super::build::{self, Passwords, Rollup};
 use super::claim;
+use super::rotation::{ROTATED_AT_ANNOTATION, ROTATION_ANNOTATION, Rotation, second_login};
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
 use crate::api::Reason;
 use crate::api::conditions::DesiredCondition;
+use crate::api::tenant::{CredentialsStatus, TenantStatus};
 use crate::api::{CassandraSink, DeletionPolicy, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
     APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy,
     object_key, readiness_changes, record_applied, recorded,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
-use crate::external::kafka::KafkaCallError;
 use crate::external::kafka::quotas::quota_changes;
+use crate::external::kafka::{KafkaCallError, ScramMechanism};
 use crate::external::retries_within;
 use crate::status::{self, refused_for_good};
 
@@ -112,8 +116,18 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             }
         }
     }
-    let mut passwords = claim::trusted_passwords(&tenant, existing_secret.as_ref(), legacy, v.external_user.is_some())
-        .unwrap_or_else(Passwords::generate);
+    let now = Timestamp::now();
+    let external = v.external_user.is_some();
+    // The Secret's credentials, new ones after a rotation falls due; new (or untrusted)
+    // credentials count as a rotation done now.
+    let trusted = claim::trusted_passwords(&tenant, &v, existing_secret.as_ref(), legacy);
+    let (mut passwords, rotation, rotated_because) = match (trusted, Rotation::of(&tenant)) {
+        (Some(current), Some(last)) => match last.due(&v.rotation, now) {
+            Some(why) => (current.rotated(external), Rotation::now(&v.rotation, now), Some(why)),
+            None => (current, last, None),
+        },
+        _ => (Passwords::generate(), Rotation::now(&v.rotation, now), None),
+    };
     if let Some(external) = &v.external_user {
         match external_password(&ctx, external).await? {
             Ok(password) => passwords.kafka = password,
@@ -126,34 +140,144 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             }
         }
     }
-    record_claim(&ctx, &tenant, &claim::digest_basis(&passwords, v.external_user.is_some())).await?;
+    record_claim(&ctx, &tenant, &claim::digest_basis(&passwords, external), &rotation).await?;
+    if let Some(why) = rotated_because {
+        let note = format!(
+            "new credentials in Secret {}/{CREDENTIALS_SECRET} ({why}); the previous ones keep working until every \
+             sink runs with the new ones and {} s have passed",
+            v.namespace, v.rotation.grace_period_seconds
+        );
+        ctx.event(tenant.as_ref(), false, "CredentialsRotated", note).await;
+    }
     ensure_namespace(&ctx, &tenant, &v, existing_ns.as_ref()).await?;
-    ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords).await?;
+    ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords, &rotation).await?;
     // Each password is written once (see APPLIED_KAFKA), and its fingerprint recorded on the
     // Secret right after, before anything else can fail.
     let kafka_fp = credential_fingerprint(&v.kafka_user, &passwords.kafka);
     let kafka_recorded = recorded(existing_secret.as_ref(), APPLIED_KAFKA, &kafka_fp);
-    match ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded).await {
+    let previous_kafka = match ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded).await {
         Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Kafka", e.to_string(), e.transient).await,
-        Ok(true) => record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_KAFKA, &kafka_fp).await?,
-        Ok(false) => {}
-    }
-    let cassandra_fp = credential_fingerprint(&v.cassandra_role, &passwords.cassandra);
+        Ok((wrote, previous)) => {
+            if wrote {
+                record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_KAFKA, &kafka_fp).await?;
+            }
+            previous
+        }
+    };
+    let cassandra_user = passwords.cassandra_user(&v);
+    let cassandra_fp = credential_fingerprint(&cassandra_user, &passwords.cassandra);
     let cassandra_recorded = recorded(existing_secret.as_ref(), APPLIED_CASSANDRA, &cassandra_fp);
-    match ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded).await {
+    let previous_cassandra = match ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded).await {
         Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Cassandra", e.to_string(), e.transient).await,
-        Ok(true) => record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_CASSANDRA, &cassandra_fp).await?,
-        Ok(false) => {}
-    }
+        Ok((wrote, previous)) => {
+            if wrote {
+                record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_CASSANDRA, &cassandra_fp).await?;
+            }
+            previous
+        }
+    };
+    // The previous credentials, once nobody the operator knows of needs them.
+    let waiting =
+        match retire_previous(&ctx, &tenant, &v, &rotation, previous_kafka, previous_cassandra, &cassandra_fp).await? {
+            Ok(waiting) => waiting,
+            Err((system, error, transient)) => {
+                return provisioning_failed(&ctx, &tenant, &v, system, error, transient).await;
+            }
+        };
+    let credentials = CredentialsStatus {
+        rotated_at: Some(rotation.at.clone()),
+        rotation_request: rotation.request.clone(),
+        kafka_mechanism: Some(passwords.kafka_mechanism(&v).as_str().to_string()),
+        cassandra_username: Some(cassandra_user),
+        previous: waiting.as_ref().map(|(message, _)| message.clone()),
+    };
 
     let topics_api = Api::<Topic>::namespaced(ctx.client.clone(), &v.namespace);
     let sinks_api = Api::<CassandraSink>::namespaced(ctx.client.clone(), &v.namespace);
     let list = ListParams::default();
     let (topics, sinks) = futures::try_join!(topics_api.list(&list), sinks_api.list(&list))?;
     let rollup = build::rollup(&topics.items, &sinks.items);
-    publish_status(&ctx, &tenant, Some(&v), &rollup, build::ready_condition(&rollup)).await?;
+    let status = build::status(tenant.status.as_ref(), Some(&v), &rollup, tenant.metadata.generation);
+    let status = TenantStatus { credentials: Some(credentials), ..status };
+    let ready = build::ready_condition(&rollup);
+    status::publish(&ctx, &Api::<Tenant>::all(ctx.client.clone()), &tenant, status, &[ready]).await?;
     ctx.succeeded(&key);
-    Ok(ctx.resync())
+    // Previous credentials still in use are looked at again when they may go.
+    Ok(waiting.map_or_else(|| ctx.resync(), |(_, after)| Action::requeue(after.min(ctx.config.resync))))
+}
+
+/// Removes the previous credentials of a rotation (`previous_kafka`: a SCRAM mechanism the
+/// tenant's user still holds; `previous_cassandra`: a login that still works) once the grace
+/// period is over and, for Cassandra, every sink Deployment runs the login `cassandra_fp`.
+/// Returns what they still wait for and when to look again, or the call that failed.
+#[allow(clippy::too_many_arguments)]
+async fn retire_previous(
+    ctx: &Context,
+    tenant: &Tenant,
+    v: &ValidatedTenant,
+    rotation: &Rotation,
+    previous_kafka: Option<ScramMechanism>,
+    previous_cassandra: Option<String>,
+    cassandra_fp: &str,
+) -> Result<std::result::Result<Option<(String, Duration)>, (&'static str, String, bool)>> {
+    if previous_kafka.is_none() && previous_cassandra.is_none() {
+        return Ok(Ok(None));
+    }
+    let grace_end = rotation.grace_end(&v.rotation);
+    let left = grace_end.duration_since(Timestamp::now());
+    let mut waiting = Vec::new();
+    if left.is_positive() {
+        waiting.push(format!("the grace period (until {grace_end})"));
+    }
+    let rolling = match &previous_cassandra {
+        Some(_) => sinks_not_running(ctx, &v.namespace, cassandra_fp).await?,
+        None => Vec::new(),
+    };
+    if !rolling.is_empty() {
+        waiting.push(format!("sink Deployments {} to run with the new credentials", rolling.join(", ")));
+    }
+    let mut removed = Vec::new();
+    if let Some(mechanism) = previous_kafka.filter(|_| !left.is_positive()) {
+        if let Err(e) = ctx.kafka.delete_scram_credential(&v.kafka_user, mechanism).await {
+            return Ok(Err(("Kafka", e.to_string(), e.transient)));
+        }
+        removed.push(format!("the {} credential of Kafka user {}", mechanism.as_str(), v.kafka_user));
+    }
+    if let Some(login) = previous_cassandra.filter(|_| waiting.is_empty()) {
+        // The role itself holds the grants: it only loses its login; the second login goes.
+        let done = if login == v.cassandra_role {
+            ctx.cassandra.disable_login(&login).await
+        } else {
+            ctx.cassandra.drop_role(&login).await
+        };
+        if let Err(e) = done {
+            return Ok(Err(("Cassandra", e.to_string(), e.transient)));
+        }
+        removed.push(format!("Cassandra login {login}"));
+    }
+    if !removed.is_empty() {
+        ctx.event(tenant, false, "PreviousCredentialsRemoved", format!("removed {}", removed.join(" and "))).await;
+    }
+    if waiting.is_empty() {
+        return Ok(Ok(None));
+    }
+    let after = if left.is_positive() {
+        Duration::try_from(left).unwrap_or(SINK_ROLLOUT_POLL) + Duration::from_secs(1)
+    } else {
+        SINK_ROLLOUT_POLL
+    };
+    Ok(Ok(Some((format!("the previous credentials work until {}", waiting.join(" and ")), after))))
+}
+
+/// How often a rotation waiting for sink Deployments to roll looks at them.
+const SINK_ROLLOUT_POLL: Duration = Duration::from_secs(3);
+
+/// The sink Deployments of the namespace that do not yet run only pods with the Cassandra
+/// login `fingerprint`.
+async fn sinks_not_running(ctx: &Context, namespace: &str, fingerprint: &str) -> Result<Vec<String>> {
+    let deployments = Api::<Deployment>::namespaced(ctx.client.clone(), namespace);
+    let list = deployments.list(&ListParams::default().labels(crate::sink::build::SINK_LABEL)).await?;
+    Ok(list.items.iter().filter(|d| !crate::sink::build::runs_login(d, fingerprint)).map(|d| d.name_any()).collect())
 }
 
 /// Ready=False for a claim on something that is not this Tenant's; nothing was written.
@@ -192,15 +316,21 @@ async fn provisioning_failed(
 
 /// Records on the Tenant that its names are its own (its UID) and which passwords the
 /// operator wrote (their digest), before the first external write. See [`claim`].
-async fn record_claim(ctx: &Context, tenant: &Tenant, passwords: &Passwords) -> Result<()> {
+async fn record_claim(ctx: &Context, tenant: &Tenant, passwords: &Passwords, rotation: &Rotation) -> Result<()> {
     let uid = tenant.uid().ok_or(Error::Missing("metadata.uid"))?;
     let digest = claim::credentials_digest(passwords);
-    if claim::is_claimed(tenant) && tenant.annotations().get(claim::CREDENTIALS_ANNOTATION) == Some(&digest) {
+    let rotation = rotation.to_annotation();
+    let annotations = tenant.annotations();
+    if claim::is_claimed(tenant)
+        && annotations.get(claim::CREDENTIALS_ANNOTATION) == Some(&digest)
+        && annotations.get(ROTATION_ANNOTATION) == Some(&rotation)
+    {
         return Ok(());
     }
     let patch = serde_json::json!({"metadata": {"annotations": {
         claim::CLAIM_ANNOTATION: uid,
         claim::CREDENTIALS_ANNOTATION: digest,
+        ROTATION_ANNOTATION: rotation,
     }}});
     let api: Api<Tenant> = Api::all(ctx.client.clone());
     api.patch(&tenant.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
@@ -229,12 +359,17 @@ async fn ensure_kafka_user(
     v: &ValidatedTenant,
     passwords: &Passwords,
     recorded: bool,
-) -> Result<bool, KafkaCallError> {
+) -> Result<(bool, Option<ScramMechanism>), KafkaCallError> {
     // An external principal's credential is its issuer's: never written here.
-    let write = v.external_user.is_none() && (!recorded || !ctx.kafka.has_scram_user(&v.kafka_user).await?);
+    let held = match v.external_user {
+        Some(_) => Default::default(),
+        None => ctx.kafka.scram_mechanisms(&v.kafka_user).await?,
+    };
+    let write = v.external_user.is_none() && (!recorded || !held.contains(&passwords.kafka_slot));
     if write {
-        ctx.kafka.upsert_scram_user(&v.kafka_user, &passwords.kafka).await?;
+        ctx.kafka.upsert_scram_user(&v.kafka_user, passwords.kafka_slot, &passwords.kafka).await?;
     }
+    let previous = held.into_iter().find(|m| *m != passwords.kafka_slot);
     let current = ctx.kafka.describe_acls(&build::principal(v)).await?;
     let (add, remove) = build::acl_changes(&build::desired_acls(v), &current);
     ctx.kafka.create_acls(add).await?;
@@ -242,7 +377,7 @@ async fn ensure_kafka_user(
     let live = ctx.kafka.describe_user_quotas(&v.kafka_user).await?;
     let (set, remove) = quota_changes(&v.quotas, &live);
     ctx.kafka.alter_user_quotas(&v.kafka_user, &set, &remove).await?;
-    Ok(write)
+    Ok((write, previous))
 }
 
 /// The password of an external Kafka user, from its Secret in the operator's namespace; the
@@ -283,15 +418,17 @@ fn reserved_name(ctx: &Context, v: &ValidatedTenant) -> Option<String> {
     None
 }
 
-/// The tenant's keyspace (replication converged), its login role (password set unless the
-/// Secret records it as applied and the role exists and logs in) and exactly the tenant
-/// grants on the keyspace. `Ok(true)`: the password was written.
+/// The tenant's keyspace (replication converged), its role with exactly the tenant grants on
+/// the keyspace, and its login: the role itself or, after a rotation, the second login
+/// granted it (password set unless the Secret records it as applied and the login exists
+/// and logs in). Returns whether the password was written, and the previous login (the
+/// other slot) if it still works.
 async fn ensure_cassandra(
     ctx: &Context,
     v: &ValidatedTenant,
     passwords: &Passwords,
     recorded: bool,
-) -> Result<bool, CassandraCallError> {
+) -> Result<(bool, Option<String>), CassandraCallError> {
     let cassandra = &ctx.cassandra;
     match cassandra.keyspace_replication(&v.keyspace).await? {
         None => cassandra.put_keyspace(&v.keyspace, &v.replication, false).await?,
@@ -311,10 +448,30 @@ async fn ensure_cassandra(
             transient: false,
         });
     }
-    let write = role.is_none() || !recorded || role.as_ref().is_some_and(|r| !r.login);
-    if write {
-        cassandra.put_role(&v.cassandra_role, &passwords.cassandra, role.is_some()).await?;
-    }
+    let second = second_login(&v.cassandra_role);
+    let (write, previous) = if passwords.cassandra_second {
+        let mut role_logs_in = role.as_ref().is_some_and(|r| r.login);
+        if role.is_none() {
+            // The role holds the grants; created with a password nobody knows, retired below.
+            cassandra.put_role(&v.cassandra_role, &crate::tenant::build::generate_password(), false).await?;
+            role_logs_in = true;
+        }
+        let login = cassandra.role(&second).await?;
+        let write = login.is_none() || !recorded || login.as_ref().is_some_and(|r| !r.login);
+        if write {
+            cassandra.put_role(&second, &passwords.cassandra, login.is_some()).await?;
+        }
+        if !login.is_some_and(|l| l.member_of.contains(&v.cassandra_role)) {
+            cassandra.grant_role(&v.cassandra_role, &second).await?;
+        }
+        (write, role_logs_in.then(|| v.cassandra_role.clone()))
+    } else {
+        let write = role.is_none() || !recorded || role.as_ref().is_some_and(|r| !r.login);
+        if write {
+            cassandra.put_role(&v.cassandra_role, &passwords.cassandra, role.is_some()).await?;
+        }
+        (write, cassandra.role(&second).await?.map(|_| second))
+    };
     let (add, remove) = grant_changes(&v.keyspace, &cassandra.permissions(&v.cassandra_role).await?);
     for permission in add {
         cassandra.grant(&v.cassandra_role, permission, &v.keyspace).await?;
@@ -322,7 +479,7 @@ async fn ensure_cassandra(
     for (resource, permission) in remove {
         cassandra.revoke(&v.cassandra_role, &permission, &resource).await?;
     }
-    Ok(write)
+    Ok((write, previous))
 }
 
 /// A deleted Tenant. Its access always goes: the Kafka user and every sink user of the
@@ -459,6 +616,7 @@ async fn delete_cassandra_access(
     if delete_data {
         ctx.cassandra.drop_keyspace(&v.keyspace).await?;
     }
+    ctx.cassandra.drop_role(&second_login(&v.cassandra_role)).await?;
     ctx.cassandra.drop_role(&v.cassandra_role).await
 }
 
@@ -490,13 +648,17 @@ async fn ensure_credentials(
     v: &ValidatedTenant,
     existing: Option<&Secret>,
     passwords: &Passwords,
+    rotation: &Rotation,
 ) -> Result<()> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
-    let desired = build::credentials_secret(v, owner, &build::Endpoints::of(&ctx.config), passwords);
+    let mut desired = build::credentials_secret(v, owner, &build::Endpoints::of(&ctx.config), passwords);
+    // When these passwords were made: each sink compares it with its own Secret's.
+    desired.annotations_mut().insert(ROTATED_AT_ANNOTATION.into(), rotation.at.clone());
+    let rotated_at = |s: &Secret| s.annotations().get(ROTATED_AT_ANNOTATION).cloned();
     let unchanged = |s: &Secret| {
-        (&s.data, &s.metadata.labels, s.owner_references())
-            == (&desired.data, &desired.metadata.labels, desired.owner_references())
+        (&s.data, &s.metadata.labels, s.owner_references(), rotated_at(s))
+            == (&desired.data, &desired.metadata.labels, desired.owner_references(), rotated_at(&desired))
     };
     if !existing.is_some_and(unchanged) {
         secrets.patch(CREDENTIALS_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;

@@ -4,7 +4,8 @@ use kube::ResourceExt;
 
 use crate::api::DeletionPolicy;
 use crate::api::tenant::{
-    CassandraReplication, ExternalKafkaUser, KafkaQuotas, SaslMechanism, Tenant, TenantAdopt, TenantLimits,
+    CassandraReplication, CredentialRotation, ExternalKafkaUser, KafkaQuotas, SaslMechanism, Tenant, TenantAdopt,
+    TenantLimits,
 };
 use crate::external::kafka::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, Quotas, REQUEST_PERCENTAGE};
 
@@ -50,6 +51,8 @@ pub struct ValidatedTenant {
     pub quotas: Quotas,
     pub deletion_policy: DeletionPolicy,
     pub adopt: TenantAdopt,
+    /// `spec.credentials`, defaults filled in.
+    pub rotation: CredentialRotation,
 }
 
 /// Checks what the API server's schema cannot (derived names) and fills in defaults.
@@ -120,6 +123,7 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
         quotas: quotas(spec.kafka.quotas.as_ref()),
         deletion_policy: spec.deletion_policy,
         adopt: spec.adopt.clone(),
+        rotation: spec.credentials.clone().unwrap_or_default(),
         name,
     })
 }

@@ -2,9 +2,10 @@
 //! answered from a map of objects keyed by their path, and recorded for assertions.
 //!
 //! What it implements is what the reconciles use: GET of an object or a collection, POST,
-//! DELETE, and PATCH as JSON patch, merge patch, and server-side apply (taken as a merge
-//! patch: no field ownership, which these tests do not exercise). Each write bumps
-//! `resourceVersion`; a new object gets a `uid` and `generation` 1.
+//! DELETE, and PATCH as JSON patch, merge patch, and server-side apply (a merge patch that
+//! also removes the fields the same field manager applied last time and leaves out now, as
+//! the API server does; no conflicts). Each write bumps `resourceVersion`; a new object gets
+//! a `uid` and `generation` 1.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,8 @@ impl Recorded {
 #[derive(Default)]
 struct State {
     objects: BTreeMap<String, Value>,
+    /// The last server-side apply of each (path, field manager).
+    applied: BTreeMap<(String, String), Value>,
     requests: Vec<Recorded>,
     version: u64,
 }
@@ -155,6 +158,19 @@ impl FakeApi {
                     None => return not_found(&path),
                 };
                 let created = object.get("metadata").is_none();
+                if apply {
+                    let manager = parts
+                        .uri
+                        .query()
+                        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("fieldManager=")))
+                        .unwrap_or_default()
+                        .to_string();
+                    let applied =
+                        if subresource { json!({"status": body.get("status").cloned()}) } else { body.clone() };
+                    if let Some(before) = state.applied.insert((path.clone(), manager), applied.clone()) {
+                        remove_dropped(&mut object, &before, &applied);
+                    }
+                }
                 let result = match patch_type.as_deref() {
                     Some("json-patch+json") => serde_json::from_value::<json_patch::Patch>(body)
                         .map_err(|e| e.to_string())
@@ -213,4 +229,22 @@ fn respond(code: StatusCode, body: Value) -> Response<Body> {
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Body::from(serde_json::to_vec(&body).expect("json")))
         .expect("response")
+}
+
+/// Removes from `object` the fields `before` set and `now` leaves out (server-side apply's
+/// rule for one field manager).
+fn remove_dropped(object: &mut Value, before: &Value, now: &Value) {
+    let (Some(object), Some(before)) = (object.as_object_mut(), before.as_object()) else { return };
+    for (key, old) in before {
+        match now.get(key) {
+            None => {
+                object.remove(key);
+            }
+            Some(new) => {
+                if let Some(child) = object.get_mut(key) {
+                    remove_dropped(child, old, new);
+                }
+            }
+        }
+    }
 }

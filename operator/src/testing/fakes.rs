@@ -11,13 +11,14 @@ use crate::api::Position;
 use crate::api::tenant::CassandraReplication;
 use crate::external::cassandra::{CassandraAdmin, CassandraCallError, LiveColumn, ObservedRole};
 use crate::external::kafka::quotas::Quotas;
-use crate::external::kafka::{AclBinding, ConfigOp, KafkaAdmin, KafkaCallError, KafkaSecurity};
+use crate::external::kafka::{AclBinding, ConfigOp, KafkaAdmin, KafkaCallError, KafkaSecurity, ScramMechanism};
 use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
 
 #[derive(Default)]
 pub struct KafkaState {
     pub topics: BTreeMap<String, ObservedTopic>,
-    pub users: BTreeMap<String, String>,
+    /// SCRAM credentials: user → mechanism → password.
+    pub users: BTreeMap<String, BTreeMap<ScramMechanism, String>>,
     pub acls: BTreeSet<AclBinding>,
     pub quotas: BTreeMap<String, Quotas>,
     /// What every group has not consumed yet (the lag `topic_progress` reports).
@@ -161,16 +162,31 @@ impl KafkaAdmin for FakeKafka {
 }
 
 impl KafkaSecurity for FakeKafka {
-    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        self.with("AlterUserScramCredentials", |s| {
-            s.writes.push(format!("AlterUserScramCredentials({user})"));
-            s.users.insert(user.to_string(), password.to_string());
+    fn upsert_scram_user<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("AlterUserScramCredentials", move |s| {
+            let suffix = if mechanism == ScramMechanism::Sha512 { String::new() } else { format!(" {mechanism:?}") };
+            s.writes.push(format!("AlterUserScramCredentials({user}{suffix})"));
+            s.users.entry(user.to_string()).or_default().insert(mechanism, password.to_string());
         })
     }
-    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        self.with("AlterUserScramCredentials", |s| {
-            s.writes.push(format!("DeleteUserScramCredentials({user})"));
-            s.users.remove(user);
+    fn delete_scram_credential<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("AlterUserScramCredentials", move |s| {
+            s.writes.push(format!("DeleteUserScramCredentials({user} {mechanism:?})"));
+            if let Some(held) = s.users.get_mut(user) {
+                held.remove(&mechanism);
+                if held.is_empty() {
+                    s.users.remove(user);
+                }
+            }
         })
     }
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
@@ -200,8 +216,13 @@ impl KafkaSecurity for FakeKafka {
     fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
         self.with("DescribeUserScramCredentials", |s| s.users.keys().cloned().collect())
     }
-    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>> {
-        self.with("DescribeUserScramCredentials", |s| s.users.contains_key(user))
+    fn scram_mechanisms<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeSet<ScramMechanism>, KafkaCallError>> {
+        self.with("DescribeUserScramCredentials", |s| {
+            s.users.get(user).map(|m| m.keys().copied().collect()).unwrap_or_default()
+        })
     }
     fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>> {
         self.with("DescribeClientQuotas", |s| s.quotas.get(user).cloned().unwrap_or_default())
@@ -230,6 +251,10 @@ impl KafkaSecurity for FakeKafka {
 pub struct CassandraState {
     pub keyspaces: BTreeMap<String, BTreeMap<String, String>>,
     pub roles: BTreeMap<String, String>,
+    /// Roles whose login was taken away.
+    pub no_login: BTreeSet<String>,
+    /// Role → the roles granted to it.
+    pub members: BTreeMap<String, BTreeSet<String>>,
     pub permissions: BTreeMap<String, BTreeSet<(String, String)>>,
     /// Tables by `keyspace.table`.
     pub tables: BTreeMap<String, Vec<LiveColumn>>,
@@ -293,7 +318,13 @@ impl CassandraAdmin for FakeCassandra {
         })
     }
     fn role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<Option<ObservedRole>, CassandraCallError>> {
-        self.with("select role", |s| s.roles.get(role).map(|_| ObservedRole { superuser: false, login: true }))
+        self.with("select role", |s| {
+            s.roles.get(role).map(|_| ObservedRole {
+                superuser: false,
+                login: !s.no_login.contains(role),
+                member_of: s.members.get(role).cloned().unwrap_or_default(),
+            })
+        })
     }
     fn put_role<'a>(
         &'a self,
@@ -304,12 +335,26 @@ impl CassandraAdmin for FakeCassandra {
         self.with("put role", |s| {
             s.writes.push(format!("PutRole({role})"));
             s.roles.insert(role.to_string(), password.to_string());
+            s.no_login.remove(role);
         })
     }
     fn drop_role<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
         self.with("drop role", |s| {
             s.writes.push(format!("DropRole({role})"));
             s.roles.remove(role);
+            s.members.remove(role);
+        })
+    }
+    fn disable_login<'a>(&'a self, role: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        self.with("alter role", |s| {
+            s.writes.push(format!("DisableLogin({role})"));
+            s.no_login.insert(role.to_string());
+        })
+    }
+    fn grant_role<'a>(&'a self, role: &'a str, member: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
+        self.with("grant role", |s| {
+            s.writes.push(format!("GrantRole({role} to {member})"));
+            s.members.entry(member.to_string()).or_default().insert(role.to_string());
         })
     }
     fn table_columns<'a>(

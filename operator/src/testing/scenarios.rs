@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{Scenario, namespaced, tenant, tenant_path, topic};
 use crate::api::{Tenant, Topic};
 use crate::controller::Result;
+use crate::external::kafka::ScramMechanism;
 use crate::topic::reconcile::TopicContext;
 
 fn water_spec() -> serde_json::Value {
@@ -69,7 +70,7 @@ async fn a_new_tenant_gets_its_namespace_secret_user_acls_keyspace_and_role_and_
     assert!(cassandra.contains(&"PutRole(water)".to_string()), "{cassandra:?}");
     // The password in the Secret is the one Kafka and Cassandra were given.
     let secret = s.api.object("/api/v1/namespaces/water/secrets/tributary-credentials");
-    let kafka_password = s.kafka.state.lock().unwrap().users["water"].clone();
+    let kafka_password = s.kafka.state.lock().unwrap().users["water"][&ScramMechanism::Sha512].clone();
     let cassandra_password = s.cassandra.state.lock().unwrap().roles["water"].clone();
     assert!(secret_holds(&secret, &kafka_password), "the Secret holds the Kafka password");
     assert!(secret_holds(&secret, &cassandra_password), "the Secret holds the Cassandra password");
@@ -140,6 +141,72 @@ async fn an_external_principal_gets_the_tenants_acls_and_its_login_is_handed_out
     assert!(secret_holds(&secret, &cassandra_password), "the Cassandra password is kept");
     let (_, kafka, cassandra) = s.writes();
     assert!(kafka.is_empty() && cassandra.is_empty(), "nothing written to Kafka or Cassandra: {kafka:?} {cassandra:?}");
+}
+
+#[tokio::test]
+async fn a_rotation_writes_the_other_slots_keeps_the_previous_ones_for_the_grace_period_then_removes_them() {
+    let s = Scenario::new();
+    s.provisioned_water().await;
+    let first = s.kafka.state.lock().unwrap().users["water"][&ScramMechanism::Sha512].clone();
+    let first_cassandra = s.cassandra.state.lock().unwrap().roles["water"].clone();
+
+    // Requested, with a grace period: new credentials in the other slots, the previous kept.
+    // The admin edits the spec of the stored Tenant (its annotations stay).
+    let set_credentials = |credentials: serde_json::Value| {
+        let mut stored = s.api.get(&tenant_path("water")).unwrap();
+        stored["spec"]["credentials"] = credentials;
+        s.api.put(&tenant_path("water"), stored);
+    };
+    set_credentials(json!({"rotationRequest": "r1", "gracePeriodSeconds": 3600}));
+    s.reconcile_tenant("water").await.expect("rotation");
+    let (_, kafka, cassandra) = s.writes();
+    assert_eq!(kafka, vec!["AlterUserScramCredentials(water Sha256)".to_string()], "only the new slot");
+    assert_eq!(
+        cassandra,
+        vec!["PutRole(water.2)".to_string(), "GrantRole(water to water.2)".to_string()],
+        "a second login granted the tenant's role"
+    );
+    let users = s.kafka.state.lock().unwrap().users["water"].clone();
+    assert_eq!(users[&ScramMechanism::Sha512], first, "the previous Kafka credential still works");
+    let secret = s.api.object("/api/v1/namespaces/water/secrets/tributary-credentials");
+    assert!(secret_holds(&secret, &users[&ScramMechanism::Sha256]) && !secret_holds(&secret, &first));
+    assert!(secret_holds(&secret, "sasl.mechanism=SCRAM-SHA-256"));
+    let second_cassandra = s.cassandra.state.lock().unwrap().roles["water.2"].clone();
+    assert!(secret_holds(&secret, &second_cassandra) && !secret_holds(&secret, &first_cassandra));
+    assert!(!s.cassandra.state.lock().unwrap().no_login.contains("water"), "the previous login still works");
+    let status: Tenant = s.api.object(&tenant_path("water"));
+    let credentials = status.status.unwrap().credentials.unwrap();
+    assert_eq!(credentials.rotation_request.as_deref(), Some("r1"));
+    assert_eq!(credentials.cassandra_username.as_deref(), Some("water.2"));
+    assert!(credentials.previous.unwrap().contains("grace period"), "the status says what the previous ones wait for");
+
+    // The same request again rotates nothing; a resync writes nothing.
+    s.reconcile_tenant("water").await.expect("resync");
+    let (_, kafka, cassandra) = s.writes();
+    assert_eq!((kafka, cassandra), (vec![], vec![]));
+
+    // The grace period over (and no sink to wait for): the previous slots go.
+    set_credentials(json!({"rotationRequest": "r1", "gracePeriodSeconds": 0}));
+    s.reconcile_tenant("water").await.expect("retire");
+    let (_, kafka, cassandra) = s.writes();
+    assert_eq!(kafka, vec!["DeleteUserScramCredentials(water Sha512)".to_string()]);
+    assert_eq!(cassandra, vec!["DisableLogin(water)".to_string()], "the role keeps its grants, not its login");
+    let status: Tenant = s.api.object(&tenant_path("water"));
+    assert_eq!(status.status.unwrap().credentials.unwrap().previous, None);
+    s.reconcile_tenant("water").await.expect("resync");
+    assert_eq!(s.writes(), (vec![], vec![], vec![]), "steady again: nothing written");
+
+    // The next rotation goes back to the first slots and drops the second login.
+    set_credentials(json!({"rotationRequest": "r2", "gracePeriodSeconds": 0}));
+    s.reconcile_tenant("water").await.expect("second rotation");
+    let (_, kafka, cassandra) = s.writes();
+    assert_eq!(
+        kafka,
+        vec!["AlterUserScramCredentials(water)".to_string(), "DeleteUserScramCredentials(water Sha256)".to_string()]
+    );
+    assert_eq!(cassandra, vec!["PutRole(water)".to_string(), "DropRole(water.2)".to_string()]);
+    let secret = s.api.object("/api/v1/namespaces/water/secrets/tributary-credentials");
+    assert!(secret_holds(&secret, "sasl.mechanism=SCRAM-SHA-512"));
 }
 
 fn secret_holds(secret: &k8s_openapi::api::core::v1::Secret, password: &str) -> bool {

@@ -35,6 +35,36 @@ pub enum ScramMechanism {
     Sha512,
 }
 
+impl ScramMechanism {
+    /// The name clients use (`sasl.mechanism`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [ScramMechanism::Sha512, ScramMechanism::Sha256].into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// The other credential a SCRAM user can hold: a rotation's new slot.
+    pub const fn other(self) -> Self {
+        match self {
+            ScramMechanism::Sha256 => ScramMechanism::Sha512,
+            ScramMechanism::Sha512 => ScramMechanism::Sha256,
+        }
+    }
+
+    /// Kafka's wire code (DescribeUserScramCredentials).
+    pub const fn code(self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceType {
     Topic,

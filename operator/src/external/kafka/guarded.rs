@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 
-use super::acl::{AclBinding, ConfigOp};
+use super::acl::{AclBinding, ConfigOp, ScramMechanism};
 use super::error::KafkaCallError;
 use super::quotas::Quotas;
 use super::topics::{KafkaAdmin, KafkaSecurity};
@@ -102,14 +102,26 @@ impl<K: KafkaSecurity + Sync> KafkaSecurity for Guarded<K> {
     fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
         self.guard("DescribeUserScramCredentials", self.inner.scram_users())
     }
-    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>> {
-        self.guard("DescribeUserScramCredentials", self.inner.has_scram_user(user))
+    fn scram_mechanisms<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeSet<ScramMechanism>, KafkaCallError>> {
+        self.guard("DescribeUserScramCredentials", self.inner.scram_mechanisms(user))
     }
-    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        self.guard("AlterUserScramCredentials", self.inner.upsert_scram_user(user, password))
+    fn upsert_scram_user<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("AlterUserScramCredentials", self.inner.upsert_scram_user(user, mechanism, password))
     }
-    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        self.guard("AlterUserScramCredentials", self.inner.delete_scram_user(user))
+    fn delete_scram_credential<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("AlterUserScramCredentials", self.inner.delete_scram_credential(user, mechanism))
     }
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
         self.guard("DescribeAcls", self.inner.describe_acls(principal))

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
     AlterClientQuotasRequest, DescribeClientQuotasRequest, DescribeUserScramCredentialsRequest, RequestHeader,
     ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, alter_client_quotas_request as alter,
     describe_client_quotas_request as describe, describe_user_scram_credentials_request::UserName,
+    describe_user_scram_credentials_response::DescribeUserScramCredentialsResult,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use rsasl::prelude::{Mechname, SASLClient, SASLConfig, State};
@@ -133,24 +134,33 @@ impl QuotaClient {
     /// Every user that has a SCRAM credential (DescribeUserScramCredentials for all users;
     /// librdkafka has the call but rdkafka does not wrap it, and this connection is here).
     pub async fn scram_users(&self) -> Result<std::collections::BTreeSet<String>, QuotaError> {
-        self.scram_users_among(None).await
+        Ok(self.describe_scram(None).await?.into_iter().map(|r| r.user.to_string()).collect())
     }
 
-    /// Of `users` (`None`: all), those that have a SCRAM credential.
-    pub async fn scram_users_among(
+    /// The SCRAM mechanisms `user` holds a credential for (none: no such user).
+    pub async fn scram_mechanisms(
         &self,
-        users: Option<&[&str]>,
-    ) -> Result<std::collections::BTreeSet<String>, QuotaError> {
+        user: &str,
+    ) -> Result<std::collections::BTreeSet<super::ScramMechanism>, QuotaError> {
+        let names = vec![UserName::default().with_name(StrBytes::from_string(user.to_string()))];
+        let held = self.describe_scram(Some(names)).await?.into_iter().filter(|r| r.user.as_str() == user);
+        let codes: Vec<i8> = held.flat_map(|r| r.credential_infos.into_iter().map(|c| c.mechanism)).collect();
+        let all = [super::ScramMechanism::Sha256, super::ScramMechanism::Sha512];
+        Ok(all.into_iter().filter(|m| codes.contains(&m.code())).collect())
+    }
+
+    /// The users' SCRAM credentials (`None`: every user's); users without any are left out.
+    async fn describe_scram(
+        &self,
+        users: Option<Vec<UserName>>,
+    ) -> Result<Vec<DescribeUserScramCredentialsResult>, QuotaError> {
         const CALL: &str = "DescribeUserScramCredentials";
-        let names = users.map(|users| {
-            users.iter().map(|u| UserName::default().with_name(StrBytes::from_string(u.to_string()))).collect()
-        });
-        let response = self.call(CALL, &DescribeUserScramCredentialsRequest::default().with_users(names), 0).await?;
+        let response = self.call(CALL, &DescribeUserScramCredentialsRequest::default().with_users(users), 0).await?;
         if response.error_code != 0 {
             let message = response.error_message.map(|m| m.to_string()).unwrap_or_default();
             return Err(QuotaError::Kafka { call: CALL, code: response.error_code, message });
         }
-        Ok(response.results.into_iter().filter(|r| r.error_code == 0).map(|r| r.user.to_string()).collect())
+        Ok(response.results.into_iter().filter(|r| r.error_code == 0).collect())
     }
 
     /// One request on the shared connection, (re)connecting first if needed. A failed

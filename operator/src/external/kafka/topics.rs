@@ -427,16 +427,35 @@ impl KafkaAdmin for RdKafkaAdmin {
 /// Principals, credentials and ACLs: the calls the tenant and sink users need.
 pub trait KafkaSecurity: Send + Sync {
     /// Creates or updates `user`'s SCRAM-SHA-512 credential.
-    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
-    /// Removes `user`'s SCRAM-SHA-512 credential; a user that does not exist is not an error.
-    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    fn upsert_scram_user<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    /// Removes `user`'s credential of `mechanism`; one that does not exist is not an error.
+    fn delete_scram_credential<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
+    /// Removes every SCRAM credential of `user`; a user that does not exist is not an error.
+    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            for mechanism in self.scram_mechanisms(user).await? {
+                self.delete_scram_credential(user, mechanism).await?;
+            }
+            Ok(())
+        })
+    }
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>>;
     fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
     fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>>;
     /// Every user with a SCRAM credential.
     fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>>;
-    /// Whether `user` has a SCRAM credential.
-    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>>;
+    /// The mechanisms `user` has a SCRAM credential for (empty: no such user).
+    fn scram_mechanisms<'a>(&'a self, user: &'a str)
+    -> BoxFuture<'a, Result<BTreeSet<ScramMechanism>, KafkaCallError>>;
     /// The client quotas set on exactly this user.
     fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>>;
     /// Sets `set` and removes `remove` on the user's client quotas.
@@ -454,25 +473,36 @@ impl KafkaSecurity for RdKafkaAdmin {
             async move { self.quotas.scram_users().await.map_err(|e| quota_error("DescribeUserScramCredentials", e)) },
         )
     }
-    fn has_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<bool, KafkaCallError>> {
+    fn scram_mechanisms<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeSet<ScramMechanism>, KafkaCallError>> {
         Box::pin(async move {
-            let found = self.quotas.scram_users_among(Some(&[user])).await;
-            Ok(found.map_err(|e| quota_error("DescribeUserScramCredentials", e))?.contains(user))
+            self.quotas.scram_mechanisms(user).await.map_err(|e| quota_error("DescribeUserScramCredentials", e))
         })
     }
 
-    fn upsert_scram_user<'a>(&'a self, user: &'a str, password: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+    fn upsert_scram_user<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         let change = ScramChange::Upsert {
             user: user.to_string(),
-            mechanism: ScramMechanism::Sha512,
+            mechanism,
             iterations: DEFAULT_SCRAM_ITERATIONS,
             password: password.to_string(),
         };
         Box::pin(self.alter_scram(change))
     }
 
-    fn delete_scram_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        Box::pin(self.alter_scram(ScramChange::Delete { user: user.to_string(), mechanism: ScramMechanism::Sha512 }))
+    fn delete_scram_credential<'a>(
+        &'a self,
+        user: &'a str,
+        mechanism: ScramMechanism,
+    ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(self.alter_scram(ScramChange::Delete { user: user.to_string(), mechanism }))
     }
 
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
