@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use super::{ClientSettings, SASL_MECHANISM};
+use super::ClientSettings;
 
 /// Quota keys as Kafka names them.
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
@@ -184,6 +184,11 @@ impl QuotaClient {
         }
     }
 
+    /// Logs in on a new connection and closes it: whether the brokers take these credentials.
+    pub async fn login(&self) -> Result<(), QuotaError> {
+        self.connect().await.map(drop)
+    }
+
     /// Connects to the first bootstrap broker that answers and authenticates.
     async fn connect(&self) -> Result<Connection, QuotaError> {
         let bootstrap = &self.settings.bootstrap_servers;
@@ -224,7 +229,9 @@ impl Connection {
     async fn authenticate(&mut self, settings: &ClientSettings) -> Result<(), QuotaError> {
         const CALL: &str = "SaslAuthenticate";
         let protocol = |message: String| QuotaError::Protocol { call: CALL, message };
-        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(SASL_MECHANISM));
+        // The settings' SCRAM mechanism (SCRAM-SHA-512 unless set otherwise).
+        let name = settings.sasl_mechanism.as_str();
+        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(name.to_string()));
         let response = self.exchange("SaslHandshake", &handshake, HANDSHAKE_VERSION).await?;
         if response.error_code != 0 {
             let offered: Vec<String> = response.mechanisms.iter().map(|m| m.to_string()).collect();
@@ -237,7 +244,7 @@ impl Connection {
 
         let config = SASLConfig::with_credentials(None, settings.username.clone(), settings.password.clone())
             .map_err(|e| protocol(e.to_string()))?;
-        let mechanism = Mechname::parse(SASL_MECHANISM.as_bytes()).map_err(|e| protocol(e.to_string()))?;
+        let mechanism = Mechname::parse(name.as_bytes()).map_err(|e| protocol(e.to_string()))?;
         let mut session = SASLClient::new(config).start_suggested(&[mechanism]).map_err(|e| protocol(e.to_string()))?;
         let mut input: Option<Bytes> = None;
         loop {
