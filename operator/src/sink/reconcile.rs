@@ -349,6 +349,14 @@ async fn deploy(
     let mut slot = secret_text(existing.as_ref(), build::KAFKA_MECHANISM_KEY)
         .and_then(|m| ScramMechanism::from_name(&m))
         .unwrap_or(ScramMechanism::Sha512);
+    // The SCRAM credentials the sink's user holds (an external principal has none of ours).
+    let held = match external {
+        true => Default::default(),
+        false => match ctx.kafka.scram_mechanisms(&names.kafka_user).await {
+            Ok(held) => held,
+            Err(e) => return Ok(Err(e)),
+        },
+    };
     let login = if external {
         match secret_text(tenant_secret.as_ref(), crate::tenant::build::KAFKA_PASSWORD_KEY) {
             Some(password) => {
@@ -362,7 +370,10 @@ async fn deploy(
     } else {
         let own = rotated_at(existing.as_ref());
         match secret_text(existing.as_ref(), build::KAFKA_PASSWORD_KEY) {
-            Some(_) if rotation::older(own.as_deref(), tenant_rotated_at.as_deref()) => {
+            // Never while the previous rotation's slot still exists (its pods may use it).
+            Some(_)
+                if rotation::older(own.as_deref(), tenant_rotated_at.as_deref()) && !held.contains(&slot.other()) =>
+            {
                 slot = slot.other();
                 let note = format!(
                     "new {} credential for Kafka user {} (the tenant's credentials were rotated); the previous one \
@@ -395,10 +406,6 @@ async fn deploy(
     let applied = recorded(existing.as_ref(), APPLIED_KAFKA, &fingerprint);
     let kafka = async {
         // An external principal has the tenant's ACLs and quotas already (its reconcile's).
-        let held = match external {
-            true => Default::default(),
-            false => ctx.kafka.scram_mechanisms(&names.kafka_user).await?,
-        };
         let write = !external && (!applied || !held.contains(&slot));
         if write {
             ctx.kafka.upsert_scram_user(&names.kafka_user, slot, &password).await?;

@@ -123,6 +123,8 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let trusted = claim::trusted_passwords(&tenant, &v, existing_secret.as_ref(), legacy);
     let (mut passwords, rotation, rotated_because) = match (trusted, Rotation::of(&tenant)) {
         (Some(current), Some(last)) => match last.due(&v.rotation, now) {
+            // A rotation never overwrites the slot the previous one still needs: it waits.
+            Some(_) if previous_in_use(&ctx, &v, &current).await => (current, last, None),
             Some(why) => (current.rotated(external), Rotation::now(&v.rotation, now), Some(why)),
             None => (current, last, None),
         },
@@ -267,6 +269,24 @@ async fn retire_previous(
         SINK_ROLLOUT_POLL
     };
     Ok(Ok(Some((format!("the previous credentials work until {}", waiting.join(" and ")), after))))
+}
+
+/// Whether the other slots of `current` still hold a working login (the previous rotation
+/// is not finished); when Kafka or Cassandra cannot tell, they are taken as in use.
+async fn previous_in_use(ctx: &Context, v: &ValidatedTenant, current: &Passwords) -> bool {
+    let kafka = async {
+        if v.external_user.is_some() {
+            return Ok(false);
+        }
+        let held = ctx.kafka.scram_mechanisms(&v.kafka_user).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(held.contains(&current.kafka_slot.other()))
+    };
+    let cassandra = async {
+        let other = if current.cassandra_second { v.cassandra_role.clone() } else { second_login(&v.cassandra_role) };
+        let role = ctx.cassandra.role(&other).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(role.is_some_and(|r| r.login))
+    };
+    !matches!(futures::try_join!(kafka, cassandra), Ok((false, false)))
 }
 
 /// How often a rotation waiting for sink Deployments to roll looks at them.

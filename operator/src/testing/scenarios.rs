@@ -185,20 +185,24 @@ async fn a_rotation_writes_the_other_slots_keeps_the_previous_ones_for_the_grace
     let (_, kafka, cassandra) = s.writes();
     assert_eq!((kafka, cassandra), (vec![], vec![]));
 
+    // A new request while the previous credentials still work waits: their slots stay.
+    set_credentials(json!({"rotationRequest": "r1-again", "gracePeriodSeconds": 3600}));
+    s.reconcile_tenant("water").await.expect("a rotation too early");
+    let (_, kafka, cassandra) = s.writes();
+    assert_eq!((kafka, cassandra), (vec![], vec![]), "nothing rotated over the slots in use");
+    assert_eq!(s.kafka.state.lock().unwrap().users["water"][&ScramMechanism::Sha512], first);
+
     // The grace period over (and no sink to wait for): the previous slots go.
-    set_credentials(json!({"rotationRequest": "r1", "gracePeriodSeconds": 0}));
+    set_credentials(json!({"rotationRequest": "r1-again", "gracePeriodSeconds": 0}));
     s.reconcile_tenant("water").await.expect("retire");
     let (_, kafka, cassandra) = s.writes();
     assert_eq!(kafka, vec!["DeleteUserScramCredentials(water Sha512)".to_string()]);
     assert_eq!(cassandra, vec!["DisableLogin(water)".to_string()], "the role keeps its grants, not its login");
     let status: Tenant = s.api.object(&tenant_path("water"));
     assert_eq!(status.status.unwrap().credentials.unwrap().previous, None);
-    s.reconcile_tenant("water").await.expect("resync");
-    assert_eq!(s.writes(), (vec![], vec![], vec![]), "steady again: nothing written");
 
-    // The next rotation goes back to the first slots and drops the second login.
-    set_credentials(json!({"rotationRequest": "r2", "gracePeriodSeconds": 0}));
-    s.reconcile_tenant("water").await.expect("second rotation");
+    // Then the waiting request is carried out: back to the first slots, the second login dropped.
+    s.reconcile_tenant("water").await.expect("the waiting rotation");
     let (_, kafka, cassandra) = s.writes();
     assert_eq!(
         kafka,
@@ -207,6 +211,10 @@ async fn a_rotation_writes_the_other_slots_keeps_the_previous_ones_for_the_grace
     assert_eq!(cassandra, vec!["PutRole(water)".to_string(), "DropRole(water.2)".to_string()]);
     let secret = s.api.object("/api/v1/namespaces/water/secrets/tributary-credentials");
     assert!(secret_holds(&secret, "sasl.mechanism=SCRAM-SHA-512"));
+    let status: Tenant = s.api.object(&tenant_path("water"));
+    assert_eq!(status.status.unwrap().credentials.unwrap().rotation_request.as_deref(), Some("r1-again"));
+    s.reconcile_tenant("water").await.expect("resync");
+    assert_eq!(s.writes(), (vec![], vec![], vec![]), "steady again: nothing written");
 }
 
 fn secret_holds(secret: &k8s_openapi::api::core::v1::Secret, password: &str) -> bool {
