@@ -107,6 +107,14 @@ async fn tenant_schema_refuses_internal_prefixes_system_names_and_identity_chang
     let msg = refused(&tenants, object("Tenant", &name, external("sa-1", "GSSAPI"))).await;
     assert_says(&msg, "spec.kafka.externalUser.mechanism");
     assert_says(&msg, "\"SCRAM-SHA-512\", \"SCRAM-SHA-256\", \"PLAIN\"");
+    // Rotation: a grace period beyond 7 days, a schedule of 0 days, an empty request.
+    let credentials = |c: Value| json!({"credentials": c});
+    let msg = refused(&tenants, object("Tenant", &name, credentials(json!({"gracePeriodSeconds": 604801})))).await;
+    assert_says(&msg, "spec.credentials.gracePeriodSeconds");
+    let msg = refused(&tenants, object("Tenant", &name, credentials(json!({"rotateEveryDays": 0})))).await;
+    assert_says(&msg, "spec.credentials.rotateEveryDays");
+    let msg = refused(&tenants, object("Tenant", &name, credentials(json!({"rotationRequest": ""})))).await;
+    assert_says(&msg, "spec.credentials.rotationRequest");
 
     // Identity fields cannot change once applied, and cannot be added or removed either.
     let spec = json!({"kafka": {"topicPrefix": format!("{name}.")}, "cassandra": {"keyspace": name.replace('-', "_")}});
