@@ -195,6 +195,24 @@ where
     })
 }
 
+/// For a watch on Tenants: the objects of `store` in the Tenant's namespace (from its spec).
+pub fn in_tenant_namespace<K>(
+    store: kube::runtime::reflector::Store<K>,
+) -> impl Fn(crate::api::Tenant) -> Vec<kube::runtime::reflector::ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    move |tenant| {
+        let namespace = crate::tenant::validate(&tenant).map(|v| v.namespace).ok();
+        store
+            .state()
+            .into_iter()
+            .filter(|o| namespace.is_some() && o.namespace() == namespace)
+            .map(|o| kube::runtime::reflector::ObjectRef::from_obj(o.as_ref()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,8 +29,8 @@ use crate::api::{
     CassandraSink, CassandraSinkSpec, CassandraSinkStatus, ReplayPhase, ReplayStatus, Tenant, Topic, WriteTime,
 };
 use crate::controller::{
-    APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy, object_key,
-    readiness_changes, record_applied, recorded,
+    APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy, in_tenant_namespace,
+    object_key, readiness_changes, record_applied, recorded,
 };
 use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::quotas::quota_changes;
@@ -66,16 +66,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     };
     // A rotation of the tenant's credentials rolls its sinks onto the new ones: the Tenant
     // publishes the rotation in its status once the new credentials are in its Secret.
-    let sinks = controller.store();
-    let sinks_of_tenant = move |tenant: Tenant| {
-        let ns = tenant.status.and_then(|s| s.namespace);
-        sinks
-            .state()
-            .into_iter()
-            .filter(|s| ns.is_some() && s.namespace() == ns)
-            .map(|s| ObjectRef::from_obj(s.as_ref()))
-            .collect::<Vec<_>>()
-    };
+    let sinks_of_tenant = in_tenant_namespace(controller.store());
     let rotated_at = |t: &Tenant| {
         use std::hash::{Hash, Hasher};
         let at = t.status.as_ref()?.credentials.as_ref()?.rotated_at.as_ref()?;

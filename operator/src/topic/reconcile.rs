@@ -7,7 +7,7 @@ use futures::StreamExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
@@ -39,15 +39,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     // A Tenant appearing or changing (prefix, limits) re-checks the Topics in its namespace.
     let topics = controller.store();
     let topic_ctx = Arc::new(TopicContext { ctx: ctx.clone(), topics: topics.clone() });
-    let topics_of_tenant = move |tenant: Tenant| {
-        let namespace = crate::tenant::validate(&tenant).map(|v| v.namespace).ok();
-        topics
-            .state()
-            .into_iter()
-            .filter(|t| namespace.is_some() && t.namespace() == namespace)
-            .map(|t| ObjectRef::from_obj(t.as_ref()))
-            .collect::<Vec<_>>()
-    };
+    let topics_of_tenant = crate::controller::in_tenant_namespace(topics);
     controller
         .watches_stream(readiness_changes(ctx.client.clone(), Tenant::readiness), topics_of_tenant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
