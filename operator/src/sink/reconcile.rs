@@ -387,12 +387,9 @@ async fn deploy(
         }
     };
     let password = login.password.clone();
-    let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &login);
-    if existing.as_ref().map(|s| (&s.data, rotated_at(Some(s)))) != Some((&secret.data, login.rotated_at.clone())) {
-        secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
-    }
-
-    // The credential is written once (see APPLIED_KAFKA) and recorded on the Secret after.
+    // The credential is written once (see APPLIED_KAFKA): to Kafka first, so the pods that
+    // read it from the Secret (a container restarted at any moment) can log in with it; then
+    // to the Secret, with its fingerprint.
     let fingerprint = credential_fingerprint(&names.kafka_user, &password);
     let applied = recorded(existing.as_ref(), APPLIED_KAFKA, &fingerprint);
     let kafka = async {
@@ -435,15 +432,17 @@ async fn deploy(
         }
         Ok::<_, KafkaCallError>((write, held.into_iter().find(|m| *m != slot)))
     };
-    let previous_slot = match kafka.await {
+    let (wrote, previous_slot) = match kafka.await {
         Err(e) => return Ok(Err(e)),
-        Ok((wrote, previous)) => {
-            if wrote {
-                record_applied(&secrets, &names.object, APPLIED_KAFKA, &fingerprint).await?;
-            }
-            previous
-        }
+        Ok(done) => done,
     };
+    let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &login);
+    if existing.as_ref().map(|s| (&s.data, rotated_at(Some(s)))) != Some((&secret.data, login.rotated_at.clone())) {
+        secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
+    }
+    if wrote {
+        record_applied(&secrets, &names.object, APPLIED_KAFKA, &fingerprint).await?;
+    }
 
     // Lag from the group's committed offsets, the dead-letter count, and where the topic
     // ends and which incarnation of it this is (for the write timestamps), read from Kafka.

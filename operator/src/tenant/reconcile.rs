@@ -152,32 +152,29 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         ctx.event(tenant.as_ref(), false, "CredentialsRotated", note).await;
     }
     ensure_namespace(&ctx, &tenant, &v, existing_ns.as_ref()).await?;
-    ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords, &rotation).await?;
-    // Each password is written once (see APPLIED_KAFKA), and its fingerprint recorded on the
-    // Secret right after, before anything else can fail.
+    // Each password is written once (see APPLIED_KAFKA): first to Kafka and Cassandra, so a
+    // login handed out in the Secret works the moment anyone reads it (a sink pod rolled by
+    // then, a team's client); then to the Secret, and its fingerprint recorded on it.
     let kafka_fp = credential_fingerprint(&v.kafka_user, &passwords.kafka);
     let kafka_recorded = recorded(existing_secret.as_ref(), APPLIED_KAFKA, &kafka_fp);
-    let previous_kafka = match ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded).await {
+    let (kafka_wrote, previous_kafka) = match ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded).await {
         Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Kafka", e.to_string(), e.transient).await,
-        Ok((wrote, previous)) => {
-            if wrote {
-                record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_KAFKA, &kafka_fp).await?;
-            }
-            previous
-        }
+        Ok(done) => done,
     };
     let cassandra_user = passwords.cassandra_user(&v);
     let cassandra_fp = credential_fingerprint(&cassandra_user, &passwords.cassandra);
     let cassandra_recorded = recorded(existing_secret.as_ref(), APPLIED_CASSANDRA, &cassandra_fp);
-    let previous_cassandra = match ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded).await {
+    let (cassandra_wrote, previous_cassandra) = match ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded).await {
         Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Cassandra", e.to_string(), e.transient).await,
-        Ok((wrote, previous)) => {
-            if wrote {
-                record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_CASSANDRA, &cassandra_fp).await?;
-            }
-            previous
-        }
+        Ok(done) => done,
     };
+    ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords, &rotation).await?;
+    if kafka_wrote {
+        record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_KAFKA, &kafka_fp).await?;
+    }
+    if cassandra_wrote {
+        record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_CASSANDRA, &cassandra_fp).await?;
+    }
     // The previous credentials, once nobody the operator knows of needs them.
     let waiting =
         match retire_previous(&ctx, &tenant, &v, &rotation, previous_kafka, previous_cassandra, &cassandra_fp).await? {
