@@ -205,10 +205,15 @@ pub async fn pod_get(pod: &Pod, path: &str) -> Result<String, String> {
 
 /// One metric of one pod, summed over its labels; 0 when absent.
 pub async fn pod_metric(pod: &Pod, name: &str) -> Result<f64, String> {
-    let text = pod_get(pod, "/metrics").await?;
-    Ok(text
+    Ok(metric_in(&pod_get(pod, "/metrics").await?, name).unwrap_or(0.0))
+}
+
+/// One metric in a `/metrics` text, summed over its labels; `None` when the text has none.
+pub fn metric_in(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = text
         .lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }

@@ -25,7 +25,7 @@ use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{
     MALFORMED_EVERY, apply_water_example, cassandra, expected, produce, produce_paced, rows, secret, wait_credentials,
 };
-use tributary_tests::sink::{SinkPods, pod_get, pod_metric};
+use tributary_tests::sink::{SinkPods, metric_in, pod_get};
 use tributary_tests::{cassandra_session, kafka_admin_settings, kafka_user_settings, kubectl_apply, unique};
 use tributary_tests::{wait_ready, wait_until};
 
@@ -86,14 +86,11 @@ async fn a_rotation_keeps_the_producer_and_the_sinks_running_with_no_refused_log
                     let restarts = restarts.map(|c| c.restart_count).sum::<i32>();
                     // A pod that does not answer yet (starting) or any more (stopping) is
                     // counted by its restarts alone; one that answers must have the counter.
-                    let failures = match pod_get(&pod, "/metrics").await {
-                        Ok(text) if text.contains(REFUSED_LOGINS) => pod_metric(&pod, REFUSED_LOGINS).await.ok(),
-                        Ok(_) => Some(f64::NAN),
-                        Err(_) => None,
-                    };
                     let entry = seen.entry(name).or_insert((0.0, 0, false));
-                    if let Some(failures) = failures {
-                        entry.0 = if failures.is_nan() { failures } else { entry.0.max(failures) };
+                    if let Ok(text) = pod_get(&pod, "/metrics").await {
+                        // A pod without the counter counts as failing (NaN never equals 0).
+                        let failures = metric_in(&text, REFUSED_LOGINS).unwrap_or(f64::NAN);
+                        entry.0 = if entry.0.is_nan() || failures.is_nan() { f64::NAN } else { entry.0.max(failures) };
                         entry.2 = true;
                     }
                     entry.1 = entry.1.max(restarts);

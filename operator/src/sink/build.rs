@@ -30,9 +30,10 @@ pub const SINK_LABEL: &str = "tributary.dev/sink";
 pub const CONFIG_HASH: &str = "tributary.dev/config-hash";
 pub const CONFIG_KEY: &str = "sink.yaml";
 pub const CONFIG_DIR: &str = "/etc/tributary";
-pub const KAFKA_USERNAME_KEY: &str = "kafka.username";
-pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
-pub const KAFKA_MECHANISM_KEY: &str = "kafka.sasl.mechanism";
+// A sink's Secret names its keys as the tenant's bundle does.
+pub use crate::tenant::build::{
+    CASSANDRA_PASSWORD_KEY, CASSANDRA_USERNAME_KEY, KAFKA_MECHANISM_KEY, KAFKA_PASSWORD_KEY, KAFKA_USERNAME_KEY,
+};
 pub const HTTP_PORT: i32 = 8080;
 
 /// Names derived from the sink and its tenant.
@@ -209,7 +210,6 @@ pub fn credentials_secret(
 }
 
 /// What a sink logs in to Kafka with.
-#[derive(Clone, PartialEq, Eq)]
 pub struct SinkLogin {
     pub password: String,
     /// `sasl.mechanism`.
@@ -231,14 +231,9 @@ pub struct TemplateStamp {
 /// tenant's rotation can tell when every pod runs the new one.
 pub const CASSANDRA_LOGIN: &str = "tributary.dev/cassandra-login";
 
-/// Whether every pod of the sink Deployment `d` runs the Cassandra login `fingerprint`: the
-/// template carries it, and the rollout is over (the controller saw this generation, every
-/// replica is updated, no older pod is left).
-pub fn runs_login(d: &Deployment, fingerprint: &str) -> bool {
-    rolled_out(d, CASSANDRA_LOGIN, fingerprint)
-}
-
-/// Whether every pod of `d` runs the template whose `annotation` is `value`.
+/// Whether every pod of `d` runs the template whose `annotation` is `value`: the template
+/// carries it, and the rollout is over (the controller saw this generation, every replica
+/// is updated, no older pod is left).
 pub fn rolled_out(d: &Deployment, annotation: &str, value: &str) -> bool {
     let template = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()?.annotations.as_ref());
     let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -308,8 +303,8 @@ pub fn deployment(
             secret_env("KAFKA_USERNAME", &names.object, KAFKA_USERNAME_KEY),
             secret_env("KAFKA_PASSWORD", &names.object, KAFKA_PASSWORD_KEY),
             secret_env("KAFKA_SASL_MECHANISM", &names.object, KAFKA_MECHANISM_KEY),
-            secret_env("CASSANDRA_USERNAME", CREDENTIALS_SECRET, "cassandra.username"),
-            secret_env("CASSANDRA_PASSWORD", CREDENTIALS_SECRET, "cassandra.password"),
+            secret_env("CASSANDRA_USERNAME", CREDENTIALS_SECRET, CASSANDRA_USERNAME_KEY),
+            secret_env("CASSANDRA_PASSWORD", CREDENTIALS_SECRET, CASSANDRA_PASSWORD_KEY),
         ]),
         ports: Some(vec![ContainerPort { name: Some("http".into()), container_port: HTTP_PORT, ..Default::default() }]),
         // Liveness fails only when the sink is stuck (work and no activity for 2 minutes);
@@ -428,13 +423,13 @@ mod tests {
             ..Default::default()
         };
         d.status = Some(status(2, 2, 2));
-        assert!(!runs_login(&d, "new"), "the controller has not seen the new template yet");
+        assert!(!rolled_out(&d, CASSANDRA_LOGIN, "new"), "the controller has not seen the new template yet");
         d.status = Some(status(3, 1, 2));
-        assert!(!runs_login(&d, "new"), "one pod of the old template is left");
+        assert!(!rolled_out(&d, CASSANDRA_LOGIN, "new"), "one pod of the old template is left");
         d.status = Some(status(3, 2, 3));
-        assert!(!runs_login(&d, "new"), "an old pod is still there besides the new ones");
+        assert!(!rolled_out(&d, CASSANDRA_LOGIN, "new"), "an old pod is still there besides the new ones");
         d.status = Some(status(3, 2, 2));
-        assert!(runs_login(&d, "new") && !runs_login(&d, "old"));
+        assert!(rolled_out(&d, CASSANDRA_LOGIN, "new") && !rolled_out(&d, CASSANDRA_LOGIN, "old"));
         assert!(rolled_out(&d, CONFIG_HASH, "h1"));
     }
 

@@ -40,7 +40,7 @@ use crate::status::{self, refused_for_good};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
-use crate::tenant::rotation::{self, ROTATED_AT_ANNOTATION};
+use crate::tenant::rotation;
 use crate::topic::build::config_changes;
 use crate::topic::validate::{Refusal, age, beyond_limits, usage_before};
 
@@ -332,7 +332,7 @@ async fn deploy(
     let secret_text = |secret: Option<&Secret>, key: &str| {
         secret.and_then(|s| String::from_utf8(s.data.as_ref()?.get(key)?.0.clone()).ok()).filter(|p| !p.is_empty())
     };
-    let rotated_at = |secret: Option<&Secret>| secret.and_then(|s| s.annotations().get(ROTATED_AT_ANNOTATION).cloned());
+    let rotated_at = |secret: Option<&Secret>| secret.and_then(rotation::stamp);
     // The tenant's Secret: its Cassandra login (and an external Kafka login) for the pods.
     let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
     let tenant_rotated_at = rotated_at(tenant_secret.as_ref());
@@ -349,7 +349,7 @@ async fn deploy(
         },
     };
     let login = if external {
-        match secret_text(tenant_secret.as_ref(), crate::tenant::build::KAFKA_PASSWORD_KEY) {
+        match secret_text(tenant_secret.as_ref(), build::KAFKA_PASSWORD_KEY) {
             Some(password) => {
                 SinkLogin { password, mechanism: tenant.kafka_mechanism.as_str().into(), rotated_at: tenant_rotated_at }
             }
@@ -386,17 +386,17 @@ async fn deploy(
             },
         }
     };
-    let password = login.password.clone();
+    let password = &login.password;
     // The credential is written once (see APPLIED_KAFKA): to Kafka first, so the pods that
     // read it from the Secret (a container restarted at any moment) can log in with it; then
     // to the Secret, with its fingerprint.
-    let fingerprint = credential_fingerprint(&names.kafka_user, &password);
+    let fingerprint = credential_fingerprint(&names.kafka_user, password);
     let applied = recorded(existing.as_ref(), APPLIED_KAFKA, &fingerprint);
     let kafka = async {
         // An external principal has the tenant's ACLs and quotas already (its reconcile's).
         let write = !external && (!applied || !held.contains(&slot));
         if write {
-            ctx.kafka.upsert_scram_user(&names.kafka_user, slot, &password).await?;
+            ctx.kafka.upsert_scram_user(&names.kafka_user, slot, password).await?;
         }
         if !external {
             let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(&names.kafka_user)).await?;
@@ -437,7 +437,7 @@ async fn deploy(
         Ok(done) => done,
     };
     let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &login);
-    if existing.as_ref().map(|s| (&s.data, rotated_at(Some(s)))) != Some((&secret.data, login.rotated_at.clone())) {
+    if existing.as_ref().map(|s| (&s.data, rotation::stamp(s))) != Some((&secret.data, login.rotated_at.clone())) {
         secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
     }
     if wrote {
@@ -527,9 +527,9 @@ async fn deploy(
     config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
     // The tenant's Cassandra login, which the pods read from the tenant's Secret.
     let tenant_text = |key| secret_text(tenant_secret.as_ref(), key).unwrap_or_default();
-    let cassandra_user = tenant_text(crate::tenant::build::CASSANDRA_USERNAME_KEY);
-    let cassandra_password = tenant_text(crate::tenant::build::CASSANDRA_PASSWORD_KEY);
-    let credentials = [&password, &login.mechanism, &cassandra_user, &cassandra_password].map(|c| c.as_bytes());
+    let cassandra_user = tenant_text(build::CASSANDRA_USERNAME_KEY);
+    let cassandra_password = tenant_text(build::CASSANDRA_PASSWORD_KEY);
+    let credentials = [password, &login.mechanism, &cassandra_user, &cassandra_password].map(|c| c.as_bytes());
     let stamp = TemplateStamp {
         restart_hash: build::restart_hash(&hash, &credentials),
         cassandra_login: credential_fingerprint(&cassandra_user, &cassandra_password),

@@ -19,6 +19,7 @@ use crate::external::kafka::{
     AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType, ScramMechanism,
 };
 
+pub const KAFKA_USERNAME_KEY: &str = "kafka.username";
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
 pub const CASSANDRA_PASSWORD_KEY: &str = "cassandra.password";
 pub const KAFKA_MECHANISM_KEY: &str = "kafka.sasl.mechanism";
@@ -217,7 +218,7 @@ pub fn credentials_secret(
         ("kafka.bootstrap.servers".into(), endpoints.kafka_bootstrap.clone()),
         ("kafka.security.protocol".into(), kafka.security_protocol.clone()),
         (KAFKA_MECHANISM_KEY.into(), mechanism.to_string()),
-        ("kafka.username".into(), v.kafka_user.clone()),
+        (KAFKA_USERNAME_KEY.into(), v.kafka_user.clone()),
         (KAFKA_PASSWORD_KEY.into(), passwords.kafka.clone()),
         ("kafka.topic.prefix".into(), v.topic_prefix.clone()),
         ("kafka.group.prefix".into(), v.group_prefix.clone()),

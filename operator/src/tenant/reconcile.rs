@@ -17,7 +17,7 @@ use kube::{Resource, ResourceExt};
 
 use super::build::{self, Passwords, Rollup};
 use super::claim;
-use super::rotation::{ROTATED_AT_ANNOTATION, ROTATION_ANNOTATION, Rotation, second_login};
+use super::rotation::{ROTATED_AT_ANNOTATION, ROTATION_ANNOTATION, Rotation, second_login, stamp};
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
 use crate::api::Reason;
 use crate::api::conditions::DesiredCondition;
@@ -209,7 +209,6 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
 /// tenant's user still holds; `previous_cassandra`: a login that still works) once the grace
 /// period is over and, for Cassandra, every sink Deployment runs the login `cassandra_fp`.
 /// Returns what they still wait for and when to look again, or the call that failed.
-#[allow(clippy::too_many_arguments)]
 async fn retire_previous(
     ctx: &Context,
     tenant: &Tenant,
@@ -294,7 +293,8 @@ const SINK_ROLLOUT_POLL: Duration = Duration::from_secs(3);
 async fn sinks_not_running(ctx: &Context, namespace: &str, fingerprint: &str) -> Result<Vec<String>> {
     let deployments = Api::<Deployment>::namespaced(ctx.client.clone(), namespace);
     let list = deployments.list(&ListParams::default().labels(crate::sink::build::SINK_LABEL)).await?;
-    Ok(list.items.iter().filter(|d| !crate::sink::build::runs_login(d, fingerprint)).map(|d| d.name_any()).collect())
+    let runs = |d: &Deployment| crate::sink::build::rolled_out(d, crate::sink::build::CASSANDRA_LOGIN, fingerprint);
+    Ok(list.items.iter().filter(|d| !runs(d)).map(|d| d.name_any()).collect())
 }
 
 /// Ready=False for a claim on something that is not this Tenant's; nothing was written.
@@ -672,10 +672,9 @@ async fn ensure_credentials(
     let mut desired = build::credentials_secret(v, owner, &build::Endpoints::of(&ctx.config), passwords);
     // When these passwords were made: each sink compares it with its own Secret's.
     desired.annotations_mut().insert(ROTATED_AT_ANNOTATION.into(), rotation.at.clone());
-    let rotated_at = |s: &Secret| s.annotations().get(ROTATED_AT_ANNOTATION).cloned();
     let unchanged = |s: &Secret| {
-        (&s.data, &s.metadata.labels, s.owner_references(), rotated_at(s))
-            == (&desired.data, &desired.metadata.labels, desired.owner_references(), rotated_at(&desired))
+        (&s.data, &s.metadata.labels, s.owner_references(), stamp(s))
+            == (&desired.data, &desired.metadata.labels, desired.owner_references(), stamp(&desired))
     };
     if !existing.is_some_and(unchanged) {
         secrets.patch(CREDENTIALS_SECRET, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;

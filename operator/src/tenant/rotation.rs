@@ -78,6 +78,11 @@ impl Rotation {
     }
 }
 
+/// When the passwords in `secret` were made ([`ROTATED_AT_ANNOTATION`]).
+pub fn stamp(secret: &k8s_openapi::api::core::v1::Secret) -> Option<String> {
+    secret.annotations().get(ROTATED_AT_ANNOTATION).cloned()
+}
+
 /// Whether a Secret stamped `secret_at` predates the tenant's rotation at `tenant_at`
 /// (both [`ROTATED_AT_ANNOTATION`] values). A Secret without a stamp (new, or made before
 /// rotations existed) takes the tenant's stamp without rotating.
