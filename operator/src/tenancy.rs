@@ -16,7 +16,7 @@ use crate::tenant::{ValidatedTenant, validate};
 
 pub enum Tenancy {
     /// The namespace's tenant, validated.
-    Tenant(Box<Tenant>, Box<ValidatedTenant>),
+    Tenant(Arc<Tenant>, Box<ValidatedTenant>),
     /// No usable tenant; the message says why and what to do (for the object's status).
     None(String),
 }
@@ -45,7 +45,7 @@ impl TenancyCache {
                 + 'static,
         {
             let (store, writer) = reflector::store();
-            let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+            let stream = watcher(api, config).default_backoff().modify(crate::controller::slim).reflect(writer);
             tokio::spawn(stream.for_each(|_| futures::future::ready(())));
             store
         }
@@ -59,6 +59,18 @@ impl TenancyCache {
     #[cfg(test)]
     pub fn empty() -> Self {
         TenancyCache { namespaces: reflector::store().0, tenants: reflector::store().0 }
+    }
+
+    /// Every Tenant, from the watched copies, once they hold `tenant` exactly as given (same
+    /// resourceVersion): a watch delivers changes in the order they were made, so the copies
+    /// then hold every Tenant, and every claim, written before `tenant` last changed, as a
+    /// list at that moment would. `None` while they lag behind (then list from the API server).
+    pub fn tenants_including(&self, tenant: &Tenant) -> Option<Vec<Arc<Tenant>>> {
+        let seen = self.tenants.get(&ObjectRef::from_obj(tenant))?;
+        let same = seen.metadata.uid == tenant.metadata.uid
+            && seen.metadata.resource_version == tenant.metadata.resource_version
+            && tenant.metadata.resource_version.is_some();
+        same.then(|| self.tenants.state())
     }
 
     async fn namespace(&self, client: &Client, name: &str) -> Result<Option<Arc<Namespace>>> {
@@ -108,7 +120,7 @@ async fn lookup(client: &Client, cache: &TenancyCache, namespace: &str, deleting
         return none(format!("Tenant {name} is being deleted"));
     }
     match validate(&tenant) {
-        Ok(v) if v.namespace == namespace => Ok(Tenancy::Tenant(Box::new(Tenant::clone(&tenant)), Box::new(v))),
+        Ok(v) if v.namespace == namespace => Ok(Tenancy::Tenant(tenant, Box::new(v))),
         Ok(v) => none(format!("Tenant {name} now uses namespace {}, not {namespace}", v.namespace)),
         Err(e) => none(format!("Tenant {name} is invalid ({e})")),
     }

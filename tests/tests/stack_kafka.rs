@@ -133,3 +133,49 @@ async fn a_scram_user_can_do_exactly_what_its_acls_allow() {
     delete_topic(&admin, &allowed).await;
     delete_topic(&admin, &denied).await;
 }
+
+/// The operator's Kafka adapter on the real brokers. Reconciles that describe the same topic
+/// at the same moment share DescribeConfigs requests and each gets its own answer: a request
+/// that named a topic twice failed as a whole (librdkafka: "returned ConfigResource ...
+/// multiple times", BadMessage), every other topic of the batch with it. And a group's
+/// committed offsets, read by OffsetFetch at its coordinator, are what the group committed;
+/// partitions without a commit, and a group that never committed, have none.
+#[tokio::test]
+async fn the_adapter_answers_concurrent_describes_of_one_topic_and_reads_committed_offsets() {
+    use rdkafka::consumer::{CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    use tributary::external::kafka::{KafkaAdmin, RdKafkaAdmin};
+
+    let admin = kafka_admin();
+    let (a, b) = (unique("adapter-a"), unique("adapter-b"));
+    create_topic(&admin, &a, 3, 3).await;
+    create_topic(&admin, &b, 1, 3).await;
+    let metrics = std::sync::Arc::new(tributary::metrics::Metrics::default());
+    let kafka = RdKafkaAdmin::new(&kafka_admin_settings(), Duration::from_secs(30), metrics).unwrap();
+
+    let names: Vec<&str> = (0..40).map(|i| if i % 3 == 0 { b.as_str() } else { a.as_str() }).collect();
+    let views = futures::future::join_all(names.iter().map(|n| kafka.describe_topic(n))).await;
+    for (name, view) in names.iter().zip(views) {
+        let view = view.unwrap_or_else(|e| panic!("describe {name}: {e}"));
+        let topic = view.topic.unwrap_or_else(|| panic!("{name} exists"));
+        assert_eq!(topic.partitions, if *name == a { 3 } else { 1 }, "{name}");
+        assert!(topic.config.contains_key("retention.ms"), "{name}: every config entry: {:?}", topic.config.keys());
+    }
+
+    let group = unique("adapter-group");
+    let member = consumer(&kafka_admin_settings(), &group);
+    let mut commit = TopicPartitionList::new();
+    commit.add_partition_offset(&a, 1, Offset::Offset(7)).unwrap();
+    member.commit(&commit, CommitMode::Sync).unwrap();
+    let committed = kafka.committed_offsets(&group, &a).await.unwrap();
+    assert_eq!(committed, [(1, 7)].into(), "only partition 1 has a commit");
+    let never = kafka.committed_offsets(&unique("adapter-idle"), &a).await.unwrap();
+    assert!(never.is_empty(), "{never:?}");
+    // Lag from the same read: partition 1's commit is ahead of its empty log, so no lag.
+    let progress = kafka.topic_progress(&a, Some(&group)).await.unwrap();
+    assert_eq!((progress.records, progress.lag), (0, 0), "{progress:?}");
+
+    drop(member);
+    delete_topic(&admin, &a).await;
+    delete_topic(&admin, &b).await;
+}

@@ -125,12 +125,28 @@ pub struct ScyllaAdmin {
     session: Mutex<Option<Arc<Session>>>,
     metrics: Arc<Metrics>,
     breaker: Breaker,
+    /// Schema changes in flight at once (see [`SCHEMA_CHANGES_AT_ONCE`]).
+    schema: tokio::sync::Semaphore,
 }
+
+/// Cassandra applies schema changes one after another, and a DROP KEYSPACE snapshots the
+/// keyspace first. A hundred of them sent at once (a hundred Tenants applied or deleted
+/// together) queue inside Cassandra, where the last ones outlast the call timeout, which
+/// then counts as Cassandra unreachable and shuts every tenant out for the breaker's
+/// cool-down. Queued here instead, each one's timeout covers only its own execution.
+const SCHEMA_CHANGES_AT_ONCE: usize = 2;
 
 impl ScyllaAdmin {
     pub fn new(settings: CassandraSettings, timeout: Duration, metrics: Arc<Metrics>) -> Self {
         let breaker = Breaker::new(crate::external::BREAKER_COOL_DOWN, timeout);
-        ScyllaAdmin { settings, timeout, session: Mutex::new(None), metrics, breaker }
+        let schema = tokio::sync::Semaphore::new(SCHEMA_CHANGES_AT_ONCE);
+        ScyllaAdmin { settings, timeout, session: Mutex::new(None), metrics, breaker, schema }
+    }
+
+    /// A schema change (keyspace or table DDL), queued behind the ones in flight.
+    async fn run_schema(&self, call: &'static str, statement: String) -> Result<(), CassandraCallError> {
+        let _permit = self.schema.acquire().await.map_err(|e| error(call, e.to_string(), true))?;
+        self.run(call, statement, (), true).await.map(|_| ())
     }
 
     async fn session(&self, call: &'static str) -> Result<Arc<Session>, CassandraCallError> {
@@ -267,10 +283,10 @@ impl CassandraAdmin for ScyllaAdmin {
             let replication = replication_cql(replication);
             if exists {
                 let cql = format!("ALTER KEYSPACE {} WITH replication = {replication}", ident(keyspace));
-                self.run("ALTER KEYSPACE", cql, (), true).await?;
+                self.run_schema("ALTER KEYSPACE", cql).await?;
             } else {
                 let cql = format!("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {replication}", ident(keyspace));
-                self.run("CREATE KEYSPACE", cql, (), true).await?;
+                self.run_schema("CREATE KEYSPACE", cql).await?;
             }
             Ok(())
         })
@@ -278,9 +294,7 @@ impl CassandraAdmin for ScyllaAdmin {
 
     fn drop_keyspace<'a>(&'a self, keyspace: &'a str) -> BoxFuture<'a, Result<(), CassandraCallError>> {
         Box::pin(async move {
-            self.run("DROP KEYSPACE", format!("DROP KEYSPACE IF EXISTS {}", ident(keyspace)), (), true)
-                .await
-                .map(|_| ())
+            self.run_schema("DROP KEYSPACE", format!("DROP KEYSPACE IF EXISTS {}", ident(keyspace))).await
         })
     }
 
@@ -368,11 +382,11 @@ impl CassandraAdmin for ScyllaAdmin {
     }
 
     fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
-        Box::pin(async move { self.run("CREATE TABLE", cql, (), true).await.map(|_| ()) })
+        Box::pin(async move { self.run_schema("CREATE TABLE", cql).await })
     }
 
     fn alter_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
-        Box::pin(async move { self.run("ALTER TABLE", cql, (), true).await.map(|_| ()) })
+        Box::pin(async move { self.run_schema("ALTER TABLE", cql).await })
     }
 
     fn permissions<'a>(

@@ -52,15 +52,18 @@ pub const MAPPING_VALID: &str = "MappingValid";
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let controller = Controller::new(Api::<CassandraSink>::all(client.clone()), watcher::Config::default());
+    let (store, watch) =
+        crate::controller::slim_watch(Api::<CassandraSink>::all(client.clone()), watcher::Config::default());
+    let controller = Controller::for_stream(watch, store);
     // A sink is re-checked when its Topic changes (readiness, Kafka name).
     let sinks = controller.store();
     let sinks_of_topic = move |topic: Topic| {
-        let (ns, name) = (topic.namespace(), topic.name_any());
+        let name = topic.name_any();
+        let ns = topic.metadata.namespace;
         sinks
             .state()
             .into_iter()
-            .filter(|s| s.namespace() == ns && s.spec.topic == name)
+            .filter(|s| s.metadata.namespace == ns && s.spec.topic == name)
             .map(|s| ObjectRef::from_obj(s.as_ref()))
             .collect::<Vec<_>>()
     };

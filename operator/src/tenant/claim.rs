@@ -64,9 +64,9 @@ pub fn provisioned_before_claims(tenant: &Tenant, namespace: Option<&Namespace>,
 
 /// The Tenant whose claim `tenant` overlaps: among the other Tenants, one that has claimed
 /// its names already, or else an older one (creationTimestamp, then name). Pure.
-pub fn holder(tenant: &Tenant, v: &ValidatedTenant, all: &[Tenant]) -> Option<Refusal> {
+pub fn holder<'a>(tenant: &Tenant, v: &ValidatedTenant, all: impl IntoIterator<Item = &'a Tenant>) -> Option<Refusal> {
     let age = |t: &Tenant| (t.creation_timestamp().map(|c| c.0).unwrap_or(Timestamp::MAX), t.name_any());
-    let mut others: Vec<&Tenant> = all.iter().filter(|t| t.uid() != tenant.uid()).collect();
+    let mut others: Vec<&Tenant> = all.into_iter().filter(|t| t.metadata.uid != tenant.metadata.uid).collect();
     others.sort_by_key(|t| age(t));
     others
         .into_iter()
@@ -121,14 +121,6 @@ pub async fn existing_elsewhere(
 ) -> Result<Option<Refusal>, (&'static str, String, bool)> {
     let kafka = |e: crate::external::kafka::KafkaCallError| ("Kafka", e.to_string(), e.transient);
     let cassandra = |e: crate::external::cassandra::CassandraCallError| ("Cassandra", e.to_string(), e.transient);
-    let mut found = Vec::new();
-    // An external principal exists by definition (and may not be a SCRAM user at all).
-    if v.external_user.is_none()
-        && !v.adopt.kafka_user
-        && ctx.kafka.scram_users().await.map_err(kafka)?.contains(&v.kafka_user)
-    {
-        found.push(format!("Kafka user {} exists (adopt with spec.adopt.kafkaUser: true)", v.kafka_user));
-    }
     // Names found under a prefix, as "Kafka <what> under prefix <p> exist (first five; ...)".
     let under_prefix = |what: &str, prefix: &str, mut names: Vec<String>, adopt: &str| {
         names.sort();
@@ -141,20 +133,43 @@ pub async fn existing_elsewhere(
             )
         })
     };
-    if !v.adopt.kafka_topics {
+    // The five lookups at once: each is a round trip to Kafka or Cassandra.
+    let user = async {
+        // An external principal exists by definition (and may not be a SCRAM user at all).
+        if v.external_user.is_some() || v.adopt.kafka_user {
+            return Ok(None);
+        }
+        let exists = ctx.kafka.scram_users().await.map_err(kafka)?.contains(&v.kafka_user);
+        Ok(exists.then(|| format!("Kafka user {} exists (adopt with spec.adopt.kafkaUser: true)", v.kafka_user)))
+    };
+    let topics = async {
+        if v.adopt.kafka_topics {
+            return Ok(None);
+        }
         let topics = ctx.kafka.topics_with_prefix(&v.topic_prefix).await.map_err(kafka)?;
-        found.extend(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"));
-    }
-    if !v.adopt.kafka_groups {
+        Ok(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"))
+    };
+    let groups = async {
+        if v.adopt.kafka_groups {
+            return Ok(None);
+        }
         let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await.map_err(kafka)?;
-        found.extend(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"));
-    }
-    if !v.adopt.cassandra_role && ctx.cassandra.role(&v.cassandra_role).await.map_err(cassandra)?.is_some() {
-        found.push(format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", v.cassandra_role));
-    }
-    if !v.adopt.keyspace && ctx.cassandra.keyspace_replication(&v.keyspace).await.map_err(cassandra)?.is_some() {
-        found.push(format!("Cassandra keyspace {} exists (adopt with spec.adopt.keyspace: true)", v.keyspace));
-    }
+        Ok(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"))
+    };
+    let role = async {
+        if v.adopt.cassandra_role || ctx.cassandra.role(&v.cassandra_role).await.map_err(cassandra)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", v.cassandra_role)))
+    };
+    let keyspace = async {
+        if v.adopt.keyspace || ctx.cassandra.keyspace_replication(&v.keyspace).await.map_err(cassandra)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(format!("Cassandra keyspace {} exists (adopt with spec.adopt.keyspace: true)", v.keyspace)))
+    };
+    let (user, topics, groups, role, keyspace) = futures::try_join!(user, topics, groups, role, keyspace)?;
+    let found: Vec<String> = [user, topics, groups, role, keyspace].into_iter().flatten().collect();
     if found.is_empty() {
         return Ok(None);
     }

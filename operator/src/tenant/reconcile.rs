@@ -41,7 +41,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     // A Topic or sink changing its readiness changes its tenant's roll-up.
     let tenant_of_topic = |t: Topic| t.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     let tenant_of_sink = |s: CassandraSink| s.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
-    Controller::new(Api::<Tenant>::all(client.clone()), watcher::Config::default())
+    let (tenants, watch) =
+        crate::controller::slim_watch(Api::<Tenant>::all(client.clone()), watcher::Config::default());
+    Controller::for_stream(watch, tenants)
         // Secrets are not watched: the operator may read only the Secrets it names (no list or
         // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
         .owns(Api::<Namespace>::all(client.clone()), owned)
@@ -98,9 +100,17 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     // Ownership, before anything is written anywhere.
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     let existing_ns = namespaces.get_opt(&v.namespace).await?;
-    let tenants = Api::<Tenant>::all(ctx.client.clone()).list(&ListParams::default()).await?.items;
+    // Every other Tenant, for the claims: from the watched copies (a list of every Tenant on
+    // each reconcile was quadratic in the number of Tenants), or listed while they lag.
+    let tenants: Vec<Arc<Tenant>> = match ctx.tenancy.tenants_including(&tenant) {
+        Some(tenants) => tenants,
+        None => {
+            let listed = Api::<Tenant>::all(ctx.client.clone()).list(&ListParams::default()).await?.items;
+            listed.into_iter().map(Arc::new).collect()
+        }
+    };
     let refusal = claim::namespace_refusal(&tenant, &v, existing_ns.as_ref(), &ctx.config.lease_namespace)
-        .or_else(|| claim::holder(&tenant, &v, &tenants));
+        .or_else(|| claim::holder(&tenant, &v, tenants.iter().map(|t| t.as_ref())));
     if let Some(refusal) = refusal {
         return refused(&ctx, &tenant, refusal).await;
     }
@@ -155,16 +165,21 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     // Each password is written once (see APPLIED_KAFKA): first to Kafka and Cassandra, so a
     // login handed out in the Secret works the moment anyone reads it (a sink pod rolled by
     // then, a team's client); then to the Secret, and its fingerprint recorded on it.
+    // Kafka and Cassandra at once: neither waits for the other's round trips.
     let kafka_fp = credential_fingerprint(&v.kafka_user, &passwords.kafka);
     let kafka_recorded = recorded(existing_secret.as_ref(), APPLIED_KAFKA, &kafka_fp);
-    let (kafka_wrote, previous_kafka) = match ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded).await {
-        Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Kafka", e.to_string(), e.transient).await,
-        Ok(done) => done,
-    };
     let cassandra_user = passwords.cassandra_user(&v);
     let cassandra_fp = credential_fingerprint(&cassandra_user, &passwords.cassandra);
     let cassandra_recorded = recorded(existing_secret.as_ref(), APPLIED_CASSANDRA, &cassandra_fp);
-    let (cassandra_wrote, previous_cassandra) = match ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded).await {
+    let (kafka, cassandra) = tokio::join!(
+        ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded),
+        ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded)
+    );
+    let (kafka_wrote, previous_kafka) = match kafka {
+        Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Kafka", e.to_string(), e.transient).await,
+        Ok(done) => done,
+    };
+    let (cassandra_wrote, previous_cassandra) = match cassandra {
         Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Cassandra", e.to_string(), e.transient).await,
         Ok(done) => done,
     };

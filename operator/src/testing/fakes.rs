@@ -67,7 +67,10 @@ impl FakeKafka {
 
 impl KafkaAdmin for FakeKafka {
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
-        self.with("Metadata", |s| TopicView { topic: s.topics.get(name).cloned(), brokers: 3 })
+        self.with("DescribeTopics", |s| TopicView { topic: s.topics.get(name).cloned(), brokers: Some(3) })
+    }
+    fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
+        self.with("DescribeCluster", |_| 3)
     }
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.with("CreateTopics", |s| {

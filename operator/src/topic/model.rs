@@ -35,13 +35,15 @@ pub struct LiveConfig {
     pub dynamic: bool,
 }
 
-/// What one Metadata + DescribeConfigs round trip tells about a topic and the cluster.
+/// What one DescribeTopics + DescribeConfigs round trip tells about a topic and the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicView {
     /// `None` when the topic does not exist.
     pub topic: Option<ObservedTopic>,
-    /// Brokers the cluster reports alive.
-    pub brokers: i32,
+    /// Brokers the cluster reports alive, where the adapter asked already (a topic missing or
+    /// under-replicated); `None`: ask [`crate::external::kafka::KafkaAdmin::live_brokers`]
+    /// when it matters.
+    pub brokers: Option<i32>,
 }
 
 /// Read-only counts of a topic, for the sink status.

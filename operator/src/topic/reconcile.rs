@@ -35,9 +35,10 @@ pub(crate) struct TopicContext {
 }
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
-    let controller = Controller::new(Api::<Topic>::all(ctx.client.clone()), watcher::Config::default());
+    let (topics, watch) =
+        crate::controller::slim_watch(Api::<Topic>::all(ctx.client.clone()), watcher::Config::default());
+    let controller = Controller::for_stream(watch, topics.clone());
     // A Tenant appearing or changing (prefix, limits) re-checks the Topics in its namespace.
-    let topics = controller.store();
     let topic_ctx = Arc::new(TopicContext { ctx: ctx.clone(), topics: topics.clone() });
     let topics_of_tenant = crate::controller::in_tenant_namespace(topics);
     controller
@@ -197,7 +198,8 @@ fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &Validate
     topics
         .state()
         .into_iter()
-        .filter(|t| t.meta().uid != topic.meta().uid && t.namespace() == topic.namespace())
+        // Compared in place: this scans every Topic on each reconcile.
+        .filter(|t| t.meta().uid != topic.meta().uid && t.metadata.namespace == topic.metadata.namespace)
         .filter(|t| kafka_name(t, tenant) == name && (manages(t) || age(t) < age(topic)))
         .min_by_key(|t| age(t))
 }
@@ -208,7 +210,7 @@ fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &Validate
 async fn siblings(ctx: &Context, topics: &Store<Topic>, topic: &Topic, tenant: &ValidatedTenant) -> Result<Siblings> {
     let namespace = topic.namespace().unwrap_or_default();
     let same_namespace: Vec<Arc<Topic>> =
-        topics.state().into_iter().filter(|t| t.namespace().as_deref() == Some(&namespace)).collect();
+        topics.state().into_iter().filter(|t| t.metadata.namespace == topic.metadata.namespace).collect();
     let sinks = if tenant.limits.max_topics.is_some() || tenant.limits.max_partitions.is_some() {
         Api::<CassandraSink>::namespaced(ctx.client.clone(), &namespace).list(&ListParams::default()).await?.items
     } else {
@@ -251,10 +253,19 @@ async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Resul
     let observed = view.topic;
     let adopting = topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none();
     let step = plan(desired, observed.as_ref(), adopting);
-    if matches!(step, Plan::Create | Plan::AddPartitions { .. }) && view.brokers < desired.replication_factor {
+    let under_replicated = observed.as_ref().map_or(0, |o| o.under_replicated);
+    // The live brokers matter only to a create, a partition increase, or a degraded topic.
+    let brokers = match view.brokers {
+        Some(brokers) => brokers,
+        None if matches!(step, Plan::Create | Plan::AddPartitions { .. }) || under_replicated > 0 => {
+            ctx.kafka.live_brokers().await?
+        }
+        None => desired.replication_factor,
+    };
+    if matches!(step, Plan::Create | Plan::AddPartitions { .. }) && brokers < desired.replication_factor {
         let message = format!(
             "Kafka is degraded: {} broker(s) alive, replication factor {} needs {}; {} waits for the brokers to come back (make stack-status)",
-            view.brokers, desired.replication_factor, desired.replication_factor, desired.name
+            brokers, desired.replication_factor, desired.replication_factor, desired.name
         );
         let ready = DesiredCondition::not_ready(Reason::KafkaDegraded, message);
         return Ok(Converged { ready, observed, reverted: None, retry: true });
@@ -304,7 +315,6 @@ async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Resul
             return Ok(Converged { ready, observed, reverted, retry: false });
         }
     }
-    let under_replicated = observed.as_ref().map_or(0, |o| o.under_replicated);
     let now = ObservedTopic {
         partitions: desired.partitions,
         replication_factor: desired.replication_factor,
@@ -314,8 +324,7 @@ async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Resul
         format!("{}: {} partitions, replication factor {}", desired.name, now.partitions, now.replication_factor);
     if under_replicated > 0 {
         message.push_str(&format!(
-            "; Kafka is degraded: {under_replicated} partition(s) under-replicated ({} broker(s) alive)",
-            view.brokers
+            "; Kafka is degraded: {under_replicated} partition(s) under-replicated ({brokers} broker(s) alive)"
         ));
     }
     let ready = DesiredCondition::ready(Reason::Provisioned, message);

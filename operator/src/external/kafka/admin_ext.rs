@@ -216,45 +216,62 @@ impl AdminExt {
         .await
     }
 
-    /// The topic's id (base64, as the Kafka tools print it): a deleted and re-created topic
-    /// gets a new one. `Ok(None)` when the topic does not exist.
-    pub async fn describe_topic_id(&self, topic: &str) -> Result<Option<String>, AdminExtError> {
+    /// DescribeTopics for several topics in one request (names distinct): each one's shape,
+    /// `None` for a topic that does not exist. Unlike a Metadata call for one topic, it
+    /// leaves no topic object behind in the shared client (librdkafka keeps one per topic a
+    /// Metadata call named, and scans them all every second).
+    pub async fn describe_topics(
+        &self,
+        names: Vec<String>,
+    ) -> Result<Vec<(String, Result<Option<TopicShape>, ItemError>)>, AdminExtError> {
         const OP: &str = "DescribeTopics";
-        let name = c_string(OP, "topic name", topic)?;
+        let native: Vec<std::ffi::CString> =
+            names.iter().map(|n| c_string(OP, "topic name", n)).collect::<Result<_, _>>()?;
         self.run(
             OP,
             sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
             sys::RD_KAFKA_EVENT_DESCRIBETOPICS_RESULT,
             move |rk, options, queue| {
-                let mut names = [name.as_ptr()];
+                let mut ptrs: Vec<*const c_char> = native.iter().map(|n| n.as_ptr()).collect();
                 // SAFETY: librdkafka copies the names into the collection, and the request
                 // copies the collection, which the guard frees when the closure returns.
                 unsafe {
                     let topics = Native::new(
-                        sys::rd_kafka_TopicCollection_of_topic_names(names.as_mut_ptr(), names.len()),
+                        sys::rd_kafka_TopicCollection_of_topic_names(ptrs.as_mut_ptr(), ptrs.len()),
                         sys::rd_kafka_TopicCollection_destroy,
                     );
                     sys::rd_kafka_DescribeTopics(rk, topics.ptr(), options, queue)
                 }
             },
             |event| {
-                // SAFETY: the event is a DESCRIBETOPICS result (checked by run); the id is
+                // SAFETY: the event is a DESCRIBETOPICS result (checked by run); everything is
                 // copied before the event is freed.
                 unsafe {
                     let result = sys::rd_kafka_event_DescribeTopics_result(event);
                     let mut count = 0usize;
                     let topics = sys::rd_kafka_DescribeTopics_result_topics(result, &mut count);
-                    if count == 0 {
-                        return Err(AdminExtError::Task { op: OP, message: "no result for the topic".into() });
-                    }
-                    let description = *topics;
-                    match item_error(sys::rd_kafka_TopicDescription_error(description)) {
-                        Ok(()) => {}
-                        Err(e) if e.code == RDKafkaErrorCode::UnknownTopicOrPartition => return Ok(None),
-                        Err(e) => return Err(AdminExtError::Kafka { op: OP, code: e.code, message: e.message }),
-                    }
-                    let id = sys::rd_kafka_TopicDescription_topic_id(description);
-                    Ok((!id.is_null()).then(|| cstr(sys::rd_kafka_Uuid_base64str(id))))
+                    Ok((0..count).map(|i| topic_shape(*topics.add(i))).collect())
+                }
+            },
+        )
+        .await
+    }
+
+    /// How many brokers the cluster reports alive (DescribeCluster).
+    pub async fn live_brokers(&self) -> Result<usize, AdminExtError> {
+        self.run(
+            "DescribeCluster",
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECLUSTER,
+            sys::RD_KAFKA_EVENT_DESCRIBECLUSTER_RESULT,
+            // SAFETY: rk/options/queue are live for this call.
+            |rk, options, queue| unsafe { sys::rd_kafka_DescribeCluster(rk, options, queue) },
+            |event| {
+                // SAFETY: the event is a DESCRIBECLUSTER result (checked by run).
+                unsafe {
+                    let result = sys::rd_kafka_event_DescribeCluster_result(event);
+                    let mut count = 0usize;
+                    sys::rd_kafka_DescribeCluster_result_nodes(result, &mut count);
+                    Ok(count)
                 }
             },
         )
@@ -323,5 +340,47 @@ impl AdminExt {
         })
         .await
         .map_err(|e| AdminExtError::Task { op, message: e.to_string() })?
+    }
+}
+
+/// What DescribeTopics tells of one topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicShape {
+    /// The topic's id (base64, as the Kafka tools print it): a deleted and re-created topic
+    /// gets a new one.
+    pub id: Option<String>,
+    /// Each partition's replicas and in-sync replicas (counts).
+    pub partitions: Vec<(usize, usize)>,
+}
+
+/// One topic of a DescribeTopics result: its name and shape, or `None` when it does not exist.
+///
+/// # Safety
+/// `description` must be a live topic description of a result event.
+unsafe fn topic_shape(
+    description: *const sys::rd_kafka_TopicDescription_t,
+) -> (String, Result<Option<TopicShape>, ItemError>) {
+    // SAFETY: the caller's contract; each array is read within the count librdkafka gives.
+    unsafe {
+        let name = cstr(sys::rd_kafka_TopicDescription_name(description));
+        match item_error(sys::rd_kafka_TopicDescription_error(description)) {
+            Ok(()) => {}
+            Err(e) if e.code == RDKafkaErrorCode::UnknownTopicOrPartition => return (name, Ok(None)),
+            Err(e) => return (name, Err(e)),
+        }
+        let id = sys::rd_kafka_TopicDescription_topic_id(description);
+        let id = (!id.is_null()).then(|| cstr(sys::rd_kafka_Uuid_base64str(id)));
+        let mut count = 0usize;
+        let partitions = sys::rd_kafka_TopicDescription_partitions(description, &mut count);
+        let partitions = (0..count)
+            .map(|i| {
+                let partition = *partitions.add(i);
+                let (mut replicas, mut isr) = (0usize, 0usize);
+                sys::rd_kafka_TopicPartitionInfo_replicas(partition, &mut replicas);
+                sys::rd_kafka_TopicPartitionInfo_isr(partition, &mut isr);
+                (replicas, isr)
+            })
+            .collect();
+        (name, Ok(Some(TopicShape { id, partitions })))
     }
 }

@@ -54,6 +54,23 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 }
 
+impl<Resp: Clone + Send + 'static> Batcher<(), Resp> {
+    /// One call shared by every request waiting at once, for a call that takes no argument
+    /// (all topics' names, all consumer groups): a hundred Tenants checking their prefixes
+    /// together cost a few calls instead of a hundred. A request queued while a call is out
+    /// waits for the next one, so no answer predates its request.
+    pub fn shared<F, Fut>(call: F) -> Self
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Resp> + Send,
+    {
+        Batcher::spawn(usize::MAX, move |requests: Vec<()>| {
+            let answer = call();
+            async move { vec![answer.await; requests.len()] }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +105,28 @@ mod tests {
         let batcher = Batcher::spawn(100, |requests: Vec<&'static str>| async move { requests });
         let answer = tokio::time::timeout(std::time::Duration::from_secs(10), batcher.submit("t")).await;
         assert_eq!(answer, Ok(Some("t")));
+    }
+
+    #[tokio::test]
+    async fn a_shared_call_answers_everyone_waiting_and_never_with_an_older_answer() {
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = calls.clone();
+        let batcher = Arc::new(Batcher::shared(move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                n
+            }
+        }));
+        let answers = futures::future::join_all((0..50).map(|_| {
+            let b = batcher.clone();
+            async move { b.submit(()).await.unwrap() }
+        }))
+        .await;
+        let made = calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(made <= 2, "50 waiting requests shared {made} calls");
+        assert!(answers.iter().all(|a| *a >= 1 && *a <= made), "{answers:?}");
+        // A request made after those calls ended gets a new call's answer.
+        assert_eq!(batcher.submit(()).await, Some(made + 1));
     }
 }

@@ -147,8 +147,9 @@ impl CreateClient for ClientConfig {
     }
 }
 
-/// A consumer client of `group` that never joins it: for OffsetFetch and OffsetCommit on the
-/// group's behalf.
+/// A consumer client of `group` that never joins it: for OffsetCommit on the group's behalf
+/// (a replay, rare: committed offsets are read on the protocol client's connections, see
+/// [`super::quotas::QuotaClient::committed_offsets`]).
 fn group_client(
     settings: &ClientSettings,
     group: &str,
@@ -161,25 +162,6 @@ fn group_client(
         .set("enable.auto.commit", "false")
         .create_client()
         .map_err(|e| call_error(call, &e))
-}
-
-/// The offsets `group` committed on `topic`, by partition (absent: no commit yet), read by
-/// OffsetFetch through a consumer client of that group that never joins it. Not librdkafka's
-/// admin ListConsumerGroupOffsets: in 2.12 a NOT_COORDINATOR answer to it (as while a fresh
-/// cluster creates `__consumer_offsets`) dereferences the admin client's missing consumer
-/// group and crashes the process (rd_kafka_handle_OffsetFetch → rd_kafka_cgrp_op(NULL)).
-pub(super) fn committed_offsets(
-    settings: &ClientSettings,
-    group: &str,
-    topic: &str,
-    partitions: i32,
-    timeout: Duration,
-) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
-    let consumer = group_client(settings, group, "OffsetFetch")?;
-    let committed = consumer
-        .committed_offsets(partition_list(topic, partitions), timeout)
-        .map_err(|e| call_error("OffsetFetch", &e))?;
-    Ok(offsets(&committed))
 }
 
 /// Commits `group`'s offsets on `topic` at `to` (the low or high watermark, or the first
@@ -248,24 +230,6 @@ pub(super) fn commit_offsets(
         _ => call_error(CALL, &e),
     })?;
     Ok(targets)
-}
-
-fn partition_list(topic: &str, partitions: i32) -> TopicPartitionList {
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    list
-}
-
-fn offsets(list: &TopicPartitionList) -> BTreeMap<i32, i64> {
-    list.elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -78,7 +78,11 @@ pub(super) fn is_transient(code: RDKafkaErrorCode) -> bool {
 
 pub(super) fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
     // No code at all means the client itself failed (e.g. a cancelled request): retry.
-    let code = err.rdkafka_error_code();
+    // rdkafka gives no code for a failed admin operation, though it carries one.
+    let code = match err {
+        KafkaError::AdminOp(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    };
     let transient = code.is_none_or(is_transient);
     // NOT_COORDINATOR and the like after a broker restart are answers: only a timeout or a
     // transport failure says Kafka is unreachable (and opens the breaker for every call).
@@ -113,7 +117,9 @@ pub(super) fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallErro
 }
 
 pub(super) fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError {
-    KafkaCallError { call, message: err.to_string(), transient: err.transient(), answered: false }
+    // Kafka's error codes are answers; only silence or a broken connection opens the breaker.
+    let answered = matches!(err, QuotaError::Kafka { .. });
+    KafkaCallError { call, message: err.to_string(), transient: err.transient(), answered }
 }
 
 pub(super) fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
@@ -152,6 +158,12 @@ mod tests {
         // Met in CI after a broker restart: it left a sink waiting for a spec change.
         let moving = call_error("ListOffsets", &KafkaError::MetadataFetch(RDKafkaErrorCode::NotLeaderForPartition));
         assert!(moving.transient && moving.answered, "a leader moving is retried: {moving:?}");
+        // rdkafka gives admin-op errors no code; one answer that cannot be parsed must not
+        // shut every tenant out of Kafka (seen: a DescribeConfigs naming a topic twice).
+        let garbled = call_error("DescribeConfigs", &KafkaError::AdminOp(RDKafkaErrorCode::BadMessage));
+        assert!(garbled.answered, "{garbled:?}");
+        let timed_out = call_error("CreateTopics", &KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut));
+        assert!(timed_out.transient && !timed_out.answered, "{timed_out:?}");
         for refused in [
             RDKafkaErrorCode::InvalidPartitions,
             RDKafkaErrorCode::InvalidReplicationFactor,

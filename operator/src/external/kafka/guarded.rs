@@ -53,7 +53,10 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
         self.guard("ListGroups", self.inner.groups_with_prefix(prefix))
     }
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
-        self.guard("Metadata", self.inner.describe_topic(name))
+        self.guard("DescribeTopics", self.inner.describe_topic(name))
+    }
+    fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
+        self.guard("DescribeCluster", self.inner.live_brokers())
     }
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("CreateTopics", self.inner.create_topic(topic))

@@ -1,20 +1,24 @@
 //! Client quotas (KIP-546: DescribeClientQuotas / AlterClientQuotas), which librdkafka does
-//! not implement at all.
+//! not implement at all, and a group's committed offsets (OffsetFetch), which librdkafka
+//! reads only through a consumer client of that group.
 //!
 //! The `kafka-protocol` crate encodes and decodes the requests; this module only frames
-//! them on one SASL/SCRAM-authenticated TCP connection (rsasl computes the SCRAM exchange),
-//! kept open between calls and reopened on the next bootstrap broker after an error. Any
-//! broker accepts both requests (they are forwarded to the KRaft controller).
+//! them on SASL/SCRAM-authenticated TCP connections (rsasl computes the SCRAM exchange),
+//! kept open between calls: one to any bootstrap broker (reopened on the next after an
+//! error), whose requests any broker accepts (forwarded to the KRaft controller), and one
+//! per group coordinator that OffsetFetch needed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, DescribeClientQuotasRequest, DescribeUserScramCredentialsRequest, RequestHeader,
-    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, alter_client_quotas_request as alter,
-    describe_client_quotas_request as describe, describe_user_scram_credentials_request::UserName,
+    AlterClientQuotasRequest, DescribeClientQuotasRequest, DescribeUserScramCredentialsRequest, FindCoordinatorRequest,
+    OffsetFetchRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+    alter_client_quotas_request as alter, describe_client_quotas_request as describe,
+    describe_user_scram_credentials_request::UserName,
     describe_user_scram_credentials_response::DescribeUserScramCredentialsResult,
+    offset_fetch_request::OffsetFetchRequestTopic,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use rsasl::prelude::{Mechname, SASLClient, SASLConfig, State};
@@ -50,12 +54,16 @@ impl QuotaError {
             // NOT_CONTROLLER (41), REQUEST_TIMED_OUT (7), COORDINATOR_NOT_AVAILABLE (15), and
             // SASL_AUTHENTICATION_FAILED (58): the operator's own login, which no spec can
             // fix (a broker that has just restarted may refuse it for a moment).
-            QuotaError::Kafka { code, .. } => matches!(code, 7 | 15 | 41 | 58),
+            // COORDINATOR_LOAD_IN_PROGRESS (14) and NOT_COORDINATOR (16) while a group's
+            // coordinator moves (a broker restarting).
+            QuotaError::Kafka { code, .. } => matches!(code, 7 | 14 | 15 | 16 | 41 | 58),
         }
     }
 }
 
 // Versions every Kafka since 2.8 accepts (Kafka 4 dropped older ones of some APIs).
+const FIND_COORDINATOR_VERSION: i16 = 3;
+const OFFSET_FETCH_VERSION: i16 = 7;
 const HANDSHAKE_VERSION: i16 = 1;
 const AUTHENTICATE_VERSION: i16 = 2;
 const QUOTAS_VERSION: i16 = 1;
@@ -65,6 +73,8 @@ pub struct QuotaClient {
     settings: ClientSettings,
     timeout: Duration,
     connection: Mutex<Option<Connection>>,
+    /// Idle connections to group coordinators, by address (taken out while in use).
+    coordinators: Mutex<HashMap<String, Connection>>,
 }
 
 /// Plain TCP, or TLS over it under `SASL_SSL`.
@@ -78,7 +88,57 @@ struct Connection {
 
 impl QuotaClient {
     pub fn new(settings: ClientSettings, timeout: Duration) -> Self {
-        QuotaClient { settings, timeout, connection: Mutex::new(None) }
+        QuotaClient { settings, timeout, connection: Mutex::new(None), coordinators: Mutex::new(HashMap::new()) }
+    }
+
+    /// The offsets `group` committed on partitions `0..partitions` of `topic` (absent: no
+    /// commit yet), by OffsetFetch at the group's coordinator, which FindCoordinator names.
+    /// (A librdkafka consumer of the group per call, as before, cost a TLS handshake and a
+    /// SCRAM login with 4,096 PBKDF2 rounds at two brokers each time: most of the
+    /// operator's CPU at steady state.)
+    pub async fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<BTreeMap<i32, i64>, QuotaError> {
+        const FIND: &str = "FindCoordinator";
+        const CALL: &str = "OffsetFetch";
+        let find =
+            FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string())).with_key_type(0);
+        let found = self.call(FIND, &find, FIND_COORDINATOR_VERSION).await?;
+        if found.error_code != 0 {
+            let message = found.error_message.map(|m| m.to_string()).unwrap_or_default();
+            return Err(QuotaError::Kafka { call: FIND, code: found.error_code, message });
+        }
+        let address = format!("{}:{}", found.host.as_str(), found.port);
+        let request = OffsetFetchRequest::default()
+            .with_group_id(StrBytes::from_string(group.to_string()).into())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(StrBytes::from_string(topic.to_string()).into())
+                    .with_partition_indexes((0..partitions).collect()),
+            ]));
+        let response = self.call_at(&address, CALL, &request, OFFSET_FETCH_VERSION).await?;
+        if response.error_code != 0 {
+            return Err(QuotaError::Kafka { call: CALL, code: response.error_code, message: format!("group {group}") });
+        }
+        let mut committed = BTreeMap::new();
+        for partition in response.topics.into_iter().flat_map(|t| t.partitions) {
+            match partition.error_code {
+                // -1: nothing committed on this partition yet.
+                0 if partition.committed_offset >= 0 => {
+                    committed.insert(partition.partition_index, partition.committed_offset);
+                }
+                // UNKNOWN_TOPIC_OR_PARTITION: nothing committed there either.
+                0 | 3 => {}
+                code => {
+                    let message = format!("group {group}, {topic} partition {}", partition.partition_index);
+                    return Err(QuotaError::Kafka { call: CALL, code, message });
+                }
+            }
+        }
+        Ok(committed)
     }
 
     /// The quotas set on exactly this user (not defaults).
@@ -184,6 +244,30 @@ impl QuotaClient {
         }
     }
 
+    /// One request to the broker at `address` on an idle connection to it, or a new one. A
+    /// failed exchange drops the connection.
+    async fn call_at<R: Request>(
+        &self,
+        address: &str,
+        call: &'static str,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, QuotaError> {
+        let idle = self.coordinators.lock().await.remove(address);
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => self.connect_to(address).await?,
+        };
+        match tokio::time::timeout(self.timeout, connection.exchange(call, request, version)).await {
+            Ok(Ok(response)) => {
+                self.coordinators.lock().await.insert(address.to_string(), connection);
+                Ok(response)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(QuotaError::Protocol { call, message: format!("no answer within {:?}", self.timeout) }),
+        }
+    }
+
     /// Logs in on a new connection and closes it: whether the brokers take these credentials.
     pub async fn login(&self) -> Result<(), QuotaError> {
         self.connect().await.map(drop)
@@ -191,7 +275,13 @@ impl QuotaClient {
 
     /// Connects to the first bootstrap broker that answers and authenticates.
     async fn connect(&self) -> Result<Connection, QuotaError> {
-        let bootstrap = &self.settings.bootstrap_servers;
+        self.connect_to(&self.settings.bootstrap_servers).await
+    }
+
+    /// Connects to the first broker of `brokers` (comma-separated) that answers, and
+    /// authenticates.
+    async fn connect_to(&self, brokers: &str) -> Result<Connection, QuotaError> {
+        let bootstrap = brokers.to_string();
         let tls = if self.settings.tls() {
             let connector = crate::api::tls::connector("KAFKA_CA_FILE", self.settings.ca_pem.as_deref())
                 .map_err(|message| QuotaError::Unreachable { bootstrap: bootstrap.clone(), message })?;

@@ -15,7 +15,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::ClientSettings;
 use super::acl::{AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism};
-use super::admin_ext::AdminExt;
+use super::admin_ext::{AdminExt, TopicShape};
 use super::batch::Batcher;
 use super::client::CreateClient;
 use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, quota_error};
@@ -27,6 +27,8 @@ use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress
 pub trait KafkaAdmin: Send + Sync {
     /// The topic's partitions, replicas and config, and how many brokers are alive.
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>>;
+    /// How many brokers the cluster reports alive.
+    fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>>;
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Raises the topic's partition count to `total`.
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>>;
@@ -75,9 +77,16 @@ pub struct RdKafkaAdmin {
     /// CreateTopics and DescribeConfigs of concurrent reconciles, one request to Kafka each.
     creates: Batcher<DesiredTopic, Result<(), KafkaCallError>>,
     describes: Batcher<String, Result<BTreeMap<String, LiveConfig>, KafkaCallError>>,
+    /// DescribeTopics of concurrent reconciles, one request to Kafka each.
+    shapes: Batcher<String, Result<Option<TopicShape>, KafkaCallError>>,
+    /// Every topic's name, every consumer group's, every SCRAM user's: cluster-wide reads
+    /// that concurrent reconciles share (new Tenants check their names against them).
+    topic_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
+    group_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
+    scram_users: Batcher<(), Result<Arc<BTreeSet<String>>, KafkaCallError>>,
     settings: ClientSettings,
     ext: AdminExt,
-    quotas: QuotaClient,
+    quotas: Arc<QuotaClient>,
     timeout: Duration,
     metrics: Arc<Metrics>,
 }
@@ -92,7 +101,7 @@ impl RdKafkaAdmin {
             .create_client()?;
         let admin = Arc::new(admin);
         let ext = AdminExt::new(admin.clone(), timeout);
-        let quotas = QuotaClient::new(settings.clone(), timeout);
+        let quotas = Arc::new(QuotaClient::new(settings.clone(), timeout));
         let creates = {
             let (admin, metrics) = (admin.clone(), metrics.clone());
             Batcher::spawn(BATCH, move |topics| create_topics(admin.clone(), options(timeout), metrics.clone(), topics))
@@ -101,7 +110,58 @@ impl RdKafkaAdmin {
             let admin = admin.clone();
             Batcher::spawn(BATCH, move |names| describe_configs(admin.clone(), options(timeout), names))
         };
-        Ok(RdKafkaAdmin { admin, creates, describes, settings: settings.clone(), ext, quotas, timeout, metrics })
+        let shapes = {
+            let ext = ext.clone();
+            Batcher::spawn(BATCH, move |names| describe_topics(ext.clone(), names))
+        };
+        let topic_names = {
+            let admin = admin.clone();
+            Batcher::shared(move || {
+                let admin = admin.clone();
+                blocking("Metadata", move || {
+                    let metadata =
+                        admin.inner().fetch_metadata(None, timeout).map_err(|e| call_error("Metadata", &e))?;
+                    Ok(Arc::new(metadata.topics().iter().map(|t| t.name().to_string()).collect()))
+                })
+            })
+        };
+        let group_names = {
+            let admin = admin.clone();
+            Batcher::shared(move || {
+                let admin = admin.clone();
+                // The group list is librdkafka memory that may not cross threads: read the names there.
+                blocking("ListGroups", move || {
+                    let list =
+                        admin.inner().fetch_group_list(None, timeout).map_err(|e| call_error("ListGroups", &e))?;
+                    Ok(Arc::new(list.groups().iter().map(|g| g.name().to_string()).collect()))
+                })
+            })
+        };
+        let scram_users = {
+            let quotas = quotas.clone();
+            Batcher::shared(move || {
+                let quotas = quotas.clone();
+                async move {
+                    let users =
+                        quotas.scram_users().await.map_err(|e| quota_error("DescribeUserScramCredentials", e))?;
+                    Ok(Arc::new(users))
+                }
+            })
+        };
+        Ok(RdKafkaAdmin {
+            admin,
+            creates,
+            describes,
+            shapes,
+            topic_names,
+            group_names,
+            scram_users,
+            settings: settings.clone(),
+            ext,
+            quotas,
+            timeout,
+            metrics,
+        })
     }
 
     pub fn client(&self) -> Arc<AdminClient<DefaultClientContext>> {
@@ -125,27 +185,20 @@ impl RdKafkaAdmin {
         Ok(())
     }
 
+    /// The offsets `group` committed on `topic`'s `partitions`, on the protocol client's
+    /// long-lived connections.
+    async fn committed(&self, group: &str, topic: &str, partitions: i32) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
+        self.quotas.committed_offsets(group, topic, partitions).await.map_err(|e| quota_error("OffsetFetch", e))
+    }
+
+    /// One topic's partitions and id (DescribeTopics, batched with concurrent reconciles').
+    async fn shape(&self, name: &str) -> Result<Option<TopicShape>, KafkaCallError> {
+        self.shapes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("DescribeTopics")))
+    }
+
     /// Every config entry of one topic (DescribeConfigs, batched with concurrent reconciles').
     async fn describe_config(&self, name: &str) -> Result<BTreeMap<String, LiveConfig>, KafkaCallError> {
         self.describes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("DescribeConfigs")))
-    }
-
-    /// Cluster metadata, of one topic or of all.
-    async fn metadata(&self, topic: Option<String>) -> Result<rdkafka::metadata::Metadata, KafkaCallError> {
-        self.blocking("Metadata", move |client, timeout| client.fetch_metadata(topic.as_deref(), timeout)).await
-    }
-
-    /// One of librdkafka's blocking client calls, off the async threads.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        call: &'static str,
-        f: impl FnOnce(&rdkafka::client::Client<DefaultClientContext>, Duration) -> Result<T, KafkaError> + Send + 'static,
-    ) -> Result<T, KafkaCallError> {
-        let (admin, timeout) = (self.admin.clone(), self.timeout);
-        tokio::task::spawn_blocking(move || f(admin.inner(), timeout))
-            .await
-            .map_err(|e| KafkaCallError { call, message: e.to_string(), transient: true, answered: false })?
-            .map_err(|e| call_error(call, &e))
     }
 
     fn options(&self) -> AdminOptions {
@@ -234,70 +287,94 @@ async fn create_topics(
     topics.iter().map(|t| outcomes.get(&t.name).cloned().unwrap_or_else(|| Err(no_answer(CALL, &t.name)))).collect()
 }
 
-/// One DescribeConfigs request for a batch of topics: every config entry of each.
+/// One DescribeTopics request for a batch of topics, each name asked once.
+async fn describe_topics(ext: AdminExt, names: Vec<String>) -> Vec<Result<Option<TopicShape>, KafkaCallError>> {
+    const CALL: &str = "DescribeTopics";
+    let unique: Vec<String> = names.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let answers: BTreeMap<String, Result<Option<TopicShape>, KafkaCallError>> = match ext.describe_topics(unique).await
+    {
+        Err(e) => {
+            let error = ext_error(CALL, e);
+            return names.iter().map(|_| Err(error.clone())).collect();
+        }
+        Ok(results) => results
+            .into_iter()
+            .map(|(name, shape)| {
+                let shape = shape.map_err(|e| item_failure(CALL, &format!("topic {name}"), e));
+                (name, shape)
+            })
+            .collect(),
+    };
+    names.iter().map(|name| answers.get(name).cloned().unwrap_or_else(|| Err(no_answer(CALL, name)))).collect()
+}
+
+/// One DescribeConfigs request for a batch of topics: every config entry of each. Each name
+/// is asked once: when two reconciles ask for the same topic in one batch (a Topic and a
+/// sink checking its dead-letter topic), a request naming it twice gets it answered twice,
+/// and librdkafka then fails the whole request ("returned ConfigResource ... multiple
+/// times", BadMessage), every other topic of the batch with it.
 async fn describe_configs(
     admin: Arc<AdminClient<DefaultClientContext>>,
     options: AdminOptions,
     names: Vec<String>,
 ) -> Vec<Result<BTreeMap<String, LiveConfig>, KafkaCallError>> {
     const CALL: &str = "DescribeConfigs";
-    let resources: Vec<ResourceSpecifier> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
-    let mut results = match admin.describe_configs(&resources, &options).await {
+    let unique: Vec<&str> = names.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect();
+    let resources: Vec<ResourceSpecifier> = unique.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+    let results = match admin.describe_configs(&resources, &options).await {
         Err(e) => return names.iter().map(|_| Err(call_error(CALL, &e))).collect(),
-        Ok(results) => results.into_iter(),
+        Ok(results) => results,
     };
-    names
-        .iter()
-        .map(|name| {
-            let resource =
-                results.next().ok_or_else(|| no_answer(CALL, name))?.map_err(|code| code_error(CALL, name, code))?;
-            Ok(resource
-                .entries
-                .into_iter()
-                .map(|e| (e.name, LiveConfig { value: e.value, dynamic: e.source == ConfigSource::DynamicTopic }))
-                .collect())
+    let answers: BTreeMap<&str, Result<BTreeMap<String, LiveConfig>, KafkaCallError>> = unique
+        .into_iter()
+        .zip(results)
+        .map(|(name, result)| {
+            let config = result.map_err(|code| code_error(CALL, name, code)).map(|resource| {
+                let entries = resource.entries.into_iter();
+                entries
+                    .map(|e| (e.name, LiveConfig { value: e.value, dynamic: e.source == ConfigSource::DynamicTopic }))
+                    .collect()
+            });
+            (name, config)
         })
-        .collect()
+        .collect();
+    names.iter().map(|name| answers.get(name.as_str()).cloned().unwrap_or_else(|| Err(no_answer(CALL, name)))).collect()
 }
 
 impl KafkaAdmin for RdKafkaAdmin {
     fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
         Box::pin(async move {
-            let metadata = self.metadata(None).await?;
-            Ok(metadata.topics().iter().map(|t| t.name().to_string()).filter(|n| n.starts_with(prefix)).collect())
+            let names = self.topic_names.submit(()).await.unwrap_or_else(|| Err(shut_down("Metadata")))?;
+            Ok(names.iter().filter(|n| n.starts_with(prefix)).cloned().collect())
         })
     }
 
     fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
         Box::pin(async move {
-            // The group list is librdkafka memory that may not cross threads: read the names there.
-            let groups = self
-                .blocking("ListGroups", |client, timeout| {
-                    let list = client.fetch_group_list(None, timeout)?;
-                    Ok(list.groups().iter().map(|g| g.name().to_string()).collect::<Vec<_>>())
-                })
-                .await?;
-            Ok(groups.into_iter().filter(|n| n.starts_with(prefix)).collect())
+            let names = self.group_names.submit(()).await.unwrap_or_else(|| Err(shut_down("ListGroups")))?;
+            Ok(names.iter().filter(|n| n.starts_with(prefix)).cloned().collect())
         })
     }
 
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
         Box::pin(async move {
-            let metadata = self.metadata(Some(name.to_string())).await?;
-            let brokers = metadata.brokers().len() as i32;
-            let absent = TopicView { topic: None, brokers };
-            let Some(t) = metadata.topics().iter().find(|t| t.name() == name) else { return Ok(absent) };
-            match t.error() {
-                None => {}
-                Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => return Ok(absent),
-                Some(e) => return Err(code_error("Metadata", name, RDKafkaErrorCode::from(e))),
-            }
-            let replication_factor = t.partitions().iter().map(|p| p.replicas().len() as i32).max().unwrap_or(0);
-            let partitions = t.partitions().len() as i32;
-            let under_replicated = t.partitions().iter().filter(|p| p.isr().len() < p.replicas().len()).count() as i32;
+            let Some(shape) = self.shape(name).await? else {
+                return Ok(TopicView { topic: None, brokers: Some(self.live_brokers().await?) });
+            };
+            let partitions = shape.partitions.len() as i32;
+            let replication_factor = shape.partitions.iter().map(|(replicas, _)| *replicas as i32).max().unwrap_or(0);
+            let under_replicated = shape.partitions.iter().filter(|(replicas, isr)| isr < replicas).count() as i32;
             let config = self.describe_config(name).await?;
+            let brokers = if under_replicated > 0 { Some(self.live_brokers().await?) } else { None };
             let topic = ObservedTopic { partitions, replication_factor, under_replicated, config };
             Ok(TopicView { topic: Some(topic), brokers })
+        })
+    }
+
+    fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
+        Box::pin(async move {
+            let brokers = self.ext.live_brokers().await.map_err(|e| ext_error("DescribeCluster", e))?;
+            Ok(brokers as i32)
         })
     }
 
@@ -326,15 +403,15 @@ impl KafkaAdmin for RdKafkaAdmin {
         group: Option<&'a str>,
     ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
         Box::pin(async move {
-            let (admin, settings) = (self.admin.clone(), self.settings.clone());
-            let (name, group, timeout) = (topic.to_string(), group.map(str::to_string), self.timeout);
-            // Metadata, committed offsets and watermarks are blocking calls.
+            let (admin, name, timeout) = (self.admin.clone(), topic.to_string(), self.timeout);
+            // Metadata and watermarks are blocking calls.
+            let partitions = blocking("Metadata", move || partition_count(&admin, &name, timeout)).await?;
+            let committed = match group {
+                Some(group) => self.committed(group, topic, partitions).await?,
+                None => Default::default(),
+            };
+            let (admin, name) = (self.admin.clone(), topic.to_string());
             blocking("ListOffsets", move || {
-                let partitions = partition_count(&admin, &name, timeout)?;
-                let committed = match group {
-                    Some(group) => super::client::committed_offsets(&settings, &group, &name, partitions, timeout)?,
-                    None => Default::default(),
-                };
                 let mut progress = TopicProgress::default();
                 for p in 0..partitions {
                     let (low, high) =
@@ -351,7 +428,7 @@ impl KafkaAdmin for RdKafkaAdmin {
     }
 
     fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
-        Box::pin(async move { self.ext.describe_topic_id(name).await.map_err(|e| ext_error("DescribeTopics", e)) })
+        Box::pin(async move { Ok(self.shape(name).await?.and_then(|shape| shape.id)) })
     }
     fn committed_offsets<'a>(
         &'a self,
@@ -359,13 +436,9 @@ impl KafkaAdmin for RdKafkaAdmin {
         topic: &'a str,
     ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
         Box::pin(async move {
-            let (admin, settings, timeout) = (self.admin.clone(), self.settings.clone(), self.timeout);
-            let (group, topic) = (group.to_string(), topic.to_string());
-            blocking("OffsetFetch", move || {
-                let partitions = partition_count(&admin, &topic, timeout)?;
-                super::client::committed_offsets(&settings, &group, &topic, partitions, timeout)
-            })
-            .await
+            let (admin, name, timeout) = (self.admin.clone(), topic.to_string(), self.timeout);
+            let partitions = blocking("Metadata", move || partition_count(&admin, &name, timeout)).await?;
+            self.committed(group, topic, partitions).await
         })
     }
     fn reset_offsets<'a>(
@@ -469,9 +542,10 @@ pub trait KafkaSecurity: Send + Sync {
 
 impl KafkaSecurity for RdKafkaAdmin {
     fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
-        Box::pin(
-            async move { self.quotas.scram_users().await.map_err(|e| quota_error("DescribeUserScramCredentials", e)) },
-        )
+        Box::pin(async move {
+            let users = self.scram_users.submit(()).await;
+            users.unwrap_or_else(|| Err(shut_down("DescribeUserScramCredentials"))).map(Arc::unwrap_or_clone)
+        })
     }
     fn scram_mechanisms<'a>(
         &'a self,
