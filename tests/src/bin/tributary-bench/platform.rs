@@ -5,18 +5,38 @@ use super::*;
 use crate::sink::water_spec;
 
 pub(crate) async fn topics_bench(args: &Args) {
-    let _operator = operator().await;
+    let mut running = Some(operator().await);
     let admin = kafka_admin();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(120)));
     let limits =
         format!("  kafka:\n    limits:\n      maxTopics: {}\n      maxPartitions: {}\n", args.count, args.count * 3);
     for rep in 0..args.reps {
-        let order = if rep % 2 == 0 { ["operator", "raw"] } else { ["raw", "operator"] };
+        let order = if rep % 2 == 0 { ["operator", "raw", "api"] } else { ["api", "raw", "operator"] };
         for side in order {
             let prefix = unique("bt");
             let names: Vec<String> = (0..args.count).map(|i| format!("t{i}")).collect();
             let mut applied = 0.0;
-            let seconds = if side == "raw" {
+            let seconds = if side == "api" {
+                // The API server's part alone: the same Topic objects created the same way,
+                // with no operator running (none reacts, nothing is added to them).
+                if let Some(op) = running.take() {
+                    op.terminate();
+                    wait_until("the operator to stop", Duration::from_secs(60), || async {
+                        if op.alive() { Err("running".to_string()) } else { Ok(()) }
+                    })
+                    .await;
+                }
+                ensure_namespace(&prefix).await;
+                let api: Api<Topic> = Api::namespaced(client().await, &prefix);
+                let start = Instant::now();
+                create_topic_objects(&api, &prefix, &names).await;
+                let seconds = start.elapsed().as_secs_f64();
+                let _ = api.delete_collection(&DeleteParams::default(), &ListParams::default()).await;
+                let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client().await)
+                    .delete(&prefix, &DeleteParams::default())
+                    .await;
+                seconds
+            } else if side == "raw" {
                 let full: Vec<String> = names.iter().map(|n| format!("{prefix}.{n}")).collect();
                 let start = Instant::now();
                 let new: Vec<NewTopic> = full.iter().map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(3))).collect();
@@ -32,23 +52,13 @@ pub(crate) async fn topics_bench(args: &Args) {
                 }
                 seconds
             } else {
+                if running.is_none() {
+                    running = Some(operator().await);
+                }
                 ready_tenant(&prefix, &limits).await;
                 let api: Api<Topic> = Api::namespaced(client().await, &prefix);
                 let start = Instant::now();
-                futures::stream::iter(names.iter())
-                    .map(|n| {
-                        let topic: Topic = serde_json::from_value(json!({
-                            "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
-                            "metadata": {"name": n, "namespace": prefix},
-                            "spec": {"partitions": 1, "replicationFactor": 3, "deletionPolicy": "Delete"}}))
-                        .unwrap();
-                        let api = api.clone();
-                        async move { api.create(&PostParams::default(), &topic).await.map(|_| ()) }
-                    })
-                    .buffer_unordered(16)
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .unwrap();
+                create_topic_objects(&api, &prefix, &names).await;
                 applied = start.elapsed().as_secs_f64();
                 wait_until("every Topic Ready", Duration::from_secs(1800), || async {
                     let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
@@ -71,20 +81,42 @@ pub(crate) async fn topics_bench(args: &Args) {
                 &args.out,
                 &Sample {
                     bench: "topics",
-                    side: if side == "raw" { "raw-batched-createtopics" } else { "operator-topic-objects" },
+                    side: match side {
+                        "raw" => "raw-batched-createtopics",
+                        "api" => "api-creates-alone",
+                        _ => "operator-topic-objects",
+                    },
                     rep,
                     records: args.count as u64,
                     seconds,
-                    note: if side == "raw" {
-                        "1 partition, RF 3 each; CreateTopics in batches of 100".into()
-                    } else {
-                        format!("1 partition, RF 3 each; the {} creates took {applied:.2} s of it", args.count)
+                    note: match side {
+                        "raw" => "1 partition, RF 3 each; CreateTopics in batches of 100".into(),
+                        "api" => "the Topic objects alone, 16 creates at a time, no operator running".into(),
+                        _ => format!("1 partition, RF 3 each; the {} creates took {applied:.2} s of it", args.count),
                     },
                     ..Default::default()
                 },
             );
         }
     }
+}
+
+/// Creates the Topic objects `names` in `namespace`, 16 at a time (1 partition, RF 3, Delete).
+async fn create_topic_objects(api: &Api<Topic>, namespace: &str, names: &[String]) {
+    futures::stream::iter(names.iter())
+        .map(|n| {
+            let topic: Topic = serde_json::from_value(json!({
+                "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
+                "metadata": {"name": n, "namespace": namespace},
+                "spec": {"partitions": 1, "replicationFactor": 3, "deletionPolicy": "Delete"}}))
+            .unwrap();
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &topic).await.map(|_| ()) }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
 }
 
 fn ready_true(conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>) -> bool {
@@ -96,7 +128,79 @@ fn ready_true(conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta
 /// Topics per tenant in the steady-state measurement (100 tenants: 1,000 topics).
 const TOPICS_PER_TENANT: usize = 10;
 
+/// The floor under onboarding: the writes a Tenant's provisioning makes in Kafka and
+/// Cassandra (SCRAM user, ACLs, quota; keyspace, role, grants), made for `count` tenants
+/// directly through the operator's own adapters, 16 at a time as the operator runs them,
+/// without Kubernetes. Each sample is one tenant's seconds from the common start.
+async fn raw_onboarding(args: &Args) {
+    use std::sync::Arc;
+    use tributary::external::cassandra::{CassandraAdmin, ScyllaAdmin, TENANT_PERMISSIONS};
+    use tributary::external::kafka::{KafkaSecurity, RdKafkaAdmin, ScramMechanism};
+    use tributary::tenant::build::desired_acls;
+
+    let config = tributary::config::Config::from_env().expect("the operator's settings from the stack's env");
+    let metrics = Arc::new(tributary::metrics::Metrics::default());
+    let timeout = Duration::from_secs(30);
+    let kafka = RdKafkaAdmin::new(&config.kafka, timeout, metrics.clone()).expect("Kafka admin client");
+    let cassandra = ScyllaAdmin::new(config.cassandra.clone(), timeout, metrics);
+    let tenants: Vec<tributary::tenant::ValidatedTenant> = (0..args.count)
+        .map(|_| {
+            let tenant: Tenant = serde_json::from_value(json!({
+                "apiVersion": "tributary.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": unique("br")},
+                "spec": {"kafka": {"quotas": {"producerByteRate": 1048576}}}}))
+            .unwrap();
+            tributary::tenant::validate(&tenant).unwrap()
+        })
+        .collect();
+    let password = "bench-raw-onboarding";
+    let start = Instant::now();
+    let seconds: Vec<f64> = futures::stream::iter(&tenants)
+        .map(|v| async {
+            let kafka_side = async {
+                kafka.upsert_scram_user(&v.kafka_user, ScramMechanism::Sha512, password).await?;
+                kafka.create_acls(desired_acls(v).into_iter().collect()).await?;
+                kafka.alter_user_quotas(&v.kafka_user, &v.quotas, &[]).await
+            };
+            let cassandra_side = async {
+                cassandra.put_keyspace(&v.keyspace, &v.replication, false).await?;
+                cassandra.put_role(&v.cassandra_role, password, false).await?;
+                for permission in TENANT_PERMISSIONS {
+                    cassandra.grant(&v.cassandra_role, permission, &v.keyspace).await?;
+                }
+                Ok::<_, tributary::external::cassandra::CassandraCallError>(())
+            };
+            let (k, c) = tokio::join!(kafka_side, cassandra_side);
+            k.unwrap_or_else(|e| panic!("Kafka writes of {}: {e}", v.name));
+            c.unwrap_or_else(|e| panic!("Cassandra writes of {}: {e}", v.name));
+            start.elapsed().as_secs_f64()
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for s in &seconds {
+        emit(
+            &args.out,
+            &Sample {
+                bench: "onboarding-raw",
+                side: "tenant-writes-direct",
+                records: 1,
+                seconds: *s,
+                note: "SCRAM user, ACLs, quota, keyspace, role, grants through the operator's adapters, 16 at a time"
+                    .into(),
+                ..Default::default()
+            },
+        );
+    }
+    for v in &tenants {
+        let _ = kafka.delete_acls(desired_acls(v).into_iter().collect()).await;
+        let _ = kafka.delete_scram_user(&v.kafka_user).await;
+        let _ = cassandra.drop_keyspace(&v.keyspace).await;
+        let _ = cassandra.drop_role(&v.cassandra_role).await;
+    }
+}
+
 pub(crate) async fn tenants_bench(args: &Args) {
+    raw_onboarding(args).await;
     let operator = operator().await;
     let api: Api<Tenant> = Api::all(client().await);
     let names: Vec<String> = (0..args.count).map(|_| unique("bo")).collect();
@@ -191,9 +295,19 @@ pub(crate) async fn tenants_bench(args: &Args) {
 
     // Steady state: everything converged; two full resyncs (30 s each) with nothing to change.
     let writes = || async { operator.metric("tributary_external_writes_total").await.unwrap_or(0.0) };
-    let (w0, (c0, _)) = (writes().await, proc_usage(operator.pid));
+    // Reconciles per kind in the window: one per object per resync when nothing changes.
+    let reconciles = || async {
+        let mut counts = Vec::new();
+        for kind in ["Tenant", "Topic", "CassandraSink"] {
+            let name = format!("tributary_reconciles_total{{kind=\"{kind}\"}}");
+            counts.push(operator.metric(&name).await.unwrap_or(0.0));
+        }
+        counts
+    };
+    let (w0, r0, (c0, _)) = (writes().await, reconciles().await, proc_usage(operator.pid));
     tokio::time::sleep(Duration::from_secs(66)).await; // two resync periods (+10 % jitter): a measurement window, not a wait for a condition
-    let (w1, (c1, rss)) = (writes().await, proc_usage(operator.pid));
+    let (w1, r1, (c1, rss)) = (writes().await, reconciles().await, proc_usage(operator.pid));
+    let ran: Vec<f64> = r1.iter().zip(&r0).map(|(a, b)| a - b).collect();
     let now_rss = status_kib(operator.pid, "VmRSS").unwrap_or(0);
     let objects = api.list(&ListParams::default()).await.unwrap().items.len();
     let topic_count = topics_api.list(&ListParams::default()).await.unwrap().items.len();
@@ -208,14 +322,26 @@ pub(crate) async fn tenants_bench(args: &Args) {
             cpu_seconds: c1.zip(c0).map(|(a, b)| (a - b) / 2.0),
             peak_rss_kib: rss,
             note: format!(
-                "{} Kafka/Cassandra write calls in 2 resyncs of {objects} tenants, {topic_count} topics, {sink_count} sinks; RSS at the end {} MiB",
+                "{} Kafka/Cassandra write calls in 2 resyncs of {objects} tenants, {topic_count} topics, {sink_count} sinks \
+                 ({} Tenant, {} Topic, {} CassandraSink reconciles); RSS at the end {} MiB",
                 w1 - w0,
+                ran[0],
+                ran[1],
+                ran[2],
                 now_rss / 1024
             ),
             ..Default::default()
         },
     );
+    // The Tenants go with their topics and keyspaces (deletionPolicy Delete); this operator
+    // finishes that before it stops, so no later measurement inherits the work.
     for n in &names {
         let _ = api.delete(n, &DeleteParams::default()).await;
     }
+    wait_until("the benchmark's Tenants deleted", Duration::from_secs(900), || async {
+        let left = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let left = left.iter().filter(|t| created.contains_key(&t.name_any())).count();
+        if left == 0 { Ok(()) } else { Err(format!("{left} left")) }
+    })
+    .await;
 }
