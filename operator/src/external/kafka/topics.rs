@@ -114,29 +114,16 @@ impl RdKafkaAdmin {
             let ext = ext.clone();
             Batcher::spawn(BATCH, move |names| describe_topics(ext.clone(), names))
         };
-        let topic_names = {
-            let admin = admin.clone();
-            Batcher::shared(move || {
-                let admin = admin.clone();
-                blocking("Metadata", move || {
-                    let metadata =
-                        admin.inner().fetch_metadata(None, timeout).map_err(|e| call_error("Metadata", &e))?;
-                    Ok(Arc::new(metadata.topics().iter().map(|t| t.name().to_string()).collect()))
-                })
-            })
-        };
-        let group_names = {
-            let admin = admin.clone();
-            Batcher::shared(move || {
-                let admin = admin.clone();
-                // The group list is librdkafka memory that may not cross threads: read the names there.
-                blocking("ListGroups", move || {
-                    let list =
-                        admin.inner().fetch_group_list(None, timeout).map_err(|e| call_error("ListGroups", &e))?;
-                    Ok(Arc::new(list.groups().iter().map(|g| g.name().to_string()).collect()))
-                })
-            })
-        };
+        // Both read on the blocking thread: the answers are librdkafka memory that may not
+        // cross threads, so only the names leave it.
+        let topic_names = shared_names(&admin, "Metadata", move |client| {
+            let metadata = client.fetch_metadata(None, timeout)?;
+            Ok(metadata.topics().iter().map(|t| t.name().to_string()).collect())
+        });
+        let group_names = shared_names(&admin, "ListGroups", move |client| {
+            let list = client.fetch_group_list(None, timeout)?;
+            Ok(list.groups().iter().map(|g| g.name().to_string()).collect())
+        });
         let scram_users = {
             let quotas = quotas.clone();
             Batcher::shared(move || {
@@ -208,6 +195,24 @@ impl RdKafkaAdmin {
 
 fn options(timeout: Duration) -> AdminOptions {
     AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout))
+}
+
+/// A cluster-wide list of names from one of librdkafka's blocking calls, shared by the
+/// requests waiting at once (see [`Batcher::shared`]).
+fn shared_names(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    call: &'static str,
+    read: impl Fn(&rdkafka::client::Client<DefaultClientContext>) -> Result<Vec<String>, KafkaError>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+) -> Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>> {
+    let admin = admin.clone();
+    Batcher::shared(move || {
+        let (admin, read) = (admin.clone(), read.clone());
+        blocking(call, move || read(admin.inner()).map(Arc::new).map_err(|e| call_error(call, &e)))
+    })
 }
 
 /// Topics per batched CreateTopics / DescribeConfigs request.
