@@ -16,3 +16,4 @@ pub mod tenant;
 #[cfg(test)]
 mod testing;
 pub mod topic;
+pub mod watch;

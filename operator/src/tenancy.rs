@@ -45,7 +45,7 @@ impl TenancyCache {
                 + 'static,
         {
             let (store, writer) = reflector::store();
-            let stream = watcher(api, config).default_backoff().modify(crate::controller::slim).reflect(writer);
+            let stream = watcher(api, config).default_backoff().modify(crate::watch::slim).reflect(writer);
             tokio::spawn(stream.for_each(|_| futures::future::ready(())));
             store
         }

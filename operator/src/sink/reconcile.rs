@@ -53,7 +53,7 @@ pub const MAPPING_VALID: &str = "MappingValid";
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let (store, watch) =
-        crate::controller::slim_watch(Api::<CassandraSink>::all(client.clone()), watcher::Config::default());
+        crate::watch::slim_watch(Api::<CassandraSink>::all(client.clone()), watcher::Config::default());
     let controller = Controller::for_stream(watch, store);
     // A sink is re-checked when its Topic changes (readiness, Kafka name).
     let sinks = controller.store();

@@ -35,8 +35,7 @@ pub(crate) struct TopicContext {
 }
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
-    let (topics, watch) =
-        crate::controller::slim_watch(Api::<Topic>::all(ctx.client.clone()), watcher::Config::default());
+    let (topics, watch) = crate::watch::slim_watch(Api::<Topic>::all(ctx.client.clone()), watcher::Config::default());
     let controller = Controller::for_stream(watch, topics.clone());
     // A Tenant appearing or changing (prefix, limits) re-checks the Topics in its namespace.
     let topic_ctx = Arc::new(TopicContext { ctx: ctx.clone(), topics: topics.clone() });
