@@ -92,7 +92,10 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
                 deletion_policy: Some(topic.spec.deletion_policy.unwrap_or(tenant.deletion_policy)),
                 ..Outcome::new(DesiredCondition::not_ready(Reason::Pending, String::new()))
             };
-            if let Some(holder) = holder_of(&tctx.topics, &topic, &name, &tenant) {
+            // The Topics of this namespace, from one scan of the cache (it holds every Topic).
+            let neighbours: Vec<Arc<Topic>> =
+                tctx.topics.state().into_iter().filter(|t| t.metadata.namespace == topic.metadata.namespace).collect();
+            if let Some(holder) = holder_of(&neighbours, &topic, &name, &tenant) {
                 let message = format!(
                     "Topic {}/{} already maps to Kafka topic {name}; this newer Topic changes nothing. Set spec.topicName to another name, or delete this Topic",
                     holder.namespace().unwrap_or_default(),
@@ -101,7 +104,7 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
                 // The holder going away sends no event here: look again on the resync.
                 (Outcome { ready: DesiredCondition::not_ready(Reason::Conflict, message), ..base }, ctx.resync(), None)
             } else {
-                match validate(&topic, &tenant, &siblings(ctx, &tctx.topics, &topic, &tenant).await?) {
+                match validate(&topic, &tenant, &siblings(ctx, &neighbours, &topic, &tenant).await?) {
                     Err(refusal) => (
                         Outcome { ready: DesiredCondition::not_ready(refusal.reason, refusal.message), ..base },
                         Action::await_change(),
@@ -188,28 +191,30 @@ async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Ac
 /// while neither manages it, the older one. The other Topic (the newer) touches nothing.
 /// Only Topics of the same namespace can map to `name` (Tenants' prefixes never overlap),
 /// and only through their spec: a status naming `name` elsewhere proves nothing.
-fn holder_of(topics: &Store<Topic>, topic: &Topic, name: &str, tenant: &ValidatedTenant) -> Option<Arc<Topic>> {
+fn holder_of(neighbours: &[Arc<Topic>], topic: &Topic, name: &str, tenant: &ValidatedTenant) -> Option<Arc<Topic>> {
     let manages = |t: &Topic| t.status.as_ref().and_then(|s| s.kafka_name.as_deref()) == Some(name);
     if manages(topic) {
         return None;
     }
     let age = |t: &Topic| (t.meta().creation_timestamp.clone().map(|c| c.0), t.namespace(), t.name_any());
-    topics
-        .state()
-        .into_iter()
-        // Compared in place: this scans every Topic on each reconcile.
+    neighbours
+        .iter()
         .filter(|t| t.meta().uid != topic.meta().uid && t.metadata.namespace == topic.metadata.namespace)
         .filter(|t| kafka_name(t, tenant) == name && (manages(t) || age(t) < age(topic)))
         .min_by_key(|t| age(t))
+        .cloned()
 }
 
 /// What the tenant's objects older than `topic` use (Topics from the controller's cache;
 /// the CassandraSinks, whose dead-letter topics count too, listed only when the tenant has
 /// topic or partition limits), for the guardrails.
-async fn siblings(ctx: &Context, topics: &Store<Topic>, topic: &Topic, tenant: &ValidatedTenant) -> Result<Siblings> {
+async fn siblings(
+    ctx: &Context,
+    same_namespace: &[Arc<Topic>],
+    topic: &Topic,
+    tenant: &ValidatedTenant,
+) -> Result<Siblings> {
     let namespace = topic.namespace().unwrap_or_default();
-    let same_namespace: Vec<Arc<Topic>> =
-        topics.state().into_iter().filter(|t| t.metadata.namespace == topic.metadata.namespace).collect();
     let sinks = if tenant.limits.max_topics.is_some() || tenant.limits.max_partitions.is_some() {
         Api::<CassandraSink>::namespaced(ctx.client.clone(), &namespace).list(&ListParams::default()).await?.items
     } else {
