@@ -87,12 +87,6 @@ async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it()
     assert!(error.contains("dead-lettered") && error.contains("station"), "{error}");
     let time: k8s_openapi::jiff::Timestamp = status.last_error_time.expect("a time with the error").parse().unwrap();
     assert!(k8s_openapi::jiff::Timestamp::now().duration_since(time).as_secs() < 600, "{time}");
-    // The dead-letter topic keeps records a week unless the spec says otherwise.
-    let dlq = format!("{tenant}.dlq.readings");
-    wait_config(&dlq, "retention.ms", Some("604800000")).await;
-    let patch = serde_json::json!({"spec": {"deadLetterRetentionHours": 2}});
-    api.patch("readings", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
-    wait_config(&dlq, "retention.ms", Some("7200000")).await;
     // The same as the pod's own report.
     let pod = &sinks.pods().await[0];
     let report: SinkReport = serde_json::from_str(&pod_get(pod, REPORT_PATH).await.unwrap()).unwrap();
@@ -107,5 +101,12 @@ async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it()
             assert!(body.starts_with("ok: last activity") && body.contains("0 writes in flight"), "{path}: {body}");
         }
     }
+    // Last, as a spec change rolls the pods: the dead-letter topic keeps records a week
+    // unless the spec says otherwise.
+    let dlq = format!("{tenant}.dlq.readings");
+    wait_config(&dlq, "retention.ms", Some("604800000")).await;
+    let patch = serde_json::json!({"spec": {"deadLetterRetentionHours": 2}});
+    api.patch("readings", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    wait_config(&dlq, "retention.ms", Some("7200000")).await;
     kubectl(&["delete", "cassandrasink", "readings", "-n", &tenant, "--timeout=120s"]);
 }
