@@ -152,9 +152,14 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     tokio::spawn(serve(http, metrics.clone(), health.clone()));
 
     check_tls(&config).await?;
+    // Only the sink's own keyspace, and only what routing needs (its replication and
+    // partitioner): by default the driver copies every keyspace's tables and columns at start,
+    // every 60 s and after every schema change in the cluster, in every sink pod.
     let mut builder = SessionBuilder::new()
         .known_nodes(&config.contact_points)
-        .user(&secrets.cassandra_username, &secrets.cassandra_password);
+        .user(&secrets.cassandra_username, &secrets.cassandra_password)
+        .keyspaces_to_fetch([config.keyspace.as_str()])
+        .fetch_full_schema_metadata(false);
     if let Some(ca) = &config.cassandra_ca_pem {
         builder = builder.tls_context(Some(tributary_api::tls::connector("cassandraCaPem", Some(ca))?));
     }

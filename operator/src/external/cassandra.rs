@@ -154,9 +154,16 @@ impl ScyllaAdmin {
         if let Some(session) = guard.as_ref() {
             return Ok(session.clone());
         }
+        // No schema metadata in the driver: the reads below ask `system_schema` for the one
+        // table or keyspace they need. By default the driver copies the whole cluster's schema
+        // (every tenant's keyspaces, tables and columns) at start, every 60 s and after each
+        // schema change: with hundreds of tenants that refetch, repeated for every keyspace and
+        // table created, cost more than the reconciles themselves.
         let mut builder = SessionBuilder::new()
             .known_nodes(&self.settings.contact_points)
-            .user(&self.settings.username, &self.settings.password);
+            .user(&self.settings.username, &self.settings.password)
+            .fetch_schema_metadata(false)
+            .fetch_full_schema_metadata(false);
         if let Some(ca) = &self.settings.ca_pem {
             let tls = crate::api::tls::connector("CASSANDRA_CA_FILE", Some(ca)).map_err(|e| error(call, e, false))?;
             builder = builder.tls_context(Some(tls));
