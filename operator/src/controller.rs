@@ -144,6 +144,43 @@ pub async fn record_applied(secrets: &Api<Secret>, name: &str, annotation: &str,
     Ok(())
 }
 
+/// On an object the operator applies: a fingerprint of what it applied last.
+pub const APPLIED_HASH: &str = "tributary.dev/applied-hash";
+
+/// Marks `desired` with the fingerprint of its own content (see [`applied_unchanged`]).
+pub fn stamp_applied<K: Resource + serde::Serialize>(desired: &mut K) {
+    use sha2::{Digest, Sha256};
+    let meta = desired.meta_mut();
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(APPLIED_HASH);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+    let body = serde_json::to_vec(desired).unwrap_or_default();
+    let hash: String = Sha256::digest(&body).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    desired.meta_mut().annotations.get_or_insert_with(Default::default).insert(APPLIED_HASH.into(), hash);
+}
+
+/// Whether applying `desired` (marked by [`stamp_applied`]) to `live`, as read from the API
+/// server, would change nothing: `live` carries the same fingerprint, so the operator's last
+/// apply was this very object, and no other field manager has written to it since (a
+/// `kubectl edit`, `scale` or `annotate` adds its manager; status writers do not count). A
+/// steady resync then skips the write; anything else is applied as before.
+pub fn applied_unchanged<K: Resource>(live: Option<&K>, desired: &K) -> bool {
+    let Some(live) = live else { return false };
+    let hash = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)).cloned()
+    };
+    let ours = |e: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+        e.manager.as_deref() == Some(FIELD_MANAGER)
+    };
+    let ours_only = live.meta().managed_fields.as_ref().is_some_and(|entries| {
+        entries.iter().any(ours) && entries.iter().all(|e| ours(e) || e.subresource.as_deref() == Some("status"))
+    });
+    hash(desired.meta()).is_some() && hash(live.meta()) == hash(desired.meta()) && ours_only
+}
+
 /// A watch of `K` that only passes on the changes another controller reacts to: the
 /// object's readiness, its tenant, its generation, whether it is being deleted, and its
 /// deletion. A sink's status changes every few seconds (lag) and a Topic's on resync notes;
@@ -195,27 +232,68 @@ where
     })
 }
 
-/// For a watch on Tenants: the objects of `store` in the Tenant's namespace (from its spec).
+/// For a watch on Tenants: the watched objects in the Tenant's namespace (from its spec).
 pub fn in_tenant_namespace<K>(
-    store: kube::runtime::reflector::Store<K>,
+    watched: crate::watch::Watched<K>,
 ) -> impl Fn(crate::api::Tenant) -> Vec<kube::runtime::reflector::ObjectRef<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    move |tenant| {
-        let namespace = crate::tenant::validate(&tenant).map(|v| v.namespace).ok();
-        store
-            .state()
-            .into_iter()
-            .filter(|o| namespace.is_some() && o.meta().namespace == namespace)
+    move |tenant| match crate::tenant::validated(&tenant) {
+        Ok(v) => watched
+            .in_namespace(&v.namespace)
+            .iter()
             .map(|o| kube::runtime::reflector::ObjectRef::from_obj(o.as_ref()))
-            .collect()
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_apply_is_skipped_only_when_the_live_object_is_the_last_one_applied_and_nobody_else_wrote() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let desired = |value: &str| {
+            let mut cm =
+                ConfigMap { data: Some([("config.yaml".to_string(), value.to_string())].into()), ..Default::default() };
+            stamp_applied(&mut cm);
+            cm
+        };
+        let entry = |manager: &str, subresource: Option<&str>| ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            subresource: subresource.map(Into::into),
+            ..Default::default()
+        };
+        let live = |cm: &ConfigMap, entries: Vec<ManagedFieldsEntry>| {
+            let mut live = cm.clone();
+            live.metadata.managed_fields = Some(entries);
+            live
+        };
+        let wanted = desired("a");
+        assert_eq!(desired("a").metadata.annotations, wanted.metadata.annotations, "the fingerprint is stable");
+        let mut restamped = wanted.clone();
+        stamp_applied(&mut restamped);
+        assert_eq!(restamped.metadata.annotations, wanted.metadata.annotations, "stamping twice changes nothing");
+
+        assert!(applied_unchanged(Some(&live(&wanted, vec![entry(FIELD_MANAGER, None)])), &wanted));
+        let with_status =
+            live(&wanted, vec![entry(FIELD_MANAGER, None), entry("kube-controller-manager", Some("status"))]);
+        assert!(applied_unchanged(Some(&with_status), &wanted), "a status writer changes none of the applied fields");
+        assert!(!applied_unchanged(None, &wanted), "absent: create it");
+        assert!(
+            !applied_unchanged(Some(&live(&desired("b"), vec![entry(FIELD_MANAGER, None)])), &wanted),
+            "changed spec"
+        );
+        let edited = live(&wanted, vec![entry(FIELD_MANAGER, None), entry("kubectl-edit", None)]);
+        assert!(!applied_unchanged(Some(&edited), &wanted), "someone else wrote to it: apply again");
+        let scaled = live(&wanted, vec![entry(FIELD_MANAGER, None), entry("kubectl", Some("scale"))]);
+        assert!(!applied_unchanged(Some(&scaled), &wanted), "kubectl scale wrote spec.replicas: apply again");
+        assert!(!applied_unchanged(Some(&live(&wanted, Vec::new())), &wanted), "no record of who wrote it");
+    }
 
     #[test]
     fn a_secret_records_only_the_fingerprint_of_its_own_password() {

@@ -12,11 +12,11 @@ use kube::{Client, ResourceExt};
 use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
 use crate::error::Result;
-use crate::tenant::{ValidatedTenant, validate};
+use crate::tenant::{ValidatedTenant, validated};
 
 pub enum Tenancy {
     /// The namespace's tenant, validated.
-    Tenant(Arc<Tenant>, Box<ValidatedTenant>),
+    Tenant(Arc<Tenant>, Arc<ValidatedTenant>),
     /// No usable tenant; the message says why and what to do (for the object's status).
     None(String),
 }
@@ -119,8 +119,8 @@ async fn lookup(client: &Client, cache: &TenancyCache, namespace: &str, deleting
     if tenant.metadata.deletion_timestamp.is_some() && !deleting_too {
         return none(format!("Tenant {name} is being deleted"));
     }
-    match validate(&tenant) {
-        Ok(v) if v.namespace == namespace => Ok(Tenancy::Tenant(tenant, Box::new(v))),
+    match validated(&tenant) {
+        Ok(v) if v.namespace == namespace => Ok(Tenancy::Tenant(tenant, v)),
         Ok(v) => none(format!("Tenant {name} now uses namespace {}, not {namespace}", v.namespace)),
         Err(e) => none(format!("Tenant {name} is invalid ({e})")),
     }

@@ -29,8 +29,8 @@ use crate::api::{
     CassandraSink, CassandraSinkSpec, CassandraSinkStatus, ReplayPhase, ReplayStatus, Tenant, Topic, WriteTime,
 };
 use crate::controller::{
-    APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy, in_tenant_namespace,
-    object_key, readiness_changes, record_applied, recorded,
+    APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, applied_unchanged, credential_fingerprint, error_policy,
+    in_tenant_namespace, object_key, readiness_changes, record_applied, recorded, stamp_applied,
 };
 use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::quotas::quota_changes;
@@ -52,24 +52,24 @@ pub const MAPPING_VALID: &str = "MappingValid";
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let (store, watch) =
+    let (sinks, watch) =
         crate::watch::slim_watch(Api::<CassandraSink>::all(client.clone()), watcher::Config::default());
-    let controller = Controller::for_stream(watch, store);
+    let controller = Controller::for_stream(watch, sinks.store.clone());
     // A sink is re-checked when its Topic changes (readiness, Kafka name).
-    let sinks = controller.store();
+    let of_topic = sinks.clone();
     let sinks_of_topic = move |topic: Topic| {
         let name = topic.name_any();
-        let ns = topic.metadata.namespace;
-        sinks
-            .state()
+        let ns = topic.metadata.namespace.unwrap_or_default();
+        of_topic
+            .in_namespace(&ns)
             .into_iter()
-            .filter(|s| s.metadata.namespace == ns && s.spec.topic == name)
+            .filter(|s| s.spec.topic == name)
             .map(|s| ObjectRef::from_obj(s.as_ref()))
             .collect::<Vec<_>>()
     };
     // A rotation of the tenant's credentials rolls its sinks onto the new ones: the Tenant
     // publishes the rotation in its status once the new credentials are in its Secret.
-    let sinks_of_tenant = in_tenant_namespace(controller.store());
+    let sinks_of_tenant = in_tenant_namespace(sinks);
     let rotated_at = |t: &Tenant| {
         use std::hash::{Hash, Hasher};
         let at = t.status.as_ref()?.credentials.as_ref()?.rotated_at.as_ref()?;
@@ -466,7 +466,8 @@ async fn deploy(
     // The base the pods run with comes first: the ConfigMap keeps it even where an older
     // CRD (Helm does not upgrade CRDs) prunes `status.writeTime`.
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
-    let running = config_maps.get_opt(&names.object).await?.as_ref().and_then(build::parse_config);
+    let live_config = config_maps.get_opt(&names.object).await?;
+    let running = live_config.as_ref().and_then(build::parse_config);
     let previous = running.and_then(|c| c.write_time).or(status.write_time.clone());
     let write_time = WriteTime::choose(previous.as_ref(), &topic_id, Timestamp::now().as_microsecond(), source.end);
     status.write_time = Some(write_time.clone());
@@ -526,8 +527,11 @@ async fn deploy(
     };
     let (yaml, hash) = build::render_config(&config);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
-    config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
+    let mut config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
+    stamp_applied(&mut config_map);
+    if !applied_unchanged(live_config.as_ref(), &config_map) {
+        config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
+    }
     // The tenant's Cassandra login, which the pods read from the tenant's Secret.
     let tenant_text = |key| secret_text(tenant_secret.as_ref(), key).unwrap_or_default();
     let cassandra_user = tenant_text(build::CASSANDRA_USERNAME_KEY);
@@ -542,7 +546,12 @@ async fn deploy(
     if let Some(done) = &status.replay {
         replay::record(&mut deployment, done);
     }
-    let live = deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?;
+    stamp_applied(&mut deployment);
+    // A steady resync writes nothing: the Deployment read above is already this one.
+    let live = match live {
+        Some(live) if applied_unchanged(Some(&live), &deployment) => live,
+        _ => deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?,
+    };
     // The previous Kafka credential of a rotation goes once no pod can still use it.
     if let Some(mechanism) = previous_slot.filter(|_| build::rolled_out(&live, build::CONFIG_HASH, &stamp.restart_hash))
     {

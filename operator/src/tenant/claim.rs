@@ -23,7 +23,7 @@ use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use super::build::Passwords;
-use super::validate::{ValidatedTenant, overlap, validate};
+use super::validate::{ValidatedTenant, overlap, validated};
 use crate::api::Reason;
 use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
@@ -49,7 +49,9 @@ fn refuse(reason: Reason, message: String) -> Option<Refusal> {
 
 /// Whether the operator has claimed this Tenant's names for it (see the module doc).
 pub fn is_claimed(tenant: &Tenant) -> bool {
-    tenant.uid().is_some() && tenant.annotations().get(CLAIM_ANNOTATION) == tenant.uid().as_ref()
+    let uid = tenant.metadata.uid.as_deref();
+    uid.is_some()
+        && tenant.metadata.annotations.as_ref().and_then(|a| a.get(CLAIM_ANNOTATION)).map(String::as_str) == uid
 }
 
 /// A Tenant provisioned before claims were recorded: it created its namespace (owner
@@ -65,15 +67,17 @@ pub fn provisioned_before_claims(tenant: &Tenant, namespace: Option<&Namespace>,
 /// The Tenant whose claim `tenant` overlaps: among the other Tenants, one that has claimed
 /// its names already, or else an older one (creationTimestamp, then name). Pure.
 pub fn holder<'a>(tenant: &Tenant, v: &ValidatedTenant, all: impl IntoIterator<Item = &'a Tenant>) -> Option<Refusal> {
-    let age = |t: &Tenant| (t.creation_timestamp().map(|c| c.0).unwrap_or(Timestamp::MAX), t.name_any());
-    let mut others: Vec<&Tenant> = all.into_iter().filter(|t| t.metadata.uid != tenant.metadata.uid).collect();
-    others.sort_by_key(|t| age(t));
-    others
-        .into_iter()
-        .filter(|t| is_claimed(t) || age(t) < age(tenant))
-        .filter_map(|t| overlap(v, &validate(t).ok()?))
-        .map(|message| Refusal { reason: Reason::OwnershipConflict, message })
-        .next()
+    fn age(t: &Tenant) -> (Timestamp, &str) {
+        let created = t.metadata.creation_timestamp.as_ref().map_or(Timestamp::MAX, |c| c.0);
+        (created, t.metadata.name.as_deref().unwrap_or_default())
+    }
+    let mine = age(tenant);
+    all.into_iter()
+        .filter(|t| t.metadata.uid != tenant.metadata.uid)
+        .filter(|t| is_claimed(t) || age(t) < mine)
+        .filter_map(|t| Some((age(t), overlap(v, &*validated(t).ok()?)?)))
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, message)| Refusal { reason: Reason::OwnershipConflict, message })
 }
 
 /// Whether `namespace` may be this Tenant's: never a system namespace; an existing one only
@@ -229,6 +233,7 @@ mod tests {
 
     use super::*;
     use crate::api::TenantSpec;
+    use crate::tenant::validate;
 
     fn tenant(name: &str, uid: &str, created: i64, f: impl FnOnce(&mut TenantSpec)) -> Tenant {
         let mut spec = TenantSpec::default();

@@ -6,4 +6,4 @@ pub mod reconcile;
 pub mod rotation;
 pub mod validate;
 
-pub use validate::{ValidatedTenant, validate};
+pub use validate::{ValidatedTenant, validate, validated};

@@ -42,7 +42,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let tenant_of_topic = |t: Topic| t.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     let tenant_of_sink = |s: CassandraSink| s.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     let (tenants, watch) = crate::watch::slim_watch(Api::<Tenant>::all(client.clone()), watcher::Config::default());
-    Controller::for_stream(watch, tenants)
+    Controller::for_stream(watch, tenants.store)
         // Secrets are not watched: the operator may read only the Secrets it names (no list or
         // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
         .owns(Api::<Namespace>::all(client.clone()), owned)

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher;
 use serde_json::json;
 
 use super::{Scenario, namespaced, tenant, tenant_path, topic};
@@ -37,11 +35,8 @@ impl Scenario {
         others: &[Topic],
     ) -> Result<kube::runtime::controller::Action> {
         let topic: Topic = self.api.object(&namespaced(ns, "topics", name));
-        let (store, mut writer): (Store<Topic>, _) = reflector::store();
-        for other in others.iter().chain([&topic]) {
-            writer.apply_watcher_event(&watcher::Event::Apply(other.clone()));
-        }
-        let tctx = Arc::new(TopicContext { ctx: self.ctx.clone(), topics: store });
+        let topics = crate::watch::Watched::of(others.iter().chain([&topic]).cloned());
+        let tctx = Arc::new(TopicContext { ctx: self.ctx.clone(), topics });
         crate::topic::reconcile::reconcile(Arc::new(topic), tctx).await
     }
 

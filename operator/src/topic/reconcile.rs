@@ -7,7 +7,6 @@ use futures::StreamExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
@@ -31,12 +30,12 @@ const NO_TENANT_RETRY: Duration = Duration::from_secs(15);
 /// count from instead of listing the namespace on each reconcile.
 pub(crate) struct TopicContext {
     pub(crate) ctx: Arc<Context>,
-    pub(crate) topics: Store<Topic>,
+    pub(crate) topics: crate::watch::Watched<Topic>,
 }
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let (topics, watch) = crate::watch::slim_watch(Api::<Topic>::all(ctx.client.clone()), watcher::Config::default());
-    let controller = Controller::for_stream(watch, topics.clone());
+    let controller = Controller::for_stream(watch, topics.store.clone());
     // A Tenant appearing or changing (prefix, limits) re-checks the Topics in its namespace.
     let topic_ctx = Arc::new(TopicContext { ctx: ctx.clone(), topics: topics.clone() });
     let topics_of_tenant = crate::controller::in_tenant_namespace(topics);
@@ -92,9 +91,8 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
                 deletion_policy: Some(topic.spec.deletion_policy.unwrap_or(tenant.deletion_policy)),
                 ..Outcome::new(DesiredCondition::not_ready(Reason::Pending, String::new()))
             };
-            // The Topics of this namespace, from one scan of the cache (it holds every Topic).
-            let neighbours: Vec<Arc<Topic>> =
-                tctx.topics.state().into_iter().filter(|t| t.metadata.namespace == topic.metadata.namespace).collect();
+            // The Topics of this namespace, from one scan of the cache's index.
+            let neighbours = tctx.topics.in_namespace(&namespace);
             if let Some(holder) = holder_of(&neighbours, &topic, &name, &tenant) {
                 let message = format!(
                     "Topic {}/{} already maps to Kafka topic {name}; this newer Topic changes nothing. Set spec.topicName to another name, or delete this Topic",
