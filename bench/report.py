@@ -54,7 +54,8 @@ topics_floor = None if topics_api is None or topics_raw is None else {
     k: topics_api[k] + topics_raw[k] for k in ("median", "min", "max")} | {"n": topics_api["n"]}
 onboarding = sorted(s["seconds"] for s in samples if s["bench"] == "onboarding")
 onboarding_raw = sorted(s["seconds"] for s in samples if s["bench"] == "onboarding-raw")
-steady = [s for s in samples if s["bench"] == "steady"]
+steady = [s for s in samples if s["bench"] == "steady" and s["side"] == "operator-per-resync"]
+freshness = [s for s in samples if s["bench"] == "steady" and s["side"] == "sink-status-freshness"]
 faults = [s for s in samples if s["bench"] == "faults"]
 sink_cpu = side("sink", "tributary-sink", "cpu_seconds")
 sink_rss = side("sink", "tributary-sink", "peak_rss_kib")
@@ -105,7 +106,7 @@ report = {"machine": machine, "sides": {
     "ratios": ratios,
     "onboarding": {"tenants": len(onboarding), "p50_seconds": pct(onboarding, 50), "p99_seconds": pct(onboarding, 99),
                    "raw_p50_seconds": pct(onboarding_raw, 50), "raw_p99_seconds": pct(onboarding_raw, 99)},
-    "steady": steady, "faults": faults, "samples": len(samples)}
+    "steady": steady, "freshness": freshness, "faults": faults, "samples": len(samples)}
 (results / "report.json").write_text(json.dumps(report, indent=2))
 
 fmt = lambda v, d=2: "—" if v is None else f"{v:,.{d}f}"
@@ -151,6 +152,8 @@ for s in steady:
     rss = s['peak_rss_kib'] / 1024
     lines += ["", f"Steady state: {s['note']}; operator {fmt(s['cpu_seconds'])} CPU-seconds per resync, "
               f"peak RSS {rss:.0f} MiB (target < 64 MiB: {'met' if rss < 64 else '**not met**'})."]
+for s in freshness:
+    lines += ["", f"A sink's status at this scale: {s['note']}: {s['seconds']:.1f} s."]
 for s in faults:
     lines += ["", f"Delivery under faults ({s['note']}): {s['records']:,} rows delivered, {s['lost']} lost, "
               f"{s['duplicates']:,} duplicate writes ({s['duplicate_ratio']:.4%} of the records delivered; rows are "

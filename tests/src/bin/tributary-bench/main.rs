@@ -15,6 +15,9 @@
 //!         M Tenants at once: apply-to-Ready latency of each; then 10 Topics and a CassandraSink
 //!         per tenant, and the operator's steady state over them (CPU per resync, peak RSS,
 //!         Kafka/Cassandra write calls per resync)
+//!     tributary-bench steady --out FILE
+//!         a new operator over the Tenants a `tenants` run left behind (bo-…): time to converge,
+//!         the same steady-state measurement, then the Tenants are deleted
 //!
 //! Needs `eval "$(make -s stack-env)"` and `cargo build --workspace`; `bench/run.sh` does both.
 
@@ -139,7 +142,7 @@ async fn operator() -> OperatorProcess {
 mod platform;
 mod sink;
 
-use platform::{tenants_bench, topics_bench};
+use platform::{steady_bench, tenants_bench, topics_bench};
 use sink::sink_bench;
 
 #[tokio::main]
@@ -152,6 +155,7 @@ async fn main() {
         "sink" => sink_bench(&args).await,
         "topics" => topics_bench(&args).await,
         "tenants" => tenants_bench(&args).await,
+        "steady" => steady_bench(&args).await,
         other => {
             eprintln!("tributary-bench: unknown command {other}");
             std::process::exit(2)

@@ -243,8 +243,6 @@ pub(crate) async fn tenants_bench(args: &Args) {
     }
     // Scale for the steady state: TOPICS_PER_TENANT Topics and one CassandraSink per tenant
     // (100 tenants: 1,000 topics, 100 sinks), all converged before the measurement.
-    let topics_api: Api<Topic> = Api::all(client().await);
-    let sinks_api: Api<CassandraSink> = Api::all(client().await);
     let setup = Instant::now();
     for n in &names {
         for i in 0..TOPICS_PER_TENANT {
@@ -261,7 +259,39 @@ pub(crate) async fn tenants_bench(args: &Args) {
         .unwrap();
         Api::<CassandraSink>::namespaced(client().await, n).create(&PostParams::default(), &sink).await.unwrap();
     }
-    let ours = |ns: Option<String>| ns.is_some_and(|ns| created.contains_key(&ns));
+    converge_and_measure(args, &operator, &names, setup).await;
+}
+
+/// `tributary-bench steady`: a new operator over the benchmark's Tenants that a previous run
+/// left in the cluster (those named `bo-…`, with their Topics and sinks): how long it takes to
+/// converge from scratch, then the same steady-state measurement; then they are deleted.
+pub(crate) async fn steady_bench(args: &Args) {
+    let api: Api<Tenant> = Api::all(client().await);
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|t| t.name_any())
+        .filter(|n| n.starts_with("bo-"))
+        .collect();
+    assert!(!names.is_empty(), "no benchmark Tenants (bo-…) in the cluster: run tributary-bench tenants first");
+    println!("[bench] a new operator over {} benchmark Tenants", names.len());
+    let setup = Instant::now();
+    let operator = operator().await;
+    converge_and_measure(args, &operator, &names, setup).await;
+}
+
+/// Waits until every Topic of the Tenants `names` is Ready and every sink's mapping valid,
+/// then measures two resyncs of the steady state and a sink's status freshness, and deletes
+/// the Tenants.
+async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[String], setup: Instant) {
+    let api: Api<Tenant> = Api::all(client().await);
+    let topics_api: Api<Topic> = Api::all(client().await);
+    let sinks_api: Api<CassandraSink> = Api::all(client().await);
+    let created: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let ours = |ns: Option<String>| ns.is_some_and(|ns| created.contains(ns.as_str()));
     wait_until("every Topic Ready and every sink's mapping valid", Duration::from_secs(1800), || async {
         let topics = topics_api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
         let ready = topics
@@ -286,11 +316,11 @@ pub(crate) async fn tenants_bench(args: &Args) {
         }
     })
     .await;
+    let converged = setup.elapsed().as_secs_f64();
     println!(
-        "[bench] {} topics and {} sinks converged in {:.1} s",
+        "[bench] {} topics and {} sinks converged in {converged:.1} s",
         names.len() * TOPICS_PER_TENANT,
-        names.len(),
-        setup.elapsed().as_secs_f64()
+        names.len()
     );
 
     // Steady state: everything converged; two full resyncs (30 s each) with nothing to change.
@@ -333,15 +363,80 @@ pub(crate) async fn tenants_bench(args: &Args) {
             ..Default::default()
         },
     );
+    emit(
+        &args.out,
+        &Sample {
+            bench: "steady",
+            side: "converged",
+            records: (names.len() * (TOPICS_PER_TENANT + 1)) as u64,
+            seconds: converged,
+            note: format!("{} Tenants' Topics Ready and sinks' mappings valid", names.len()),
+            ..Default::default()
+        },
+    );
+    status_freshness(args, names, &sinks_api).await;
     // The Tenants go with their topics and keyspaces (deletionPolicy Delete); this operator
     // finishes that before it stops, so no later measurement inherits the work.
-    for n in &names {
+    for n in names {
         let _ = api.delete(n, &DeleteParams::default()).await;
     }
     wait_until("the benchmark's Tenants deleted", Duration::from_secs(900), || async {
         let left = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
-        let left = left.iter().filter(|t| created.contains_key(&t.name_any())).count();
+        let left = left.iter().filter(|t| created.contains(t.name_any().as_str())).count();
         if left == 0 { Ok(()) } else { Err(format!("{left} left")) }
     })
     .await;
+}
+
+/// Whether a sink's status keeps up at this scale: records produced to a tenant whose sink
+/// pod runs, and the time from the last of them acknowledged by Kafka to the sink's
+/// `status.recordsWritten` counting them all (the pods' reports are read every
+/// `TRIBUTARY_SINK_REPORT_SECONDS`: 5 s for the benchmark's operator).
+async fn status_freshness(args: &Args, names: &[String], sinks_api: &Api<CassandraSink>) {
+    const RECORDS: u64 = 1000;
+    let ours: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut running: Vec<CassandraSink> = sinks_api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|s| s.namespace().is_some_and(|ns| ours.contains(ns.as_str())))
+        .filter(|s| s.status.as_ref().and_then(|st| st.ready_replicas).unwrap_or(0) >= 1)
+        .collect();
+    running.sort_by_key(|s| s.namespace());
+    let Some(sink) = running.first() else {
+        println!("[bench] sink status freshness: no sink of the benchmark has a ready pod; not measured");
+        return;
+    };
+    let (ns, name) = (sink.namespace().unwrap(), sink.name_any());
+    let api: Api<CassandraSink> = Api::namespaced(client().await, &ns);
+    let written = |s: &CassandraSink| s.status.as_ref().and_then(|st| st.records_written).unwrap_or(0) as u64;
+    let before = written(&api.get(&name).await.unwrap());
+    produce_paced(&ns, "water", &unique("fresh"), RECORDS, 0, 0).await;
+    let produced = Instant::now();
+    wait_until(
+        &format!("CassandraSink {ns}/{name} to report {RECORDS} more records"),
+        Duration::from_secs(300),
+        || async {
+            let now = written(&api.get(&name).await.map_err(|e| e.to_string())?);
+            if now >= before + RECORDS { Ok(()) } else { Err(format!("{} of {RECORDS}", now.saturating_sub(before))) }
+        },
+    )
+    .await;
+    emit(
+        &args.out,
+        &Sample {
+            bench: "steady",
+            side: "sink-status-freshness",
+            records: RECORDS,
+            seconds: produced.elapsed().as_secs_f64(),
+            note: format!(
+                "{ns}/{name}: {RECORDS} records produced; seconds until status.recordsWritten counted them, \
+                 with {} sinks in the cluster (the benchmark's operator reads the pods' reports every 5 s)",
+                sinks_api.list(&ListParams::default()).await.map(|l| l.items.len()).unwrap_or(0)
+            ),
+            ..Default::default()
+        },
+    );
 }
