@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ManagedFieldsEntry, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -128,8 +128,13 @@ pub const APPLIED_CASSANDRA: &str = "tributary.dev/applied-cassandra";
 /// Fingerprint of `password` as applied to `principal`: SHA-256, 128 bits in hex. It says
 /// nothing the Secret that carries it does not already hold.
 pub fn credential_fingerprint(principal: &str, password: &str) -> String {
+    fingerprint(format!("{principal}\n{password}").as_bytes())
+}
+
+/// SHA-256 of `bytes`, 128 bits in hex.
+fn fingerprint(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(format!("{principal}\n{password}")).iter().take(16).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `secret` records `fingerprint` under `annotation`.
@@ -149,7 +154,6 @@ pub const APPLIED_HASH: &str = "tributary.dev/applied-hash";
 
 /// Marks `desired` with the fingerprint of its own content (see [`applied_unchanged`]).
 pub fn stamp_applied<K: Resource + serde::Serialize>(desired: &mut K) {
-    use sha2::{Digest, Sha256};
     let meta = desired.meta_mut();
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove(APPLIED_HASH);
@@ -157,28 +161,36 @@ pub fn stamp_applied<K: Resource + serde::Serialize>(desired: &mut K) {
             meta.annotations = None;
         }
     }
-    let body = serde_json::to_vec(desired).unwrap_or_default();
-    let hash: String = Sha256::digest(&body).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hash = fingerprint(&serde_json::to_vec(desired).unwrap_or_default());
     desired.meta_mut().annotations.get_or_insert_with(Default::default).insert(APPLIED_HASH.into(), hash);
 }
 
 /// Whether applying `desired` (marked by [`stamp_applied`]) to `live`, as read from the API
 /// server, would change nothing: `live` carries the same fingerprint, so the operator's last
 /// apply was this very object, and no other field manager has written to it since (a
-/// `kubectl edit`, `scale` or `annotate` adds its manager; status writers do not count). A
-/// steady resync then skips the write; anything else is applied as before.
+/// `kubectl edit`, `scale` or `annotate` adds its manager; status writers do not count).
 pub fn applied_unchanged<K: Resource>(live: Option<&K>, desired: &K) -> bool {
     let Some(live) = live else { return false };
-    let hash = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        m.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)).cloned()
-    };
-    let ours = |e: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
-        e.manager.as_deref() == Some(FIELD_MANAGER)
-    };
+    let hash = |m: &ObjectMeta| m.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)).cloned();
+    let ours = |e: &ManagedFieldsEntry| e.manager.as_deref() == Some(FIELD_MANAGER);
     let ours_only = live.meta().managed_fields.as_ref().is_some_and(|entries| {
         entries.iter().any(ours) && entries.iter().all(|e| ours(e) || e.subresource.as_deref() == Some("status"))
     });
     hash(desired.meta()).is_some() && hash(live.meta()) == hash(desired.meta()) && ours_only
+}
+
+/// Server-side applies `desired` as `name` unless `live` (read from the API server) is already
+/// it (see [`applied_unchanged`]): a steady resync writes nothing. Returns the object as it
+/// now is.
+pub async fn apply_unless_current<K>(api: &Api<K>, name: &str, live: Option<K>, mut desired: K) -> Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    stamp_applied(&mut desired);
+    match live {
+        Some(live) if applied_unchanged(Some(&live), &desired) => Ok(live),
+        _ => Ok(api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?),
+    }
 }
 
 /// A watch of `K` that only passes on the changes another controller reacts to: the

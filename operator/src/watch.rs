@@ -22,8 +22,9 @@ pub struct Watched<K: Resource<DynamicType = ()> + Clone + 'static> {
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Watched<K> {
     /// The watched objects of `namespace`.
     pub fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
-        let names = self.index.names(namespace);
-        names.iter().filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace))).collect()
+        let index = self.index.0.read().expect("index lock");
+        let names = index.live.get(namespace).into_iter().flatten();
+        names.filter_map(|name| self.store.get(&ObjectRef::new(name).within(namespace))).collect()
     }
 
     /// A copy that holds `objects`, as if watched. For tests.
@@ -52,6 +53,7 @@ struct Names {
 }
 
 impl NamespaceIndex {
+    #[cfg(test)]
     fn names(&self, namespace: &str) -> Vec<String> {
         let names = self.0.read().expect("index lock");
         names.live.get(namespace).map(|n| n.iter().cloned().collect()).unwrap_or_default()

@@ -29,8 +29,8 @@ use crate::api::{
     CassandraSink, CassandraSinkSpec, CassandraSinkStatus, ReplayPhase, ReplayStatus, Tenant, Topic, WriteTime,
 };
 use crate::controller::{
-    APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, applied_unchanged, credential_fingerprint, error_policy,
-    in_tenant_namespace, object_key, readiness_changes, record_applied, recorded, stamp_applied,
+    APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, apply_unless_current, credential_fingerprint, error_policy,
+    in_tenant_namespace, object_key, readiness_changes, record_applied, recorded,
 };
 use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::quotas::quota_changes;
@@ -526,12 +526,8 @@ async fn deploy(
         write_time: Some(write_time),
     };
     let (yaml, hash) = build::render_config(&config);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
-    stamp_applied(&mut config_map);
-    if !applied_unchanged(live_config.as_ref(), &config_map) {
-        config_maps.patch(&names.object, &params, &Patch::Apply(&config_map)).await?;
-    }
+    let config_map = build::config_map(&names, sink, &tenant.name, &owner, &yaml);
+    apply_unless_current(&config_maps, &names.object, live_config, config_map).await?;
     // The tenant's Cassandra login, which the pods read from the tenant's Secret.
     let tenant_text = |key| secret_text(tenant_secret.as_ref(), key).unwrap_or_default();
     let cassandra_user = tenant_text(build::CASSANDRA_USERNAME_KEY);
@@ -546,12 +542,7 @@ async fn deploy(
     if let Some(done) = &status.replay {
         replay::record(&mut deployment, done);
     }
-    stamp_applied(&mut deployment);
-    // A steady resync writes nothing: the Deployment read above is already this one.
-    let live = match live {
-        Some(live) if applied_unchanged(Some(&live), &deployment) => live,
-        _ => deployments.patch(&names.object, &params, &Patch::Apply(&deployment)).await?,
-    };
+    let live = apply_unless_current(&deployments, &names.object, live, deployment).await?;
     // The previous Kafka credential of a rotation goes once no pod can still use it.
     if let Some(mechanism) = previous_slot.filter(|_| build::rolled_out(&live, build::CONFIG_HASH, &stamp.restart_hash))
     {

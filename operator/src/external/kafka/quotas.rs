@@ -79,7 +79,7 @@ pub struct QuotaClient {
     /// the handshakes were a sixth of the operator's CPU at 500 tenants.
     coordinators: Mutex<HashMap<String, Vec<Connection>>>,
     /// The TLS set-up, made once (each new one parsed the system's CA bundle).
-    tls: std::sync::Mutex<Option<openssl::ssl::SslConnector>>,
+    tls: tokio::sync::OnceCell<openssl::ssl::SslConnector>,
 }
 
 /// Idle connections kept per coordinator.
@@ -101,7 +101,7 @@ impl QuotaClient {
             timeout,
             connection: Mutex::new(None),
             coordinators: Mutex::new(HashMap::new()),
-            tls: std::sync::Mutex::new(None),
+            tls: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -301,17 +301,10 @@ impl QuotaClient {
     async fn connect_to(&self, brokers: &str) -> Result<Connection, QuotaError> {
         let bootstrap = brokers.to_string();
         let tls = if self.settings.tls() {
-            let mut made = self.tls.lock().expect("tls lock");
-            match made.as_ref() {
-                Some(connector) => Some(connector.clone()),
-                None => {
-                    let connector = crate::api::tls::connector("KAFKA_CA_FILE", self.settings.ca_pem.as_deref())
-                        .map_err(|message| QuotaError::Unreachable { bootstrap: bootstrap.clone(), message })?
-                        .build();
-                    *made = Some(connector.clone());
-                    Some(connector)
-                }
-            }
+            let made = self.tls.get_or_try_init(|| async {
+                crate::api::tls::connector("KAFKA_CA_FILE", self.settings.ca_pem.as_deref()).map(|b| b.build())
+            });
+            Some(made.await.map_err(|message| QuotaError::Unreachable { bootstrap: bootstrap.clone(), message })?)
         } else {
             None
         };

@@ -374,7 +374,7 @@ async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[
             ..Default::default()
         },
     );
-    status_freshness(args, names, &sinks_api).await;
+    status_freshness(args, &created, &sinks_api).await;
     // The Tenants go with their topics and keyspaces (deletionPolicy Delete); this operator
     // finishes that before it stops, so no later measurement inherits the work.
     for n in names {
@@ -392,9 +392,8 @@ async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[
 /// pod runs, and the time from the last of them acknowledged by Kafka to the sink's
 /// `status.recordsWritten` counting them all (the pods' reports are read every
 /// `TRIBUTARY_SINK_REPORT_SECONDS`: 5 s for the benchmark's operator).
-async fn status_freshness(args: &Args, names: &[String], sinks_api: &Api<CassandraSink>) {
+async fn status_freshness(args: &Args, ours: &std::collections::HashSet<&str>, sinks_api: &Api<CassandraSink>) {
     const RECORDS: u64 = 1000;
-    let ours: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
     let mut running: Vec<CassandraSink> = sinks_api
         .list(&ListParams::default())
         .await
