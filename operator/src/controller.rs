@@ -11,7 +11,6 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
-use rand::Rng;
 use serde::de::DeserializeOwned;
 
 use crate::api::conditions::READY;
@@ -61,12 +60,10 @@ impl Context {
         })
     }
 
-    /// The drift requeue: the resync interval plus up to 10 % jitter, so a thousand objects
-    /// created together do not all resync in the same second.
+    /// The drift requeue: look again after the resync interval. The controllers take it out of
+    /// their scheduler into a queue that yields to new work and adds the jitter (`resync.rs`).
     pub fn resync(&self) -> Action {
-        let base = self.config.resync;
-        let jitter = rand::rng().random_range(0.0..0.1);
-        Action::requeue(base + base.mul_f64(jitter))
+        Action::requeue(self.config.resync)
     }
 
     pub fn succeeded(&self, key: &str) {

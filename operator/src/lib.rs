@@ -8,6 +8,7 @@ pub mod external;
 pub mod http;
 pub mod metrics;
 pub mod operator;
+pub mod resync;
 pub mod seed;
 pub mod sink;
 pub mod status;

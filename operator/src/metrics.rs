@@ -34,6 +34,12 @@ pub struct Metrics {
     reconciles: Family<KindLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<KindLabels, Histogram>,
+    /// Reconciles running now, by kind: the paced resync (`resync.rs`) yields to new work
+    /// by this count.
+    in_flight: Family<KindLabels, Gauge>,
+    /// Resyncs handed to the controllers, and those overdue because the controller was busy.
+    resyncs: Family<KindLabels, Counter>,
+    resyncs_overdue: Family<KindLabels, Gauge>,
     /// Writes to Kafka and Cassandra; a steady cluster should add none per resync.
     pub external_writes: Family<ExternalLabels, Counter>,
     /// 1 while this replica holds the leader Lease.
@@ -48,22 +54,55 @@ impl Default for Metrics {
         let duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
         });
+        let in_flight = Family::<KindLabels, Gauge>::default();
+        let resyncs = Family::<KindLabels, Counter>::default();
+        let resyncs_overdue = Family::<KindLabels, Gauge>::default();
         let external_writes = Family::<ExternalLabels, Counter>::default();
         let leader = Gauge::default();
         registry.register("reconciles", "Reconciliations run, by kind", reconciles.clone());
         registry.register("reconcile_failures", "Failed reconciliations, by kind and error category", failures.clone());
         registry.register("reconcile_duration_seconds", "Time spent in one reconciliation", duration.clone());
+        registry.register("reconciles_in_flight", "Reconciliations running now, by kind", in_flight.clone());
+        registry.register("resyncs", "Drift resyncs handed to the controller, by kind", resyncs.clone());
+        registry.register(
+            "resyncs_overdue",
+            "Drift resyncs past their time, waiting for free reconcile slots, by kind",
+            resyncs_overdue.clone(),
+        );
         registry.register("external_writes", "Write calls made to Kafka or Cassandra", external_writes.clone());
         registry.register("leader", "1 while this replica is the leader", leader.clone());
-        Metrics { registry: Mutex::new(registry), reconciles, failures, duration, external_writes, leader }
+        Metrics {
+            registry: Mutex::new(registry),
+            reconciles,
+            failures,
+            duration,
+            in_flight,
+            resyncs,
+            resyncs_overdue,
+            external_writes,
+            leader,
+        }
     }
 }
 
 impl Metrics {
-    /// Counts a reconcile of `kind` and times it until the returned guard is dropped.
+    /// Counts a reconcile of `kind` and times it until the returned guard is dropped; it
+    /// counts as running until then.
     pub fn reconcile(&self, kind: &'static str) -> ReconcileTimer<'_> {
         self.reconciles.get_or_create(&KindLabels { kind }).inc();
+        self.in_flight.get_or_create(&KindLabels { kind }).inc();
         ReconcileTimer { metrics: self, kind, start: Instant::now() }
+    }
+
+    /// Reconciles of `kind` running now.
+    pub fn in_flight(&self, kind: &'static str) -> usize {
+        usize::try_from(self.in_flight.get_or_create(&KindLabels { kind }).get()).unwrap_or(0)
+    }
+
+    /// A resync of `kind` handed to the controller, with `overdue` more waiting past their time.
+    pub fn resync(&self, kind: &'static str, overdue: usize) {
+        self.resyncs.get_or_create(&KindLabels { kind }).inc();
+        self.resyncs_overdue.get_or_create(&KindLabels { kind }).set(i64::try_from(overdue).unwrap_or(i64::MAX));
     }
 
     pub fn failure(&self, kind: &'static str, category: &'static str) {
@@ -91,10 +130,9 @@ pub struct ReconcileTimer<'a> {
 
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
-        self.metrics
-            .duration
-            .get_or_create(&KindLabels { kind: self.kind })
-            .observe(self.start.elapsed().as_secs_f64());
+        let kind = KindLabels { kind: self.kind };
+        self.metrics.in_flight.get_or_create(&kind).dec();
+        self.metrics.duration.get_or_create(&kind).observe(self.start.elapsed().as_secs_f64());
     }
 }
 
@@ -105,7 +143,11 @@ mod tests {
     #[test]
     fn reconciles_failures_and_durations_are_exposed() {
         let metrics = Metrics::default();
-        drop(metrics.reconcile("Tenant"));
+        let running = metrics.reconcile("Tenant");
+        assert_eq!(metrics.in_flight("Tenant"), 1);
+        drop(running);
+        assert_eq!(metrics.in_flight("Tenant"), 0);
+        metrics.resync("Topic", 3);
         metrics.failure("Topic", "kafka");
         metrics.external_write("kafka", "CreateTopics");
         let text = metrics.encode();
@@ -113,5 +155,8 @@ mod tests {
         assert!(text.contains("tributary_reconcile_failures_total{kind=\"Topic\",category=\"kafka\"} 1"), "{text}");
         assert!(text.contains("tributary_reconcile_duration_seconds_count{kind=\"Tenant\"} 1"), "{text}");
         assert!(text.contains("tributary_external_writes_total{system=\"kafka\",call=\"CreateTopics\"} 1"), "{text}");
+        assert!(text.contains("tributary_resyncs_total{kind=\"Topic\"} 1"), "{text}");
+        assert!(text.contains("tributary_resyncs_overdue{kind=\"Topic\"} 3"), "{text}");
+        assert!(text.contains("tributary_reconciles_in_flight{kind=\"Tenant\"} 0"), "{text}");
     }
 }

@@ -36,6 +36,7 @@ use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::quotas::quota_changes;
 use crate::external::kafka::{KafkaCallError, ScramMechanism};
 use crate::external::retries_within;
+use crate::resync::Resyncs;
 use crate::status::{self, refused_for_good};
 use crate::tenancy::{Tenancy, resolve};
 use crate::tenant::ValidatedTenant;
@@ -82,13 +83,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .applied_objects()
         .predicate_filter(rotated_at, Default::default());
     let reported = controller.store();
+    let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     let controller = controller
+        .reconcile_on(resyncs.due(reported.clone()))
         .owns(Api::<Deployment>::all(client.clone()), watcher::Config::default().labels(build::SINK_LABEL))
         .watches_stream(readiness_changes(client, Topic::readiness), sinks_of_topic)
         .watches_stream(rotations, sinks_of_tenant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
+        .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     // The pods' reports are read beside the controller, and stop with it.
     tokio::select! {

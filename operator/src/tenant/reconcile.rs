@@ -31,6 +31,7 @@ use crate::external::cassandra::{CassandraCallError, grant_changes, replication_
 use crate::external::kafka::quotas::quota_changes;
 use crate::external::kafka::{KafkaCallError, ScramMechanism};
 use crate::external::retries_within;
+use crate::resync::Resyncs;
 use crate::status::{self, refused_for_good};
 
 const KIND: &str = "Tenant";
@@ -42,7 +43,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let tenant_of_topic = |t: Topic| t.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     let tenant_of_sink = |s: CassandraSink| s.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
     let (tenants, watch) = crate::watch::slim_watch(Api::<Tenant>::all(client.clone()), watcher::Config::default());
-    Controller::for_stream(watch, tenants.store)
+    let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
+    Controller::for_stream(watch, tenants.store.clone())
+        .reconcile_on(resyncs.due(tenants.store))
         // Secrets are not watched: the operator may read only the Secrets it names (no list or
         // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
         .owns(Api::<Namespace>::all(client.clone()), owned)
@@ -50,7 +53,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .watches_stream(readiness_changes(client.clone(), CassandraSink::readiness), tenant_of_sink)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx)
+        .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }

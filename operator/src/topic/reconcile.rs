@@ -18,6 +18,7 @@ use crate::api::conditions::{ConditionStatus, DesiredCondition, READY, status_of
 use crate::api::{CassandraSink, DeletionPolicy, Tenant, Topic};
 use crate::controller::{Context, Error, Result, error_policy, object_key, readiness_changes};
 use crate::external::kafka::KafkaCallError;
+use crate::resync::Resyncs;
 use crate::status::{self, refused_for_good};
 use crate::tenancy::{Tenancy, resolve, resolve_for_cleanup};
 use crate::tenant::ValidatedTenant;
@@ -38,12 +39,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let controller = Controller::for_stream(watch, topics.store.clone());
     // A Tenant appearing or changing (prefix, limits) re-checks the Topics in its namespace.
     let topic_ctx = Arc::new(TopicContext { ctx: ctx.clone(), topics: topics.clone() });
-    let topics_of_tenant = crate::controller::in_tenant_namespace(topics);
+    let topics_of_tenant = crate::controller::in_tenant_namespace(topics.clone());
+    let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     controller
+        .reconcile_on(resyncs.due(topics.store))
         .watches_stream(readiness_changes(ctx.client.clone(), Tenant::readiness), topics_of_tenant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, |obj, err, tctx| error_policy(KIND, obj.as_ref(), err, &tctx.ctx), topic_ctx)
+        .run(resyncs.around(reconcile), |obj, err, tctx| error_policy(KIND, obj.as_ref(), err, &tctx.ctx), topic_ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }

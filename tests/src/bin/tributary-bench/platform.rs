@@ -323,7 +323,9 @@ async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[
         names.len()
     );
 
-    // Steady state: everything converged; two full resyncs (30 s each) with nothing to change.
+    // Steady state: everything converged; two full resyncs with nothing to change. The window
+    // ends when the operator has handed every Topic to its controller twice more
+    // (`tributary_resyncs_total`): at least two 30 s intervals, longer if the resyncs run late.
     let writes = || async { operator.metric("tributary_external_writes_total").await.unwrap_or(0.0) };
     // Reconciles per kind in the window: one per object per resync when nothing changes.
     let reconciles = || async {
@@ -334,8 +336,16 @@ async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[
         }
         counts
     };
-    let (w0, r0, (c0, _)) = (writes().await, reconciles().await, proc_usage(operator.pid));
-    tokio::time::sleep(Duration::from_secs(66)).await; // two resync periods (+10 % jitter): a measurement window, not a wait for a condition
+    let topic_resyncs = || async { operator.metric("tributary_resyncs_total{kind=\"Topic\"}").await.unwrap_or(0.0) };
+    let all_topics = topics_api.list(&ListParams::default()).await.unwrap().items.len() as f64;
+    let (w0, r0, s0, (c0, _)) = (writes().await, reconciles().await, topic_resyncs().await, proc_usage(operator.pid));
+    let window = Instant::now();
+    wait_until("two full resyncs of every Topic", Duration::from_secs(1200), || async {
+        let done = topic_resyncs().await - s0;
+        if done >= 2.0 * all_topics { Ok(()) } else { Err(format!("{done} of {} Topic resyncs", 2.0 * all_topics)) }
+    })
+    .await;
+    let window = window.elapsed().as_secs_f64();
     let (w1, r1, (c1, rss)) = (writes().await, reconciles().await, proc_usage(operator.pid));
     let ran: Vec<f64> = r1.iter().zip(&r0).map(|(a, b)| a - b).collect();
     let now_rss = status_kib(operator.pid, "VmRSS").unwrap_or(0);
@@ -348,12 +358,12 @@ async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[
             bench: "steady",
             side: "operator-per-resync",
             records: objects as u64,
-            seconds: 30.0,
+            seconds: window / 2.0,
             cpu_seconds: c1.zip(c0).map(|(a, b)| (a - b) / 2.0),
             peak_rss_kib: rss,
             note: format!(
                 "{} Kafka/Cassandra write calls in 2 resyncs of {objects} tenants, {topic_count} topics, {sink_count} sinks \
-                 ({} Tenant, {} Topic, {} CassandraSink reconciles); RSS at the end {} MiB",
+                 ({} Tenant, {} Topic, {} CassandraSink reconciles) in {window:.0} s; RSS at the end {} MiB",
                 w1 - w0,
                 ran[0],
                 ran[1],
