@@ -175,7 +175,56 @@ async fn the_adapter_answers_concurrent_describes_of_one_topic_and_reads_committ
     let progress = kafka.topic_progress(&a, Some(&group)).await.unwrap();
     assert_eq!((progress.records, progress.lag), (0, 0), "{progress:?}");
 
+    // Records on two of a's partitions, and a commit on one of them: the watermarks of
+    // every partition (ListOffsets, asked together with b's) give records, end and lag.
+    let producer = producer(&kafka_admin_settings());
+    for (partition, count) in [(0, 10), (2, 5)] {
+        for i in 0..count {
+            let record = rdkafka::producer::FutureRecord::to(&a).partition(partition).key("k").payload("v");
+            producer.send(record, Duration::from_secs(30)).await.unwrap_or_else(|(e, _)| panic!("record {i}: {e}"));
+        }
+    }
+    let mut commit = TopicPartitionList::new();
+    commit.add_partition_offset(&a, 0, Offset::Offset(4)).unwrap();
+    member.commit(&commit, CommitMode::Sync).unwrap();
+    let (progress, other) = tokio::join!(kafka.topic_progress(&a, Some(&group)), kafka.topic_progress(&b, None));
+    let (progress, other) = (progress.unwrap(), other.unwrap());
+    // Partition 0: 10 records, 6 after the commit; 1: none; 2: 5, never committed.
+    assert_eq!((progress.records, progress.end, progress.lag), (15, 10, 11), "{progress:?}");
+    assert_eq!((other.records, other.lag), (0, 0), "{other:?}");
+    let missing = kafka.topic_progress(&unique("adapter-missing"), None).await.unwrap();
+    assert_eq!((missing.records, missing.lag), (0, 0), "a topic Kafka does not know has no progress");
+    // None of it left a topic object in the shared client: librdkafka keeps one per topic a
+    // Metadata or watermark call named, and its broker threads scan them all every second.
+    // librdkafka's Metadata call for its locally known topics names just the topics it
+    // holds objects for, and asks for every topic of the cluster when it holds none: the
+    // answer then has topics this client never named (__consumer_offsets at least).
+    let named = [a.as_str(), b.as_str()];
+    let known = locally_known_topics(&kafka.client());
+    assert!(
+        known.iter().any(|t| !named.contains(&t.as_str()) && !t.starts_with("adapter-missing")),
+        "the operator's client holds topic objects: {known:?}"
+    );
+
     drop(member);
     delete_topic(&admin, &a).await;
     delete_topic(&admin, &b).await;
+}
+
+/// The answer to librdkafka's Metadata call for the client's locally known topics (which
+/// rdkafka does not wrap): the topics it holds objects for, or every topic when it holds none.
+fn locally_known_topics(client: &rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>) -> Vec<String> {
+    use rdkafka::bindings as sys;
+    let mut metadata: *const sys::rd_kafka_metadata_t = std::ptr::null();
+    // SAFETY: the client is live for the call; the metadata it returns is read, then freed.
+    unsafe {
+        let err = sys::rd_kafka_metadata(client.inner().native_ptr(), 0, std::ptr::null_mut(), &mut metadata, 30_000);
+        assert_eq!(err, sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR, "Metadata of the locally known topics");
+        let count = usize::try_from((*metadata).topic_cnt).unwrap_or(0);
+        let names = (0..count)
+            .map(|i| std::ffi::CStr::from_ptr((*(*metadata).topics.add(i)).topic).to_string_lossy().into_owned())
+            .collect();
+        sys::rd_kafka_metadata_destroy(metadata);
+        names
+    }
 }

@@ -257,6 +257,70 @@ impl AdminExt {
         .await
     }
 
+    /// ListOffsets for several partitions in one call (librdkafka asks each partition's
+    /// leader once for all of its partitions): each partition's first offset (`Earliest`) or
+    /// the offset after its last record (`Latest`, the high watermark). Unlike the consumer
+    /// API's watermark query, it leaves no topic or partition object behind in the shared
+    /// client. The partitions must be distinct.
+    pub async fn list_offsets(
+        &self,
+        partitions: Vec<(String, i32)>,
+        at: OffsetAt,
+    ) -> Result<Vec<((String, i32), Result<i64, ItemError>)>, AdminExtError> {
+        const OP: &str = "ListOffsets";
+        let native: Vec<(std::ffi::CString, i32)> = partitions
+            .iter()
+            .map(|(topic, p)| Ok((c_string(OP, "topic name", topic)?, *p)))
+            .collect::<Result<_, AdminExtError>>()?;
+        let spec = match at {
+            OffsetAt::Earliest => sys::rd_kafka_OffsetSpec_t::RD_KAFKA_OFFSET_SPEC_EARLIEST,
+            OffsetAt::Latest => sys::rd_kafka_OffsetSpec_t::RD_KAFKA_OFFSET_SPEC_LATEST,
+        } as i64;
+        self.run(
+            OP,
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTOFFSETS,
+            sys::RD_KAFKA_EVENT_LISTOFFSETS_RESULT,
+            move |rk, options, queue| {
+                // SAFETY: librdkafka copies the names into the list and the request copies the
+                // list, which the guard frees when the closure returns.
+                unsafe {
+                    let size = i32::try_from(native.len()).unwrap_or(i32::MAX);
+                    let list = Native::new(
+                        sys::rd_kafka_topic_partition_list_new(size),
+                        sys::rd_kafka_topic_partition_list_destroy,
+                    );
+                    for (topic, partition) in &native {
+                        let added = sys::rd_kafka_topic_partition_list_add(list.ptr(), topic.as_ptr(), *partition);
+                        (*added).offset = spec;
+                    }
+                    sys::rd_kafka_ListOffsets(rk, list.ptr(), options, queue)
+                }
+            },
+            |event| {
+                // SAFETY: the event is a LISTOFFSETS result (checked by run); everything is
+                // copied before the event is freed.
+                unsafe {
+                    let result = sys::rd_kafka_event_ListOffsets_result(event);
+                    let mut count = 0usize;
+                    let infos = sys::rd_kafka_ListOffsets_result_infos(result, &mut count);
+                    Ok((0..count)
+                        .map(|i| {
+                            let partition = &*sys::rd_kafka_ListOffsetsResultInfo_topic_partition(*infos.add(i));
+                            let key = (cstr(partition.topic), partition.partition);
+                            if partition.err == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                                (key, Ok(partition.offset))
+                            } else {
+                                let code = RDKafkaErrorCode::from(partition.err);
+                                (key, Err(ItemError { code, message: code.to_string() }))
+                            }
+                        })
+                        .collect())
+                }
+            },
+        )
+        .await
+    }
+
     /// How many brokers the cluster reports alive (DescribeCluster).
     pub async fn live_brokers(&self) -> Result<usize, AdminExtError> {
         self.run(
@@ -341,6 +405,13 @@ impl AdminExt {
         .await
         .map_err(|e| AdminExtError::Task { op, message: e.to_string() })?
     }
+}
+
+/// Which offset of a partition [`AdminExt::list_offsets`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetAt {
+    Earliest,
+    Latest,
 }
 
 /// What DescribeTopics tells of one topic.

@@ -14,8 +14,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ClientSettings;
-use super::acl::{AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism};
-use super::admin_ext::{AdminExt, TopicShape};
+use super::acl::{
+    AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ItemError, ScramChange, ScramMechanism,
+};
+use super::admin_ext::{AdminExt, OffsetAt, TopicShape};
 use super::batch::Batcher;
 use super::client::CreateClient;
 use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, quota_error};
@@ -79,6 +81,9 @@ pub struct RdKafkaAdmin {
     describes: Batcher<String, Result<BTreeMap<String, LiveConfig>, KafkaCallError>>,
     /// DescribeTopics of concurrent reconciles, one request to Kafka each.
     shapes: Batcher<String, Result<Option<TopicShape>, KafkaCallError>>,
+    /// Each partition's first offset and high watermark for a topic with that many
+    /// partitions (ListOffsets), batched the same way.
+    watermarks: Batcher<(String, i32), Result<Vec<(i64, i64)>, KafkaCallError>>,
     /// Every topic's name, every consumer group's, every SCRAM user's: cluster-wide reads
     /// that concurrent reconciles share (new Tenants check their names against them).
     topic_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
@@ -114,6 +119,10 @@ impl RdKafkaAdmin {
             let ext = ext.clone();
             Batcher::spawn(BATCH, move |names| describe_topics(ext.clone(), names))
         };
+        let watermarks = {
+            let ext = ext.clone();
+            Batcher::spawn(BATCH, move |topics| list_watermarks(ext.clone(), topics))
+        };
         // Both read on the blocking thread: the answers are librdkafka memory that may not
         // cross threads, so only the names leave it.
         let topic_names = shared_names(&admin, "Metadata", move |client| {
@@ -140,6 +149,7 @@ impl RdKafkaAdmin {
             creates,
             describes,
             shapes,
+            watermarks,
             topic_names,
             group_names,
             scram_users,
@@ -181,6 +191,11 @@ impl RdKafkaAdmin {
     /// One topic's partitions and id (DescribeTopics, batched with concurrent reconciles').
     async fn shape(&self, name: &str) -> Result<Option<TopicShape>, KafkaCallError> {
         self.shapes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("DescribeTopics")))
+    }
+
+    /// How many partitions the topic has (0 when Kafka does not know it).
+    async fn partitions(&self, name: &str) -> Result<i32, KafkaCallError> {
+        Ok(self.shape(name).await?.map_or(0, |shape| i32::try_from(shape.partitions.len()).unwrap_or(i32::MAX)))
     }
 
     /// Every config entry of one topic (DescribeConfigs, batched with concurrent reconciles').
@@ -229,16 +244,6 @@ async fn blocking<T: Send + 'static>(
         transient: true,
         answered: false,
     })?
-}
-
-/// The topic's partition count from a Metadata call (0 when Kafka does not know it).
-fn partition_count(
-    admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
-    timeout: Duration,
-) -> Result<i32, KafkaCallError> {
-    let metadata = admin.inner().fetch_metadata(Some(topic), timeout).map_err(|e| call_error("Metadata", &e))?;
-    Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32)
 }
 
 fn shut_down(call: &'static str) -> KafkaCallError {
@@ -311,6 +316,46 @@ async fn describe_topics(ext: AdminExt, names: Vec<String>) -> Vec<Result<Option
             .collect(),
     };
     names.iter().map(|name| answers.get(name).cloned().unwrap_or_else(|| Err(no_answer(CALL, name)))).collect()
+}
+
+/// First offsets and high watermarks of every partition of a batch of topics: two ListOffsets
+/// calls (librdkafka refuses a partition named twice in one), asked at once. A topic named by
+/// two requests of the batch is asked once, for the larger partition count.
+async fn list_watermarks(ext: AdminExt, topics: Vec<(String, i32)>) -> Vec<Result<Vec<(i64, i64)>, KafkaCallError>> {
+    const CALL: &str = "ListOffsets";
+    let mut unique: BTreeMap<&str, i32> = BTreeMap::new();
+    for (name, partitions) in &topics {
+        let most = unique.entry(name.as_str()).or_default();
+        *most = (*most).max(*partitions);
+    }
+    let partitions: Vec<(String, i32)> =
+        unique.iter().flat_map(|(name, count)| (0..*count).map(|p| (name.to_string(), p))).collect();
+    let (first, high) = if partitions.is_empty() {
+        (Ok(Vec::new()), Ok(Vec::new()))
+    } else {
+        tokio::join!(
+            ext.list_offsets(partitions.clone(), OffsetAt::Earliest),
+            ext.list_offsets(partitions, OffsetAt::Latest)
+        )
+    };
+    let (first, high): (BTreeMap<_, _>, BTreeMap<_, _>) = match (first, high) {
+        (Ok(first), Ok(high)) => (first.into_iter().collect(), high.into_iter().collect()),
+        (Err(e), _) | (_, Err(e)) => {
+            let error = ext_error(CALL, e);
+            return topics.iter().map(|_| Err(error.clone())).collect();
+        }
+    };
+    let offset = |answers: &BTreeMap<(String, i32), Result<i64, ItemError>>, name: &str, p: i32| match answers
+        .get(&(name.to_string(), p))
+    {
+        None => Err(no_answer(CALL, name)),
+        Some(Err(e)) => Err(item_failure(CALL, &format!("topic {name} partition {p}"), e.clone())),
+        Some(Ok(offset)) => Ok(*offset),
+    };
+    topics
+        .iter()
+        .map(|(name, count)| (0..*count).map(|p| Ok((offset(&first, name, p)?, offset(&high, name, p)?))).collect())
+        .collect()
 }
 
 /// One DescribeConfigs request for a batch of topics: every config entry of each. Each name
@@ -408,27 +453,24 @@ impl KafkaAdmin for RdKafkaAdmin {
         group: Option<&'a str>,
     ) -> BoxFuture<'a, Result<TopicProgress, KafkaCallError>> {
         Box::pin(async move {
-            let (admin, name, timeout) = (self.admin.clone(), topic.to_string(), self.timeout);
-            // Metadata and watermarks are blocking calls.
-            let partitions = blocking("Metadata", move || partition_count(&admin, &name, timeout)).await?;
+            let partitions = self.partitions(topic).await?;
             let committed = match group {
                 Some(group) => self.committed(group, topic, partitions).await?,
                 None => Default::default(),
             };
-            let (admin, name) = (self.admin.clone(), topic.to_string());
-            blocking("ListOffsets", move || {
-                let mut progress = TopicProgress::default();
-                for p in 0..partitions {
-                    let (low, high) =
-                        admin.inner().fetch_watermarks(&name, p, timeout).map_err(|e| call_error("ListOffsets", &e))?;
-                    progress.records += high - low;
-                    progress.end = progress.end.max(high);
-                    let at = committed.get(&p).copied().unwrap_or(low);
-                    progress.lag += (high - at).max(0);
-                }
-                Ok(progress)
-            })
-            .await
+            let offsets = self
+                .watermarks
+                .submit((topic.to_string(), partitions))
+                .await
+                .unwrap_or_else(|| Err(shut_down("ListOffsets")))?;
+            let mut progress = TopicProgress::default();
+            for (p, (low, high)) in (0..).zip(offsets) {
+                progress.records += high - low;
+                progress.end = progress.end.max(high);
+                let at = committed.get(&p).copied().unwrap_or(low);
+                progress.lag += (high - at).max(0);
+            }
+            Ok(progress)
         })
     }
 
@@ -441,8 +483,7 @@ impl KafkaAdmin for RdKafkaAdmin {
         topic: &'a str,
     ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
         Box::pin(async move {
-            let (admin, name, timeout) = (self.admin.clone(), topic.to_string(), self.timeout);
-            let partitions = blocking("Metadata", move || partition_count(&admin, &name, timeout)).await?;
+            let partitions = self.partitions(topic).await?;
             self.committed(group, topic, partitions).await
         })
     }
@@ -453,11 +494,11 @@ impl KafkaAdmin for RdKafkaAdmin {
         to: Position,
     ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
         Box::pin(async move {
-            let (admin, settings, timeout) = (self.admin.clone(), self.settings.clone(), self.timeout);
+            let partitions = self.partitions(topic).await?;
+            let (settings, timeout) = (self.settings.clone(), self.timeout);
             let (group, topic) = (group.to_string(), topic.to_string());
             self.metrics.external_write("kafka", "OffsetCommit");
             blocking("OffsetCommit", move || {
-                let partitions = partition_count(&admin, &topic, timeout)?;
                 super::client::commit_offsets(&settings, &group, &topic, partitions, to, timeout)
             })
             .await
