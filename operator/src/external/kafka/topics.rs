@@ -73,6 +73,9 @@ pub trait KafkaAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>>;
 }
 
+/// Each partition's first offset and high watermark, in partition order.
+type Watermarks = Result<Vec<(i64, i64)>, KafkaCallError>;
+
 /// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
@@ -83,7 +86,7 @@ pub struct RdKafkaAdmin {
     shapes: Batcher<String, Result<Option<TopicShape>, KafkaCallError>>,
     /// Each partition's first offset and high watermark for a topic with that many
     /// partitions (ListOffsets), batched the same way.
-    watermarks: Batcher<(String, i32), Result<Vec<(i64, i64)>, KafkaCallError>>,
+    watermarks: Batcher<(String, i32), Watermarks>,
     /// Every topic's name, every consumer group's, every SCRAM user's: cluster-wide reads
     /// that concurrent reconciles share (new Tenants check their names against them).
     topic_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
@@ -321,7 +324,7 @@ async fn describe_topics(ext: AdminExt, names: Vec<String>) -> Vec<Result<Option
 /// First offsets and high watermarks of every partition of a batch of topics: two ListOffsets
 /// calls (librdkafka refuses a partition named twice in one), asked at once. A topic named by
 /// two requests of the batch is asked once, for the larger partition count.
-async fn list_watermarks(ext: AdminExt, topics: Vec<(String, i32)>) -> Vec<Result<Vec<(i64, i64)>, KafkaCallError>> {
+async fn list_watermarks(ext: AdminExt, topics: Vec<(String, i32)>) -> Vec<Watermarks> {
     const CALL: &str = "ListOffsets";
     let mut unique: BTreeMap<&str, i32> = BTreeMap::new();
     for (name, partitions) in &topics {
