@@ -20,6 +20,7 @@ use crate::external::cassandra::CassandraAdmin;
 use crate::external::kafka::KafkaPlatform;
 use crate::metrics::Metrics;
 use crate::tenancy::TenancyCache;
+use crate::watch::Watches;
 
 /// The one field manager for everything the operator writes (server-side apply).
 pub const FIELD_MANAGER: &str = "tributary-operator";
@@ -33,6 +34,8 @@ pub struct Context {
     pub cassandra: Arc<dyn CassandraAdmin>,
     /// Which tenant a namespace belongs to, from watched copies.
     pub tenancy: TenancyCache,
+    /// The one watch of each of the operator's kinds, which every controller shares.
+    pub watches: Watches,
     /// Consecutive failures per object, for exponential backoff of transient errors.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -45,6 +48,7 @@ impl Context {
         kafka: Arc<dyn KafkaPlatform>,
         cassandra: Arc<dyn CassandraAdmin>,
         tenancy: TenancyCache,
+        watches: Watches,
     ) -> Arc<Self> {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(config.identity.clone()) };
         let recorder = Recorder::new(client.clone(), reporter);
@@ -56,6 +60,7 @@ impl Context {
             kafka,
             cassandra,
             tenancy,
+            watches,
             failures: Mutex::new(HashMap::new()),
         })
     }
@@ -190,21 +195,21 @@ where
     }
 }
 
-/// A watch of `K` that only passes on the changes another controller reacts to: the
+/// The changes of the shared watch of `K` that another controller reacts to: the
 /// object's readiness, its tenant, its generation, whether it is being deleted, and its
 /// deletion. A sink's status changes every few seconds (lag) and a Topic's on resync notes;
 /// without this filter each such change re-ran the owning Tenant's reconcile and, with a
 /// hundred tenants, the Tenant queue never drained. (kube's `predicate_filter` would also
 /// swallow the final deletion, which changes a Tenant's roll-up, hence this small filter.)
 pub fn readiness_changes<K>(
-    client: Client,
+    watch: &crate::watch::Shared<K>,
     tenant_and_conditions: fn(&K) -> (Option<&str>, &[Condition]),
-) -> impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static
+) -> impl futures::Stream<Item = Arc<K>> + Send + 'static
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
+    use crate::watch::Change;
     use futures::StreamExt;
-    use kube::runtime::{WatchStreamExt, watcher};
     use std::hash::{Hash, Hasher};
     let fingerprint = move |obj: &K| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -218,24 +223,22 @@ where
         h.finish()
     };
     let mut seen: HashMap<String, u64> = HashMap::new();
-    watcher(Api::<K>::all(client), watcher::Config::default()).default_backoff().filter_map(move |event| {
-        let passed = match event {
+    watch.subscribe().filter_map(move |change| {
+        let passed = match change {
             // A relist starts over: every object passes once more.
-            Ok(watcher::Event::Init) => {
+            Change::Relisted => {
                 seen.clear();
                 None
             }
-            Ok(watcher::Event::InitDone) => None,
-            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+            Change::Applied(obj) => {
                 let print = fingerprint(&obj);
                 let uid = obj.meta().uid.clone().unwrap_or_default();
-                (seen.insert(uid, print) != Some(print)).then_some(Ok(obj))
+                (seen.insert(uid, print) != Some(print)).then_some(obj)
             }
-            Ok(watcher::Event::Delete(obj)) => {
+            Change::Deleted(obj) => {
                 seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
-                Some(Ok(obj))
+                Some(obj)
             }
-            Err(e) => Some(Err(e)),
         };
         futures::future::ready(passed)
     })
@@ -244,7 +247,7 @@ where
 /// For a watch on Tenants: the watched objects in the Tenant's namespace (from its spec).
 pub fn in_tenant_namespace<K>(
     watched: crate::watch::Watched<K>,
-) -> impl Fn(crate::api::Tenant) -> Vec<kube::runtime::reflector::ObjectRef<K>>
+) -> impl Fn(Arc<crate::api::Tenant>) -> Vec<kube::runtime::reflector::ObjectRef<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {

@@ -23,6 +23,7 @@ use crate::external::{BREAKER_COOL_DOWN, Breaker};
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
 use crate::tenancy::TenancyCache;
+use crate::watch::Watches;
 
 pub const LEASE_NAME: &str = "tributary-operator";
 /// Bound on every Kafka admin call.
@@ -86,9 +87,10 @@ pub async fn run() -> Result<(), StartError> {
         .map_err(|e| StartError::Kafka(e.to_string()))?;
     let cassandra = ScyllaAdmin::new(config.cassandra.clone(), CASSANDRA_TIMEOUT, metrics.clone());
     let kafka = Guarded::new(kafka, Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT));
-    let tenancy = TenancyCache::start(&client);
-    let ctx =
-        Context::new(client.clone(), config.clone(), metrics.clone(), Arc::new(kafka), Arc::new(cassandra), tenancy);
+    let watches = Watches::start(&client);
+    let tenancy = TenancyCache::start(&client, watches.tenants.watched.store.clone());
+    let (kafka, cassandra) = (Arc::new(kafka), Arc::new(cassandra));
+    let ctx = Context::new(client.clone(), config.clone(), metrics.clone(), kafka, cassandra, tenancy, watches);
 
     let lease = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
         .with_namespace(&config.lease_namespace)

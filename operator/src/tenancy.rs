@@ -32,8 +32,9 @@ pub struct TenancyCache {
 }
 
 impl TenancyCache {
-    /// Starts the two watches on the current tokio runtime.
-    pub fn start(client: &Client) -> Self {
+    /// Starts the namespaces' watch on the current tokio runtime; the Tenants' copy is the
+    /// operator's shared one.
+    pub fn start(client: &Client, tenants: Store<Tenant>) -> Self {
         fn watch<K>(api: Api<K>, config: watcher::Config) -> Store<K>
         where
             K: kube::Resource<DynamicType = ()>
@@ -51,7 +52,7 @@ impl TenancyCache {
         }
         TenancyCache {
             namespaces: watch(Api::all(client.clone()), watcher::Config::default().labels(TENANT_LABEL)),
-            tenants: watch(Api::all(client.clone()), watcher::Config::default()),
+            tenants,
         }
     }
 

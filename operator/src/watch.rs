@@ -10,6 +10,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde::de::DeserializeOwned;
 
+use crate::api::{CassandraSink, Tenant, Topic};
+
 /// A watched copy of every object of a kind, with the names of the objects of each namespace
 /// beside it: a reconcile that needs its namespace's objects reads those few instead of
 /// copying the whole store (at 5,000 Topics, 5,000 copies per Topic reconcile).
@@ -93,27 +95,179 @@ impl NamespaceIndex {
     }
 }
 
-/// A controller's own watch and the copy it fills, with each object slimmed on the way in
-/// (see [`slim`]); for `Controller::for_stream`, in place of `Controller::new`.
-pub fn slim_watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (Watched<K>, impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+/// What a shared watch tells its subscribers: an object as it now is, an object deleted, or
+/// that the watch starts over (a relist follows as `Applied` objects).
+#[derive(Clone, Debug)]
+pub enum Change<K> {
+    Applied(Arc<K>),
+    Deleted(Arc<K>),
+    Relisted,
+}
+
+/// The operator's one watch of a kind: the watched copy (with its namespace index) and the
+/// changes, for every controller that reacts to that kind. Before, each controller that
+/// reacted to a kind watched it itself (the Topics three times, the Tenants four), so each
+/// change was sent, parsed and held that many times. Changes reach subscribers with
+/// backpressure (none is ever dropped): each subscriber is a controller's trigger stream,
+/// which the controller drains as it goes.
+#[derive(Clone)]
+pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
+    pub watched: Watched<K>,
+    changes: async_broadcast::InactiveReceiver<Change<K>>,
+}
+
+/// How many changes may wait for the slowest subscriber before the watch waits for it.
+const SHARED_BUFFER: usize = 1024;
+
+impl<K> Shared<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    use futures::TryStreamExt;
-    use kube::runtime::{WatchStreamExt, reflector};
-    let (store, writer) = reflector::store();
-    let index = NamespaceIndex::default();
-    let indexing = index.clone();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(slim)
-        .reflect(writer)
-        .inspect_ok(move |event| indexing.apply(event))
-        .applied_objects();
-    (Watched { store, index }, stream)
+    /// Starts the watch on the current tokio runtime; it runs as long as the process.
+    pub fn start(api: Api<K>, config: watcher::Config) -> Self {
+        use kube::runtime::WatchStreamExt;
+        Self::from_events(watcher(api, config).default_backoff().modify(slim))
+    }
+
+    /// The copy and the changes of a stream of watch events, read on a task of its own.
+    fn from_events(
+        events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    ) -> Self {
+        use futures::StreamExt;
+        let (store, mut writer) = kube::runtime::reflector::store();
+        let index = NamespaceIndex::default();
+        let (mut tx, rx) = async_broadcast::broadcast(SHARED_BUFFER);
+        // No subscriber yet (not the leader) is no reason to wait; a full buffer is.
+        tx.set_await_active(false);
+        tx.set_overflow(false);
+        let indexing = index.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::warn!(error = %e, kind = %K::kind(&()), "watch failed; retrying with backoff");
+                        continue;
+                    }
+                };
+                writer.apply_watcher_event(&event);
+                indexing.apply(&event);
+                let change = match event {
+                    watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => Change::Applied(Arc::new(obj)),
+                    watcher::Event::Delete(obj) => Change::Deleted(Arc::new(obj)),
+                    watcher::Event::Init => Change::Relisted,
+                    watcher::Event::InitDone => continue,
+                };
+                // Fails only when there is no subscriber: nobody to tell.
+                let _ = tx.broadcast_direct(change).await;
+            }
+        });
+        Shared { watched: Watched { store, index }, changes: rx.deactivate() }
+    }
+
+    /// A copy filled by hand through the returned [`Feeder`], with no changes sent. For tests.
+    #[cfg(test)]
+    pub fn fed() -> (Self, Feeder<K>) {
+        let (store, writer) = kube::runtime::reflector::store();
+        let index = NamespaceIndex::default();
+        let shared = Shared {
+            watched: Watched { store, index: index.clone() },
+            changes: async_broadcast::broadcast(1).1.deactivate(),
+        };
+        (shared, Feeder { writer, index })
+    }
+
+    /// Every change from now on, after every object the copy holds now (as `Applied`), so a
+    /// controller that starts late (on becoming the leader) still sees every object. An
+    /// object that changes at that moment may come twice; controllers do not mind.
+    pub fn subscribe(&self) -> impl futures::Stream<Item = Change<K>> + Send + 'static {
+        use futures::StreamExt;
+        let live = self.changes.activate_cloned();
+        let now: Vec<Change<K>> = self.watched.store.state().into_iter().map(Change::Applied).collect();
+        futures::stream::iter(now).chain(live)
+    }
+
+    /// The objects as they change (not deletions): a controller's trigger stream, for
+    /// `Controller::for_shared_stream` with `self.watched.store`.
+    pub fn applied(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+        use futures::StreamExt;
+        self.subscribe().filter_map(|change| {
+            futures::future::ready(match change {
+                Change::Applied(obj) => Some(obj),
+                _ => None,
+            })
+        })
+    }
+}
+
+/// What fills a [`Shared::fed`] copy: for tests, which have no watch to read.
+#[cfg(test)]
+pub struct Feeder<K: Resource<DynamicType = ()> + Clone + 'static> {
+    writer: kube::runtime::reflector::store::Writer<K>,
+    index: NamespaceIndex,
+}
+
+#[cfg(test)]
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Feeder<K> {
+    /// The copy holds exactly `objects` from now on, as after a relist.
+    pub fn relist(&mut self, objects: impl IntoIterator<Item = K>) {
+        let events = std::iter::once(watcher::Event::Init)
+            .chain(objects.into_iter().map(watcher::Event::InitApply))
+            .chain(std::iter::once(watcher::Event::InitDone));
+        for event in events {
+            self.writer.apply_watcher_event(&event);
+            self.index.apply(&event);
+        }
+    }
+}
+
+/// What fills [`Watches::fed`]: Tenants, Topics, sinks.
+#[cfg(test)]
+pub type Feeders = (Feeder<Tenant>, Feeder<Topic>, Feeder<CassandraSink>);
+
+/// The operator's watches of its own three kinds, started once per process (a replica that is
+/// not the leader keeps its copies warm, so a take-over starts from them).
+#[derive(Clone)]
+pub struct Watches {
+    pub tenants: Shared<Tenant>,
+    pub topics: Shared<Topic>,
+    pub sinks: Shared<CassandraSink>,
+}
+
+impl Watches {
+    pub fn start(client: &kube::Client) -> Self {
+        let config = watcher::Config::default;
+        Watches {
+            tenants: Shared::start(Api::all(client.clone()), config()),
+            topics: Shared::start(Api::all(client.clone()), config()),
+            sinks: Shared::start(Api::all(client.clone()), config()),
+        }
+    }
+
+    /// Copies filled by hand (Tenants, Topics, sinks), with no watch. For tests.
+    #[cfg(test)]
+    pub fn fed() -> (Self, Feeders) {
+        let ((tenants, a), (topics, b), (sinks, c)) = (Shared::fed(), Shared::fed(), Shared::fed());
+        (Watches { tenants, topics, sinks }, (a, b, c))
+    }
+}
+
+/// The objects of `stream` whose `property` changed since the same object last passed, and
+/// those that have none: kube's `predicate_filter`, for a shared stream (of `Arc`s).
+pub fn changed_only<K: Resource + Send + Sync + 'static>(
+    stream: impl futures::Stream<Item = Arc<K>> + Send + 'static,
+    property: impl Fn(&K) -> Option<u64> + Send + 'static,
+) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+    use futures::StreamExt;
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    stream.filter(move |obj| {
+        let passes = match property(obj) {
+            None => true,
+            Some(value) => seen.insert(obj.meta().uid.clone().unwrap_or_default(), value) != Some(value),
+        };
+        futures::future::ready(passes)
+    })
 }
 
 /// Drops from a watched copy what the operator never reads: `managedFields` and kubectl's
@@ -129,8 +283,11 @@ pub fn slim<K: Resource>(obj: &mut K) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use kube::ResourceExt;
+
     use super::*;
-    use crate::api::Topic;
 
     fn topic(ns: &str, name: &str) -> Topic {
         serde_json::from_value(serde_json::json!({
@@ -138,6 +295,66 @@ mod tests {
             "metadata": {"name": name, "namespace": ns}, "spec": {}
         }))
         .expect("a topic")
+    }
+
+    fn named(change: &Change<Topic>) -> String {
+        match change {
+            Change::Applied(t) => format!("applied {}", t.name_any()),
+            Change::Deleted(t) => format!("deleted {}", t.name_any()),
+            Change::Relisted => "relisted".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_gets_the_objects_already_watched_then_every_change() {
+        use futures::{SinkExt, StreamExt};
+        let (mut events, stream) = futures::channel::mpsc::channel(16);
+        let shared = Shared::<Topic>::from_events(stream);
+        events.send(Ok(watcher::Event::Init)).await.unwrap();
+        events.send(Ok(watcher::Event::InitApply(topic("a", "t1")))).await.unwrap();
+        events.send(Ok(watcher::Event::InitDone)).await.unwrap();
+        let ready = shared.watched.store.clone();
+        tokio::time::timeout(Duration::from_secs(10), ready.wait_until_ready()).await.unwrap().unwrap();
+
+        // Two controllers subscribe after the first list: both see t1, then what follows.
+        let (mut one, mut two) = (Box::pin(shared.subscribe()), Box::pin(shared.subscribe()));
+        events.send(Ok(watcher::Event::Apply(topic("b", "t2")))).await.unwrap();
+        events.send(Ok(watcher::Event::Delete(topic("a", "t1")))).await.unwrap();
+        events.send(Ok(watcher::Event::Init)).await.unwrap();
+        events.send(Ok(watcher::Event::InitApply(topic("b", "t2")))).await.unwrap();
+        events.send(Ok(watcher::Event::InitDone)).await.unwrap();
+        let expected = ["applied t1", "applied t2", "deleted t1", "relisted", "applied t2"];
+        for subscriber in [&mut one, &mut two] {
+            let got: Vec<String> =
+                tokio::time::timeout(Duration::from_secs(10), subscriber.as_mut().take(5).collect::<Vec<_>>())
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(named)
+                    .collect();
+            assert_eq!(got, expected);
+        }
+        assert_eq!(shared.watched.in_namespace("b").len(), 1);
+        assert!(shared.watched.in_namespace("a").is_empty(), "the copy and its index follow the deletion");
+    }
+
+    #[tokio::test]
+    async fn changed_only_passes_an_object_when_its_property_changes_or_it_has_none() {
+        use futures::StreamExt;
+        let with = |uid: &str, generation: Option<i64>| {
+            let mut t = topic("a", uid);
+            t.metadata.uid = Some(uid.into());
+            t.metadata.generation = generation;
+            Arc::new(t)
+        };
+        let input = [with("u1", Some(1)), with("u1", Some(1)), with("u2", None), with("u2", None), with("u1", Some(2))];
+        let passed: Vec<(String, Option<i64>)> =
+            changed_only(futures::stream::iter(input), |t: &Topic| t.metadata.generation.map(|g| g as u64))
+                .map(|t| (t.name_any(), t.metadata.generation))
+                .collect()
+                .await;
+        let u = |n: &str, g| (n.to_string(), g);
+        assert_eq!(passed, [u("u1", Some(1)), u("u2", None), u("u2", None), u("u1", Some(2))]);
     }
 
     #[test]

@@ -11,12 +11,12 @@ use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Resource;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 
 use super::autoscale;
 use super::build::{self, SinkLogin, TemplateStamp};
@@ -53,14 +53,14 @@ pub const MAPPING_VALID: &str = "MappingValid";
 
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let (sinks, watch) =
-        crate::watch::slim_watch(Api::<CassandraSink>::all(client.clone()), watcher::Config::default());
-    let controller = Controller::for_stream(watch, sinks.store.clone());
+    let watches = &ctx.watches;
+    let sinks = watches.sinks.watched.clone();
+    let controller = Controller::for_shared_stream(watches.sinks.applied(), sinks.store.clone());
     // A sink is re-checked when its Topic changes (readiness, Kafka name).
     let of_topic = sinks.clone();
-    let sinks_of_topic = move |topic: Topic| {
+    let sinks_of_topic = move |topic: Arc<Topic>| {
         let name = topic.name_any();
-        let ns = topic.metadata.namespace.unwrap_or_default();
+        let ns = topic.metadata.namespace.clone().unwrap_or_default();
         of_topic
             .in_namespace(&ns)
             .into_iter()
@@ -78,17 +78,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         at.hash(&mut h);
         Some(h.finish())
     };
-    let rotations = watcher(Api::<Tenant>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(rotated_at, Default::default());
+    let rotations = crate::watch::changed_only(watches.tenants.applied(), rotated_at);
     let reported = controller.store();
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     let controller = controller
         .reconcile_on(resyncs.due(reported.clone()))
         .owns(Api::<Deployment>::all(client.clone()), watcher::Config::default().labels(build::SINK_LABEL))
-        .watches_stream(readiness_changes(client, Topic::readiness), sinks_of_topic)
-        .watches_stream(rotations, sinks_of_tenant)
+        .watches_shared_stream(readiness_changes(&watches.topics, Topic::readiness), sinks_of_topic)
+        .watches_shared_stream(rotations, sinks_of_tenant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
@@ -181,7 +178,9 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             status.tenant = Some(tenant.name.clone());
             status.table = Some(table.clone());
             status.consumer_group = Some(build::names(&sink.name_any(), &tenant).group);
-            let topic = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).get_opt(&sink.spec.topic).await?;
+            // From the watched copy: a change of the Topic's readiness triggers this reconcile
+            // after the copy took it in.
+            let topic = ctx.watches.topics.watched.store.get(&ObjectRef::new(&sink.spec.topic).within(&namespace));
             // What the sink pod would refuse to run is told here, before any table or pod.
             let unwritable = crate::api::columns::plan(&sink.spec).err();
             let mut guardrail = match &topic {
@@ -301,10 +300,13 @@ async fn dead_letter_guardrail(
         return Ok(None);
     }
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
-    let list = ListParams::default();
-    let topics = Api::<Topic>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
-    let sinks = Api::<CassandraSink>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
-    let used = usage_before(&age(sink.meta()), &topics.iter().collect::<Vec<_>>(), &sinks.iter().collect::<Vec<_>>());
+    // From the watched copies: a list from the API server on every reconcile cost a round
+    // trip and a parse of the namespace's objects each time.
+    let topics = ctx.watches.topics.watched.in_namespace(&namespace);
+    let sinks = ctx.watches.sinks.watched.in_namespace(&namespace);
+    let topics: Vec<&Topic> = topics.iter().map(|t| t.as_ref()).collect();
+    let sinks: Vec<&CassandraSink> = sinks.iter().map(|s| s.as_ref()).collect();
+    let used = usage_before(&age(sink.meta()), &topics, &sinks);
     Ok(beyond_limits(tenant, &used, topic.spec.partitions, "the sink's dead-letter topic"))
 }
 

@@ -263,7 +263,10 @@ pub struct Rollup {
     pub not_ready: Vec<String>,
 }
 
-pub fn rollup(topics: &[Topic], sinks: &[CassandraSink]) -> Rollup {
+pub fn rollup<'a>(
+    topics: impl IntoIterator<Item = &'a Topic>,
+    sinks: impl IntoIterator<Item = &'a CassandraSink>,
+) -> Rollup {
     let ready = |conds: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
         conds.and_then(|c| conditions::status_of(c, conditions::READY)) == Some("True")
     };

@@ -40,20 +40,22 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let client = ctx.client.clone();
     let owned = watcher::Config::default().labels(TENANT_LABEL);
     // A Topic or sink changing its readiness changes its tenant's roll-up.
-    let tenant_of_topic = |t: Topic| t.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
-    let tenant_of_sink = |s: CassandraSink| s.status.and_then(|s| s.tenant).map(|n| ObjectRef::<Tenant>::new(&n));
-    let (tenants, watch) = crate::watch::slim_watch(Api::<Tenant>::all(client.clone()), watcher::Config::default());
+    let tenant_of = |tenant: Option<&str>| tenant.map(ObjectRef::<Tenant>::new);
+    let tenant_of_topic = move |t: Arc<Topic>| tenant_of(t.readiness().0);
+    let tenant_of_sink = move |s: Arc<CassandraSink>| tenant_of(s.readiness().0);
+    let watches = &ctx.watches;
+    let tenants = watches.tenants.watched.store.clone();
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
-    Controller::for_stream(watch, tenants.store.clone())
-        .reconcile_on(resyncs.due(tenants.store))
+    Controller::for_shared_stream(watches.tenants.applied(), tenants.clone())
+        .reconcile_on(resyncs.due(tenants))
         // Secrets are not watched: the operator may read only the Secrets it names (no list or
         // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
         .owns(Api::<Namespace>::all(client.clone()), owned)
-        .watches_stream(readiness_changes(client.clone(), Topic::readiness), tenant_of_topic)
-        .watches_stream(readiness_changes(client.clone(), CassandraSink::readiness), tenant_of_sink)
+        .watches_shared_stream(readiness_changes(&watches.topics, Topic::readiness), tenant_of_topic)
+        .watches_shared_stream(readiness_changes(&watches.sinks, CassandraSink::readiness), tenant_of_sink)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx)
+        .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .await;
 }
@@ -208,11 +210,11 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         previous: waiting.as_ref().map(|(message, _)| message.clone()),
     };
 
-    let topics_api = Api::<Topic>::namespaced(ctx.client.clone(), &v.namespace);
-    let sinks_api = Api::<CassandraSink>::namespaced(ctx.client.clone(), &v.namespace);
-    let list = ListParams::default();
-    let (topics, sinks) = futures::try_join!(topics_api.list(&list), sinks_api.list(&list))?;
-    let rollup = build::rollup(&topics.items, &sinks.items);
+    // The namespace's Topics and sinks from the watched copies: the changes that trigger this
+    // reconcile come from the same watches, after the copies took them in.
+    let topics = ctx.watches.topics.watched.in_namespace(&v.namespace);
+    let sinks = ctx.watches.sinks.watched.in_namespace(&v.namespace);
+    let rollup = build::rollup(topics.iter().map(|t| t.as_ref()), sinks.iter().map(|s| s.as_ref()));
     let status = build::status(tenant.status.as_ref(), Some(&v), &rollup, tenant.metadata.generation);
     let status = TenantStatus { credentials: Some(credentials), ..status };
     let ready = build::ready_condition(&rollup);

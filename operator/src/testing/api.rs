@@ -80,6 +80,14 @@ impl FakeApi {
         serde_json::from_value(value).unwrap_or_else(|e| panic!("object at {path}: {e}"))
     }
 
+    /// Every stored object of the collection `plural` (of any namespace) as `K`.
+    pub fn objects_of<K: serde::de::DeserializeOwned>(&self, plural: &str) -> Vec<K> {
+        let state = self.state.lock().unwrap();
+        let of_kind = |path: &str| path.rsplit('/').nth(1) == Some(plural);
+        let objects = state.objects.iter().filter(|(path, _)| of_kind(path));
+        objects.map(|(path, v)| serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{path}: {e}"))).collect()
+    }
+
     /// Every request so far, and forgets them.
     pub fn take_requests(&self) -> Vec<Recorded> {
         std::mem::take(&mut self.state.lock().unwrap().requests)

@@ -23,6 +23,8 @@ pub struct Scenario {
     pub kafka: Arc<fakes::FakeKafka>,
     pub cassandra: Arc<fakes::FakeCassandra>,
     pub ctx: Arc<Context>,
+    /// What fills the context's watched copies (see [`Scenario::sync_watches`]).
+    feeders: std::sync::Mutex<crate::watch::Feeders>,
 }
 
 impl Scenario {
@@ -42,6 +44,7 @@ impl Scenario {
         let config = Config::from_lookup(|k| settings.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
             .expect("test config");
         let client = api.client();
+        let (watches, feeders) = crate::watch::Watches::fed();
         let ctx = Context::new(
             client,
             Arc::new(config),
@@ -50,8 +53,18 @@ impl Scenario {
             cassandra.clone(),
             // Empty copies: every lookup falls through to the fake API.
             TenancyCache::empty(),
+            watches,
         );
-        Scenario { api, kafka, cassandra, ctx }
+        Scenario { api, kafka, cassandra, ctx, feeders: std::sync::Mutex::new(feeders) }
+    }
+
+    /// The watched copies of Tenants, Topics and sinks hold what the fake API holds now, as
+    /// the operator's watches would by the time a change of them triggers a reconcile.
+    pub fn sync_watches(&self) {
+        let mut feeders = self.feeders.lock().unwrap();
+        feeders.0.relist(self.api.objects_of("tenants"));
+        feeders.1.relist(self.api.objects_of("topics"));
+        feeders.2.relist(self.api.objects_of("cassandrasinks"));
     }
 
     /// Nothing written anywhere since the last `take_*`: the API (events aside), Kafka and

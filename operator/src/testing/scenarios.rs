@@ -9,7 +9,6 @@ use super::{Scenario, namespaced, tenant, tenant_path, topic};
 use crate::api::{Tenant, Topic};
 use crate::controller::Result;
 use crate::external::kafka::ScramMechanism;
-use crate::topic::reconcile::TopicContext;
 
 fn water_spec() -> serde_json::Value {
     json!({
@@ -22,22 +21,16 @@ fn water_spec() -> serde_json::Value {
 impl Scenario {
     /// Reconciles the Tenant stored at `name` once, as the controller would.
     async fn reconcile_tenant(&self, name: &str) -> Result<kube::runtime::controller::Action> {
+        self.sync_watches();
         let tenant: Tenant = self.api.object(&tenant_path(name));
         crate::tenant::reconcile::reconcile(Arc::new(tenant), self.ctx.clone()).await
     }
 
-    /// Reconciles the Topic stored at `ns/name` once; `others` are the Topics the
-    /// controller's cache holds besides it (the guardrails count them).
-    async fn reconcile_topic(
-        &self,
-        ns: &str,
-        name: &str,
-        others: &[Topic],
-    ) -> Result<kube::runtime::controller::Action> {
+    /// Reconciles the Topic stored at `ns/name` once.
+    async fn reconcile_topic(&self, ns: &str, name: &str) -> Result<kube::runtime::controller::Action> {
+        self.sync_watches();
         let topic: Topic = self.api.object(&namespaced(ns, "topics", name));
-        let topics = crate::watch::Watched::of(others.iter().chain([&topic]).cloned());
-        let tctx = Arc::new(TopicContext { ctx: self.ctx.clone(), topics });
-        crate::topic::reconcile::reconcile(Arc::new(topic), tctx).await
+        crate::topic::reconcile::reconcile(Arc::new(topic), self.ctx.clone()).await
     }
 
     /// A provisioned tenant `water`, its writes taken.
@@ -247,7 +240,7 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
     let path = namespaced("water", "topics", "data");
     s.api.put(&path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
 
-    s.reconcile_topic("water", "data", &[]).await.expect("first reconcile");
+    s.reconcile_topic("water", "data").await.expect("first reconcile");
     let api = s.api.take_writes();
     assert_eq!(s.kafka.take_writes(), ["CreateTopics(water.data)"]);
     assert!(s.cassandra.take_writes().is_empty());
@@ -262,7 +255,7 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
     assert_eq!(stored.pointer("/status/kafkaName"), Some(&json!("water.data")));
     assert_eq!(stored.pointer("/status/partitions"), Some(&json!(3)));
 
-    s.reconcile_topic("water", "data", &[]).await.expect("second reconcile");
+    s.reconcile_topic("water", "data").await.expect("second reconcile");
     assert_eq!(s.writes(), (vec![], vec![], vec![]), "a resync of an unchanged Topic writes nothing");
 }
 
@@ -271,16 +264,16 @@ async fn a_topic_over_the_tenants_partition_budget_is_refused_before_kafka() {
     let s = Scenario::new();
     s.provisioned_water().await;
     // 50 partitions already held by another Topic of the tenant; the budget is 60.
-    let other: Topic = serde_json::from_value(json!({
+    let other = json!({
         "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
         "metadata": {"name": "big", "namespace": "water", "uid": "uid-big", "creationTimestamp": "2026-01-01T00:00:00Z"},
         "spec": {"partitions": 50, "replicationFactor": 3},
-    }))
-    .unwrap();
+    });
+    s.api.put(&namespaced("water", "topics", "big"), other);
     let path = namespaced("water", "topics", "more");
     s.api.put(&path, topic("water", "more", json!({"partitions": 12, "replicationFactor": 3})));
 
-    s.reconcile_topic("water", "more", &[other]).await.expect("reconcile");
+    s.reconcile_topic("water", "more").await.expect("reconcile");
     let (status, reason, message) = s.condition(&path, "Ready");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "GuardrailViolated"), "{message}");
     assert!(message.contains("60"), "the message names the limit: {message}");
@@ -295,14 +288,14 @@ async fn kafka_down_is_reported_and_retried_and_the_topic_is_created_when_it_ans
     s.api.put(&path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
 
     s.kafka.set_down(true);
-    let failed = s.reconcile_topic("water", "data", &[]).await;
+    let failed = s.reconcile_topic("water", "data").await;
     assert!(failed.is_err(), "a transient failure goes to the error policy (backoff)");
     let (status, reason, message) = s.condition(&path, "Ready");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "KafkaUnavailable"), "{message}");
     assert!(message.contains("Check the brokers") || message.contains("retrying"), "{message}");
 
     s.kafka.set_down(false);
-    s.reconcile_topic("water", "data", &[]).await.expect("reconcile after Kafka is back");
+    s.reconcile_topic("water", "data").await.expect("reconcile after Kafka is back");
     assert_eq!(s.kafka.take_writes(), ["CreateTopics(water.data)"]);
     assert_eq!(s.condition(&path, "Ready").0, "True");
 }
@@ -338,7 +331,7 @@ impl Scenario {
         self.provisioned_water().await;
         let topic_path = namespaced("water", "topics", "data");
         self.api.put(&topic_path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
-        self.reconcile_topic("water", "data", &[]).await.expect("topic reconcile");
+        self.reconcile_topic("water", "data").await.expect("topic reconcile");
         // The Tenant's roll-up sees the Topic now.
         self.reconcile_tenant("water").await.expect("tenant reconcile");
         if let Some(columns) = table {
@@ -355,6 +348,7 @@ impl Scenario {
     }
 
     async fn reconcile_sink(&self, path: &str) -> Result<kube::runtime::controller::Action> {
+        self.sync_watches();
         let sink: crate::api::CassandraSink = self.api.object(path);
         crate::sink::reconcile::reconcile(Arc::new(sink), self.ctx.clone()).await
     }

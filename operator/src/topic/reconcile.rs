@@ -4,10 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::build::{self, Outcome, Plan, config_changes, plan};
@@ -27,26 +26,18 @@ const KIND: &str = "Topic";
 /// A Topic waiting for its Tenant looks again this often (Tenants send no event to Topics).
 const NO_TENANT_RETRY: Duration = Duration::from_secs(15);
 
-/// The shared context plus the controller's own cache of every Topic, which the guardrails
-/// count from instead of listing the namespace on each reconcile.
-pub(crate) struct TopicContext {
-    pub(crate) ctx: Arc<Context>,
-    pub(crate) topics: crate::watch::Watched<Topic>,
-}
-
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
-    let (topics, watch) = crate::watch::slim_watch(Api::<Topic>::all(ctx.client.clone()), watcher::Config::default());
-    let controller = Controller::for_stream(watch, topics.store.clone());
+    let topics = ctx.watches.topics.watched.clone();
+    let controller = Controller::for_shared_stream(ctx.watches.topics.applied(), topics.store.clone());
     // A Tenant appearing or changing (prefix, limits) re-checks the Topics in its namespace.
-    let topic_ctx = Arc::new(TopicContext { ctx: ctx.clone(), topics: topics.clone() });
     let topics_of_tenant = crate::controller::in_tenant_namespace(topics.clone());
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     controller
         .reconcile_on(resyncs.due(topics.store))
-        .watches_stream(readiness_changes(ctx.client.clone(), Tenant::readiness), topics_of_tenant)
+        .watches_shared_stream(readiness_changes(&ctx.watches.tenants, Tenant::readiness), topics_of_tenant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(resyncs.around(reconcile), |obj, err, tctx| error_policy(KIND, obj.as_ref(), err, &tctx.ctx), topic_ctx)
+        .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .await;
 }
@@ -54,22 +45,21 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
 /// Finalizer that applies the Topic's `deletionPolicy` to its Kafka topic.
 pub const FINALIZER: &str = "tributary.dev/topic-cleanup";
 
-pub(crate) async fn reconcile(topic: Arc<Topic>, tctx: Arc<TopicContext>) -> Result<Action> {
-    let _timer = tctx.ctx.metrics.reconcile(KIND);
+pub(crate) async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile(KIND);
     let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
-    let api: Api<Topic> = Api::namespaced(tctx.ctx.client.clone(), &namespace);
+    let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, topic, |event| async {
         match event {
-            FinalizerEvent::Apply(topic) => apply(topic, &tctx, &api).await,
-            FinalizerEvent::Cleanup(topic) => cleanup(topic, &tctx.ctx, &namespace).await,
+            FinalizerEvent::Apply(topic) => apply(topic, &ctx, &api).await,
+            FinalizerEvent::Cleanup(topic) => cleanup(topic, &ctx, &namespace).await,
         }
     })
     .await
     .map_err(Error::from)
 }
 
-async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Result<Action> {
-    let ctx = &tctx.ctx;
+async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action> {
     let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let key = object_key(topic.as_ref());
     // status.kafkaName names the topic once the operator manages it (created or adopted);
@@ -95,7 +85,7 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
                 ..Outcome::new(DesiredCondition::not_ready(Reason::Pending, String::new()))
             };
             // The Topics of this namespace, from one scan of the cache's index.
-            let neighbours = tctx.topics.in_namespace(&namespace);
+            let neighbours = ctx.watches.topics.watched.in_namespace(&namespace);
             if let Some(holder) = holder_of(&neighbours, &topic, &name, &tenant) {
                 let message = format!(
                     "Topic {}/{} already maps to Kafka topic {name}; this newer Topic changes nothing. Set spec.topicName to another name, or delete this Topic",
@@ -105,7 +95,7 @@ async fn apply(topic: Arc<Topic>, tctx: &TopicContext, api: &Api<Topic>) -> Resu
                 // The holder going away sends no event here: look again on the resync.
                 (Outcome { ready: DesiredCondition::not_ready(Reason::Conflict, message), ..base }, ctx.resync(), None)
             } else {
-                match validate(&topic, &tenant, &siblings(ctx, &neighbours, &topic, &tenant).await?) {
+                match validate(&topic, &tenant, &siblings(ctx, &neighbours, &topic)) {
                     Err(refusal) => (
                         Outcome { ready: DesiredCondition::not_ready(refusal.reason, refusal.message), ..base },
                         Action::await_change(),
@@ -206,23 +196,14 @@ fn holder_of(neighbours: &[Arc<Topic>], topic: &Topic, name: &str, tenant: &Vali
         .cloned()
 }
 
-/// What the tenant's objects older than `topic` use (Topics from the controller's cache;
-/// the CassandraSinks, whose dead-letter topics count too, listed only when the tenant has
-/// topic or partition limits), for the guardrails.
-async fn siblings(
-    ctx: &Context,
-    same_namespace: &[Arc<Topic>],
-    topic: &Topic,
-    tenant: &ValidatedTenant,
-) -> Result<Siblings> {
+/// What the tenant's objects older than `topic` use (Topics and CassandraSinks, whose
+/// dead-letter topics count too, from the watched copies), for the guardrails.
+fn siblings(ctx: &Context, same_namespace: &[Arc<Topic>], topic: &Topic) -> Siblings {
     let namespace = topic.namespace().unwrap_or_default();
-    let sinks = if tenant.limits.max_topics.is_some() || tenant.limits.max_partitions.is_some() {
-        Api::<CassandraSink>::namespaced(ctx.client.clone(), &namespace).list(&ListParams::default()).await?.items
-    } else {
-        Vec::new()
-    };
+    let sinks = ctx.watches.sinks.watched.in_namespace(&namespace);
     let topic_refs: Vec<&Topic> = same_namespace.iter().map(|t| t.as_ref()).collect();
-    Ok(usage_before(&age(topic.meta()), &topic_refs, &sinks.iter().collect::<Vec<_>>()))
+    let sink_refs: Vec<&CassandraSink> = sinks.iter().map(|s| s.as_ref()).collect();
+    usage_before(&age(topic.meta()), &topic_refs, &sink_refs)
 }
 
 /// A failed Kafka call: a transient one is reported and retried with backoff; one Kafka
