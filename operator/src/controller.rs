@@ -199,8 +199,7 @@ where
 /// object's readiness, its tenant, its generation, whether it is being deleted, and its
 /// deletion. A sink's status changes every few seconds (lag) and a Topic's on resync notes;
 /// without this filter each such change re-ran the owning Tenant's reconcile and, with a
-/// hundred tenants, the Tenant queue never drained. (kube's `predicate_filter` would also
-/// swallow the final deletion, which changes a Tenant's roll-up, hence this small filter.)
+/// hundred tenants, the Tenant queue never drained.
 pub fn readiness_changes<K>(
     watch: &crate::watch::Shared<K>,
     tenant_and_conditions: fn(&K) -> (Option<&str>, &[Condition]),
@@ -208,10 +207,8 @@ pub fn readiness_changes<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    use crate::watch::Change;
-    use futures::StreamExt;
     use std::hash::{Hash, Hasher};
-    let fingerprint = move |obj: &K| {
+    watch.changes_of(move |obj: &K| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let (tenant, conditions) = tenant_and_conditions(obj);
         tenant.hash(&mut h);
@@ -221,26 +218,6 @@ where
             (&ready.status, &ready.reason).hash(&mut h);
         }
         h.finish()
-    };
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    watch.subscribe().filter_map(move |change| {
-        let passed = match change {
-            // A relist starts over: every object passes once more.
-            Change::Relisted => {
-                seen.clear();
-                None
-            }
-            Change::Applied(obj) => {
-                let print = fingerprint(&obj);
-                let uid = obj.meta().uid.clone().unwrap_or_default();
-                (seen.insert(uid, print) != Some(print)).then_some(obj)
-            }
-            Change::Deleted(obj) => {
-                seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
-                Some(obj)
-            }
-        };
-        futures::future::ready(passed)
     })
 }
 

@@ -188,6 +188,36 @@ where
         futures::stream::iter(now).chain(live)
     }
 
+    /// The objects whose `fingerprint` differs from the one they last passed with, and every
+    /// deletion: a trigger stream that leaves out the changes its controller does not react
+    /// to. A relist starts over (every object passes once more). kube's `predicate_filter`
+    /// would also swallow the final deletion, which matters to a Tenant's roll-up.
+    pub fn changes_of(
+        &self,
+        fingerprint: impl Fn(&K) -> u64 + Send + 'static,
+    ) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
+        use futures::StreamExt;
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let uid = |obj: &K| obj.meta().uid.clone().unwrap_or_default();
+        self.subscribe().filter_map(move |change| {
+            let passed = match change {
+                Change::Relisted => {
+                    seen.clear();
+                    None
+                }
+                Change::Applied(obj) => {
+                    let print = fingerprint(&obj);
+                    (seen.insert(uid(&obj), print) != Some(print)).then_some(obj)
+                }
+                Change::Deleted(obj) => {
+                    seen.remove(&uid(&obj));
+                    Some(obj)
+                }
+            };
+            futures::future::ready(passed)
+        })
+    }
+
     /// The objects as they change (not deletions): a controller's trigger stream, for
     /// `Controller::for_shared_stream` with `self.watched.store`.
     pub fn applied(&self) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
@@ -251,23 +281,6 @@ impl Watches {
         let ((tenants, a), (topics, b), (sinks, c)) = (Shared::fed(), Shared::fed(), Shared::fed());
         (Watches { tenants, topics, sinks }, (a, b, c))
     }
-}
-
-/// The objects of `stream` whose `property` changed since the same object last passed, and
-/// those that have none: kube's `predicate_filter`, for a shared stream (of `Arc`s).
-pub fn changed_only<K: Resource + Send + Sync + 'static>(
-    stream: impl futures::Stream<Item = Arc<K>> + Send + 'static,
-    property: impl Fn(&K) -> Option<u64> + Send + 'static,
-) -> impl futures::Stream<Item = Arc<K>> + Send + 'static {
-    use futures::StreamExt;
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    stream.filter(move |obj| {
-        let passes = match property(obj) {
-            None => true,
-            Some(value) => seen.insert(obj.meta().uid.clone().unwrap_or_default(), value) != Some(value),
-        };
-        futures::future::ready(passes)
-    })
 }
 
 /// Drops from a watched copy what the operator never reads: `managedFields` and kubectl's
@@ -339,22 +352,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn changed_only_passes_an_object_when_its_property_changes_or_it_has_none() {
-        use futures::StreamExt;
-        let with = |uid: &str, generation: Option<i64>| {
+    async fn changes_of_passes_a_changed_fingerprint_every_deletion_and_everything_after_a_relist() {
+        use futures::{SinkExt, StreamExt};
+        let with = |uid: &str, generation: i64| {
             let mut t = topic("a", uid);
             t.metadata.uid = Some(uid.into());
-            t.metadata.generation = generation;
-            Arc::new(t)
+            t.metadata.generation = Some(generation);
+            t
         };
-        let input = [with("u1", Some(1)), with("u1", Some(1)), with("u2", None), with("u2", None), with("u1", Some(2))];
-        let passed: Vec<(String, Option<i64>)> =
-            changed_only(futures::stream::iter(input), |t: &Topic| t.metadata.generation.map(|g| g as u64))
-                .map(|t| (t.name_any(), t.metadata.generation))
-                .collect()
-                .await;
-        let u = |n: &str, g| (n.to_string(), g);
-        assert_eq!(passed, [u("u1", Some(1)), u("u2", None), u("u2", None), u("u1", Some(2))]);
+        let (mut events, stream) = futures::channel::mpsc::channel(16);
+        let shared = Shared::<Topic>::from_events(stream);
+        events.send(Ok(watcher::Event::Init)).await.unwrap();
+        events.send(Ok(watcher::Event::InitDone)).await.unwrap();
+        let ready = shared.watched.store.clone();
+        tokio::time::timeout(Duration::from_secs(10), ready.wait_until_ready()).await.unwrap().unwrap();
+        let passed = shared.changes_of(|t: &Topic| t.metadata.generation.unwrap_or_default() as u64);
+        let sent = [
+            watcher::Event::Apply(with("u1", 1)),
+            watcher::Event::Apply(with("u1", 1)),
+            watcher::Event::Apply(with("u2", 1)),
+            watcher::Event::Apply(with("u1", 2)),
+            watcher::Event::Delete(with("u2", 1)),
+            watcher::Event::Init,
+            watcher::Event::InitApply(with("u1", 2)),
+            watcher::Event::InitDone,
+            watcher::Event::Apply(with("u1", 2)),
+        ];
+        for event in sent {
+            events.send(Ok(event)).await.unwrap();
+        }
+        let got: Vec<(String, Option<i64>)> = tokio::time::timeout(
+            Duration::from_secs(10),
+            passed.take(5).map(|t| (t.name_any(), t.metadata.generation)).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+        let u = |n: &str, g| (n.to_string(), Some(g));
+        // The unchanged u1 is left out, before and after the relist; u2's deletion passes.
+        assert_eq!(got, [u("u1", 1), u("u2", 1), u("u1", 2), u("u2", 1), u("u1", 2)]);
     }
 
     #[test]

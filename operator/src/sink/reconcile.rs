@@ -43,7 +43,7 @@ use crate::tenant::ValidatedTenant;
 use crate::tenant::build::acl_changes;
 use crate::tenant::rotation;
 use crate::topic::build::config_changes;
-use crate::topic::validate::{Refusal, age, beyond_limits, usage_before};
+use crate::topic::validate::{Refusal, beyond_limits};
 
 const KIND: &str = "CassandraSink";
 const RETRY: Duration = Duration::from_secs(15);
@@ -71,14 +71,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     // A rotation of the tenant's credentials rolls its sinks onto the new ones: the Tenant
     // publishes the rotation in its status once the new credentials are in its Secret.
     let sinks_of_tenant = in_tenant_namespace(sinks);
-    let rotated_at = |t: &Tenant| {
+    let rotations = watches.tenants.changes_of(|t: &Tenant| {
         use std::hash::{Hash, Hasher};
-        let at = t.status.as_ref()?.credentials.as_ref()?.rotated_at.as_ref()?;
+        let at = t.status.as_ref().and_then(|s| s.credentials.as_ref()?.rotated_at.as_ref());
         let mut h = std::collections::hash_map::DefaultHasher::new();
         at.hash(&mut h);
-        Some(h.finish())
-    };
-    let rotations = crate::watch::changed_only(watches.tenants.applied(), rotated_at);
+        h.finish()
+    });
     let reported = controller.store();
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     let controller = controller
@@ -300,13 +299,8 @@ async fn dead_letter_guardrail(
         return Ok(None);
     }
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
-    // From the watched copies: a list from the API server on every reconcile cost a round
-    // trip and a parse of the namespace's objects each time.
     let topics = ctx.watches.topics.watched.in_namespace(&namespace);
-    let sinks = ctx.watches.sinks.watched.in_namespace(&namespace);
-    let topics: Vec<&Topic> = topics.iter().map(|t| t.as_ref()).collect();
-    let sinks: Vec<&CassandraSink> = sinks.iter().map(|s| s.as_ref()).collect();
-    let used = usage_before(&age(sink.meta()), &topics, &sinks);
+    let used = crate::topic::reconcile::usage_in_namespace(ctx, &topics, sink.meta());
     Ok(beyond_limits(tenant, &used, topic.spec.partitions, "the sink's dead-letter topic"))
 }
 

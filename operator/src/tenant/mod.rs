@@ -3,6 +3,7 @@
 pub mod build;
 pub mod claim;
 pub mod reconcile;
+mod retire;
 pub mod rotation;
 pub mod validate;
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -95,7 +96,7 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
                 // The holder going away sends no event here: look again on the resync.
                 (Outcome { ready: DesiredCondition::not_ready(Reason::Conflict, message), ..base }, ctx.resync(), None)
             } else {
-                match validate(&topic, &tenant, &siblings(ctx, &neighbours, &topic)) {
+                match validate(&topic, &tenant, &usage_in_namespace(ctx, &neighbours, topic.meta())) {
                     Err(refusal) => (
                         Outcome { ready: DesiredCondition::not_ready(refusal.reason, refusal.message), ..base },
                         Action::await_change(),
@@ -196,14 +197,14 @@ fn holder_of(neighbours: &[Arc<Topic>], topic: &Topic, name: &str, tenant: &Vali
         .cloned()
 }
 
-/// What the tenant's objects older than `topic` use (Topics and CassandraSinks, whose
-/// dead-letter topics count too, from the watched copies), for the guardrails.
-fn siblings(ctx: &Context, same_namespace: &[Arc<Topic>], topic: &Topic) -> Siblings {
-    let namespace = topic.namespace().unwrap_or_default();
-    let sinks = ctx.watches.sinks.watched.in_namespace(&namespace);
-    let topic_refs: Vec<&Topic> = same_namespace.iter().map(|t| t.as_ref()).collect();
-    let sink_refs: Vec<&CassandraSink> = sinks.iter().map(|s| s.as_ref()).collect();
-    usage_before(&age(topic.meta()), &topic_refs, &sink_refs)
+/// What the objects older than `me` in its namespace use (its Topics, `topics`, and the
+/// CassandraSinks, whose dead-letter topics count too, from the watched copy), for the
+/// topic and dead-letter guardrails.
+pub(crate) fn usage_in_namespace(ctx: &Context, topics: &[Arc<Topic>], me: &ObjectMeta) -> Siblings {
+    let sinks = ctx.watches.sinks.watched.in_namespace(me.namespace.as_deref().unwrap_or_default());
+    let topics: Vec<&Topic> = topics.iter().map(|t| t.as_ref()).collect();
+    let sinks: Vec<&CassandraSink> = sinks.iter().map(|s| s.as_ref()).collect();
+    usage_before(&age(me), &topics, &sinks)
 }
 
 /// A failed Kafka call: a transient one is reported and retried with backoff; one Kafka
