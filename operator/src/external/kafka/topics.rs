@@ -99,6 +99,9 @@ pub struct RdKafkaAdmin {
     metrics: Arc<Metrics>,
 }
 
+/// How often the admin client asks the brokers which one acts as controller.
+const METADATA_REFRESH: Duration = Duration::from_secs(10);
+
 impl RdKafkaAdmin {
     /// Needs a tokio runtime (the call batchers run on it).
     pub fn new(settings: &ClientSettings, timeout: Duration, metrics: Arc<Metrics>) -> Result<Self, KafkaError> {
@@ -106,6 +109,13 @@ impl RdKafkaAdmin {
             .client_config()
             .set("client.id", "tributary-operator")
             .set("socket.timeout.ms", timeout.as_millis().to_string())
+            // librdkafka sends admin requests to the broker the last Metadata answer named as
+            // controller, and waits for that broker while it is down. The client holds no
+            // topic objects, so only this periodic refresh (brokers only, a few hundred bytes)
+            // learns of another one: at the default 5 min, a stopped broker that was named
+            // controller failed every DescribeTopics for minutes ("Timed out waiting for
+            // controller"), the topic_kafka_degraded test's Topics included.
+            .set("topic.metadata.refresh.interval.ms", METADATA_REFRESH.as_millis().to_string())
             .create_client()?;
         let admin = Arc::new(admin);
         let ext = AdminExt::new(admin.clone(), timeout);
