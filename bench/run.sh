@@ -42,6 +42,8 @@ fetch_classpath camel-cassandra "$TRIBUTARY_CONNECT_PLUGINS/camel-cassandra-0.11
 step "the local stack"
 stack/scripts/stack.sh up
 eval "$(stack/scripts/stack.sh env)"
+# The Lease namespaces of the benchmark's operators go when it ends (as after `make test`).
+trap 'kubectl delete namespace -l tributary.dev/test-scratch=true --wait=false >/dev/null || true' EXIT
 export TRIBUTARY_BIN_PROFILE=release
 OUT=bench/results
 mkdir -p "$OUT"

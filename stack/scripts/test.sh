@@ -19,5 +19,11 @@ stack/scripts/stack.sh up
 step "the tributary image (Debian base + the release binaries), loaded into the node"
 stack/scripts/stack.sh image target/release
 eval "$(stack/scripts/stack.sh env)"
+# The namespaces the tests made for their operators' Leases and chart releases go when the
+# tests end, passed or failed (each test deletes its own Tenants and what they provisioned).
+sweep() {
+  kubectl delete namespace -l tributary.dev/test-scratch=true --wait=false >/dev/null || true
+}
+trap sweep EXIT
 step "running every test (cargo test --workspace --locked)"
 cargo test --workspace --locked -- "$@"

@@ -285,10 +285,113 @@ pub async fn wait_ready<K: Conditioned>(api: &kube::Api<K>, name: &str, status: 
 }
 
 /// Applies a Tenant (extra spec lines indented by two spaces) and waits until it is Ready.
-pub async fn ready_tenant(name: &str, extra_spec: &str) {
+/// The Tenant, with what it provisioned, is deleted when the returned guard drops.
+pub async fn ready_tenant(name: &str, extra_spec: &str) -> TenantCleanup {
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec:\n  deletionPolicy: Retain\n{extra_spec}"
     ));
+    let cleanup = TenantCleanup::new(name);
     let tenants: kube::Api<tributary::api::Tenant> = kube::Api::all(kube::Client::try_default().await.unwrap());
     wait_ready(&tenants, name, "True", "Provisioned").await;
+    cleanup
+}
+
+/// Deletes a test's Tenant when dropped, whether the test passed or failed: its
+/// `deletionPolicy` is set to `Delete` first, so its topics, keyspace, users and (where the
+/// operator created it) namespace go too, and the drop waits until the Tenant and that
+/// namespace are gone, while the test's operator still runs. Bind it to a named variable
+/// (`let _tenant = ...`): `let _ = ...` drops it at once. Declared after the operator it
+/// needs, so it drops before it.
+#[must_use = "the Tenant is deleted when this guard drops"]
+pub struct TenantCleanup {
+    name: String,
+}
+
+impl TenantCleanup {
+    pub fn new(name: &str) -> Self {
+        TenantCleanup { name: name.to_string() }
+    }
+
+    /// A guard only for a Tenant that does not exist yet (call it before applying): a test
+    /// that applies the examples' fixed names must not delete the demo's Tenants.
+    pub fn unless_present(name: &str) -> Option<Self> {
+        let found = kubectl(&["get", &format!("tenant/{name}"), "--ignore-not-found", "-o", "name"]);
+        found.trim().is_empty().then(|| TenantCleanup::new(name))
+    }
+
+    fn delete(&self) -> Result<(), String> {
+        const TIMEOUT: &str = "--timeout=180s";
+        let name = self.name.as_str();
+        let tenant = format!("tenant/{name}");
+        // uid and namespace, read before the Tenant goes; nothing to do when it is gone.
+        let found =
+            kubectl_quiet(&["get", &tenant, "--ignore-not-found", "-o", "jsonpath={.metadata.uid} {.spec.namespace}"])?;
+        let mut fields = found.split_whitespace();
+        let Some(uid) = fields.next() else { return Ok(()) };
+        let namespace = fields.next().unwrap_or(name).to_string();
+        kubectl_quiet(&["patch", &tenant, "--type=merge", "-p", r#"{"spec":{"deletionPolicy":"Delete"}}"#])?;
+        kubectl_quiet(&["delete", &tenant, "--ignore-not-found", "--wait=true", TIMEOUT])?;
+        // Only a namespace this Tenant owns (the operator created it) is waited for: a
+        // refused Tenant may have named another's.
+        let owners = kubectl_quiet(&[
+            "get",
+            &format!("namespace/{namespace}"),
+            "--ignore-not-found",
+            "-o",
+            "jsonpath={.metadata.ownerReferences[*].uid}",
+        ])?;
+        if owners.split_whitespace().any(|o| o == uid) {
+            kubectl_quiet(&["wait", "--for=delete", &format!("namespace/{namespace}"), TIMEOUT])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TenantCleanup {
+    fn drop(&mut self) {
+        cleaned_up(&format!("Tenant {}", self.name), self.delete());
+    }
+}
+
+/// Deletes a namespace a test made when dropped, and waits until it is gone (the objects in
+/// it may carry the operator's finalizers: it drops while the test's operator runs).
+#[must_use = "the namespace is deleted when this guard drops"]
+pub struct NamespaceCleanup(pub String);
+
+impl Drop for NamespaceCleanup {
+    fn drop(&mut self) {
+        let deleted = kubectl_quiet(&["delete", "namespace", &self.0, "--ignore-not-found", "--timeout=180s"]);
+        cleaned_up(&format!("namespace {}", self.0), deleted.map(drop));
+    }
+}
+
+/// A failed cleanup fails the test, unless the test is failing already: a second panic
+/// while it unwinds would abort and hide the first.
+fn cleaned_up(what: &str, result: Result<(), String>) {
+    if let Err(e) = result {
+        if std::thread::panicking() {
+            eprintln!("cleanup of {what} failed too: {e}");
+        } else {
+            panic!("cleanup of {what} failed: {e}");
+        }
+    }
+}
+
+/// `kubectl ARGS`: stdout, or the command and its output as the error.
+fn kubectl_quiet(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("kubectl").args(args).output().map_err(|e| format!("run kubectl: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let wait_for_gone = args.first() == Some(&"wait") && String::from_utf8_lossy(&out.stderr).contains("NotFound");
+        if wait_for_gone {
+            return Ok(String::new());
+        }
+        Err(format!(
+            "kubectl {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }

@@ -42,11 +42,19 @@ pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
-/// Creates the namespace for the leader-election Lease, if missing.
+/// The label of the namespaces tests make for themselves (Leases, chart releases):
+/// `make test` deletes them all once the tests end.
+pub const SCRATCH_LABEL: &str = "tributary.dev/test-scratch";
+
+/// Creates a namespace a test needs (a leader-election Lease's, a chart release's), if missing.
 pub async fn ensure_namespace(name: &str) {
     let api: Api<Namespace> = Api::all(kube::Client::try_default().await.unwrap());
     if api.get_opt(name).await.unwrap().is_none() {
-        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        // Labelled as the tests' scratch: `make test` deletes these when it ends.
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {SCRATCH_LABEL: "true"}}
+        }))
+        .unwrap();
         api.create(&PostParams::default(), &ns).await.unwrap();
     }
 }

@@ -91,6 +91,10 @@ impl Drop for Release {
         let _ = std::process::Command::new(helm())
             .args(["uninstall", &self.name, "-n", &self.namespace, "--wait", "--ignore-not-found"])
             .status();
+        // The namespace `--create-namespace` made for the release goes with it.
+        let _ = std::process::Command::new("kubectl")
+            .args(["delete", "namespace", &self.namespace, "--ignore-not-found", "--wait=false"])
+            .status();
     }
 }
 

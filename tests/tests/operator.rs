@@ -11,7 +11,9 @@ use tributary::api::conditions::{READY, status_of};
 use tributary::api::{CassandraSink, Tenant, Topic};
 use tributary_tests::kafka::topic_layout;
 use tributary_tests::operator::OperatorProcess;
-use tributary_tests::{kafka_admin, kubectl, ready_tenant, unique, wait_ready, wait_until};
+use tributary_tests::{
+    NamespaceCleanup, TenantCleanup, kafka_admin, kubectl, ready_tenant, unique, wait_ready, wait_until,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -41,7 +43,7 @@ fn topic_yaml(ns: &str, name: &str, partitions: i32) -> String {
 async fn a_tenant_gets_its_namespace_and_credentials_secret_owned_by_it() {
     OperatorProcess::shared().await;
     let name = unique("tn");
-    ready_tenant(&name, "").await;
+    let _name_cleanup = ready_tenant(&name, "").await;
     let message = wait_ready(&tenants().await, &name, "True", "Provisioned").await;
     assert_eq!(message, "0 topics and 0 sinks ready");
 
@@ -71,7 +73,7 @@ async fn a_tenant_gets_its_namespace_and_credentials_secret_owned_by_it() {
     assert!(text("librdkafka.properties").contains(&format!("sasl.password={password}\n")));
 
     // A spec change is reconciled (observedGeneration follows) and keeps the passwords.
-    ready_tenant(&name, "  kafka:\n    limits:\n      maxPartitions: 30\n").await;
+    let _reapplied = ready_tenant(&name, "  kafka:\n    limits:\n      maxPartitions: 30\n").await;
     let generation = Api::<Tenant>::all(client.clone()).get(&name).await.unwrap().metadata.generation;
     wait_until("observedGeneration to follow the spec change", WAIT, || async {
         let t = Api::<Tenant>::all(client.clone()).get(&name).await.map_err(|e| e.to_string())?;
@@ -91,7 +93,7 @@ async fn a_tenant_gets_its_namespace_and_credentials_secret_owned_by_it() {
 async fn a_topic_is_created_in_kafka_under_the_tenant_prefix_and_grows() {
     OperatorProcess::shared().await;
     let tenant = unique("tk");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     apply(&topic_yaml(&tenant, "events", 3));
     let message = wait_ready(&topics(&tenant).await, "events", "True", "Provisioned").await;
     let kafka_name = format!("{tenant}.events");
@@ -141,6 +143,7 @@ async fn a_topic_outside_any_tenant_is_refused_and_nothing_reaches_kafka() {
     OperatorProcess::shared().await;
     let ns = unique("orphan");
     kubectl(&["create", "namespace", &ns]);
+    let _namespace_cleanup = NamespaceCleanup(ns.clone());
     apply(&topic_yaml(&ns, "lost", 3));
     let message = wait_ready(&topics(&ns).await, "lost", "False", "NoTenant").await;
     assert!(message.contains(&format!("namespace {ns} belongs to no Tenant")), "{message}");
@@ -152,7 +155,7 @@ async fn a_topic_outside_any_tenant_is_refused_and_nothing_reaches_kafka() {
 async fn guardrails_refuse_a_topic_beyond_the_tenant_limits() {
     OperatorProcess::shared().await;
     let tenant = unique("tg");
-    ready_tenant(&tenant, "  kafka:\n    limits:\n      maxTopics: 1\n").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "  kafka:\n    limits:\n      maxTopics: 1\n").await;
     apply(&topic_yaml(&tenant, "first", 3));
     wait_ready(&topics(&tenant).await, "first", "True", "Provisioned").await;
     apply(&topic_yaml(&tenant, "second", 3));
@@ -168,7 +171,7 @@ async fn guardrails_refuse_a_topic_beyond_the_tenant_limits() {
 async fn an_existing_kafka_topic_of_another_shape_is_not_adopted() {
     OperatorProcess::shared().await;
     let tenant = unique("ta");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let admin = kafka_admin();
     let kafka_name = format!("{tenant}.legacy");
     admin
@@ -195,7 +198,7 @@ async fn an_existing_kafka_topic_of_another_shape_is_not_adopted() {
 async fn a_sink_reports_a_missing_topic_and_counts_in_its_tenant() {
     OperatorProcess::shared().await;
     let tenant = unique("ts");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata:\n  name: readings\n  namespace: {tenant}\n\
          spec:\n  topic: nowhere\n  table: readings\n  columns:\n  - {{name: station, type: text}}\n  partitionKey: [station]\n"
@@ -220,8 +223,10 @@ async fn a_sink_reports_a_missing_topic_and_counts_in_its_tenant() {
 async fn the_examples_apply_unchanged_and_become_ready() {
     OperatorProcess::shared().await;
     let examples = tributary_tests::repo_root().join("examples");
+    let mut cleanups = Vec::new();
     for tenant in ["water", "bts"] {
         let dir = examples.join(tenant);
+        cleanups.extend(TenantCleanup::unless_present(tenant));
         kubectl(&["apply", "-f", dir.join("tenant.yaml").to_str().unwrap()]);
         wait_ready(&tenants().await, tenant, "True", "Provisioned").await;
         kubectl(&["apply", "-f", dir.join("topic.yaml").to_str().unwrap()]);
@@ -234,7 +239,7 @@ async fn the_examples_apply_unchanged_and_become_ready() {
 async fn a_topic_deleted_in_kafka_is_recreated_and_an_event_says_so() {
     OperatorProcess::shared().await;
     let tenant = unique("tr");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     apply(&topic_yaml(&tenant, "events", 3));
     wait_ready(&topics(&tenant).await, "events", "True", "Provisioned").await;
     let admin = kafka_admin();
@@ -264,7 +269,7 @@ async fn a_topic_deleted_in_kafka_is_recreated_and_an_event_says_so() {
 async fn a_config_value_kafka_refuses_is_reported_as_kafka_rejected_and_nothing_is_created() {
     OperatorProcess::shared().await;
     let tenant = unique("tc");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: bad\n  namespace: {tenant}\n\
          spec:\n  config:\n    retention.ms: \"not-a-number\"\n"

@@ -39,7 +39,7 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     assert_eq!(standby.metric("tributary_leader").await.unwrap(), 0.0);
 
     let first = unique("tl");
-    ready_tenant(&first, "").await;
+    let first_cleanup = ready_tenant(&first, "").await;
     assert!(leader.metric("tributary_reconciles_total").await.unwrap() >= 1.0);
     assert_eq!(standby.metric("tributary_reconciles_total").await.unwrap(), 0.0, "the standby reconciled nothing");
     assert_eq!(standby.metric("tributary_leader").await.unwrap(), 0.0);
@@ -53,7 +53,9 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     assert_eq!(holder(&lease_ns).await.as_deref(), Some(standby.identity.as_str()), "the standby holds the Lease");
 
     let second = unique("tl");
-    ready_tenant(&second, "").await;
+    let second_cleanup = ready_tenant(&second, "").await;
     assert!(standby.metric("tributary_reconciles_total").await.unwrap() >= 1.0, "the new leader reconciles");
+    // The Tenants go while an operator still runs to take them down.
+    drop((first_cleanup, second_cleanup));
     standby.terminate();
 }

@@ -41,7 +41,7 @@ async fn wait_event(tenant: &str, reason: &str, text: &str) -> String {
 async fn a_backlog_scales_the_sink_up_and_once_drained_back_down_with_nothing_lost() {
     OperatorProcess::shared().await;
     let tenant = unique("auto");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let keyspace = tenant.replace('-', "_");
     let dir = repo_root().join("examples/water");
     let topic = std::fs::read_to_string(dir.join("topic.yaml")).unwrap();

@@ -16,13 +16,15 @@ use tributary_tests::pipeline::{
     wait_drained,
 };
 use tributary_tests::sink::SinkPods;
-use tributary_tests::{kubectl, repo_root, unique, wait_until};
+use tributary_tests::{TenantCleanup, kubectl, repo_root, unique, wait_until};
 
 #[tokio::test]
 async fn the_seed_tenants_stream_every_record_into_their_tables_even_through_a_kill_9() {
     OperatorProcess::shared().await;
     let examples = repo_root().join("examples");
+    let mut cleanups = Vec::new();
     for tenant in ["water", "bts"] {
+        cleanups.extend(TenantCleanup::unless_present(tenant));
         kubectl(&["apply", "-f", examples.join(tenant).join("tenant.yaml").to_str().unwrap()]);
     }
     for tenant in ["water", "bts"] {

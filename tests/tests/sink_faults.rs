@@ -12,7 +12,7 @@ use tributary_tests::pipeline::{
     wait_drained,
 };
 use tributary_tests::sink::SinkPods;
-use tributary_tests::{kubectl, kubectl_apply, stack_ctl, unique, wait_until};
+use tributary_tests::{TenantCleanup, kubectl, kubectl_apply, stack_ctl, unique, wait_until};
 
 /// Records per run (`make bench` runs this test at benchmark volume through
 /// TRIBUTARY_FAULT_RECORDS / TRIBUTARY_FAULT_RATE and collects its figures with
@@ -53,6 +53,7 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {tenant}\nspec: {{}}\n"
     ));
+    let _tenant_cleanup = TenantCleanup::new(&tenant);
     wait_credentials(&tenant).await;
     // The water example's topic and sink, in this tenant's namespace.
     apply_water_example(&tenant, 2);

@@ -55,7 +55,7 @@ async fn wait_rows(session: &Session, table: &str, want: usize) {
 async fn csv_ttl_fan_out_and_the_consistency_level_work_through_the_pods() {
     OperatorProcess::shared().await;
     let tenant = unique("fmt");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let keyspace = tenant.replace('-', "_");
     kubectl_apply(&topic_yaml(&tenant, "lines"));
     kubectl_apply(&topic_yaml(&tenant, "events"));

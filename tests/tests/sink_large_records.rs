@@ -20,7 +20,7 @@ const RECORDS: usize = 40;
 async fn big_records_are_written_or_dead_lettered_whole_and_the_pod_keeps_running() {
     OperatorProcess::shared().await;
     let tenant = unique("big");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: blobs\n  namespace: {tenant}\n\
          spec:\n  partitions: 1\n  config:\n    max.message.bytes: \"4194304\"\n---\n\

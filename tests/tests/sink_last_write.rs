@@ -56,7 +56,7 @@ async fn produce_round(
 async fn every_row_holds_its_last_update_after_a_cassandra_pause_and_a_killed_sink() {
     OperatorProcess::shared().await;
     let tenant = unique("lww");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     apply_water_example(&tenant, 2);
     let sinks = SinkPods::running(&tenant, "tributary-sink-readings", 2).await;
     let topic = format!("{tenant}.data");

@@ -23,7 +23,7 @@ type Readings = (Option<f64>, Option<f64>, Option<f64>, Option<i32>);
 async fn a_missing_field_leaves_the_column_and_only_an_explicit_null_erases_it() {
     OperatorProcess::shared().await;
     let tenant = unique("tomb");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     apply_water_example(&tenant, 1);
     let sinks = SinkPods::running(&tenant, "tributary-sink-readings", 1).await;
 

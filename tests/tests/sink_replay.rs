@@ -65,7 +65,7 @@ async fn wait_replay_done(sinks: &Api<CassandraSink>, name: &str, id: &str) -> S
 async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told() {
     OperatorProcess::shared().await;
     let tenant = unique("replay");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let keyspace = tenant.replace('-', "_");
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: events\n  namespace: {tenant}\n\

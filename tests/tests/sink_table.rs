@@ -51,7 +51,7 @@ fn setup_yaml(ns: &str) -> String {
 async fn the_table_is_created_from_the_sink_spec() {
     OperatorProcess::shared().await;
     let tenant = unique("tb");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     kubectl_apply(&setup_yaml(&tenant));
     let sinks: Api<CassandraSink> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
     let keyspace = tenant.replace('-', "_");
@@ -82,7 +82,7 @@ async fn the_table_is_created_from_the_sink_spec() {
 async fn an_existing_table_of_another_shape_is_reported_by_column_and_left_untouched() {
     OperatorProcess::shared().await;
     let tenant = unique("tm");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let keyspace = tenant.replace('-', "_");
     let session = admin().await;
     // The team's table already exists, with ph as text and a row in it.
@@ -124,7 +124,7 @@ async fn a_deleted_sink_takes_its_kafka_user_along_and_keeps_its_dead_letters() 
     use tributary_tests::{kafka_admin, kafka_admin_ext};
     OperatorProcess::shared().await;
     let tenant = unique("td");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     kubectl_apply(&setup_yaml(&tenant));
     tributary_tests::sink::wait_deployment(&tenant, "tributary-sink-readings").await;
     let admin = kafka_admin();
@@ -165,7 +165,7 @@ async fn a_column_added_to_the_spec_is_added_to_the_table_and_filled_by_the_roll
     use tributary_tests::tenant_kafka_settings;
     OperatorProcess::shared().await;
     let tenant = unique("te");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     kubectl_apply(&setup_yaml(&tenant));
     let pods = SinkPods::running(&tenant, "tributary-sink-readings", 1).await;
     let before: Vec<String> = pods.pods().await.iter().filter_map(|p| p.metadata.uid.clone()).collect();

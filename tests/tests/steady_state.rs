@@ -17,7 +17,7 @@ async fn a_full_resync_and_an_operator_restart_of_a_steady_platform_write_nothin
     let operator = OperatorProcess::shared().await;
     let client = Client::try_default().await.unwrap();
     let tenant = unique("st");
-    ready_tenant(&tenant, "  kafka:\n    quotas:\n      producerByteRate: 1048576\n").await;
+    let tenant_cleanup = ready_tenant(&tenant, "  kafka:\n    quotas:\n      producerByteRate: 1048576\n").await;
     let api: Api<Topic> = Api::namespaced(client.clone(), &tenant);
     for i in 0..5 {
         kubectl_apply(&format!(
@@ -76,6 +76,8 @@ async fn a_full_resync_and_an_operator_restart_of_a_steady_platform_write_nothin
         "writes after a restart: {write_lines:?}; log: {}",
         restarted.log_tail()
     );
+    // The Tenant goes while an operator still runs to take it down.
+    drop(tenant_cleanup);
     restarted.terminate();
 }
 

@@ -56,8 +56,8 @@ async fn permissions(admin: &Session, role: &str) -> BTreeSet<(String, String)> 
 async fn a_tenant_role_uses_its_own_keyspace_and_nothing_else() {
     OperatorProcess::shared().await;
     let (water, bts) = (unique("cw"), unique("cb"));
-    ready_tenant(&water, "").await;
-    ready_tenant(&bts, "").await;
+    let _water_cleanup = ready_tenant(&water, "").await;
+    let _bts_cleanup = ready_tenant(&bts, "").await;
     let (session, keyspace) = tenant_session(&water).await;
     assert_eq!(keyspace, water.replace('-', "_"));
 
@@ -96,7 +96,7 @@ async fn a_tenant_role_uses_its_own_keyspace_and_nothing_else() {
 async fn grants_changed_by_hand_converge_back_to_the_tenant_set() {
     OperatorProcess::shared().await;
     let tenant = unique("cg");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let role = tenant.replace('-', "_");
     let admin = admin().await;
     let desired = wait_until("the tenant grants", WAIT, || async {
@@ -119,7 +119,7 @@ async fn grants_changed_by_hand_converge_back_to_the_tenant_set() {
 async fn deleting_a_tenant_keeps_its_keyspace_with_retain_and_drops_it_with_delete() {
     OperatorProcess::shared().await;
     let (keep, drop) = (unique("ck"), unique("cd"));
-    ready_tenant(&keep, "").await;
+    let _keep_cleanup = ready_tenant(&keep, "").await;
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {drop}\nspec:\n  deletionPolicy: Delete\n"
     ));

@@ -20,8 +20,8 @@ use tributary_tests::kafka::{consume, consumer, produce, producer};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{keyspace_count, secret, wait_credentials};
 use tributary_tests::{
-    cassandra_admin, cassandra_session, kafka_admin, kafka_admin_ext, kubectl_apply, ready_tenant, unique, wait_ready,
-    wait_until,
+    TenantCleanup, cassandra_admin, cassandra_session, kafka_admin, kafka_admin_ext, kubectl_apply, ready_tenant,
+    unique, wait_ready, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -74,10 +74,11 @@ async fn acls_of(principal: &str) -> BTreeSet<AclBinding> {
     ext.describe_acls(AclBindingFilter::for_principal(principal)).await.unwrap().into_iter().collect()
 }
 
-/// A Ready victim tenant with a topic `data` holding one record, and its Secret.
-async fn victim(prefix: &str) -> (String, BTreeMap<String, String>) {
+/// A Ready victim tenant with a topic `data` holding one record, its Secret, and the guard
+/// that deletes it.
+async fn victim(prefix: &str) -> (String, BTreeMap<String, String>, TenantCleanup) {
     let name = unique(prefix);
-    ready_tenant(&name, "").await;
+    let cleanup = ready_tenant(&name, "").await;
     kubectl_apply(&topic_yaml(&name, "data"));
     let creds = wait_credentials(&name).await;
     let settings = tributary_tests::kafka_user_settings(&name, &creds["kafka.password"]);
@@ -86,7 +87,7 @@ async fn victim(prefix: &str) -> (String, BTreeMap<String, String>) {
         produce(&p, &format!("{name}.data"), "k", "victim's record").await.map_err(|e| e.to_string())
     })
     .await;
-    (name, creds)
+    (name, creds, cleanup)
 }
 
 /// The victim is still Ready, and its own credentials still log in, read its record and
@@ -143,7 +144,7 @@ async fn delete_tenant(name: &str) {
 #[tokio::test]
 async fn claims_on_another_tenants_keyspace_prefixes_or_namespace_are_refused_and_the_victim_is_untouched() {
     OperatorProcess::shared().await;
-    let (water, creds) = victim("iv").await;
+    let (water, creds, _water_cleanup) = victim("iv").await;
     let keyspace = water.replace('-', "_");
     let cases = [
         ("ik", format!("  cassandra:\n    keyspace: {keyspace}\n"), "keyspace and role"),
@@ -156,6 +157,7 @@ async fn claims_on_another_tenants_keyspace_prefixes_or_namespace_are_refused_an
     for (prefix, spec, field) in cases {
         let intruder = unique(prefix);
         kubectl_apply(&tenant_yaml(&intruder, &format!("  deletionPolicy: Delete\n{spec}")));
+        let _intruder_cleanup = TenantCleanup::new(&intruder);
         let reason = if field == "namespace" { "NamespaceTaken" } else { "OwnershipConflict" };
         let message = wait_ready(&tenants().await, &intruder, "False", reason).await;
         assert!(message.contains(&format!("Tenant {water}")), "the holder is named: {message}");
@@ -173,6 +175,7 @@ async fn claims_on_another_tenants_keyspace_prefixes_or_namespace_are_refused_an
     let operator = OperatorProcess::shared().await;
     let intruder = unique("isys");
     kubectl_apply(&tenant_yaml(&intruder, &format!("  namespace: {}\n", operator.namespace)));
+    let _intruder_cleanup = TenantCleanup::new(&intruder);
     let message = wait_ready(&tenants().await, &intruder, "False", "NamespaceTaken").await;
     assert!(message.contains(&format!("namespace {} is a system namespace", operator.namespace)), "{message}");
     assert_intruder_got_nothing(&intruder, &operator.namespace).await;
@@ -196,6 +199,7 @@ async fn an_existing_kafka_user_or_cassandra_role_is_not_taken_over_unless_the_s
     wait_until("the pre-existing user to log in", WAIT, || kafka_login(&billing, "billing-own-password")).await;
 
     kubectl_apply(&tenant_yaml(&billing, "  deletionPolicy: Delete\n"));
+    let _billing_cleanup = TenantCleanup::new(&billing);
     let message = wait_ready(&tenants().await, &billing, "False", "OwnershipConflict").await;
     assert!(message.contains(&format!("Kafka user {billing} exists")), "{message}");
     assert!(message.contains("spec.adopt.kafkaUser: true"), "{message}");
@@ -226,6 +230,7 @@ async fn an_existing_kafka_user_or_cassandra_role_is_not_taken_over_unless_the_s
     admin.query_unpaged(format!("GRANT SELECT ON KEYSPACE system_auth TO {role}"), &[]).await.unwrap();
     let tenant = unique("ledger");
     kubectl_apply(&tenant_yaml(&tenant, &format!("  deletionPolicy: Delete\n  cassandra:\n    keyspace: {role}\n")));
+    let _tenant_cleanup = TenantCleanup::new(&tenant);
     let message = wait_ready(&tenants().await, &tenant, "False", "OwnershipConflict").await;
     assert!(message.contains(&format!("Cassandra role {role} exists")), "{message}");
     delete_tenant(&tenant).await;
@@ -252,6 +257,7 @@ async fn a_planted_secret_in_a_namespace_the_tenant_did_not_create_is_never_adop
     Api::<Secret>::namespaced(client().await, &squat).create(&PostParams::default(), &planted).await.unwrap();
 
     kubectl_apply(&tenant_yaml(&squat, "  deletionPolicy: Delete\n"));
+    let _squat_cleanup = TenantCleanup::new(&squat);
     let message = wait_ready(&tenants().await, &squat, "False", "NamespaceTaken").await;
     assert!(message.contains("was not created by Tenant"), "{message}");
     assert!(message.contains("spec.adopt.namespace: true"), "{message}");
@@ -275,7 +281,7 @@ async fn a_planted_secret_in_a_namespace_the_tenant_did_not_create_is_never_adop
 #[tokio::test]
 async fn a_team_made_quoted_table_and_the_admins_deny_acl_leave_the_tenant_ready() {
     OperatorProcess::shared().await;
-    let (tenant, creds) = victim("quoted").await;
+    let (tenant, creds, _tenant_cleanup) = victim("quoted").await;
     let keyspace = &creds["cassandra.keyspace"];
     let team = cassandra_login(&creds["cassandra.username"], &creds["cassandra.password"]).await.unwrap();
     team.query_unpaged(format!("CREATE TABLE {keyspace}.\"Foo\" (k int PRIMARY KEY, v text)"), &[]).await.unwrap();
@@ -366,6 +372,7 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
             &tenant,
             &format!("  deletionPolicy: {policy}\n  kafka:\n    quotas:\n      producerByteRate: 1048576\n"),
         ));
+        let _tenant_cleanup = TenantCleanup::new(&tenant);
         wait_ready(&tenants().await, &tenant, "True", "Provisioned").await;
         let creds = wait_credentials(&tenant).await;
         let keep = format!(
@@ -444,7 +451,7 @@ async fn a_newcomer_beyond_the_limits_is_refused_while_the_older_ones_stay_ready
     use tributary::api::Topic;
     OperatorProcess::shared().await;
     let tenant = unique("lim");
-    ready_tenant(&tenant, "  kafka:\n    limits:\n      maxTopics: 2\n").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "  kafka:\n    limits:\n      maxTopics: 2\n").await;
     let topics: Api<Topic> = Api::namespaced(client().await, &tenant);
     kubectl_apply(&topic_yaml(&tenant, "data"));
     wait_ready(&topics, "data", "True", "Provisioned").await;
@@ -487,13 +494,13 @@ async fn a_newcomer_beyond_the_limits_is_refused_while_the_older_ones_stay_ready
 async fn a_status_naming_another_tenants_topic_neither_conflicts_with_it_nor_deletes_it() {
     use tributary::api::Topic;
     OperatorProcess::shared().await;
-    let (water, creds) = victim("sv").await;
+    let (water, creds, _water_cleanup) = victim("sv").await;
     let victim_topics: Api<Topic> = Api::namespaced(client().await, &water);
     wait_ready(&victim_topics, "data", "True", "Provisioned").await;
     // Another tenant's Topic is refused by its guardrails, so the operator keeps its status
     // as it is; whoever may write status points its kafkaName at the victim's topic.
     let other = unique("so");
-    ready_tenant(&other, "  kafka:\n    limits:\n      maxTopics: 0\n").await;
+    let _other_cleanup = ready_tenant(&other, "  kafka:\n    limits:\n      maxTopics: 0\n").await;
     let other_topics: Api<Topic> = Api::namespaced(client().await, &other);
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: x\n  namespace: {other}\n\
@@ -544,6 +551,7 @@ async fn consumer_groups_that_exist_under_the_group_prefix_are_not_taken_without
     let tenant = unique("grp");
     let spec = format!("  deletionPolicy: Delete\n  kafka:\n    groupPrefix: \"{apps}.\"\n");
     kubectl_apply(&tenant_yaml(&tenant, &spec));
+    let _tenant_cleanup = TenantCleanup::new(&tenant);
     let message = wait_ready(&tenants().await, &tenant, "False", "OwnershipConflict").await;
     assert!(message.contains(&format!("Kafka consumer groups under prefix {apps}. exist ({group}")), "{message}");
     assert!(message.contains("spec.adopt.kafkaGroups: true"), "{message}");

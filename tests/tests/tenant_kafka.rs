@@ -15,16 +15,18 @@ use tributary::external::kafka::{AclBinding, AclBindingFilter, AclOperation, Pat
 use tributary_tests::kafka::{consume, consumer, error_code, produce, producer};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::{
-    kafka_admin, kafka_admin_ext, kubectl_apply, tenant_kafka_settings, unique, wait_ready, wait_until,
+    TenantCleanup, kafka_admin, kafka_admin_ext, kubectl_apply, tenant_kafka_settings, unique, wait_ready, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The admin applies the Tenant; once its namespace exists, the team applies its Topic.
-async fn seed_tenant(name: &str) {
+/// The Tenant goes when the returned guard drops.
+async fn seed_tenant(name: &str) -> TenantCleanup {
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec: {{}}\n"
     ));
+    let cleanup = TenantCleanup::new(name);
     let namespaces: Api<Namespace> = Api::all(kube::Client::try_default().await.unwrap());
     wait_until(&format!("namespace {name}"), WAIT, || async {
         namespaces.get_opt(name).await.map_err(|e| e.to_string())?.map(|_| ()).ok_or_else(|| "not yet".to_string())
@@ -34,6 +36,7 @@ async fn seed_tenant(name: &str) {
         "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: data\n  namespace: {name}\n\
          spec:\n  partitions: 3\n  replicationFactor: 3\n"
     ));
+    cleanup
 }
 
 async fn wait_topic_ready(ns: &str) {
@@ -45,8 +48,8 @@ async fn wait_topic_ready(ns: &str) {
 async fn water_and_bts_are_isolated_from_each_other() {
     OperatorProcess::shared().await;
     let (water, bts) = (unique("water"), unique("bts"));
-    seed_tenant(&water).await;
-    seed_tenant(&bts).await;
+    let _water_cleanup = seed_tenant(&water).await;
+    let _bts_cleanup = seed_tenant(&bts).await;
     wait_topic_ready(&water).await;
     wait_topic_ready(&bts).await;
     let (water_topic, bts_topic) = (format!("{water}.data"), format!("{bts}.data"));
@@ -100,7 +103,7 @@ async fn water_and_bts_are_isolated_from_each_other() {
 async fn a_stray_acl_on_a_tenant_user_is_removed_and_a_missing_one_restored() {
     OperatorProcess::shared().await;
     let tenant = unique("drift");
-    seed_tenant(&tenant).await;
+    let _tenant_cleanup = seed_tenant(&tenant).await;
     wait_topic_ready(&tenant).await;
     let ext = kafka_admin_ext(&kafka_admin());
     let principal = format!("User:{tenant}");
@@ -147,6 +150,7 @@ async fn quotas_from_the_tenant_spec_are_set_changed_and_kept_on_its_user() {
         ))
     };
     apply("      producerByteRate: 1048576\n      requestPercentage: 50\n");
+    let _tenant_cleanup = TenantCleanup::new(&tenant);
     // Read back through Kafka's DescribeClientQuotas, as the admin.
     let quotas = QuotaClient::new(tributary_tests::kafka_admin_settings(), Duration::from_secs(10));
     let expect = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Quotas>();

@@ -116,7 +116,7 @@ async fn cassandra_sessions_are_encrypted_and_check_the_nodes_certificate() {
     // connections to Cassandra are all encrypted.
     OperatorProcess::shared().await;
     let tenant = unique("tls");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let creds = wait_credentials(&tenant).await;
     assert_eq!(creds["kafka.security.protocol"], "SASL_SSL");
     assert_eq!(creds["kafka.ca.crt"], stack_ca());

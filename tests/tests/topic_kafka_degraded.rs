@@ -29,7 +29,7 @@ fn topic_yaml(ns: &str, name: &str, partitions: i32) -> String {
 async fn with_a_broker_down_the_status_says_kafka_is_degraded_and_topics_converge_when_it_is_back() {
     OperatorProcess::shared().await;
     let tenant = unique("dg");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let api: Api<Topic> = Api::namespaced(Client::try_default().await.unwrap(), &tenant);
     kubectl_apply(&topic_yaml(&tenant, "steady", 3));
     wait_ready(&api, "steady", "True", "Provisioned").await;

@@ -46,7 +46,7 @@ fn topic_yaml(ns: &str, name: &str, extra: &str) -> String {
 async fn config_changes_are_incremental_and_changes_made_in_kafka_are_set_back() {
     OperatorProcess::shared().await;
     let tenant = unique("cfg");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let kafka_name = format!("{tenant}.readings");
     kubectl_apply(&topic_yaml(&tenant, "readings", "  config:\n    retention.ms: \"3600000\"\n"));
     wait_ready(&topics(&tenant).await, "readings", "True", "Provisioned").await;
@@ -93,7 +93,7 @@ async fn config_changes_are_incremental_and_changes_made_in_kafka_are_set_back()
 async fn deleting_a_topic_keeps_its_data_with_retain_and_removes_it_with_delete() {
     OperatorProcess::shared().await;
     let tenant = unique("del");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     kubectl_apply(&format!(
         "{}---\n{}",
         topic_yaml(&tenant, "kept", "  partitions: 1\n"),
@@ -147,7 +147,7 @@ async fn deleting_a_topic_keeps_its_data_with_retain_and_removes_it_with_delete(
 async fn the_newer_of_two_topics_with_the_same_kafka_name_gets_conflict_and_touches_nothing() {
     OperatorProcess::shared().await;
     let tenant = unique("cf");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let api = topics(&tenant).await;
     kubectl_apply(&topic_yaml(&tenant, "shared", "  partitions: 3\n"));
     wait_ready(&api, "shared", "True", "Provisioned").await;

@@ -55,7 +55,7 @@ pub(crate) async fn topics_bench(args: &Args) {
                 if running.is_none() {
                     running = Some(operator().await);
                 }
-                ready_tenant(&prefix, &limits).await;
+                let _prefix_cleanup = ready_tenant(&prefix, &limits).await;
                 let api: Api<Topic> = Api::namespaced(client().await, &prefix);
                 let start = Instant::now();
                 create_topic_objects(&api, &prefix, &names).await;

@@ -22,7 +22,7 @@ pub(crate) fn water_spec(table: &str) -> tributary::api::CassandraSinkSpec {
 pub(crate) async fn sink_bench(args: &Args) {
     let _operator = operator().await;
     let tenant = unique("bench");
-    ready_tenant(&tenant, "").await;
+    let _tenant_cleanup = ready_tenant(&tenant, "").await;
     let keyspace = tenant.replace('-', "_");
     kubectl_apply(&format!(
         "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata: {{name: data, namespace: {tenant}}}\nspec: {{partitions: {PARTITIONS}, replicationFactor: 3}}"
