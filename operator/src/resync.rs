@@ -10,7 +10,13 @@
 //! An object is handed back to the controller when its time comes, and only while fewer than
 //! half the controller's slots are busy, so a new or changed object always finds a slot; when
 //! the cluster is too big for the interval the resyncs run late (`tributary_resyncs_overdue`)
-//! instead of piling up in front of everything else. A reconcile that ends in any other way
+//! instead of piling up in front of everything else.
+//!
+//! Due times fall on a grid of [`TICK`]: the resyncs of one second are handed over together,
+//! so they run side by side and their Kafka calls share batched requests (one DescribeTopics
+//! and one DescribeConfigs for the Topics of that second instead of two per Topic).
+//!
+//! A reconcile that ends in any other way
 //! (a retry, a wait for a change, an error) takes its object out of this queue: a spec Kafka
 //! refused stays untouched until it changes, as before.
 
@@ -30,6 +36,8 @@ use crate::metrics::Metrics;
 
 /// How often a waiting resync looks again at the controller's free slots.
 const SLOT_POLL: Duration = Duration::from_millis(20);
+/// The grid resyncs are due on: the objects that fall due within one tick run together.
+const TICK: Duration = Duration::from_secs(1);
 /// The longest the queue sleeps before looking at its head again (a resync added while it
 /// sleeps is due one interval later, so this only bounds how late a wake-up can be).
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -40,6 +48,8 @@ pub struct Resyncs<K: Resource<DynamicType = ()>> {
     /// Resyncs run while fewer than this many reconciles of the kind are running.
     below: usize,
     metrics: Arc<Metrics>,
+    /// Where the [`TICK`] grid starts.
+    origin: Instant,
     queue: Mutex<Queue<K>>,
 }
 
@@ -59,6 +69,7 @@ impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> Resyncs<K> {
             every,
             below: usize::from(slots / 2).max(1),
             metrics,
+            origin: Instant::now(),
             queue: Mutex::new(Queue { due: BTreeMap::new(), at: HashMap::new(), seq: 0 }),
         })
     }
@@ -90,6 +101,14 @@ impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> Resyncs<K> {
         }
     }
 
+    /// `at`, or the first tick of the grid after it.
+    fn on_tick(&self, at: Instant) -> Instant {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        let tick = TICK.as_nanos();
+        let ticks = since.div_ceil(tick);
+        self.origin + Duration::from_nanos(u64::try_from(ticks * tick).unwrap_or(u64::MAX))
+    }
+
     fn forget(&self, key: &ObjectRef<K>) {
         self.queue.lock().expect("resync queue lock").remove(key);
     }
@@ -101,7 +120,7 @@ impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> Resyncs<K> {
         if action == Action::requeue(self.every) {
             // Up to 10 % later, so a thousand objects created together spread their resyncs.
             let jitter = self.every.mul_f64(rand::rng().random_range(0.0..0.1));
-            queue.insert(key, Instant::now() + self.every + jitter);
+            queue.insert(key, self.on_tick(Instant::now() + self.every + jitter));
             Action::await_change()
         } else {
             action
@@ -149,6 +168,11 @@ impl<K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static> Resyncs<K> {
     #[cfg(test)]
     fn queued(&self) -> Vec<ObjectRef<K>> {
         self.queue.lock().expect("resync queue lock").due.values().cloned().collect()
+    }
+
+    #[cfg(test)]
+    fn due_times(&self) -> Vec<Instant> {
+        self.queue.lock().expect("resync queue lock").due.keys().map(|(at, _)| *at).collect()
     }
 }
 
@@ -221,6 +245,34 @@ mod tests {
         assert!(waited >= EVERY && waited <= EVERY.mul_f64(1.1) + IDLE_POLL, "resynced after {waited:?}");
         assert!(resyncs.queued().is_empty());
         assert!(metrics.encode().contains("tributary_resyncs_total{kind=\"Topic\"} 1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resyncs_fall_due_on_a_one_second_grid_and_those_of_one_tick_are_handed_over_together() {
+        let resyncs = Resyncs::<Topic>::new("Topic", EVERY, 64, Arc::new(Metrics::default()));
+        let (store, mut writer) = reflector::store();
+        // A hundred Topics settled over a second and a half, as a resync of them spreads out.
+        for i in 0..100 {
+            let name = format!("t{i}");
+            writer.apply_watcher_event(&watcher::Event::Apply(topic(&name)));
+            reconciled(&resyncs, &name, Ok(Action::requeue(EVERY))).await.unwrap();
+            tokio::time::advance(Duration::from_millis(15)).await;
+        }
+        let times: std::collections::BTreeSet<Instant> = resyncs.due_times().into_iter().collect();
+        for at in &times {
+            assert_eq!(at.duration_since(resyncs.origin).as_nanos() % TICK.as_nanos(), 0, "{at:?} is on the grid");
+        }
+        // 1.5 s of settling plus up to 10 % jitter (3 s): at most 6 distinct ticks, not 100 times.
+        assert!(times.len() <= 6, "{} distinct due times", times.len());
+
+        let mut due = Box::pin(resyncs.due(store));
+        let mut handed = Vec::new();
+        for _ in 0..100 {
+            due.next().await.expect("every Topic is resynced");
+            handed.push(Instant::now());
+        }
+        let distinct: std::collections::BTreeSet<Instant> = handed.into_iter().collect();
+        assert_eq!(distinct, times, "each tick's resyncs are handed over at that tick, together");
     }
 
     #[tokio::test(start_paused = true)]

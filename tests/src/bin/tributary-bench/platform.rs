@@ -396,6 +396,15 @@ async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[
         if left == 0 { Ok(()) } else { Err(format!("{left} left")) }
     })
     .await;
+    // Their namespaces too: the Topics and sinks in them carry this operator's finalizers,
+    // and a namespace left terminating would hand its deletions to the next measurement.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client().await);
+    wait_until("the benchmark's namespaces deleted", Duration::from_secs(900), || async {
+        let left = namespaces.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let left = left.iter().filter(|n| created.contains(n.name_any().as_str())).count();
+        if left == 0 { Ok(()) } else { Err(format!("{left} left")) }
+    })
+    .await;
 }
 
 /// Whether a sink's status keeps up at this scale: records produced to a tenant whose sink
