@@ -181,31 +181,11 @@ where
     /// Every change from now on, after every object the copy holds now (as `Applied`), so a
     /// controller that starts late (on becoming the leader) still sees every object. An
     /// object that changes at that moment may come twice; controllers do not mind.
-    ///
-    /// It starts once the first listing is complete: until then the copy shows nothing of it
-    /// (the store swaps a listing in when it ends), and the objects listed before the
-    /// subscription were told to no one. A leader that subscribed in the middle of a listing
-    /// of 1,000 Topics (two pages) never reconciled the first 500.
     pub fn subscribe(&self) -> impl futures::Stream<Item = Change<K>> + Send + 'static {
-        use futures::{FutureExt, StreamExt};
-        // Activated before the copy is read: a change applied after the read reaches the
-        // subscriber as a change, one applied before it is in the copy.
-        let from = |changes: &async_broadcast::InactiveReceiver<Change<K>>, store: &Store<K>| {
-            let live = changes.activate_cloned();
-            let now: Vec<Change<K>> = store.state().into_iter().map(Change::Applied).collect();
-            futures::stream::iter(now).chain(live)
-        };
-        let (changes, store) = (self.changes.clone(), self.watched.store.clone());
-        if store.wait_until_ready().now_or_never().is_some() {
-            return from(&changes, &store).boxed();
-        }
-        futures::stream::once(async move {
-            // Fails only when the watch task is gone (shutdown): then there is nothing to send.
-            let _ = store.wait_until_ready().await;
-            from(&changes, &store)
-        })
-        .flatten()
-        .boxed()
+        use futures::StreamExt;
+        let live = self.changes.activate_cloned();
+        let now: Vec<Change<K>> = self.watched.store.state().into_iter().map(Change::Applied).collect();
+        futures::stream::iter(now).chain(live)
     }
 
     /// The objects whose `fingerprint` differs from the one they last passed with, and every
@@ -369,34 +349,6 @@ mod tests {
         }
         assert_eq!(shared.watched.in_namespace("b").len(), 1);
         assert!(shared.watched.in_namespace("a").is_empty(), "the copy and its index follow the deletion");
-    }
-
-    #[tokio::test]
-    async fn a_subscriber_that_comes_in_the_middle_of_the_first_listing_gets_all_of_it() {
-        use futures::{SinkExt, StreamExt};
-        let (mut events, stream) = futures::channel::mpsc::channel(16);
-        let shared = Shared::<Topic>::from_events(stream);
-        // The first page of the listing is read before the leader subscribes...
-        events.send(Ok(watcher::Event::Init)).await.unwrap();
-        events.send(Ok(watcher::Event::InitApply(topic("a", "t1")))).await.unwrap();
-        events.send(Ok(watcher::Event::InitApply(topic("a", "t2")))).await.unwrap();
-        // (the watch task, on this one-thread runtime, takes them while this test yields)
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
-        let mut subscriber = Box::pin(shared.subscribe());
-        // ...the second after.
-        events.send(Ok(watcher::Event::InitApply(topic("b", "t3")))).await.unwrap();
-        events.send(Ok(watcher::Event::InitDone)).await.unwrap();
-        let mut got: Vec<String> =
-            tokio::time::timeout(Duration::from_secs(10), subscriber.as_mut().take(3).collect::<Vec<_>>())
-                .await
-                .expect("every listed object reaches the subscriber")
-                .iter()
-                .map(named)
-                .collect();
-        got.sort();
-        assert_eq!(got, ["applied t1", "applied t2", "applied t3"]);
     }
 
     #[tokio::test]
