@@ -129,6 +129,11 @@ pub fn kubectl(args: &[&str]) -> String {
 /// Runs `program ARGS` in the repository root (with `stdin` piped in when given) and returns
 /// stdout; fails the test with the command's output when it fails.
 pub fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
+    try_run(program, args, stdin).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`run`], with the failure (the command and its output) as the error instead of a panic.
+pub fn try_run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = Command::new(program)
@@ -138,19 +143,17 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+        .map_err(|e| format!("run {program}: {e}"))?;
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).map_err(|e| format!("{program} stdin: {e}"))?;
     }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let out = child.wait_with_output().map_err(|e| format!("wait for {program}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{program} {} failed: {stdout}{}", args.join(" "), String::from_utf8_lossy(&out.stderr)))
+    }
 }
 
 /// `GET path` over HTTP/1.0 (the operator's and the sinks' `/metrics`, `/healthz`,
@@ -324,16 +327,17 @@ impl TenantCleanup {
         let name = self.name.as_str();
         let tenant = format!("tenant/{name}");
         // uid and namespace, read before the Tenant goes; nothing to do when it is gone.
+        let kubectl = |args: &[&str]| try_run("kubectl", args, None);
         let found =
-            kubectl_quiet(&["get", &tenant, "--ignore-not-found", "-o", "jsonpath={.metadata.uid} {.spec.namespace}"])?;
+            kubectl(&["get", &tenant, "--ignore-not-found", "-o", "jsonpath={.metadata.uid} {.spec.namespace}"])?;
         let mut fields = found.split_whitespace();
         let Some(uid) = fields.next() else { return Ok(()) };
         let namespace = fields.next().unwrap_or(name).to_string();
-        kubectl_quiet(&["patch", &tenant, "--type=merge", "-p", r#"{"spec":{"deletionPolicy":"Delete"}}"#])?;
-        kubectl_quiet(&["delete", &tenant, "--ignore-not-found", "--wait=true", TIMEOUT])?;
+        kubectl(&["patch", &tenant, "--type=merge", "-p", r#"{"spec":{"deletionPolicy":"Delete"}}"#])?;
+        kubectl(&["delete", &tenant, "--ignore-not-found", "--wait=true", TIMEOUT])?;
         // Only a namespace this Tenant owns (the operator created it) is waited for: a
         // refused Tenant may have named another's.
-        let owners = kubectl_quiet(&[
+        let owners = kubectl(&[
             "get",
             &format!("namespace/{namespace}"),
             "--ignore-not-found",
@@ -341,7 +345,11 @@ impl TenantCleanup {
             "jsonpath={.metadata.ownerReferences[*].uid}",
         ])?;
         if owners.split_whitespace().any(|o| o == uid) {
-            kubectl_quiet(&["wait", "--for=delete", &format!("namespace/{namespace}"), TIMEOUT])?;
+            match kubectl(&["wait", "--for=delete", &format!("namespace/{namespace}"), TIMEOUT]) {
+                // Gone between the read and the wait.
+                Err(e) if e.contains("NotFound") => {}
+                other => drop(other?),
+            }
         }
         Ok(())
     }
@@ -360,7 +368,8 @@ pub struct NamespaceCleanup(pub String);
 
 impl Drop for NamespaceCleanup {
     fn drop(&mut self) {
-        let deleted = kubectl_quiet(&["delete", "namespace", &self.0, "--ignore-not-found", "--timeout=180s"]);
+        let deleted =
+            try_run("kubectl", &["delete", "namespace", &self.0, "--ignore-not-found", "--timeout=180s"], None);
         cleaned_up(&format!("namespace {}", self.0), deleted.map(drop));
     }
 }
@@ -374,24 +383,5 @@ fn cleaned_up(what: &str, result: Result<(), String>) {
         } else {
             panic!("cleanup of {what} failed: {e}");
         }
-    }
-}
-
-/// `kubectl ARGS`: stdout, or the command and its output as the error.
-fn kubectl_quiet(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("kubectl").args(args).output().map_err(|e| format!("run kubectl: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        let wait_for_gone = args.first() == Some(&"wait") && String::from_utf8_lossy(&out.stderr).contains("NotFound");
-        if wait_for_gone {
-            return Ok(String::new());
-        }
-        Err(format!(
-            "kubectl {} failed: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
     }
 }

@@ -99,7 +99,9 @@ pub struct RdKafkaAdmin {
     metrics: Arc<Metrics>,
 }
 
-/// How often the admin client asks the brokers which one acts as controller.
+/// How often the admin client asks which broker is controller. librdkafka sends admin requests
+/// to the one last named and waits while it is down; holding no topic objects, the client
+/// learns of another only from this refresh (default 5 min: topic_kafka_degraded timed out).
 const METADATA_REFRESH: Duration = Duration::from_secs(10);
 
 impl RdKafkaAdmin {
@@ -109,12 +111,6 @@ impl RdKafkaAdmin {
             .client_config()
             .set("client.id", "tributary-operator")
             .set("socket.timeout.ms", timeout.as_millis().to_string())
-            // librdkafka sends admin requests to the broker the last Metadata answer named as
-            // controller, and waits for that broker while it is down. The client holds no
-            // topic objects, so only this periodic refresh (brokers only, a few hundred bytes)
-            // learns of another one: at the default 5 min, a stopped broker that was named
-            // controller failed every DescribeTopics for minutes ("Timed out waiting for
-            // controller"), the topic_kafka_degraded test's Topics included.
             .set("topic.metadata.refresh.interval.ms", METADATA_REFRESH.as_millis().to_string())
             .create_client()?;
         let admin = Arc::new(admin);

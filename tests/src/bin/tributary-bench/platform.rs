@@ -390,19 +390,18 @@ async fn converge_and_measure(args: &Args, operator: &OperatorProcess, names: &[
     for n in names {
         let _ = api.delete(n, &DeleteParams::default()).await;
     }
-    wait_until("the benchmark's Tenants deleted", Duration::from_secs(900), || async {
-        let left = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
-        let left = left.iter().filter(|t| created.contains(t.name_any().as_str())).count();
-        if left == 0 { Ok(()) } else { Err(format!("{left} left")) }
-    })
-    .await;
     // Their namespaces too: the Topics and sinks in them carry this operator's finalizers,
     // and a namespace left terminating would hand its deletions to the next measurement.
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client().await);
-    wait_until("the benchmark's namespaces deleted", Duration::from_secs(900), || async {
-        let left = namespaces.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
-        let left = left.iter().filter(|n| created.contains(n.name_any().as_str())).count();
-        if left == 0 { Ok(()) } else { Err(format!("{left} left")) }
+    wait_until("the benchmark's Tenants and namespaces deleted", Duration::from_secs(900), || async {
+        let tenants = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let spaces = namespaces.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        let ours = |name: String| created.contains(name.as_str());
+        let left = (
+            tenants.into_iter().filter(|t| ours(t.name_any())).count(),
+            spaces.into_iter().filter(|n| ours(n.name_any())).count(),
+        );
+        if left == (0, 0) { Ok(()) } else { Err(format!("{} Tenants, {} namespaces left", left.0, left.1)) }
     })
     .await;
 }
