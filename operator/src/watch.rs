@@ -114,6 +114,10 @@ pub enum Change<K> {
 pub struct Shared<K: Resource<DynamicType = ()> + Clone + 'static> {
     pub watched: Watched<K>,
     changes: async_broadcast::InactiveReceiver<Change<K>>,
+    /// True once the first listing is complete (and in the copy). Not the store's
+    /// `wait_until_ready`: kube keeps one waker for all its waiters, so of several
+    /// controllers waiting at once only the last to poll would be woken.
+    listed: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How many changes may wait for the slowest subscriber before the watch waits for it.
@@ -141,6 +145,7 @@ where
         tx.set_await_active(false);
         tx.set_overflow(false);
         let indexing = index.clone();
+        let (listed_tx, listed) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             let mut events = std::pin::pin!(events);
             while let Some(event) = events.next().await {
@@ -157,13 +162,16 @@ where
                     watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => Change::Applied(Arc::new(obj)),
                     watcher::Event::Delete(obj) => Change::Deleted(Arc::new(obj)),
                     watcher::Event::Init => Change::Relisted,
-                    watcher::Event::InitDone => continue,
+                    watcher::Event::InitDone => {
+                        listed_tx.send_replace(true);
+                        continue;
+                    }
                 };
                 // Fails only when there is no subscriber: nobody to tell.
                 let _ = tx.broadcast_direct(change).await;
             }
         });
-        Shared { watched: Watched { store, index }, changes: rx.deactivate() }
+        Shared { watched: Watched { store, index }, changes: rx.deactivate(), listed }
     }
 
     /// A copy filled by hand through the returned [`Feeder`], with no changes sent. For tests.
@@ -174,6 +182,7 @@ where
         let shared = Shared {
             watched: Watched { store, index: index.clone() },
             changes: async_broadcast::broadcast(1).1.deactivate(),
+            listed: tokio::sync::watch::channel(true).1,
         };
         (shared, Feeder { writer, index })
     }
@@ -181,11 +190,32 @@ where
     /// Every change from now on, after every object the copy holds now (as `Applied`), so a
     /// controller that starts late (on becoming the leader) still sees every object. An
     /// object that changes at that moment may come twice; controllers do not mind.
+    ///
+    /// It starts once the first listing is complete: until then the copy shows nothing of it
+    /// (the store swaps a listing in when it ends), and the objects listed before the
+    /// subscription were told to no one. A leader that subscribed in the middle of a listing
+    /// of 1,000 Topics (two pages) never reconciled the first 500.
     pub fn subscribe(&self) -> impl futures::Stream<Item = Change<K>> + Send + 'static {
         use futures::StreamExt;
-        let live = self.changes.activate_cloned();
-        let now: Vec<Change<K>> = self.watched.store.state().into_iter().map(Change::Applied).collect();
-        futures::stream::iter(now).chain(live)
+        // Activated before the copy is read: a change applied after the read reaches the
+        // subscriber as a change, one applied before it is in the copy.
+        let from = |changes: &async_broadcast::InactiveReceiver<Change<K>>, store: &Store<K>| {
+            let live = changes.activate_cloned();
+            let now: Vec<Change<K>> = store.state().into_iter().map(Change::Applied).collect();
+            futures::stream::iter(now).chain(live)
+        };
+        let (changes, store) = (self.changes.clone(), self.watched.store.clone());
+        if *self.listed.borrow() {
+            return from(&changes, &store).boxed();
+        }
+        let mut listed = self.listed.clone();
+        futures::stream::once(async move {
+            // Fails only when the watch task is gone (shutdown): then there is nothing to send.
+            let _ = listed.wait_for(|listed| *listed).await;
+            from(&changes, &store)
+        })
+        .flatten()
+        .boxed()
     }
 
     /// The objects whose `fingerprint` differs from the one they last passed with, and every
@@ -349,6 +379,44 @@ mod tests {
         }
         assert_eq!(shared.watched.in_namespace("b").len(), 1);
         assert!(shared.watched.in_namespace("a").is_empty(), "the copy and its index follow the deletion");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_controller_that_subscribes_in_the_middle_of_the_first_listing_gets_all_of_it() {
+        use futures::{SinkExt, StreamExt};
+        let (mut events, stream) = futures::channel::mpsc::channel(16);
+        let shared = Shared::<Topic>::from_events(stream);
+        // The first page of the listing is read before the leader's controllers subscribe...
+        events.send(Ok(watcher::Event::Init)).await.unwrap();
+        events.send(Ok(watcher::Event::InitApply(topic("a", "t1")))).await.unwrap();
+        events.send(Ok(watcher::Event::InitApply(topic("a", "t2")))).await.unwrap();
+        // ...three of them, each on a task of its own and already waiting (as the Topic, sink
+        // and Tenant controllers do on one shared watch)...
+        let mut subscribers = Vec::new();
+        for _ in 0..3 {
+            let mut subscriber = Box::pin(shared.subscribe());
+            let (waiting, is_waiting) = tokio::sync::oneshot::channel();
+            subscribers.push(tokio::spawn(async move {
+                // Polled once here, so it waits with this task's waker.
+                let first = futures::poll!(subscriber.next());
+                assert!(first.is_pending(), "nothing is sent before the listing is complete");
+                waiting.send(()).unwrap();
+                let mut got: Vec<String> = subscriber.take(3).map(|c| named(&c)).collect().await;
+                got.sort();
+                got
+            }));
+            is_waiting.await.unwrap();
+        }
+        // ...the second page after.
+        events.send(Ok(watcher::Event::InitApply(topic("b", "t3")))).await.unwrap();
+        events.send(Ok(watcher::Event::InitDone)).await.unwrap();
+        for subscriber in subscribers {
+            let got = tokio::time::timeout(Duration::from_secs(10), subscriber)
+                .await
+                .expect("every subscriber is woken when the listing completes")
+                .unwrap();
+            assert_eq!(got, ["applied t1", "applied t2", "applied t3"]);
+        }
     }
 
     #[tokio::test]
