@@ -42,6 +42,10 @@ pub struct Metrics {
     resyncs_overdue: Family<KindLabels, Gauge>,
     /// Writes to Kafka and Cassandra; a steady cluster should add none per resync.
     pub external_writes: Family<ExternalLabels, Counter>,
+    /// Time of each call to Kafka or Cassandra, answered or not (a call refused at once by an
+    /// open breaker is not timed), and the time a Cassandra schema change waited for its turn.
+    external_calls: Family<ExternalLabels, Histogram>,
+    schema_queue: Histogram,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
 }
@@ -58,6 +62,10 @@ impl Default for Metrics {
         let resyncs = Family::<KindLabels, Counter>::default();
         let resyncs_overdue = Family::<KindLabels, Gauge>::default();
         let external_writes = Family::<ExternalLabels, Counter>::default();
+        let external_calls = Family::<ExternalLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        let schema_queue = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let leader = Gauge::default();
         registry.register("reconciles", "Reconciliations run, by kind", reconciles.clone());
         registry.register("reconcile_failures", "Failed reconciliations, by kind and error category", failures.clone());
@@ -70,6 +78,16 @@ impl Default for Metrics {
             resyncs_overdue.clone(),
         );
         registry.register("external_writes", "Write calls made to Kafka or Cassandra", external_writes.clone());
+        registry.register(
+            "external_call_duration_seconds",
+            "Time of one call to Kafka or Cassandra, by system and call",
+            external_calls.clone(),
+        );
+        registry.register(
+            "cassandra_schema_queue_seconds",
+            "Time a Cassandra schema change waited for the ones in flight",
+            schema_queue.clone(),
+        );
         registry.register("leader", "1 while this replica is the leader", leader.clone());
         Metrics {
             registry: Mutex::new(registry),
@@ -80,6 +98,8 @@ impl Default for Metrics {
             resyncs,
             resyncs_overdue,
             external_writes,
+            external_calls,
+            schema_queue,
             leader,
         }
     }
@@ -111,6 +131,16 @@ impl Metrics {
 
     pub fn external_write(&self, system: &'static str, call: &'static str) {
         self.external_writes.get_or_create(&ExternalLabels { system, call }).inc();
+    }
+
+    /// One call to `system` took `seconds`.
+    pub fn external_call(&self, system: &'static str, call: &'static str, seconds: f64) {
+        self.external_calls.get_or_create(&ExternalLabels { system, call }).observe(seconds);
+    }
+
+    /// A Cassandra schema change waited `seconds` for its turn.
+    pub fn schema_queued(&self, seconds: f64) {
+        self.schema_queue.observe(seconds);
     }
 
     /// The text exposition format served at `/metrics`.
@@ -150,12 +180,21 @@ mod tests {
         metrics.resync("Topic", 3);
         metrics.failure("Topic", "kafka");
         metrics.external_write("kafka", "CreateTopics");
+        metrics.external_call("cassandra", "CREATE KEYSPACE", 0.2);
+        metrics.schema_queued(0.5);
         let text = metrics.encode();
         assert!(text.contains("tributary_reconciles_total{kind=\"Tenant\"} 1"), "{text}");
         assert!(text.contains("tributary_reconcile_failures_total{kind=\"Topic\",category=\"kafka\"} 1"), "{text}");
         assert!(text.contains("tributary_reconcile_duration_seconds_count{kind=\"Tenant\"} 1"), "{text}");
         assert!(text.contains("tributary_external_writes_total{system=\"kafka\",call=\"CreateTopics\"} 1"), "{text}");
         assert!(text.contains("tributary_resyncs_total{kind=\"Topic\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "tributary_external_call_duration_seconds_count{system=\"cassandra\",call=\"CREATE KEYSPACE\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("tributary_cassandra_schema_queue_seconds_count 1"), "{text}");
         assert!(text.contains("tributary_resyncs_overdue{kind=\"Topic\"} 3"), "{text}");
         assert!(text.contains("tributary_reconciles_in_flight{kind=\"Tenant\"} 0"), "{text}");
     }

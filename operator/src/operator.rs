@@ -86,7 +86,7 @@ pub async fn run() -> Result<(), StartError> {
     let kafka = RdKafkaAdmin::new(&config.kafka, KAFKA_TIMEOUT, metrics.clone())
         .map_err(|e| StartError::Kafka(e.to_string()))?;
     let cassandra = ScyllaAdmin::new(config.cassandra.clone(), CASSANDRA_TIMEOUT, metrics.clone());
-    let kafka = Guarded::new(kafka, Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT));
+    let kafka = Guarded::new(kafka, Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT), metrics.clone());
     let watches = Watches::start(&client);
     let tenancy = TenancyCache::start(&client, watches.tenants.watched.store.clone());
     let (kafka, cassandra) = (Arc::new(kafka), Arc::new(cassandra));

@@ -145,7 +145,9 @@ impl ScyllaAdmin {
 
     /// A schema change (keyspace or table DDL), queued behind the ones in flight.
     async fn run_schema(&self, call: &'static str, statement: String) -> Result<(), CassandraCallError> {
+        let queued = std::time::Instant::now();
         let _permit = self.schema.acquire().await.map_err(|e| error(call, e.to_string(), true))?;
+        self.metrics.schema_queued(queued.elapsed().as_secs_f64());
         self.run(call, statement, (), true).await.map(|_| ())
     }
 
@@ -198,7 +200,10 @@ impl ScyllaAdmin {
             if write {
                 self.metrics.external_write("cassandra", call);
             }
-            match tokio::time::timeout(self.timeout, session.query_unpaged(statement, values)).await {
+            let started = std::time::Instant::now();
+            let answer = tokio::time::timeout(self.timeout, session.query_unpaged(statement, values)).await;
+            self.metrics.external_call("cassandra", call, started.elapsed().as_secs_f64());
+            match answer {
                 Ok(Ok(result)) => Ok(result),
                 Ok(Err(e)) => Err(classify(call, &e)),
                 Err(_) => Err(error(call, format!("no answer within {:?}", self.timeout), true)),

@@ -18,11 +18,12 @@ use crate::topic::model::{DesiredTopic, TopicProgress, TopicView};
 pub struct Guarded<K> {
     inner: K,
     breaker: Breaker,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl<K: Sync> Guarded<K> {
-    pub fn new(inner: K, breaker: Breaker) -> Self {
-        Guarded { inner, breaker }
+    pub fn new(inner: K, breaker: Breaker, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        Guarded { inner, breaker, metrics }
     }
 
     fn guard<'a, T: Send + 'a>(
@@ -35,7 +36,9 @@ impl<K: Sync> Guarded<K> {
                 let message = format!("Kafka is unreachable (last error: {last})");
                 return Err(KafkaCallError { call, message, transient: true, answered: false });
             }
+            let started = std::time::Instant::now();
             let result = call_future.await;
+            self.metrics.external_call("kafka", call, started.elapsed().as_secs_f64());
             self.breaker.record(match &result {
                 Err(e) if e.transient && !e.answered => Some(e.to_string()),
                 _ => None,
