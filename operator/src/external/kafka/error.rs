@@ -106,6 +106,21 @@ pub(super) fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode
     KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code), answered: true }
 }
 
+/// A refused partition increase. The operator asks for more partitions only after a describe
+/// showed fewer, so `InvalidPartitions` (Kafka's answer when the topic already has that many
+/// or more) means that describe was stale: a broker behind the controller's metadata, or an
+/// earlier increase that took effect after its call timed out. Seen on the local stack: a
+/// grow 3 → 6 refused, and the Topic refused for good while Kafka had its 6. Retried, it is
+/// described afresh, and what Kafka has decides.
+pub(super) fn partitions_error(topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
+    let mut error = code_error("CreatePartitions", topic, code);
+    if code == RDKafkaErrorCode::InvalidPartitions {
+        error.message.push_str(" (Kafka already has at least that many; the topic is described again)");
+        error.transient = true;
+    }
+    error
+}
+
 pub(super) fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
     let transient = match &err {
         AdminExtError::Timeout { .. } | AdminExtError::Task { .. } => true,
@@ -131,7 +146,7 @@ mod tests {
     use rdkafka::error::KafkaError;
     use rdkafka::types::RDKafkaErrorCode;
 
-    use super::{call_error, is_transient};
+    use super::{call_error, is_transient, partitions_error};
 
     #[test]
     fn a_coordinator_that_is_not_ready_yet_is_retried_not_reported_as_a_spec_problem() {
@@ -164,6 +179,10 @@ mod tests {
         assert!(garbled.answered, "{garbled:?}");
         let timed_out = call_error("CreateTopics", &KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut));
         assert!(timed_out.transient && !timed_out.answered, "{timed_out:?}");
+        let stale = partitions_error("t.a", RDKafkaErrorCode::InvalidPartitions);
+        assert!(stale.transient && stale.answered && stale.message.contains("described again"), "{stale:?}");
+        let refused = partitions_error("t.a", RDKafkaErrorCode::PolicyViolation);
+        assert!(!refused.transient, "{refused:?}");
         for refused in [
             RDKafkaErrorCode::InvalidPartitions,
             RDKafkaErrorCode::InvalidReplicationFactor,

@@ -20,7 +20,7 @@ use super::acl::{
 use super::admin_ext::{AdminExt, OffsetAt, TopicShape};
 use super::batch::Batcher;
 use super::client::CreateClient;
-use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, quota_error};
+use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, partitions_error, quota_error};
 use super::quotas::{QuotaClient, Quotas};
 use crate::api::Position;
 use crate::metrics::Metrics;
@@ -545,7 +545,7 @@ impl KafkaAdmin for RdKafkaAdmin {
                 .await
                 .map_err(|e| call_error("CreatePartitions", &e))?;
             for result in results {
-                result.map_err(|(name, code)| code_error("CreatePartitions", &name, code))?;
+                result.map_err(|(name, code)| partitions_error(&name, code))?;
             }
             Ok(())
         })
