@@ -4,11 +4,12 @@
 //! lines into medians, ranges and ratios.
 //!
 //!     tributary-bench sink --records N --reps R [--python-records M] [--connect-records C]
-//!                          [--sides raw,sink,connect,consumer,python] --out FILE
+//!                          [--sides raw,raw-superuser,sink,connect,consumer,python] --out FILE
 //!         one sink replica vs a raw Cassandra loop (same driver, same rows, best concurrency),
 //!         vs a bare rdkafka consumer, vs the seeds' Python consumer (one insert per record),
 //!         vs Kafka Connect with the Apache Camel Cassandra sink (one task; bench/connect/);
-//!         `--sides` runs only some of them (e.g. `raw,sink` for the sink ÷ raw ratio alone)
+//!         `--sides` runs only some of them (e.g. `raw,sink` for the sink ÷ raw ratio alone;
+//!         `raw-superuser`, not run by default, is the raw loop logged in as the superuser)
 //!     tributary-bench topics --count K --reps R --out FILE
 //!         K Topic objects at once until all Ready vs K topics by raw batched CreateTopics
 //!     tributary-bench tenants --count M --out FILE

@@ -44,12 +44,20 @@ pub(crate) async fn sink_bench(args: &Args) {
             row.into_iter().map(|c| if let Cell::Value(v) = c { Some(v) } else { None }).collect::<Vec<_>>()
         })
         .collect();
-    let session = cassandra().await;
+    // The raw loop logs in as the tenant, as the sink does: with the stack's auth caches off
+    // (a grant or password change takes effect at once), each request of a tenant role
+    // reads its roles and permissions, which the superuser skips. The superuser's loop runs
+    // beside it (`raw-superuser`) and shows that cost.
+    let tenant_session = tributary_tests::cassandra_session(&creds["cassandra.username"], &creds["cassandra.password"])
+        .await
+        .expect("a Cassandra session with the tenant's credentials");
+    let superuser_session = cassandra().await;
     let columns = mapping.column_names().join(", ");
     let marks = vec!["?"; mapping.column_names().len()].join(", ");
 
-    let raw = |table: String, concurrency: usize, count: usize| {
-        let (session, rows) = (&session, &rows);
+    let raw = |session: &'static str, table: String, concurrency: usize, count: usize| {
+        let session = if session == "tenant" { &tenant_session } else { &superuser_session };
+        let rows = &rows;
         let (keyspace, columns, marks) = (&keyspace, &columns, &marks);
         async move {
             session.query_unpaged(create_table_cql(keyspace, &water_spec(&table)), &[]).await.unwrap();
@@ -69,7 +77,7 @@ pub(crate) async fn sink_bench(args: &Args) {
     let warm = (args.records as usize).min(20_000);
     let mut best = (0usize, f64::MAX);
     for c in [32, 128, 512, 2048] {
-        let t = raw(format!("warm_{c}"), c, warm).await;
+        let t = raw("tenant", format!("warm_{c}"), c, warm).await;
         println!("[bench] raw loop warm-up: concurrency {c}: {:.0} rows/s", warm as f64 / t);
         if t < best.1 {
             best = (c, t);
@@ -80,23 +88,28 @@ pub(crate) async fn sink_bench(args: &Args) {
     let sinks: Api<CassandraSink> = Api::namespaced(client().await, &tenant);
     for rep in 0..args.reps {
         let order: Vec<&str> = if rep % 2 == 0 {
-            vec!["raw", "sink", "connect", "consumer", "python"]
+            vec!["raw", "raw-superuser", "sink", "connect", "consumer", "python"]
         } else {
-            vec!["python", "consumer", "connect", "sink", "raw"]
+            vec!["python", "consumer", "connect", "sink", "raw-superuser", "raw"]
         };
         for side in order.into_iter().filter(|s| args.sides.iter().any(|w| w == s)) {
             match side {
-                "raw" => {
-                    let seconds = raw(format!("raw_{rep}"), concurrency, rows.len()).await;
+                "raw" | "raw-superuser" => {
+                    let (login, side, who) = if side == "raw" {
+                        ("tenant", "raw-cassandra-loop", "as the tenant, like the sink")
+                    } else {
+                        ("superuser", "raw-cassandra-loop-superuser", "as the stack's superuser")
+                    };
+                    let seconds = raw(login, format!("{}_{rep}", side.replace('-', "_")), concurrency, rows.len()).await;
                     emit(
                         &args.out,
                         &Sample {
                             bench: "sink",
-                            side: "raw-cassandra-loop",
+                            side,
                             rep,
                             records: args.records,
                             seconds,
-                            note: format!("scylla driver, prepared INSERT, {concurrency} in flight"),
+                            note: format!("scylla driver, prepared INSERT, {concurrency} in flight, {who}"),
                             ..Default::default()
                         },
                     );
@@ -188,7 +201,7 @@ pub(crate) async fn sink_bench(args: &Args) {
                 }
                 _ => {
                     let table = format!("python_{rep}");
-                    session.query_unpaged(create_table_cql(&keyspace, &water_spec(&table)), &[]).await.unwrap();
+                    superuser_session.query_unpaged(create_table_cql(&keyspace, &water_spec(&table)), &[]).await.unwrap();
                     let python = repo_root().join("bench/.venv/bin/python");
                     let out = tokio::process::Command::new(&python)
                         .arg(repo_root().join("bench/seed_consumer.py"))
