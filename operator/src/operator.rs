@@ -118,11 +118,24 @@ pub async fn run() -> Result<(), StartError> {
         let _ = stop_rx.wait_for(|s| *s).await;
     }
     .shared();
+    // Each controller on a task of its own: kube polls reconciles inside the controller's
+    // stream, so a controller awaited here would run every reconcile on the main thread (the
+    // one `block_on` drives), one at a time, woken from the worker threads after each reply.
     let controllers = futures::future::join3(
-        crate::tenant::reconcile::run(ctx.clone(), stop.clone()),
-        crate::topic::reconcile::run(ctx.clone(), stop.clone()),
-        crate::sink::reconcile::run(ctx.clone(), stop.clone()),
-    );
+        tokio::spawn(crate::tenant::reconcile::run(ctx.clone(), stop.clone())),
+        tokio::spawn(crate::topic::reconcile::run(ctx.clone(), stop.clone())),
+        tokio::spawn(crate::sink::reconcile::run(ctx.clone(), stop.clone())),
+    )
+    .map(|ended| {
+        for result in <[_; 3]>::from(ended) {
+            // A controller that panicked takes the process with it, as when it ran inline.
+            if let Err(e) = result
+                && e.is_panic()
+            {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    });
     tokio::pin!(controllers);
     let lost_leadership = tokio::select! {
         _ = &mut controllers => false,

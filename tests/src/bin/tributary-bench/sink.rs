@@ -100,7 +100,8 @@ pub(crate) async fn sink_bench(args: &Args) {
                     } else {
                         ("superuser", "raw-cassandra-loop-superuser", "as the stack's superuser")
                     };
-                    let seconds = raw(login, format!("{}_{rep}", side.replace('-', "_")), concurrency, rows.len()).await;
+                    let seconds =
+                        raw(login, format!("{}_{rep}", side.replace('-', "_")), concurrency, rows.len()).await;
                     emit(
                         &args.out,
                         &Sample {
@@ -201,7 +202,10 @@ pub(crate) async fn sink_bench(args: &Args) {
                 }
                 _ => {
                     let table = format!("python_{rep}");
-                    superuser_session.query_unpaged(create_table_cql(&keyspace, &water_spec(&table)), &[]).await.unwrap();
+                    superuser_session
+                        .query_unpaged(create_table_cql(&keyspace, &water_spec(&table)), &[])
+                        .await
+                        .unwrap();
                     let python = repo_root().join("bench/.venv/bin/python");
                     let out = tokio::process::Command::new(&python)
                         .arg(repo_root().join("bench/seed_consumer.py"))
