@@ -451,8 +451,11 @@ pub struct CredentialsStatus {
 }
 
 impl Tenant {
-    /// What Topics and sinks react to: a Tenant has no tenant, only its conditions.
-    pub fn readiness(&self) -> (Option<&str>, &[Condition]) {
-        (None, self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default())
+    /// The Tenant's own things (namespace, user, keyspace, role) exist: Ready, or not Ready
+    /// only because some of its Topics or sinks are not.
+    pub fn provisioned(&self) -> bool {
+        let conditions = self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+        let ready = conditions.iter().find(|c| c.type_ == super::conditions::READY);
+        ready.is_some_and(|c| c.status == "True" || c.reason == super::conditions::Reason::ChildrenNotReady.as_str())
     }
 }

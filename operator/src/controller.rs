@@ -221,6 +221,78 @@ where
     })
 }
 
+/// The changes of `K`'s shared watch that its own controller must act on: a new object, a
+/// new generation of its spec, its labels or annotations, and the start of its deletion. Its
+/// status and finalizers are the operator's own writes: a reconcile that wrote them has
+/// nothing left to do when they come back, and the periodic resync undoes anyone else's.
+/// Without this filter a new Topic was reconciled three times (its finalizer, its creation,
+/// and once more for the status that creation wrote), each describing it in Kafka again.
+pub fn spec_changes<K>(watch: &crate::watch::Shared<K>) -> impl futures::Stream<Item = Arc<K>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    watch.changes_of(|obj: &K| spec_fingerprint(obj.meta()))
+}
+
+/// What [`spec_changes`] compares: the parts of an object its own reconcile acts on.
+fn spec_fingerprint(meta: &ObjectMeta) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    meta.labels.hash(&mut h);
+    meta.annotations.hash(&mut h);
+    h.finish()
+}
+
+/// The changes of the Tenants that the Topics in their namespaces act on: a new Tenant, a
+/// new generation of its spec (prefix, limits, deletion policy), its deletion, and the end of
+/// its provisioning (its namespace is labelled then). Not its roll-up: a Tenant goes from
+/// Ready to ChildrenNotReady and back because of its own Topics, and each of a thousand
+/// Topics applied at once was reconciled once more for it, to change nothing.
+pub fn tenant_changes(
+    watch: &crate::watch::Shared<crate::api::Tenant>,
+) -> impl futures::Stream<Item = Arc<crate::api::Tenant>> + Send + 'static {
+    use std::hash::{Hash, Hasher};
+    watch.changes_of(|tenant| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        tenant.metadata.generation.hash(&mut h);
+        tenant.metadata.deletion_timestamp.is_some().hash(&mut h);
+        tenant.provisioned().hash(&mut h);
+        h.finish()
+    })
+}
+
+/// `obj` with the finalizer `name` on it: added now when it is missing (unless the object is
+/// being deleted), and then the object as the API server returned it. kube's `finalizer`
+/// adds it and ends the reconcile, leaving the work to a next one that the watch brings back
+/// (a round trip through the watch and the queue per new object); here the same reconcile
+/// goes on once the finalizer is stored, still before any external write. The patch tests
+/// the finalizers it read, so another writer's finalizer added meanwhile fails it (and the
+/// reconcile is retried) instead of being overwritten.
+pub async fn with_finalizer<K>(api: &Api<K>, name: &str, obj: Arc<K>) -> Result<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    use json_patch::{AddOperation, PatchOperation, TestOperation, jsonptr::PointerBuf};
+    if obj.meta().deletion_timestamp.is_some() || obj.finalizers().iter().any(|f| f == name) {
+        return Ok(obj);
+    }
+    let read = obj.finalizers();
+    let mut wanted = read.to_vec();
+    wanted.push(name.to_string());
+    let path = PointerBuf::from_tokens(["metadata", "finalizers"]);
+    let patch = json_patch::Patch(vec![
+        PatchOperation::Test(TestOperation {
+            path: path.clone(),
+            value: if read.is_empty() { serde_json::Value::Null } else { read.into() },
+        }),
+        PatchOperation::Add(AddOperation { path, value: wanted.into() }),
+    ]);
+    let patched = api.patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch)).await?;
+    Ok(Arc::new(patched))
+}
+
 /// For a watch on Tenants: the watched objects in the Tenant's namespace (from its spec).
 pub fn in_tenant_namespace<K>(
     watched: crate::watch::Watched<K>,
@@ -241,6 +313,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_own_controller_wakes_for_spec_labels_annotations_and_deletion_not_for_its_own_writes() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let stored = ObjectMeta {
+            generation: Some(1),
+            resource_version: Some("10".into()),
+            labels: Some([("team".to_string(), "a".to_string())].into()),
+            ..Default::default()
+        };
+        let print = spec_fingerprint(&stored);
+        // The operator's own writes: a finalizer, a status (only resourceVersion moves).
+        let finalized = ObjectMeta {
+            finalizers: Some(vec!["tributary.dev/topic-cleanup".into()]),
+            resource_version: Some("11".into()),
+            ..stored.clone()
+        };
+        assert_eq!(spec_fingerprint(&finalized), print, "its finalizer and status writes do not wake it");
+        let changed = [
+            ObjectMeta { generation: Some(2), ..stored.clone() },
+            ObjectMeta { deletion_timestamp: Some(Time(k8s_openapi::jiff::Timestamp::now())), ..stored.clone() },
+            ObjectMeta { labels: None, ..stored.clone() },
+            ObjectMeta { annotations: Some([("k".to_string(), "v".to_string())].into()), ..stored.clone() },
+        ];
+        for meta in changed {
+            assert_ne!(spec_fingerprint(&meta), print, "{meta:?} wakes it");
+        }
+    }
 
     #[test]
     fn an_apply_is_skipped_only_when_the_live_object_is_the_last_one_applied_and_nobody_else_wrote() {

@@ -166,7 +166,7 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
             status.tenant = None;
             (DesiredCondition::not_ready(Reason::NoTenant, message), Action::requeue(RETRY))
         }
-        Tenancy::Tenant(tenant_object, _) if !provisioned(&tenant_object) => {
+        Tenancy::Tenant(tenant_object, _) if !tenant_object.provisioned() => {
             status.tenant = Some(tenant_object.name_any());
             let message =
                 format!("Tenant {} is not provisioned yet (its keyspace may not exist)", tenant_object.name_any());
@@ -649,13 +649,6 @@ async fn move_offsets(
         }
         Err(e) => Ok(Err(Moved::Refused(e))),
     }
-}
-
-/// The Tenant's own things (user, keyspace, role) exist: Ready, or not Ready only because
-/// some of its Topics or sinks are not (this sink among them, possibly).
-fn provisioned(tenant: &crate::api::Tenant) -> bool {
-    let ready = tenant.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-    ready.is_some_and(|c| c.status == "True" || c.reason == Reason::ChildrenNotReady.as_str())
 }
 
 /// Creates the sink's table when it is absent; otherwise checks it against the spec.

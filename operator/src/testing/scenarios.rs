@@ -238,18 +238,25 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
     let s = Scenario::new();
     s.provisioned_water().await;
     let path = namespaced("water", "topics", "data");
-    s.api.put(&path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
+    // As applied by a user: no finalizer yet.
+    let mut new = topic("water", "data", json!({"partitions": 3, "replicationFactor": 3}));
+    new["metadata"].as_object_mut().unwrap().remove("finalizers");
+    s.api.put(&path, new);
 
+    // One reconcile does it all: the finalizer first, then the topic, then the status.
     s.reconcile_topic("water", "data").await.expect("first reconcile");
     let api = s.api.take_writes();
     assert_eq!(s.kafka.take_writes(), ["CreateTopics(water.data)"]);
     assert!(s.cassandra.take_writes().is_empty());
-    assert_eq!(api.len(), 1, "one write, the status: {api:?}");
+    assert_eq!(api.len(), 2, "two writes, the finalizer and the status: {api:?}");
+    assert_eq!((api[0].path.as_str(), api[0].patch_type.as_deref()), (path.as_str(), Some("json-patch+json")));
+    let stored = s.api.get(&path).unwrap();
+    assert_eq!(stored.pointer("/metadata/finalizers"), Some(&json!([crate::topic::reconcile::FINALIZER])));
     assert_eq!(
-        (api[0].path.as_str(), api[0].patch_type.as_deref()),
+        (api[1].path.as_str(), api[1].patch_type.as_deref()),
         (format!("{path}/status").as_str(), Some("apply-patch+yaml"))
     );
-    assert_eq!(api[0].body["status"]["kafkaName"], "water.data", "server-side apply of the whole status");
+    assert_eq!(api[1].body["status"]["kafkaName"], "water.data", "server-side apply of the whole status");
     assert_eq!(s.condition(&path, "Ready").0, "True", "{:?}", s.condition(&path, "Ready"));
     let stored = s.api.get(&path).unwrap();
     assert_eq!(stored.pointer("/status/kafkaName"), Some(&json!("water.data")));
