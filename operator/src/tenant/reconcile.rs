@@ -25,7 +25,7 @@ use crate::api::tenant::{CredentialsStatus, TenantStatus};
 use crate::api::{CassandraSink, DeletionPolicy, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
     APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy,
-    object_key, readiness_changes, record_applied, recorded,
+    object_key, readiness_changes, record_applied, recorded, spec_changes, with_finalizer,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::quotas::quota_changes;
@@ -46,7 +46,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let watches = &ctx.watches;
     let tenants = watches.tenants.watched.store.clone();
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
-    Controller::for_shared_stream(watches.tenants.applied(), tenants.clone())
+    Controller::for_shared_stream(spec_changes(&watches.tenants), tenants.clone())
         .reconcile_on(resyncs.due(tenants))
         // Secrets are not watched: the operator may read only the Secrets it names (no list or
         // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
@@ -68,6 +68,7 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
     let api: Api<Tenant> = Api::all(ctx.client.clone());
+    let tenant = with_finalizer(&api, FINALIZER, tenant).await?;
     finalizer(&api, FINALIZER, tenant, |event| async {
         match event {
             FinalizerEvent::Apply(tenant) => apply(tenant, ctx.clone()).await,
