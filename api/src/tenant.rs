@@ -459,3 +459,31 @@ impl Tenant {
         ready.is_some_and(|c| c.status == "True" || c.reason == super::conditions::Reason::ChildrenNotReady.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_is_provisioned_when_ready_or_waiting_only_for_its_children() {
+        let with_ready = |status: &str, reason: &str| {
+            let mut tenant = Tenant::new("water", serde_json::from_value(serde_json::json!({})).unwrap());
+            let ready = Condition {
+                type_: "Ready".into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: String::new(),
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ),
+                observed_generation: None,
+            };
+            tenant.status = Some(TenantStatus { conditions: vec![ready], ..Default::default() });
+            tenant
+        };
+        assert!(with_ready("True", "Provisioned").provisioned());
+        assert!(with_ready("False", "ChildrenNotReady").provisioned());
+        assert!(!with_ready("False", "CassandraUnavailable").provisioned());
+        assert!(!Tenant::new("water", serde_json::from_value(serde_json::json!({})).unwrap()).provisioned());
+    }
+}

@@ -195,6 +195,14 @@ where
     }
 }
 
+/// One number for the parts of an object a trigger stream compares ([`Shared::changes_of`]).
+///
+/// [`Shared::changes_of`]: crate::watch::Shared::changes_of
+pub fn hash_of(parts: impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(parts)
+}
+
 /// The changes of the shared watch of `K` that another controller reacts to: the
 /// object's readiness, its tenant, its generation, whether it is being deleted, and its
 /// deletion. A sink's status changes every few seconds (lag) and a Topic's on resync notes;
@@ -207,17 +215,10 @@ pub fn readiness_changes<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    use std::hash::{Hash, Hasher};
     watch.changes_of(move |obj: &K| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
         let (tenant, conditions) = tenant_and_conditions(obj);
-        tenant.hash(&mut h);
-        obj.meta().generation.hash(&mut h);
-        obj.meta().deletion_timestamp.is_some().hash(&mut h);
-        if let Some(ready) = conditions.iter().find(|c| c.type_ == READY) {
-            (&ready.status, &ready.reason).hash(&mut h);
-        }
-        h.finish()
+        let ready = conditions.iter().find(|c| c.type_ == READY).map(|c| (&c.status, &c.reason));
+        hash_of((tenant, obj.meta().generation, obj.meta().deletion_timestamp.is_some(), ready))
     })
 }
 
@@ -236,13 +237,7 @@ where
 
 /// What [`spec_changes`] compares: the parts of an object its own reconcile acts on.
 fn spec_fingerprint(meta: &ObjectMeta) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    meta.generation.hash(&mut h);
-    meta.deletion_timestamp.is_some().hash(&mut h);
-    meta.labels.hash(&mut h);
-    meta.annotations.hash(&mut h);
-    h.finish()
+    hash_of((meta.generation, meta.deletion_timestamp.is_some(), &meta.labels, &meta.annotations))
 }
 
 /// The changes of the Tenants that the Topics in their namespaces act on: a new Tenant, a
@@ -253,24 +248,36 @@ fn spec_fingerprint(meta: &ObjectMeta) -> u64 {
 pub fn tenant_changes(
     watch: &crate::watch::Shared<crate::api::Tenant>,
 ) -> impl futures::Stream<Item = Arc<crate::api::Tenant>> + Send + 'static {
-    use std::hash::{Hash, Hasher};
     watch.changes_of(|tenant| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        tenant.metadata.generation.hash(&mut h);
-        tenant.metadata.deletion_timestamp.is_some().hash(&mut h);
-        tenant.provisioned().hash(&mut h);
-        h.finish()
+        hash_of((tenant.metadata.generation, tenant.metadata.deletion_timestamp.is_some(), tenant.provisioned()))
     })
 }
 
+/// Every controller's reconcile: `reconcile` under the finalizer `name`, through kube's
+/// `finalizer` (apply, or cleanup and then the finalizer removed), once the finalizer is on
+/// the object. kube's own adds a missing finalizer and ends the reconcile, leaving the work to
+/// a next one that the watch brings back (a round trip through the watch and the queue per
+/// new object); here the same reconcile goes on once the finalizer is stored, still before
+/// any external write.
+pub async fn finalized<K, Fut>(
+    api: &Api<K>,
+    name: &str,
+    obj: Arc<K>,
+    reconcile: impl FnOnce(kube::runtime::finalizer::Event<K>) -> Fut,
+) -> Result<Action>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    Fut: std::future::Future<Output = Result<Action>>,
+{
+    let obj = with_finalizer(api, name, obj).await?;
+    kube::runtime::finalizer::finalizer(api, name, obj, reconcile).await.map_err(Error::from)
+}
+
 /// `obj` with the finalizer `name` on it: added now when it is missing (unless the object is
-/// being deleted), and then the object as the API server returned it. kube's `finalizer`
-/// adds it and ends the reconcile, leaving the work to a next one that the watch brings back
-/// (a round trip through the watch and the queue per new object); here the same reconcile
-/// goes on once the finalizer is stored, still before any external write. The patch tests
-/// the finalizers it read, so another writer's finalizer added meanwhile fails it (and the
+/// being deleted), and then the object as the API server returned it. The patch tests the
+/// finalizers it read, so another writer's finalizer added meanwhile fails it (and the
 /// reconcile is retried) instead of being overwritten.
-pub async fn with_finalizer<K>(api: &Api<K>, name: &str, obj: Arc<K>) -> Result<Arc<K>>
+async fn with_finalizer<K>(api: &Api<K>, name: &str, obj: Arc<K>) -> Result<Arc<K>>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
 {

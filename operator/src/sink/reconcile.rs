@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
@@ -30,7 +30,7 @@ use crate::api::{
 };
 use crate::controller::{
     APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, apply_unless_current, credential_fingerprint, error_policy,
-    in_tenant_namespace, object_key, readiness_changes, record_applied, recorded,
+    finalized, hash_of, in_tenant_namespace, object_key, readiness_changes, record_applied, recorded,
 };
 use crate::external::cassandra::CassandraCallError;
 use crate::external::kafka::quotas::quota_changes;
@@ -71,13 +71,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     // A rotation of the tenant's credentials rolls its sinks onto the new ones: the Tenant
     // publishes the rotation in its status once the new credentials are in its Secret.
     let sinks_of_tenant = in_tenant_namespace(sinks);
-    let rotations = watches.tenants.changes_of(|t: &Tenant| {
-        use std::hash::{Hash, Hasher};
-        let at = t.status.as_ref().and_then(|s| s.credentials.as_ref()?.rotated_at.as_ref());
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        at.hash(&mut h);
-        h.finish()
-    });
+    let rotations = watches
+        .tenants
+        .changes_of(|t: &Tenant| hash_of(t.status.as_ref().and_then(|s| s.credentials.as_ref()?.rotated_at.as_ref())));
     let reported = controller.store();
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     let controller = controller
@@ -105,14 +101,13 @@ pub(crate) async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Re
     let _timer = ctx.metrics.reconcile(KIND);
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, sink, |event| async {
+    finalized(&api, FINALIZER, sink, |event| async {
         match event {
             FinalizerEvent::Apply(sink) => apply(sink, &ctx, &api, &namespace).await,
             FinalizerEvent::Cleanup(sink) => cleanup(sink, &ctx, &namespace).await,
         }
     })
     .await
-    .map_err(Error::from)
 }
 
 /// A deleted sink: its Deployment, ConfigMap and Secret go with it (owner references); its

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -25,7 +25,7 @@ use crate::api::tenant::{CredentialsStatus, TenantStatus};
 use crate::api::{CassandraSink, DeletionPolicy, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
     APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy,
-    object_key, readiness_changes, record_applied, recorded, spec_changes, with_finalizer,
+    finalized, object_key, readiness_changes, record_applied, recorded, spec_changes,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::quotas::quota_changes;
@@ -68,15 +68,13 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
     let api: Api<Tenant> = Api::all(ctx.client.clone());
-    let tenant = with_finalizer(&api, FINALIZER, tenant).await?;
-    finalizer(&api, FINALIZER, tenant, |event| async {
+    finalized(&api, FINALIZER, tenant, |event| async {
         match event {
             FinalizerEvent::Apply(tenant) => apply(tenant, ctx.clone()).await,
             FinalizerEvent::Cleanup(tenant) => cleanup(tenant, ctx.clone()).await,
         }
     })
     .await
-    .map_err(Error::from)
 }
 
 async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {

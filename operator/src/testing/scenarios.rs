@@ -250,8 +250,6 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
     assert!(s.cassandra.take_writes().is_empty());
     assert_eq!(api.len(), 2, "two writes, the finalizer and the status: {api:?}");
     assert_eq!((api[0].path.as_str(), api[0].patch_type.as_deref()), (path.as_str(), Some("json-patch+json")));
-    let stored = s.api.get(&path).unwrap();
-    assert_eq!(stored.pointer("/metadata/finalizers"), Some(&json!([crate::topic::reconcile::FINALIZER])));
     assert_eq!(
         (api[1].path.as_str(), api[1].patch_type.as_deref()),
         (format!("{path}/status").as_str(), Some("apply-patch+yaml"))
@@ -259,6 +257,7 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
     assert_eq!(api[1].body["status"]["kafkaName"], "water.data", "server-side apply of the whole status");
     assert_eq!(s.condition(&path, "Ready").0, "True", "{:?}", s.condition(&path, "Ready"));
     let stored = s.api.get(&path).unwrap();
+    assert_eq!(stored.pointer("/metadata/finalizers"), Some(&json!([crate::topic::reconcile::FINALIZER])));
     assert_eq!(stored.pointer("/status/kafkaName"), Some(&json!("water.data")));
     assert_eq!(stored.pointer("/status/partitions"), Some(&json!(3)));
 

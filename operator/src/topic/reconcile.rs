@@ -7,7 +7,7 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::{Resource, ResourceExt};
 
 use super::build::{self, Outcome, Plan, config_changes, plan};
@@ -16,9 +16,7 @@ use super::validate::{Siblings, age, kafka_name, usage_before, validate};
 use crate::api::Reason;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, READY, status_of};
 use crate::api::{CassandraSink, DeletionPolicy, Topic};
-use crate::controller::{
-    Context, Error, Result, error_policy, object_key, spec_changes, tenant_changes, with_finalizer,
-};
+use crate::controller::{Context, Error, Result, error_policy, finalized, object_key, spec_changes, tenant_changes};
 use crate::external::kafka::KafkaCallError;
 use crate::resync::Resyncs;
 use crate::status::{self, refused_for_good};
@@ -53,15 +51,13 @@ pub(crate) async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Ac
     let _timer = ctx.metrics.reconcile(KIND);
     let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &namespace);
-    let topic = with_finalizer(&api, FINALIZER, topic).await?;
-    finalizer(&api, FINALIZER, topic, |event| async {
+    finalized(&api, FINALIZER, topic, |event| async {
         match event {
             FinalizerEvent::Apply(topic) => apply(topic, &ctx, &api).await,
             FinalizerEvent::Cleanup(topic) => cleanup(topic, &ctx, &namespace).await,
         }
     })
     .await
-    .map_err(Error::from)
 }
 
 async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action> {
