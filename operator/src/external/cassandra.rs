@@ -192,9 +192,10 @@ impl ScyllaAdmin {
         values: impl scylla::serialize::row::SerializeRow,
         write: bool,
     ) -> Result<scylla::response::query_result::QueryResult, CassandraCallError> {
-        if let Err(last) = self.breaker.admit() {
-            return Err(error(call, format!("Cassandra is unreachable (last error: {last})"), true));
-        }
+        let admission = match self.breaker.admit() {
+            Ok(admission) => admission,
+            Err(last) => return Err(error(call, format!("Cassandra is unreachable (last error: {last})"), true)),
+        };
         let result = async {
             let session = self.session(call).await?;
             if write {
@@ -210,7 +211,7 @@ impl ScyllaAdmin {
             }
         }
         .await;
-        self.breaker.record(match &result {
+        admission.record(match &result {
             Err(e) if e.transient => Some(e.to_string()),
             _ => None,
         });

@@ -25,6 +25,10 @@ pub fn retries_within(budget: Duration) -> ExponentialBuilder {
 /// make every reconcile wait out its timeout (and a Tenant deletion queue behind them).
 /// After a transient failure it stays open for `cool_down`; then one caller probes while
 /// the others keep failing fast, and the first answer (success or a real refusal) closes it.
+/// A probe dropped before its outcome is recorded (a reconcile that joined it with a call
+/// that failed fast returns at once and cancels it) closes it too: it learned nothing, and
+/// were the breaker left open the same join would cancel every later probe, keeping a
+/// recovered cluster shut out until the operator restarts.
 pub struct Breaker {
     state: Mutex<Option<(Instant, String)>>,
     cool_down: Duration,
@@ -37,8 +41,8 @@ impl Breaker {
         Breaker { state: Mutex::new(None), cool_down, probe_budget }
     }
 
-    /// `Err(last failure)` while open.
-    pub fn admit(&self) -> Result<(), String> {
+    /// `Err(last failure)` while open; else the admission the call's outcome is recorded on.
+    pub fn admit(&self) -> Result<Admission<'_>, String> {
         let mut state = self.state.lock().expect("breaker lock");
         let now = Instant::now();
         match state.as_mut() {
@@ -46,16 +50,38 @@ impl Breaker {
             Some((until, _)) => {
                 // Half-open: this caller probes; the rest fail fast until it is done.
                 *until = now + self.probe_budget + self.cool_down;
-                Ok(())
+                Ok(Admission { breaker: self, probe: true })
             }
-            None => Ok(()),
+            None => Ok(Admission { breaker: self, probe: false }),
         }
     }
 
-    /// Records a call's outcome: `Some(error)` for a transient failure, `None` otherwise.
-    pub fn record(&self, transient_failure: Option<String>) {
+    fn set(&self, transient_failure: Option<String>) {
         let mut state = self.state.lock().expect("breaker lock");
         *state = transient_failure.map(|e| (Instant::now() + self.cool_down, e));
+    }
+}
+
+/// One admitted call; see [`Breaker`] for what dropping it unrecorded does.
+#[must_use = "record the call's outcome"]
+pub struct Admission<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+}
+
+impl Admission<'_> {
+    /// Records the call's outcome: `Some(error)` for a transient failure, `None` otherwise.
+    pub fn record(mut self, transient_failure: Option<String>) {
+        self.probe = false;
+        self.breaker.set(transient_failure);
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.breaker.set(None);
+        }
     }
 }
 
@@ -66,16 +92,29 @@ mod tests {
     #[test]
     fn the_breaker_opens_on_a_transient_failure_lets_one_probe_through_and_closes_on_an_answer() {
         let breaker = Breaker::new(Duration::ZERO, Duration::from_secs(60));
-        assert!(breaker.admit().is_ok());
-        breaker.record(Some("all brokers down".into()));
+        breaker.admit().unwrap().record(Some("all brokers down".into()));
         // Cool-down over (zero): one probe is admitted, the next caller fails fast.
-        assert!(breaker.admit().is_ok());
-        assert_eq!(breaker.admit(), Err("all brokers down".to_string()));
-        breaker.record(None);
-        assert!(breaker.admit().is_ok() && breaker.admit().is_ok());
+        let probe = breaker.admit().unwrap();
+        assert_eq!(breaker.admit().err(), Some("all brokers down".to_string()));
+        probe.record(None);
+        let (first, second) = (breaker.admit(), breaker.admit());
+        assert!(first.is_ok() && second.is_ok());
+        drop((first, second));
 
         let slow = Breaker::new(Duration::from_secs(60), Duration::from_secs(60));
-        slow.record(Some("timeout".into()));
-        assert_eq!(slow.admit(), Err("timeout".to_string()));
+        slow.admit().unwrap().record(Some("timeout".into()));
+        assert_eq!(slow.admit().err(), Some("timeout".to_string()));
+    }
+
+    #[test]
+    fn a_probe_cancelled_before_its_answer_closes_the_breaker() {
+        let breaker = Breaker::new(Duration::ZERO, Duration::from_secs(60));
+        breaker.admit().unwrap().record(Some("bad credentials".into()));
+        // The probe is dropped (its reconcile returned with a sibling call's fast failure).
+        let probe = breaker.admit().unwrap();
+        assert!(breaker.admit().is_err(), "while the probe runs the others fail fast");
+        drop(probe);
+        let (first, second) = (breaker.admit(), breaker.admit());
+        assert!(first.is_ok() && second.is_ok(), "the next calls find out for themselves");
     }
 }

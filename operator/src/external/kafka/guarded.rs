@@ -32,14 +32,17 @@ impl<K: Sync> Guarded<K> {
         call_future: BoxFuture<'a, Result<T, KafkaCallError>>,
     ) -> BoxFuture<'a, Result<T, KafkaCallError>> {
         Box::pin(async move {
-            if let Err(last) = self.breaker.admit() {
-                let message = format!("Kafka is unreachable (last error: {last})");
-                return Err(KafkaCallError { call, message, transient: true, answered: false });
-            }
+            let admission = match self.breaker.admit() {
+                Ok(admission) => admission,
+                Err(last) => {
+                    let message = format!("Kafka is unreachable (last error: {last})");
+                    return Err(KafkaCallError { call, message, transient: true, answered: false });
+                }
+            };
             let started = std::time::Instant::now();
             let result = call_future.await;
             self.metrics.external_call("kafka", call, started.elapsed().as_secs_f64());
-            self.breaker.record(match &result {
+            admission.record(match &result {
                 Err(e) if e.transient && !e.answered => Some(e.to_string()),
                 _ => None,
             });
