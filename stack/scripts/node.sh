@@ -1,6 +1,6 @@
 # The local stack's node: containerd (Debian's) with runc and the CNI bridge plugin, and
 # kubelet, kube-proxy, kube-scheduler and kube-controller-manager built from the same
-# k8s.io/kubernetes module as the API server. Sourced by stack.sh, which defines ROOT,
+# k8s.io/kubernetes module as the API server, and CoreDNS (cluster DNS, from its Go module). Sourced by stack.sh, which defines ROOT,
 # CACHE, STATE, PKI, K8S_BIN, say, die, need, spawn, is_running, pid_of, stop_components.
 #
 # Everything the node makes lives in $STATE/node, $NODE_RUN and one bridge interface
@@ -11,7 +11,7 @@
 
 NODE_STATE=$STATE/node
 CONTAINERD_SOCK=$NODE_RUN/containerd/containerd.sock
-NODE_COMPONENTS=(containerd kubelet kube-proxy kube-scheduler kube-controller-manager)
+NODE_COMPONENTS=(containerd kubelet kube-proxy kube-scheduler kube-controller-manager coredns)
 NODE_TOOLS=$CACHE/node-tools
 IMAGES=$CACHE/images
 # The sandbox ("pause") image every pod starts with; built here from Kubernetes' pause.c.
@@ -39,6 +39,15 @@ install_node_tools() {
     GOBIN=$NODE_TOOLS GOFLAGS=-mod=mod CGO_ENABLED=0 go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" >&2 \
       || die "building crictl failed; the Go output is above"
   fi
+  # CoreDNS: the cluster DNS every Kubernetes distribution runs (Services, and the per-pod
+  # names of headless Services that StatefulSets such as k3d/stack's brokers use).
+  if [ ! -x "$NODE_TOOLS/coredns" ]; then
+    need go
+    say "building CoreDNS $COREDNS_VERSION from github.com/coredns/coredns (first time only: 3-8 min)"
+    mkdir -p "$NODE_TOOLS"
+    GOBIN=$NODE_TOOLS GOFLAGS=-mod=mod CGO_ENABLED=0 go install "github.com/coredns/coredns@$COREDNS_VERSION" >&2 \
+      || die "building CoreDNS failed; the Go output is above"
+  fi
   # pause: Kubernetes' own pause.c from the k8s.io/kubernetes module, linked statically.
   if [ ! -x "$NODE_TOOLS/pause" ]; then
     local src
@@ -65,26 +74,32 @@ oci_archive() {
   tar -C "$1" -cf "$3.tmp" . && mv "$3.tmp" "$3"
 }
 
-# The runtime base of the tributary image: Debian bookworm (minbase) made with debootstrap
-# from Debian's packages, with the libraries the binaries link (libssl3, zlib) and CA
-# certificates. Cached as a folder; made once.
-install_base_rootfs() {
-  local dir=$CACHE/base-bookworm
+# $1 folder, $2 packages, $3 what for: a Debian bookworm (minbase) root file system made with
+# debootstrap from Debian's packages, with the packages of $2 and without package caches,
+# docs and man pages, plus the users the images run as (nonroot 65532; the uids of the
+# public Kafka and Cassandra images, 1000 and 999). Cached as a folder; made once.
+make_rootfs() {
+  local dir=$1 mirror
   [ -f "$dir/.complete" ] && return 0
-  local mirror
   mirror=${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p; s/^deb \(http[^ ]*\) bookworm .*/\1/p' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n1 || true)}
   mirror=${mirror:-http://deb.debian.org/debian}
-  say "making the image base: debootstrap --variant=minbase bookworm from $mirror (first time only: 2-5 min)"
+  say "making $3: debootstrap --variant=minbase bookworm from $mirror (first time only: 1-5 min)"
   rm -rf "$dir.tmp"
-  debootstrap --variant=minbase --include=libssl3,ca-certificates bookworm "$dir.tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --include="$2" bookworm "$dir.tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
     || die "debootstrap failed; see $CACHE/debootstrap.log"
-  # What a runtime image does not need: package caches, docs, man pages.
   rm -rf "$dir.tmp"/var/cache/apt/* "$dir.tmp"/var/lib/apt/lists/* "$dir.tmp"/usr/share/doc/* "$dir.tmp"/usr/share/man/* "$dir.tmp"/usr/share/locale/*
-  echo 'nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin' >>"$dir.tmp/etc/passwd"
-  echo 'nonroot:x:65532:' >>"$dir.tmp/etc/group"
-  mkdir -p "$dir.tmp/home/nonroot" && chown 65532:65532 "$dir.tmp/home/nonroot"
+  local user
+  for user in nonroot:65532 appuser:1000 cassandra:999; do
+    echo "${user%:*}:x:${user#*:}:${user#*:}:${user%:*}:/home/${user%:*}:/usr/sbin/nologin" >>"$dir.tmp/etc/passwd"
+    echo "${user%:*}:x:${user#*:}:" >>"$dir.tmp/etc/group"
+    mkdir -p "$dir.tmp/home/${user%:*}" && chown "${user#*:}:${user#*:}" "$dir.tmp/home/${user%:*}"
+  done
   rm -rf "$dir" && mv "$dir.tmp" "$dir" && touch "$dir/.complete"
 }
+
+# The runtime base of the tributary image: the libraries the binaries link (libssl3, zlib)
+# and CA certificates.
+install_base_rootfs() { make_rootfs "$CACHE/base-bookworm" libssl3,ca-certificates "the image base"; }
 
 install_images() {
   mkdir -p "$IMAGES"
@@ -104,6 +119,73 @@ install_images() {
     oci_add "$IMAGES/base-oci" base "$CACHE/base-bookworm" /
     touch "$IMAGES/base-oci/.complete"
   fi
+}
+
+# ---------------------------------------------------------------- reference-stack images
+
+# k3d/stack names the public images apache/kafka:4.1.1 and cassandra:5.0.6, which cannot be
+# pulled here. Stand-ins under the same names, from the same release: Debian's OpenJDK 17 on
+# the bookworm base, the Kafka and Cassandra jars the local stack takes from Maven Central,
+# and the launchers of stack/images/ in place of Apache's bin/ scripts. (Kafka UI's release
+# is on GitHub and ghcr.io only, neither reachable here: it has no stand-in.)
+KAFKA_REF_IMAGE=docker.io/apache/kafka:$KAFKA_VERSION
+CASSANDRA_REF_IMAGE=docker.io/library/cassandra:$CASSANDRA_VERSION
+
+install_jre_base() {
+  make_rootfs "$CACHE/base-bookworm-jre" openjdk-17-jre-headless "the Java image base (OpenJDK 17)"
+  [ -f "$IMAGES/jre-oci/.complete" ] && return 0
+  say "packing the Java image base into an OCI layout"
+  rm -rf "$IMAGES/jre-oci"
+  oci_new "$IMAGES/jre-oci" base
+  oci_add "$IMAGES/jre-oci" base "$CACHE/base-bookworm-jre" /
+  touch "$IMAGES/jre-oci/.complete"
+}
+
+# $1 image ref, $2 archive, $3 folder holding the image's files (laid out from /), $4 user,
+# $5 entrypoint.
+reference_image() {
+  local work; work=$(mktemp -d "${TMPDIR:-/tmp}/tributary-image.XXXXXX")
+  cp -a "$IMAGES/jre-oci" "$work/oci"
+  umoci insert --image "$work/oci:base" --tag "${1##*:}" "$3" / >/dev/null
+  umoci rm --image "$work/oci:base"
+  oci_archive "$work/oci" "${1##*:}" "$2.tmp" "$5" "$4" && mv "$2.tmp" "$2"
+  rm -rf "$work"
+}
+
+# stack.sh reference-images: builds the stand-ins once per version (into the cache) and loads
+# them into the node.
+cmd_reference_images() {
+  install_images
+  install_jre_base
+  local kafka=$IMAGES/kafka-$KAFKA_VERSION.tar cassandra=$IMAGES/cassandra-$CASSANDRA_VERSION.tar files
+  if [ ! -f "$kafka" ]; then
+    say "building $KAFKA_REF_IMAGE (stand-in: OpenJDK 17 + Kafka $KAFKA_VERSION's jars from Maven Central)"
+    files=$(mktemp -d "${TMPDIR:-/tmp}/tributary-files.XXXXXX")
+    mkdir -p "$files/opt/kafka/libs" "$files/opt/kafka/config"
+    cp "$KAFKA_LIBS"/*.jar "$files/opt/kafka/libs/"
+    cp -R "$ROOT/stack/images/kafka/bin" "$files/opt/kafka/bin"
+    cp "$ROOT/stack/images/kafka/config/log4j2.properties" "$files/opt/kafka/config/"
+    reference_image "$KAFKA_REF_IMAGE" "$kafka" "$files" 1000 /opt/kafka/bin/kafka-server-start.sh
+    rm -rf "$files"
+  fi
+  if [ ! -f "$cassandra" ]; then
+    say "building $CASSANDRA_REF_IMAGE (stand-in: OpenJDK 17 + Cassandra $CASSANDRA_VERSION's jars from Maven Central)"
+    files=$(mktemp -d "${TMPDIR:-/tmp}/tributary-files.XXXXXX")
+    mkdir -p "$files/opt/cassandra/lib" "$files/etc/cassandra" "$files/usr/local/bin" "$files/var/lib/cassandra"
+    cp "$CASSANDRA_LIBS"/*.jar "$files/opt/cassandra/lib/"
+    cp -R "$ROOT/stack/images/cassandra/bin" "$files/opt/cassandra/bin"
+    ln -s /opt/cassandra/bin/cassandra "$files/usr/local/bin/cassandra"
+    cp "$ROOT/stack/images/cassandra/conf/logback.xml" "$files/etc/cassandra/"
+    cp "$ROOT/stack/config/cassandra/jvm17.options" "$files/etc/cassandra/jvm17-server.options"
+    cp "$ROOT/stack/config/cassandra/cassandra.yaml" "$files/etc/cassandra/cassandra.yaml"
+    chown -R 999:999 "$files/var/lib/cassandra"
+    reference_image "$CASSANDRA_REF_IMAGE" "$cassandra" "$files" 999 /usr/local/bin/cassandra
+    rm -rf "$files"
+  fi
+  is_running containerd || die "the node is not running: 'make stack-up' first"
+  node_load_image "$KAFKA_REF_IMAGE" "$kafka"
+  node_load_image "$CASSANDRA_REF_IMAGE" "$cassandra"
+  say "loaded $KAFKA_REF_IMAGE ($(du -h "$kafka" | cut -f1)) and $CASSANDRA_REF_IMAGE ($(du -h "$cassandra" | cut -f1)) into the node"
 }
 
 # The image the node runs: the last one `stack.sh image` made (REPO:dev-<hash>).
@@ -161,6 +243,7 @@ node_pki() {
   client_cert kube-proxy "/CN=system:kube-proxy"
   client_cert kube-scheduler "/CN=system:kube-scheduler"
   client_cert kube-controller-manager "/CN=system:kube-controller-manager"
+  client_cert coredns "/CN=system:coredns"
   client_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
 }
 
@@ -193,7 +276,26 @@ write_node_configs() {
   mkdir -p "$NODE_STATE"/{cni,ipam,kubelet,containerd} "$NODE_RUN"
   node_pki
   local c
-  for c in kubelet kube-proxy kube-scheduler kube-controller-manager; do component_kubeconfig "$c" "$c"; done
+  for c in kubelet kube-proxy kube-scheduler kube-controller-manager coredns; do component_kubeconfig "$c" "$c"; done
+
+  # Cluster DNS for the pods (kubelet clusterDNS below): cluster.local from the API server,
+  # everything else forwarded to the host's resolvers. On the node address only.
+  write_if_changed "$NODE_STATE/Corefile" <<EOF
+.:53 {
+    bind $NODE_IP
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $NODE_STATE/coredns.kubeconfig coredns
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 5
+    }
+    ready 127.0.0.1:$COREDNS_READY_PORT
+    forward . /etc/resolv.conf
+    cache 30
+    loop
+}
+EOF
 
   # containerd: its own root, state and socket, so it never meets another containerd.
   # restrict_oom_score_adj: machines without CAP_SYS_RESOURCE fail every sandbox otherwise.
@@ -261,6 +363,7 @@ authentication:
   x509: {clientCAFile: "$PKI/ca.crt"}
 authorization: {mode: AlwaysAllow}
 clusterDomain: cluster.local
+clusterDNS: ["$NODE_IP"]
 # Images are built here and cannot be pulled again: never garbage-collect them, and evict
 # only when the disk is really full.
 imageGCHighThresholdPercent: 100
@@ -300,6 +403,36 @@ ensure_node_network() {
   fi
   [[ $(ip -4 -o addr show dev "$NODE_BRIDGE") == *" $NODE_IP/"* ]] || ip addr add "$NODE_IP/${NODE_CIDR#*/}" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
+  node_sysctls
+}
+
+# Pods reach Services through the node: kube-proxy DNATs a ClusterIP to a pod on the same
+# bridge, which needs the host to route (ip_forward) and to see the bridged replies
+# (bridge-nf-call-iptables), as on every Kubernetes node. The values found are saved once and
+# put back by `down`. (Pods have no default route, so nothing of theirs leaves the machine.)
+NODE_SYSCTLS=(net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables)
+node_sysctls() {
+  local saved=$STATE/node/sysctls.saved k
+  mkdir -p "$STATE/node"
+  if [ ! -f "$saved" ]; then
+    for k in "${NODE_SYSCTLS[@]}"; do
+      [ -f "/proc/sys/$k" ] && echo "$k $(cat "/proc/sys/$k")"
+    done >"$saved.tmp" && mv "$saved.tmp" "$saved"
+  fi
+  for k in "${NODE_SYSCTLS[@]}"; do
+    [ -f "/proc/sys/$k" ] || { [ "$k" = net/bridge/bridge-nf-call-iptables ] && modprobe br_netfilter 2>/dev/null; }
+    [ -f "/proc/sys/$k" ] || die "/proc/sys/$k is missing: pods could not reach Services (load br_netfilter: modprobe br_netfilter)"
+    [ "$(cat "/proc/sys/$k")" = 1 ] || echo 1 >"/proc/sys/$k" || die "could not set $k=1 (pods need it to reach Services)"
+  done
+}
+
+restore_sysctls() {
+  local saved=$STATE/node/sysctls.saved k v
+  [ -f "$saved" ] || return 0
+  while read -r k v; do
+    [ -f "/proc/sys/$k" ] && echo "$v" >"/proc/sys/$k" 2>/dev/null || true
+  done <"$saved"
+  rm -f "$saved"
 }
 
 # ---------------------------------------------------------------- processes
@@ -354,6 +487,13 @@ start_node() {
     say "starting kube-proxy (iptables)"
     spawn kube-proxy "$K8S_BIN/kube-proxy" --config "$NODE_STATE/kube-proxy.yaml" --v 1
   fi
+  if ! is_running coredns; then
+    # What kubeadm gives CoreDNS: read Services, EndpointSlices, Pods and Namespaces.
+    kube apply -f "$ROOT/stack/config/node/coredns-rbac.yaml" >/dev/null \
+      || die "could not apply CoreDNS's RBAC (stack/config/node/coredns-rbac.yaml)"
+    say "starting CoreDNS $COREDNS_VERSION (cluster DNS on $NODE_IP:53)"
+    spawn coredns "$NODE_TOOLS/coredns" -conf "$NODE_STATE/Corefile"
+  fi
   if ! is_running kubelet; then
     say "starting kubelet (node $NODE_NAME, $NODE_IP)"
     spawn kubelet "$K8S_BIN/kubelet" --config "$NODE_STATE/kubelet.yaml" \
@@ -363,6 +503,7 @@ start_node() {
   WATCHED=(kube-controller-manager); wait_until kube-controller-manager 60 component_healthy "https://127.0.0.1:$KCM_PORT/healthz"
   WATCHED=(kube-scheduler); wait_until kube-scheduler 60 component_healthy "https://127.0.0.1:$SCHEDULER_PORT/healthz"
   WATCHED=(kube-proxy); wait_until kube-proxy 60 curl -fsS "http://127.0.0.1:10256/healthz"
+  WATCHED=(coredns); wait_until coredns 60 curl -fsS "http://127.0.0.1:$COREDNS_READY_PORT/ready"
   WATCHED=(kubelet containerd); wait_until "node $NODE_NAME" 120 node_ready
 }
 
@@ -382,7 +523,7 @@ stop_node() {
       crictl rmp -f $pods >/dev/null 2>&1 || true
     fi
   fi
-  stop_components kubelet kube-proxy kube-scheduler kube-controller-manager
+  stop_components kubelet kube-proxy kube-scheduler kube-controller-manager coredns
   stop_components containerd
   # Shims and container processes that outlived containerd (e.g. after a kill -9).
   local p
@@ -401,6 +542,7 @@ stop_node() {
   fi
   ip link show "$NODE_BRIDGE" >/dev/null 2>&1 && ip link delete "$NODE_BRIDGE"
   rm -rf "$NODE_RUN"
+  restore_sysctls
 }
 
 # SIGKILL to every process in the cgroup subtree $1 of every v1 hierarchy (and v2).
@@ -463,6 +605,7 @@ node_leftovers() {
   if [[ $veths == *"master $NODE_BRIDGE"* ]]; then echo "interface: veth on $NODE_BRIDGE"; found=1; fi
   namespaces=$(ip netns list 2>/dev/null || true)
   if grep -q '^cni-' <<<"$namespaces"; then echo "network namespace: $(grep '^cni-' <<<"$namespaces" | head -n1)"; found=1; fi
+  if [ -f "$STATE/node/sysctls.saved" ]; then echo "sysctl: not restored ($(tr '\n' ' ' <"$STATE/node/sysctls.saved"))"; found=1; fi
   if [[ $(iptables-save 2>/dev/null) == *KUBE-* ]]; then echo "iptables: $(iptables-save | grep -c 'KUBE-') KUBE- lines"; found=1; fi
   if [ -n "$(find /sys/fs/cgroup -maxdepth 2 -name kubepods 2>/dev/null)" ]; then echo "cgroup: kubepods"; found=1; fi
   return $found

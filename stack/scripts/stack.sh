@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: a real Kubernetes cluster of one node (etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, and a node: containerd, kubelet, kube-proxy),
+# kube-controller-manager, kube-scheduler, and a node: containerd, kubelet, kube-proxy,
+# CoreDNS),
 # three Apache Kafka brokers in KRaft mode with SASL/SCRAM and ACLs, and one Apache
 # Cassandra node with password authentication. Everything runs as local processes on the
 # node's bridge address (NODE_IP, stack.env); downloads and builds are cached, state and
@@ -12,12 +13,15 @@
 #   stack.sh status                  one line per component
 #   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*
 #   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra
-#                                    containerd kubelet kube-proxy kube-scheduler kube-controller-manager,
+#                                    containerd kubelet kube-proxy kube-scheduler kube-controller-manager
+#                                    coredns,
 #                                    or the groups kube, kafka and node); used by fault tests
 #   stack.sh freeze|thaw COMPONENT.. SIGSTOP / SIGCONT: the component keeps its sockets but
 #                                    never answers (a hung server), then carries on unrestarted
 #   stack.sh image BIN_DIR           the tributary image (Debian base + BIN_DIR's binaries),
 #                                    loaded into the node (TRIBUTARY_IMAGE in `env`)
+#   stack.sh reference-images        stand-ins for k3d/stack's Kafka and Cassandra images, built
+#                                    from the same releases and loaded into the node
 #   stack.sh leftovers               anything a stopped node left behind (fails if any)
 #   stack.sh cql 'QUERY'             run one CQL statement as the admin; prints the first column
 #   stack.sh tool helm|k3d|kubectl   install a pinned tool into the cache if missing; print its path
@@ -41,7 +45,7 @@ read -r -a BROKER_PORTS <<<"$KAFKA_BROKER_PORTS"
 read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"
 # shellcheck source=node.sh
 source "$ROOT/stack/scripts/node.sh"
-ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager)
+ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager coredns)
 
 say() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -455,7 +459,7 @@ expand() {
       kafka) echo kafka-1 kafka-2 kafka-3 ;;
       node) echo "${NODE_COMPONENTS[@]}" ;;
       all) echo "${ALL_COMPONENTS[@]}" ;;
-      etcd|apiserver|kafka-[123]|cassandra|containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager) echo "$c" ;;
+      etcd|apiserver|kafka-[123]|cassandra|containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns) echo "$c" ;;
       *) die "unknown component '$c'; use one of: ${ALL_COMPONENTS[*]} kube kafka node all" ;;
     esac
   done
@@ -500,7 +504,7 @@ cmd_start() {
     wait_until cassandra 240 cassandra_probe
   fi
   for c in "${comps[@]}"; do
-    case $c in containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager) node=1 ;; esac
+    case $c in containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns) node=1 ;; esac
   done
   if (( node )); then start_node; fi
 }
@@ -590,6 +594,7 @@ case ${1:-} in
   stop) shift; cmd_stop "$@" ;;
   tool) shift; cmd_tool "$@" ;;
   image) shift; cmd_image "$@" ;;
+  reference-images) cmd_reference_images ;;
   freeze) shift; signal_components STOP $(expand "$@" | tr '\n' ' '); say "frozen: $*" ;;
   thaw) shift; signal_components CONT $(expand "$@" | tr '\n' ' '); say "thawed: $*" ;;
   leftovers) node_leftovers ;;

@@ -18,6 +18,8 @@ step "starting the local stack (idempotent)"
 stack/scripts/stack.sh up
 step "the tributary image (Debian base + the release binaries), loaded into the node"
 stack/scripts/stack.sh image target/release
+step "stand-ins for k3d/stack's Kafka and Cassandra images (built once), loaded into the node"
+stack/scripts/stack.sh reference-images
 eval "$(stack/scripts/stack.sh env)"
 # The namespaces the tests made for their operators' Leases and chart releases go when the
 # tests end, passed or failed (each test deletes its own Tenants and what they provisioned).

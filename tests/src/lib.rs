@@ -202,6 +202,7 @@ pub async fn install_crds() {
 }
 pub mod operator;
 pub mod pipeline;
+pub mod release;
 pub mod sink;
 
 /// Writes `yaml` to a temporary file and `kubectl apply`s it, as a user would.
