@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ManagedFieldsEntry, ObjectMeta};
@@ -38,6 +38,9 @@ pub struct Context {
     pub watches: Watches,
     /// Consecutive failures per object, for exponential backoff of transient errors.
     failures: Mutex<HashMap<String, u32>>,
+    /// Per object, the [`spec_fingerprint`] its last complete reconcile acted on, and when:
+    /// see [`Context::provisioned_for`].
+    provisioned: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
 impl Context {
@@ -62,6 +65,7 @@ impl Context {
             tenancy,
             watches,
             failures: Mutex::new(HashMap::new()),
+            provisioned: Mutex::new(HashMap::new()),
         })
     }
 
@@ -69,6 +73,28 @@ impl Context {
     /// their scheduler into a queue that yields to new work and adds the jitter (`resync.rs`).
     pub fn resync(&self) -> Action {
         Action::requeue(self.config.resync)
+    }
+
+    /// Records that a reconcile of `obj` provisioned everything outside Kubernetes and found
+    /// nothing to wait for; `as_stored`: its metadata with what that reconcile wrote to it.
+    pub fn remember_provisioned<K: Resource<DynamicType = ()>>(&self, obj: &K, as_stored: &ObjectMeta) {
+        let entry = (spec_fingerprint(as_stored), Instant::now());
+        self.provisioned.lock().expect("provisioned lock").insert(object_key(obj), entry);
+    }
+
+    /// Forgets that (a reconcile that goes on may fail).
+    pub fn forget_provisioned<K: Resource<DynamicType = ()>>(&self, obj: &K) {
+        self.provisioned.lock().expect("provisioned lock").remove(&object_key(obj));
+    }
+
+    /// How long until `obj`'s drift resync is due, when a reconcile of `obj` as it is now (same
+    /// generation, labels, annotations, not being deleted) provisioned everything less than a
+    /// resync interval ago: until then there is nothing to re-check outside Kubernetes.
+    pub fn provisioned_for<K: Resource<DynamicType = ()>>(&self, obj: &K) -> Option<Duration> {
+        let provisioned = self.provisioned.lock().expect("provisioned lock");
+        let (fingerprint, at) = provisioned.get(&object_key(obj))?;
+        let left = self.config.resync.checked_sub(at.elapsed()).filter(|d| !d.is_zero())?;
+        (*fingerprint == spec_fingerprint(obj.meta())).then_some(left)
     }
 
     pub fn succeeded(&self, key: &str) {

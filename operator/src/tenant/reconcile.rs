@@ -83,6 +83,10 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         ctx.succeeded(&key);
         return Ok(Action::await_change());
     }
+    if let (Some(left), Ok(v)) = (ctx.provisioned_for(tenant.as_ref()), validate(&tenant)) {
+        return rollup_only(&ctx, &tenant, &v, left).await;
+    }
+    ctx.forget_provisioned(tenant.as_ref());
     let none = Rollup::default();
     let v = match validate(&tenant) {
         Ok(v) => v,
@@ -134,10 +138,14 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     // The Secret's credentials, new ones after a rotation falls due; new (or untrusted)
     // credentials count as a rotation done now.
     let trusted = claim::trusted_passwords(&tenant, &v, existing_secret.as_ref(), legacy);
+    let mut rotation_waits = false;
     let (mut passwords, rotation, rotated_because) = match (trusted, Rotation::of(&tenant)) {
         (Some(current), Some(last)) => match last.due(&v.rotation, now) {
             // A rotation never overwrites the slot the previous one still needs: it waits.
-            Some(_) if previous_in_use(&ctx, &v, &current).await => (current, last, None),
+            Some(_) if previous_in_use(&ctx, &v, &current).await => {
+                rotation_waits = true;
+                (current, last, None)
+            }
             Some(why) => (current.rotated(external), Rotation::now(&v.rotation, now), Some(why)),
             None => (current, last, None),
         },
@@ -155,7 +163,7 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             }
         }
     }
-    record_claim(&ctx, &tenant, &claim::digest_basis(&passwords, external), &rotation).await?;
+    let as_stored = record_claim(&ctx, &tenant, &claim::digest_basis(&passwords, external), &rotation).await?;
     if let Some(why) = rotated_because {
         let note = format!(
             "new credentials in Secret {}/{CREDENTIALS_SECRET} ({why}); the previous ones keep working until every \
@@ -219,8 +227,27 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let ready = build::ready_condition(&rollup);
     status::publish(&ctx, &Api::<Tenant>::all(ctx.client.clone()), &tenant, status, &[ready]).await?;
     ctx.succeeded(&key);
+    // Nothing left to do outside Kubernetes until the resync: no previous credentials to
+    // retire, no rotation waiting for them.
+    if waiting.is_none() && !rotation_waits {
+        ctx.remember_provisioned(tenant.as_ref(), &as_stored);
+    }
     // Previous credentials still in use are looked at again when they may go.
     Ok(waiting.map_or_else(|| ctx.resync(), |(_, after)| Action::requeue(after.min(ctx.config.resync))))
+}
+
+/// A provisioned Tenant reconciled again, unchanged, before its resync is due: what changed
+/// is one of its Topics or sinks (their readiness), so only the roll-up is computed again
+/// and published. While a thousand Topics are created each Ready flip re-ran the whole
+/// reconcile, SCRAM, ACL and quota describes and Cassandra reads included, to change nothing
+/// but the counts. Kafka and Cassandra are looked at again when the resync falls due.
+async fn rollup_only(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, left: Duration) -> Result<Action> {
+    let topics = ctx.watches.topics.watched.in_namespace(&v.namespace);
+    let sinks = ctx.watches.sinks.watched.in_namespace(&v.namespace);
+    let rollup = build::rollup(topics.iter().map(|t| t.as_ref()), sinks.iter().map(|s| s.as_ref()));
+    publish_status(ctx, tenant, Some(v), &rollup, build::ready_condition(&rollup)).await?;
+    ctx.succeeded(&object_key(tenant));
+    Ok(Action::requeue(left))
 }
 
 /// Ready=False for a claim on something that is not this Tenant's; nothing was written.
@@ -258,8 +285,14 @@ async fn provisioning_failed(
 }
 
 /// Records on the Tenant that its names are its own (its UID) and which passwords the
-/// operator wrote (their digest), before the first external write. See [`claim`].
-async fn record_claim(ctx: &Context, tenant: &Tenant, passwords: &Passwords, rotation: &Rotation) -> Result<()> {
+/// operator wrote (their digest), before the first external write. See [`claim`]. Returns
+/// the Tenant's metadata with those annotations, as the API server now stores it.
+async fn record_claim(
+    ctx: &Context,
+    tenant: &Tenant,
+    passwords: &Passwords,
+    rotation: &Rotation,
+) -> Result<kube::api::ObjectMeta> {
     let uid = tenant.uid().ok_or(Error::Missing("metadata.uid"))?;
     let digest = claim::credentials_digest(passwords);
     let rotation = rotation.to_annotation();
@@ -268,7 +301,7 @@ async fn record_claim(ctx: &Context, tenant: &Tenant, passwords: &Passwords, rot
         && annotations.get(claim::CREDENTIALS_ANNOTATION) == Some(&digest)
         && annotations.get(ROTATION_ANNOTATION) == Some(&rotation)
     {
-        return Ok(());
+        return Ok(tenant.metadata.clone());
     }
     let patch = serde_json::json!({"metadata": {"annotations": {
         claim::CLAIM_ANNOTATION: uid,
@@ -276,8 +309,8 @@ async fn record_claim(ctx: &Context, tenant: &Tenant, passwords: &Passwords, rot
         ROTATION_ANNOTATION: rotation,
     }}});
     let api: Api<Tenant> = Api::all(ctx.client.clone());
-    api.patch(&tenant.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    Ok(())
+    let patched = api.patch(&tenant.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(patched.metadata)
 }
 
 /// Ends the reconcile: the Tenant's status from what it found, `ready` merged in
@@ -433,6 +466,7 @@ async fn ensure_cassandra(
 /// another's). Bounded in time; what stays is told in an event, and the finalizer is
 /// released either way so the deletion never hangs.
 async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.forget_provisioned(tenant.as_ref());
     let Ok(v) = validate(&tenant) else {
         // An invalid Tenant never provisioned anything.
         return Ok(Action::await_change());

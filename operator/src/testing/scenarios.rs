@@ -20,7 +20,15 @@ fn water_spec() -> serde_json::Value {
 
 impl Scenario {
     /// Reconciles the Tenant stored at `name` once, as the controller would.
+    /// As its resync does (the resync is due: everything is looked at again).
     async fn reconcile_tenant(&self, name: &str) -> Result<kube::runtime::controller::Action> {
+        let tenant: Tenant = self.api.object(&tenant_path(name));
+        self.ctx.forget_provisioned(&tenant);
+        self.reconcile_tenant_for_its_children(name).await
+    }
+
+    /// As a Topic or sink changing its readiness does, before the Tenant's resync is due.
+    async fn reconcile_tenant_for_its_children(&self, name: &str) -> Result<kube::runtime::controller::Action> {
         self.sync_watches();
         let tenant: Tenant = self.api.object(&tenant_path(name));
         crate::tenant::reconcile::reconcile(Arc::new(tenant), self.ctx.clone()).await
@@ -231,6 +239,52 @@ async fn a_tenant_whose_namespace_is_someone_elses_is_refused_and_nothing_is_wri
         s.api.get("/api/v1/namespaces/water").unwrap().pointer("/metadata/labels").is_none(),
         "namespace untouched"
     );
+}
+
+#[tokio::test]
+async fn a_provisioned_tenant_reconciled_for_its_children_only_rolls_them_up_until_its_resync() {
+    let s = Scenario::new();
+    s.provisioned_water().await;
+    s.api.put(
+        &namespaced("water", "topics", "data"),
+        topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})),
+    );
+    s.reconcile_topic("water", "data").await.expect("topic");
+    s.writes();
+
+    // The Topic turned Ready: the roll-up follows without a call to Kafka or Cassandra
+    // (both down here, and the reconcile still succeeds).
+    s.kafka.set_down(true);
+    s.cassandra.state.lock().unwrap().down = true;
+    s.reconcile_tenant_for_its_children("water").await.expect("roll-up only");
+    let stored: Tenant = s.api.object(&tenant_path("water"));
+    assert_eq!(stored.status.as_ref().and_then(|st| st.topics.as_deref()), Some("1/1"), "{:?}", stored.status);
+    let (status, reason, message) = s.condition(&tenant_path("water"), "Ready");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Provisioned"), "{message}");
+    let (_, kafka, cassandra) = s.writes();
+    assert!(kafka.is_empty() && cassandra.is_empty(), "{kafka:?} {cassandra:?}");
+
+    // The resync falls due: Kafka and Cassandra are looked at again, and found down.
+    s.reconcile_tenant("water").await.expect_err("Kafka and Cassandra are down");
+    let (status, reason, _) = s.condition(&tenant_path("water"), "Ready");
+    assert_eq!(status, "False");
+    assert!(reason.ends_with("Unavailable"), "{reason}");
+
+    // After a failed reconcile a child's change looks at everything again too.
+    s.reconcile_tenant_for_its_children("water").await.expect_err("still down");
+    s.kafka.set_down(false);
+    s.cassandra.state.lock().unwrap().down = false;
+    s.reconcile_tenant_for_its_children("water").await.expect("back");
+    assert_eq!(s.condition(&tenant_path("water"), "Ready").0, "True");
+
+    // A new generation of the spec is provisioned in full, not rolled up.
+    let mut stored = s.api.get(&tenant_path("water")).unwrap();
+    stored["spec"]["kafka"]["quotas"] = json!({"producerByteRate": 1048576});
+    stored["metadata"]["generation"] = json!(stored["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+    s.api.put(&tenant_path("water"), stored);
+    s.reconcile_tenant_for_its_children("water").await.expect("spec change");
+    let (_, kafka, _) = s.writes();
+    assert!(kafka.iter().any(|w| w.starts_with("AlterClientQuotas")), "the new quota written: {kafka:?}");
 }
 
 #[tokio::test]
