@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use tributary_tests::operator::ensure_namespace;
-use tributary_tests::{helm, install_crds, kubectl, repo_root, run, unique};
+use tributary_tests::{NamespaceCleanup, helm, install_crds, kubectl, repo_root, run, unique};
 
 /// `helm template RELEASE charts/tributary -n NAMESPACE EXTRA..` for the stack's Kubernetes version.
 fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
@@ -114,7 +114,11 @@ async fn the_cluster_stack_is_accepted_and_uses_the_local_stacks_broker_config()
         .as_str()
         .unwrap()
         .to_string();
+    // Made here only for the dry run, and deleted after it, unless it was there before (the
+    // reference_stack test applies the stack for real and wants the namespace to itself).
+    let made = kubectl(&["get", "namespace", &namespace, "--ignore-not-found", "-o", "name"]).trim().is_empty();
     ensure_namespace(&namespace).await;
+    let _made = made.then(|| NamespaceCleanup(namespace.clone()));
     let accepted = server_dry_run(&rendered);
     assert!(accepted.contains("statefulset.apps/kafka"), "{accepted}");
     assert!(accepted.contains("statefulset.apps/cassandra"), "{accepted}");
