@@ -29,25 +29,23 @@ node_packages_present() {
   [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ]
 }
 
+# $1 binary, $2 package@version, $3 a note on the wait: `go install` into $NODE_TOOLS from
+# the Go module proxy, once.
+go_tool() {
+  [ -x "$NODE_TOOLS/$1" ] && return 0
+  need go
+  say "building $1 from $2 (first time only${3:-})"
+  mkdir -p "$NODE_TOOLS"
+  GOBIN=$NODE_TOOLS GOFLAGS=-mod=mod CGO_ENABLED=0 go install "$2" >&2 || die "building $1 failed; the Go output is above"
+}
+
 install_node_tools() {
   node_packages_present || die "the node needs containerd, runc, CNI plugins, iptables, debootstrap and umoci: run 'make deps'"
   # crictl, to stop pods through the CRI at `down` (cri-tools is not packaged in Debian 12).
-  if [ ! -x "$NODE_TOOLS/crictl" ]; then
-    need go
-    say "building crictl $CRICTL_VERSION from sigs.k8s.io/cri-tools (first time only)"
-    mkdir -p "$NODE_TOOLS"
-    GOBIN=$NODE_TOOLS GOFLAGS=-mod=mod CGO_ENABLED=0 go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" >&2 \
-      || die "building crictl failed; the Go output is above"
-  fi
+  go_tool crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
   # CoreDNS: the cluster DNS every Kubernetes distribution runs (Services, and the per-pod
   # names of headless Services that StatefulSets such as k3d/stack's brokers use).
-  if [ ! -x "$NODE_TOOLS/coredns" ]; then
-    need go
-    say "building CoreDNS $COREDNS_VERSION from github.com/coredns/coredns (first time only: 3-8 min)"
-    mkdir -p "$NODE_TOOLS"
-    GOBIN=$NODE_TOOLS GOFLAGS=-mod=mod CGO_ENABLED=0 go install "github.com/coredns/coredns@$COREDNS_VERSION" >&2 \
-      || die "building CoreDNS failed; the Go output is above"
-  fi
+  go_tool coredns "github.com/coredns/coredns@$COREDNS_VERSION" ": 2-8 min"
   # pause: Kubernetes' own pause.c from the k8s.io/kubernetes module, linked statically.
   if [ ! -x "$NODE_TOOLS/pause" ]; then
     local src
@@ -141,16 +139,20 @@ install_jre_base() {
   touch "$IMAGES/jre-oci/.complete"
 }
 
-# $1 image ref, $2 archive, $3 folder holding the image's files (laid out from /), $4 user,
-# $5 entrypoint.
-reference_image() {
+# $1 base layout (tag `base`), $2 tag, $3 folder, $4 where it goes in the image, $5 archive,
+# $6 entrypoint, $7 user: the base plus one layer holding $3, written to $5.
+layered_image() {
   local work; work=$(mktemp -d "${TMPDIR:-/tmp}/tributary-image.XXXXXX")
-  cp -a "$IMAGES/jre-oci" "$work/oci"
-  umoci insert --image "$work/oci:base" --tag "${1##*:}" "$3" / >/dev/null
+  cp -a "$1" "$work/oci"
+  umoci insert --image "$work/oci:base" --tag "$2" "$3" "$4" >/dev/null
   umoci rm --image "$work/oci:base"
-  oci_archive "$work/oci" "${1##*:}" "$2.tmp" "$5" "$4" && mv "$2.tmp" "$2"
+  oci_archive "$work/oci" "$2" "$5" "$6" "$7"
   rm -rf "$work"
 }
+
+# $1 image ref, $2 archive, $3 folder holding the image's files (laid out from /), $4 user,
+# $5 entrypoint.
+reference_image() { layered_image "$IMAGES/jre-oci" "${1##*:}" "$3" / "$2" "$5" "$4"; }
 
 # stack.sh reference-images: builds the stand-ins once per version (into the cache) and loads
 # them into the node.
@@ -206,10 +208,8 @@ cmd_image() {
     install -m 0755 "$bin/$b" "$work/bin/$b"
   done
   tag=dev-$(cat "$work"/bin/* | sha256sum | cut -c1-12)
-  cp -a "$IMAGES/base-oci" "$work/oci"
-  umoci insert --image "$work/oci:base" --tag "$tag" "$work/bin" /usr/local/bin >/dev/null
-  umoci rm --image "$work/oci:base"
-  oci_archive "$work/oci" "$tag" "$STATE/images/tributary.tar" /usr/local/bin/tributary-operator 65532
+  layered_image "$IMAGES/base-oci" "$tag" "$work/bin" /usr/local/bin "$STATE/images/tributary.tar" \
+    /usr/local/bin/tributary-operator 65532
   rm -rf "$work"
   echo "$tag" >"$STATE/images/tributary.tag"
   say "image $(current_image) written to $STATE/images/tributary.tar ($(du -h "$STATE/images/tributary.tar" | cut -f1))"

@@ -205,6 +205,22 @@ pub mod pipeline;
 pub mod release;
 pub mod sink;
 
+/// `kubectl wait --for=condition=Ready` (3 min) on `objects` (kubectl arguments); failing,
+/// says why with each object's Ready message.
+pub fn kubectl_wait_ready(objects: &[&str]) {
+    let mut args = vec!["wait", "--for=condition=Ready", "--timeout=180s"];
+    args.extend(objects);
+    if let Err(e) = try_run("kubectl", &args, None) {
+        let mut get = vec!["get"];
+        get.extend(objects);
+        get.extend([
+            "-o",
+            r#"custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].message"#,
+        ]);
+        panic!("{e}\n{}", try_run("kubectl", &get, None).unwrap_or_else(|e| e));
+    }
+}
+
 /// Writes `yaml` to a temporary file and `kubectl apply`s it, as a user would.
 pub fn kubectl_apply(yaml: &str) {
     let path = std::env::temp_dir().join(format!("{}.yaml", unique("manifest")));

@@ -37,6 +37,25 @@ pub fn apply_water_example(tenant: &str, replicas: i32) {
     }
 }
 
+/// `examples/water/FILE` with the tenant renamed, so a test provisions its own tenant and
+/// never meets the demo's.
+pub fn water_example(file: &str, tenant: &str) -> String {
+    std::fs::read_to_string(crate::repo_root().join("examples/water").join(file))
+        .unwrap()
+        .replace("  name: water\n", &format!("  name: {tenant}\n"))
+        .replace("  namespace: water\n", &format!("  namespace: {tenant}\n"))
+}
+
+/// The whole water example under the name `tenant`, applied as a user would: the Tenant,
+/// then (once it is Ready) its Topic and CassandraSink, until both are Ready.
+pub fn apply_water_example_ready(tenant: &str) {
+    crate::kubectl_apply(&water_example("tenant.yaml", tenant));
+    crate::kubectl_wait_ready(&[&format!("tenant/{tenant}")]);
+    crate::kubectl_apply(&water_example("topic.yaml", tenant));
+    crate::kubectl_apply(&water_example("sink.yaml", tenant));
+    crate::kubectl_wait_ready(&["-n", tenant, "topic/data", "cassandrasink/readings"]);
+}
+
 pub fn records() -> u64 {
     std::env::var("TRIBUTARY_E2E_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
 }

@@ -14,23 +14,15 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams};
 use tributary::seed::Dataset;
-use tributary_tests::pipeline::{cassandra, expected, produce, rows};
+use tributary_tests::pipeline::{apply_water_example_ready, cassandra, expected, produce, rows, water_example};
 use tributary_tests::release::Release;
 use tributary_tests::sink::SinkPods;
-use tributary_tests::{helm, install_crds, kafka_admin, kubectl, kubectl_apply, repo_root, run, unique, wait_until};
+use tributary_tests::{helm, install_crds, kafka_admin, kubectl, kubectl_apply, run, unique, wait_until};
 
 const WAIT: Duration = Duration::from_secs(180);
 
 async fn client() -> kube::Client {
     kube::Client::try_default().await.unwrap()
-}
-
-/// `examples/water/FILE` with the tenant renamed, so this test provisions its own tenant.
-fn water_example(file: &str, tenant: &str) -> String {
-    std::fs::read_to_string(repo_root().join("examples/water").join(file))
-        .unwrap()
-        .replace("  name: water\n", &format!("  name: {tenant}\n"))
-        .replace("  namespace: water\n", &format!("  namespace: {tenant}\n"))
 }
 
 /// `kubectl get KIND -n NS NAME`'s READY column, as a person reads it.
@@ -101,19 +93,7 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
 
     // The water example under a fresh tenant name: everything READY True in `kubectl get`.
     let tenant = unique("ic-water");
-    kubectl_apply(&water_example("tenant.yaml", &tenant));
-    kubectl(&["wait", "--for=condition=Ready", "--timeout=180s", &format!("tenant/{tenant}")]);
-    kubectl_apply(&water_example("topic.yaml", &tenant));
-    kubectl_apply(&water_example("sink.yaml", &tenant));
-    kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "--timeout=180s",
-        "-n",
-        &tenant,
-        "topic/data",
-        "cassandrasink/readings",
-    ]);
+    apply_water_example_ready(&tenant);
     // The Tenant rolls its children up: Ready again once it has seen them ready.
     kubectl(&["wait", "--for=condition=Ready", "--timeout=180s", &format!("tenant/{tenant}")]);
     assert_eq!(ready_column(&["tenant", &tenant]), "True");

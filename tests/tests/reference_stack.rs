@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tributary::seed::Dataset;
-use tributary_tests::pipeline::{expected, rows, secret};
+use tributary_tests::pipeline::{apply_water_example_ready, expected, rows, secret};
 use tributary_tests::release::Release;
 use tributary_tests::{
-    TenantCleanup, install_crds, kafka_admin, kubectl, kubectl_apply, repo_root, run, try_run, unique, wait_until,
+    TenantCleanup, install_crds, kafka_admin, kubectl, kubectl_apply, run, try_run, unique, wait_until,
 };
 
 const STACK_NAMESPACE: &str = "tributary-stack";
@@ -72,14 +72,6 @@ impl Drop for ReferenceStack {
     }
 }
 
-/// `examples/water/FILE` with the tenant renamed, so the test never meets the demo's Tenant.
-fn water_example(file: &str, tenant: &str) -> String {
-    std::fs::read_to_string(repo_root().join("examples/water").join(file))
-        .unwrap()
-        .replace("  name: water\n", &format!("  name: {tenant}\n"))
-        .replace("  namespace: water\n", &format!("  namespace: {tenant}\n"))
-}
-
 /// A tributary-seed Job in the tenant's namespace with the tenant's own Secret, as the demo
 /// and a tenant team run it; waits until it completed.
 fn seed_job(tenant: &str, run_id: &str, count: u64) {
@@ -107,22 +99,6 @@ fn seed_job(tenant: &str, run_id: &str, count: u64) {
     kubectl(&["wait", "--for=condition=Complete", "--timeout=300s", "-n", tenant, "job/seed"]);
 }
 
-/// `kubectl wait --for=condition=Ready` on the objects; failing, says why with their Ready
-/// conditions.
-fn wait_ready(objects: &[&str]) {
-    let mut args = vec!["wait", "--for=condition=Ready", "--timeout=180s"];
-    args.extend(objects);
-    if let Err(e) = try_run("kubectl", &args, None) {
-        let mut get = vec!["get"];
-        get.extend(objects);
-        get.extend([
-            "-o",
-            r#"custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].message"#,
-        ]);
-        panic!("{e}\n{}", try_run("kubectl", &get, None).unwrap_or_else(|e| e));
-    }
-}
-
 #[tokio::test]
 async fn the_water_example_flows_through_the_reference_stack_on_the_node() {
     install_crds().await;
@@ -139,19 +115,7 @@ async fn the_water_example_flows_through_the_reference_stack_on_the_node() {
     let release = Release::install_with("charts/tributary/values-k3d.yaml", &[]);
     let tenant = unique("refwater");
     let _tenant = TenantCleanup::new(&tenant);
-    kubectl_apply(&water_example("tenant.yaml", &tenant));
-    wait_ready(&[&format!("tenant/{tenant}")]);
-    kubectl_apply(&water_example("topic.yaml", &tenant));
-    kubectl_apply(&water_example("sink.yaml", &tenant));
-    kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "--timeout=180s",
-        "-n",
-        &tenant,
-        "topic/data",
-        "cassandrasink/readings",
-    ]);
+    apply_water_example_ready(&tenant);
     let credentials = secret(&tenant, "tributary-credentials").await;
     assert_eq!(
         credentials["kafka.bootstrap.servers"], "kafka.tributary-stack.svc.cluster.local:9092",

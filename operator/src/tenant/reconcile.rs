@@ -217,11 +217,7 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         previous: waiting.as_ref().map(|(message, _)| message.clone()),
     };
 
-    // The namespace's Topics and sinks from the watched copies: the changes that trigger this
-    // reconcile come from the same watches, after the copies took them in.
-    let topics = ctx.watches.topics.watched.in_namespace(&v.namespace);
-    let sinks = ctx.watches.sinks.watched.in_namespace(&v.namespace);
-    let rollup = build::rollup(topics.iter().map(|t| t.as_ref()), sinks.iter().map(|s| s.as_ref()));
+    let rollup = rollup_of(&ctx, &v);
     let status = build::status(tenant.status.as_ref(), Some(&v), &rollup, tenant.metadata.generation);
     let status = TenantStatus { credentials: Some(credentials), ..status };
     let ready = build::ready_condition(&rollup);
@@ -242,12 +238,19 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
 /// reconcile, SCRAM, ACL and quota describes and Cassandra reads included, to change nothing
 /// but the counts. Kafka and Cassandra are looked at again when the resync falls due.
 async fn rollup_only(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, left: Duration) -> Result<Action> {
-    let topics = ctx.watches.topics.watched.in_namespace(&v.namespace);
-    let sinks = ctx.watches.sinks.watched.in_namespace(&v.namespace);
-    let rollup = build::rollup(topics.iter().map(|t| t.as_ref()), sinks.iter().map(|s| s.as_ref()));
+    let rollup = rollup_of(ctx, v);
     publish_status(ctx, tenant, Some(v), &rollup, build::ready_condition(&rollup)).await?;
     ctx.succeeded(&object_key(tenant));
     Ok(Action::requeue(left))
+}
+
+/// The roll-up of the tenant's namespace, from the watched copies of its Topics and sinks:
+/// the changes that trigger a Tenant reconcile come from the same watches, after the copies
+/// took them in.
+fn rollup_of(ctx: &Context, v: &ValidatedTenant) -> Rollup {
+    let topics = ctx.watches.topics.watched.in_namespace(&v.namespace);
+    let sinks = ctx.watches.sinks.watched.in_namespace(&v.namespace);
+    build::rollup(topics.iter().map(|t| t.as_ref()), sinks.iter().map(|s| s.as_ref()))
 }
 
 /// Ready=False for a claim on something that is not this Tenant's; nothing was written.
