@@ -33,10 +33,26 @@ if [ "$MODE" = auto ]; then
   fi
 fi
 echo "[demo] path: $MODE ($why)" >&2
+# What a failed wait prints before it stops: each Tenant's conditions and the operator's last
+# warnings, so the reason is on screen (CI keeps only the end of the output).
+diagnose() {
+  {
+    echo "[demo] the Tenants' conditions:"
+    kubectl get tenants -o jsonpath='{range .items[*]}{.metadata.name}{range .status.conditions[*]}{"\n  "}{.type}={.status} {.reason}: {.message}{end}{"\n"}{end}' 2>&1 | cut -c1-300
+    echo "[demo] the operator's last warnings (kubectl logs -n tributary-system -l app.kubernetes.io/component=operator):"
+    kubectl logs -n tributary-system -l app.kubernetes.io/component=operator --tail=400 --prefix 2>&1 |
+      grep -E 'WARN|ERROR|error|panic' | tail -n 12 | cut -c1-400
+  } >&2 || true
+}
+# A failed kubectl wait (set -e) diagnoses too.
+trap 'diagnose' ERR
 wait_for() { # what timeout command...
   local what=$1 timeout=$2 t0; shift 2; t0=$(date +%s)
   until "$@" >/dev/null 2>&1; do
-    (( $(date +%s) - t0 < timeout )) || die "$what did not happen within ${timeout}s; see 'kubectl describe' of the object and $STATE/logs/"
+    if (( $(date +%s) - t0 >= timeout )); then
+      diagnose
+      die "$what did not happen within ${timeout}s; see 'kubectl describe' of the object and $STATE/logs/"
+    fi
     sleep 2
   done
 }
