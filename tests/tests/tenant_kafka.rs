@@ -175,3 +175,33 @@ async fn quotas_from_the_tenant_spec_are_set_changed_and_kept_on_its_user() {
     quotas.alter_user(&tenant, &hand, &[]).await.unwrap();
     wait_quotas(expect(&[("producer_byte_rate", 2_097_152.0), ("consumer_byte_rate", 4_194_304.0)])).await;
 }
+
+/// The consumer groups under `prefix`, as Kafka lists them.
+fn groups_under(prefix: &str) -> Vec<String> {
+    let list = kafka_admin().inner().fetch_group_list(None, Duration::from_secs(15)).expect("ListGroups");
+    list.groups().iter().map(|g| g.name().to_string()).filter(|g| g.starts_with(prefix)).collect()
+}
+
+/// A Tenant deleted with `Delete` takes its consumer groups with it (its sinks are stopped
+/// first, so their groups are empty and can go), and its name can be used again: a new
+/// Tenant of that name is not refused for groups the deleted one left. (`make demo` after
+/// the tests met exactly that: the water and bts groups of the end-to-end test.)
+#[tokio::test]
+async fn a_tenant_deleted_with_its_data_takes_its_consumer_groups_and_its_name_can_be_used_again() {
+    OperatorProcess::shared().await;
+    let tenant = unique("again");
+    let cleanup = tributary_tests::ready_tenant(&tenant, "").await;
+    tributary_tests::pipeline::apply_water_example(&tenant, 1);
+    tributary_tests::sink::SinkPods::running(&tenant, "tributary-sink-readings", 1).await;
+    tributary_tests::pipeline::produce(&tenant, "water", &unique("again"), 50).await;
+    let group = format!("{tenant}.sink.readings");
+    tributary_tests::pipeline::wait_drained(&format!("{tenant}.data"), &group, 50).await;
+    assert_eq!(groups_under(&format!("{tenant}.")), std::slice::from_ref(&group), "the running sink's group");
+
+    // Deleted with `Delete` while its sink runs; the guard waits for the Tenant and its namespace.
+    drop(cleanup);
+    assert_eq!(groups_under(&format!("{tenant}.")), Vec::<String>::new(), "no consumer group of {tenant} left");
+
+    // The same name again: Ready, not refused for anything the first one left.
+    let _again = tributary_tests::ready_tenant(&tenant, "").await;
+}

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use backon::Retryable;
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
@@ -64,6 +65,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
 pub const FINALIZER: &str = "tributary.dev/tenant-cleanup";
 /// Bound on the whole cleanup of a deleted Tenant: a deletion never hangs on Kafka.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on the wait for a `Delete` Tenant's consumer groups to empty (its sinks stopping)
+/// so they can be deleted: part of [`CLEANUP_TIMEOUT`], its users and ACLs go after it
+/// within the rest either way.
+const GROUPS_TIMEOUT: Duration = Duration::from_secs(12);
 
 pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
@@ -497,17 +502,47 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             .collect(),
         None => Vec::new(),
     };
+    // With `Delete`, the consumer groups (committed offsets) go too, or a Tenant made again
+    // under the name would be refused for them. Kafka deletes no group with members, so the
+    // sinks stop first (the namespace and its pods would go right after the Tenant anyway):
+    // their pods leave the groups as they exit.
+    if delete_data && namespace.is_some() {
+        stop_sinks(&ctx, &v).await?;
+    }
+    let groups = || delete_groups(&ctx, &v);
     let kafka = || delete_kafka_access(&ctx, &v, &kept_topics, delete_data);
     let cassandra = || delete_cassandra_access(&ctx, &v, delete_data);
     // Both systems at once, each bounded: one being down does not delay the other. Within
-    // the bound, transient failures (a broker restarting, the breaker open) are retried.
+    // the bound, transient failures (a broker restarting, the breaker open, a group whose
+    // consumers are still leaving) are retried. The groups go before the users: a sink
+    // whose login is gone cannot leave its group.
     // Boxed: rustc cannot prove the retry futures `Send` inside the reconcile future otherwise.
-    let kafka = kafka.retry(retries_within(CLEANUP_TIMEOUT)).when(KafkaCallError::is_transient).boxed();
+    let groups = groups.retry(retries_within(GROUPS_TIMEOUT)).when(KafkaCallError::is_transient);
+    let kafka = kafka.retry(retries_within(CLEANUP_TIMEOUT)).when(KafkaCallError::is_transient);
+    let deadline = tokio::time::Instant::now() + CLEANUP_TIMEOUT;
+    let kafka = async move {
+        let groups = match delete_data {
+            true => Some(tokio::time::timeout(GROUPS_TIMEOUT, groups).await),
+            false => None,
+        };
+        (groups, tokio::time::timeout_at(deadline, kafka).await)
+    }
+    .boxed();
     let cassandra = cassandra.retry(retries_within(CLEANUP_TIMEOUT)).when(CassandraCallError::is_transient).boxed();
-    let (kafka, cassandra) =
-        tokio::join!(tokio::time::timeout(CLEANUP_TIMEOUT, kafka), tokio::time::timeout(CLEANUP_TIMEOUT, cassandra));
+    let ((groups, kafka), cassandra) = tokio::join!(kafka, tokio::time::timeout(CLEANUP_TIMEOUT, cassandra));
     let (mut done, mut left_behind) = (Vec::new(), Vec::new());
     let timed_out = |system: &str| format!("{system} did not answer within {CLEANUP_TIMEOUT:?}");
+    let still_in_use = || format!("still in use, or Kafka silent, after {GROUPS_TIMEOUT:?}");
+    match groups.map(|g| g.map_err(|_| still_in_use()).and_then(|r| r.map_err(|e| e.to_string()))) {
+        None => {}
+        Some(Ok(groups)) if groups.is_empty() => {}
+        Some(Ok(groups)) => done.push(format!("Kafka consumer groups {}", groups.join(", "))),
+        Some(Err(e)) => left_behind.push(format!(
+            "Kafka consumer groups under {} ({e}; once their consumers stop, kafka-consumer-groups.sh --delete \
+             --group each)",
+            v.group_prefix
+        )),
+    }
     let kafka_access = format!("Kafka user {} with its ACLs", v.kafka_user);
     match kafka.map_err(|_| timed_out("Kafka")).and_then(|r| r.map_err(|e| e.to_string())) {
         Ok((users, deleted)) => {
@@ -585,6 +620,29 @@ async fn delete_kafka_access(
         }
     }
     Ok((users, deleted))
+}
+
+/// A deleted `Delete` Tenant's sinks stopped: their Deployments (the operator's, by label)
+/// deleted, so their pods exit and leave their consumer groups.
+async fn stop_sinks(ctx: &Context, v: &ValidatedTenant) -> Result<()> {
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    let sinks = ListParams::default().labels(crate::sink::build::SINK_LABEL);
+    for deployment in deployments.list(&sinks).await?.items {
+        match deployments.delete(&deployment.name_any(), &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A deleted `Delete` Tenant's consumer groups (those under its group prefix, its sinks'
+/// among them), with their committed offsets. Returns the groups deleted. Idempotent.
+async fn delete_groups(ctx: &Context, v: &ValidatedTenant) -> std::result::Result<Vec<String>, KafkaCallError> {
+    let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await?;
+    ctx.kafka.delete_groups(&groups).await?;
+    Ok(groups)
 }
 
 /// A deleted Tenant's Cassandra role, and with `Delete` its keyspace. Idempotent.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::api::Position;
@@ -23,8 +24,10 @@ pub struct KafkaState {
     pub quotas: BTreeMap<String, Quotas>,
     /// What every group has not consumed yet (the lag `topic_progress` reports).
     pub lag: i64,
-    /// Committed offsets by group.
+    /// Committed offsets by group (the groups Kafka knows).
     pub offsets: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Groups with members: Kafka refuses to delete them.
+    pub groups_in_use: BTreeSet<String>,
     /// The calls that changed something, as `Call(argument)`.
     pub writes: Vec<String>,
     pub down: bool,
@@ -127,8 +130,28 @@ impl KafkaAdmin for FakeKafka {
     fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
         self.with("Metadata", |s| s.topics.keys().filter(|t| t.starts_with(prefix)).cloned().collect())
     }
-    fn groups_with_prefix<'a>(&'a self, _prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
-        self.with("ListGroups", |_| Vec::new())
+    fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
+        self.with("ListGroups", |s| s.offsets.keys().filter(|g| g.starts_with(prefix)).cloned().collect())
+    }
+    fn delete_groups<'a>(&'a self, names: &'a [String]) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.with("DeleteGroups", |s| {
+            if let Some(group) = names.iter().find(|g| s.groups_in_use.contains(*g)) {
+                return Err(KafkaCallError {
+                    call: "DeleteGroups",
+                    message: format!("consumer group {group}: NonEmptyGroup"),
+                    transient: true,
+                    answered: true,
+                });
+            }
+            for group in names {
+                if s.offsets.remove(group).is_some() {
+                    s.writes.push(format!("DeleteGroups({group})"));
+                }
+            }
+            Ok(())
+        })
+        .map(|r| r.and_then(|inner| inner))
+        .boxed()
     }
     fn topic_progress<'a>(
         &'a self,

@@ -589,3 +589,75 @@ async fn an_autoscaled_sink_follows_its_lag_within_the_range_and_the_partitions(
     let below = s.api.get(&path).unwrap().pointer("/status/autoscale/belowSince").cloned();
     assert!(below.is_some(), "the wait is recorded");
 }
+
+impl Scenario {
+    /// The stored Tenant `water` marked deleted (`deletionTimestamp` set, as the API server
+    /// does) with `deletionPolicy: Delete`.
+    fn delete_water_with_its_data(&self) {
+        let mut stored = self.api.get(&tenant_path("water")).unwrap();
+        stored["spec"]["deletionPolicy"] = json!("Delete");
+        stored["metadata"]["deletionTimestamp"] = json!("2026-12-04T12:00:00Z");
+        self.api.put(&tenant_path("water"), stored);
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_deleted_with_its_data_stops_its_sinks_then_deletes_its_consumer_groups_before_its_users() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(Some("int")))).await;
+    s.reconcile_sink(&path).await.expect("sink reconcile");
+    let deployment = namespaced("water", "deployments", "tributary-sink-readings");
+    assert!(s.api.get(&deployment).is_some());
+    {
+        let mut kafka = s.kafka.state.lock().unwrap();
+        for group in ["water.sink.readings", "water.team-app", "waterworks.app"] {
+            kafka.offsets.insert(group.into(), [(0, 10)].into());
+        }
+    }
+    s.writes();
+
+    s.delete_water_with_its_data();
+    s.reconcile_tenant("water").await.expect("cleanup");
+    assert!(s.api.get(&deployment).is_none(), "the sink's Deployment is deleted first, so its pods leave the group");
+    let kafka = s.kafka.take_writes();
+    let at = |prefix: &str| {
+        kafka.iter().position(|w| w.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix} in {kafka:?}"))
+    };
+    assert!(at("DeleteGroups(water.sink.readings)") < at("DeleteUserScramCredentials(water."), "{kafka:?}");
+    assert!(at("DeleteGroups(water.team-app)") < at("DeleteUserScramCredentials(water "), "{kafka:?}");
+    let groups: Vec<String> = s.kafka.state.lock().unwrap().offsets.keys().cloned().collect();
+    assert_eq!(groups, ["waterworks.app"], "only the groups under the tenant's prefix `water.` go");
+    let finalizers = s.api.get(&tenant_path("water")).and_then(|t| t.pointer("/metadata/finalizers").cloned());
+    assert!(finalizers.as_ref().is_none_or(|f| *f == json!([])), "the Tenant is released: {finalizers:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_consumer_group_still_in_use_is_left_behind_and_named_and_the_users_go_anyway() {
+    let s = Scenario::new();
+    s.provisioned_water().await;
+    {
+        let mut kafka = s.kafka.state.lock().unwrap();
+        kafka.offsets.insert("water.team-app".into(), [(0, 10)].into());
+        kafka.groups_in_use.insert("water.team-app".into());
+    }
+    s.delete_water_with_its_data();
+    s.reconcile_tenant("water").await.expect("cleanup");
+    let kafka = s.kafka.take_writes();
+    assert!(kafka.iter().any(|w| w.starts_with("DeleteUserScramCredentials(water ")), "{kafka:?}");
+    assert!(s.kafka.state.lock().unwrap().offsets.contains_key("water.team-app"), "a group with members stays");
+    // The event says what stayed behind, and why.
+    let mut note = None;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+        note = s.api.objects_of::<serde_json::Value>("events").into_iter().find_map(|e| {
+            let reason = e["reason"].as_str()?;
+            (reason == "LeftBehind").then(|| e["note"].as_str().unwrap_or_default().to_string())
+        });
+        if note.is_some() {
+            break;
+        }
+    }
+    let note = note.expect("a LeftBehind event");
+    assert!(note.contains("Kafka consumer groups under water. (") && note.contains("water.team-app"), "{note}");
+    assert!(note.contains("kafka-consumer-groups.sh --delete"), "the note says what to do: {note}");
+}

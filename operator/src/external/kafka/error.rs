@@ -137,6 +137,16 @@ pub(super) fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError
     KafkaCallError { call, message: err.to_string(), transient: err.transient(), answered }
 }
 
+/// One consumer group of a DeleteGroups call refused. A group with members (its consumers
+/// still running) is retried: they are stopping, and the group empties when they leave.
+pub(super) fn group_error(call: &'static str, group: &str, code: RDKafkaErrorCode) -> KafkaCallError {
+    let mut message = format!("consumer group {group}: {code}");
+    if code == RDKafkaErrorCode::NonEmptyGroup {
+        message.push_str(" (its consumers are still connected)");
+    }
+    KafkaCallError { call, message, transient: is_transient(code), answered: true }
+}
+
 pub(super) fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
     KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code), answered: true }
 }

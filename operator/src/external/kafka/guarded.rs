@@ -58,6 +58,9 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
     fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
         self.guard("ListGroups", self.inner.groups_with_prefix(prefix))
     }
+    fn delete_groups<'a>(&'a self, names: &'a [String]) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        self.guard("DeleteGroups", self.inner.delete_groups(names))
+    }
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>> {
         self.guard("DescribeTopics", self.inner.describe_topic(name))
     }

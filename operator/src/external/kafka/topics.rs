@@ -20,7 +20,9 @@ use super::acl::{
 use super::admin_ext::{AdminExt, OffsetAt, TopicShape};
 use super::batch::Batcher;
 use super::client::CreateClient;
-use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure, partitions_error, quota_error};
+use super::error::{
+    KafkaCallError, call_error, code_error, ext_error, group_error, item_failure, partitions_error, quota_error,
+};
 use super::quotas::{QuotaClient, Quotas};
 use crate::api::Position;
 use crate::metrics::Metrics;
@@ -46,6 +48,10 @@ pub trait KafkaAdmin: Send + Sync {
     fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>>;
     /// The consumer groups the cluster knows whose id starts with `prefix`.
     fn groups_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>>;
+    /// Deletes the consumer groups with their committed offsets; one that does not exist is
+    /// not an error. Kafka deletes no group that has members: the call then fails (transient)
+    /// naming the group.
+    fn delete_groups<'a>(&'a self, names: &'a [String]) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Records in `topic` (sum over partitions of high − low watermark), and the records
     /// `group` has not committed yet (high watermark − committed offset; from the low
     /// watermark where it committed nothing).
@@ -523,6 +529,25 @@ impl KafkaAdmin for RdKafkaAdmin {
                 match result {
                     Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
                     Err((name, code)) => return Err(code_error("DeleteTopics", &name, code)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_groups<'a>(&'a self, names: &'a [String]) -> BoxFuture<'a, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            const CALL: &str = "DeleteGroups";
+            if names.is_empty() {
+                return Ok(());
+            }
+            self.metrics.external_write("kafka", CALL);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let results = self.admin.delete_groups(&names, &self.options()).await.map_err(|e| call_error(CALL, &e))?;
+            for result in results {
+                match result {
+                    Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
+                    Err((group, code)) => return Err(group_error(CALL, &group, code)),
                 }
             }
             Ok(())
