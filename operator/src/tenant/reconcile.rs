@@ -506,8 +506,12 @@ async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     // under the name would be refused for them. Kafka deletes no group with members, so the
     // sinks stop first (the namespace and its pods would go right after the Tenant anyway):
     // their pods leave the groups as they exit.
-    if delete_data && namespace.is_some() {
-        stop_sinks(&ctx, &v).await?;
+    // Best effort: without it the groups in use are named as left behind, nothing waits on it.
+    if delete_data
+        && namespace.is_some()
+        && let Err(error) = stop_sinks(&ctx, &v).await
+    {
+        tracing::warn!(tenant = %v.name, %error, "could not stop the sinks before deleting the consumer groups");
     }
     let groups = || delete_groups(&ctx, &v);
     let kafka = || delete_kafka_access(&ctx, &v, &kept_topics, delete_data);
@@ -624,14 +628,14 @@ async fn delete_kafka_access(
 
 /// A deleted `Delete` Tenant's sinks stopped: their Deployments (the operator's, by label)
 /// deleted, so their pods exit and leave their consumer groups.
-async fn stop_sinks(ctx: &Context, v: &ValidatedTenant) -> Result<()> {
+async fn stop_sinks(ctx: &Context, v: &ValidatedTenant) -> std::result::Result<(), kube::Error> {
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let sinks = ListParams::default().labels(crate::sink::build::SINK_LABEL);
     for deployment in deployments.list(&sinks).await?.items {
         match deployments.delete(&deployment.name_any(), &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())
