@@ -227,6 +227,21 @@ pub fn trusted_passwords(
     }
 }
 
+/// Names a tenant may not take: the operator's own admin principals (a tenant must never
+/// receive their credentials) and Cassandra's system keyspaces.
+pub fn reserved_name(ctx: &Context, v: &ValidatedTenant) -> Option<String> {
+    if v.kafka_user == ctx.config.kafka.username {
+        return Some(format!("Kafka user {} is the operator's admin principal: rename the Tenant", v.kafka_user));
+    }
+    if v.cassandra_role == ctx.config.cassandra.username || v.keyspace.starts_with("system") {
+        return Some(format!(
+            "keyspace/role {} is reserved for Cassandra or the operator: set spec.cassandra.keyspace to another name",
+            v.keyspace
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};

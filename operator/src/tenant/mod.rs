@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod claim;
+mod cleanup;
 pub mod reconcile;
 mod retire;
 pub mod rotation;

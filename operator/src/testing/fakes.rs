@@ -150,7 +150,7 @@ impl KafkaAdmin for FakeKafka {
             }
             Ok(())
         })
-        .map(|r| r.and_then(|inner| inner))
+        .map(Result::flatten)
         .boxed()
     }
     fn topic_progress<'a>(

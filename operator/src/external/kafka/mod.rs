@@ -6,6 +6,7 @@
 pub mod acl;
 pub mod admin_ext;
 pub mod batch;
+mod batched;
 pub mod client;
 pub mod error;
 mod guarded;
