@@ -163,7 +163,7 @@ k3d-delete: ## Delete the k3d cluster and everything in it
 ##@ Benchmarks (real local stack, release binaries; report in bench/results/)
 
 .PHONY: bench
-bench: ## All comparisons, 5 alternating runs per side (about 1.5 hours on 2 cores)
+bench: ## All comparisons, 5 alternating runs per side (about 40 minutes on 2 cores)
 	bench/run.sh full
 
 .PHONY: bench-quick
