@@ -29,7 +29,8 @@ pub struct Context {
     pub client: Client,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    /// Who publishes the operator's events; see [`Context::event`].
+    reporter: Reporter,
     pub kafka: Arc<dyn KafkaPlatform>,
     pub cassandra: Arc<dyn CassandraAdmin>,
     /// Which tenant a namespace belongs to, from watched copies.
@@ -54,12 +55,11 @@ impl Context {
         watches: Watches,
     ) -> Arc<Self> {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: Some(config.identity.clone()) };
-        let recorder = Recorder::new(client.clone(), reporter);
         Arc::new(Context {
             client,
             config,
             metrics,
-            recorder,
+            reporter,
             kafka,
             cassandra,
             tenancy,
@@ -112,6 +112,12 @@ impl Context {
     /// Publishes an event about `obj` in the background: the reconcile does not wait for the
     /// API server (two events per new Topic were two of its round trips). A failure to
     /// publish is logged, never fatal.
+    ///
+    /// Each event gets a recorder of its own. kube's `Recorder` keeps every event it published
+    /// in a map for six minutes (to count repeats as a series) and the map never shrinks: a
+    /// heap profile at 2,000 new Topics found 12 MB of the operator's 38 MB live heap in that
+    /// map alone. The operator publishes only on a change (a Ready flip, a refusal), so a
+    /// repeat is rare, and each is its own Event object, as it would be after six minutes.
     pub async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, warning: bool, reason: &str, note: String) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
@@ -120,7 +126,8 @@ impl Context {
             action: "Reconcile".into(),
             secondary: None,
         };
-        let (recorder, reference, name) = (self.recorder.clone(), obj.object_ref(&()), obj.name_any());
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        let (reference, name) = (obj.object_ref(&()), obj.name_any());
         tokio::spawn(async move {
             if let Err(e) = recorder.publish(&event, &reference).await {
                 tracing::warn!(object = %name, error = %e, "could not publish event");

@@ -21,11 +21,13 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::core::Request;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
+use serde::Deserialize;
 
 use super::build::{HTTP_PORT, SINK_LABEL};
 use crate::api::contract::{REPORT_PATH, SinkReport};
@@ -117,21 +119,28 @@ async fn once(
     sinks: &Store<CassandraSink>,
     http: &HttpClient<HttpConnector, Empty<Bytes>>,
 ) -> Result<(), kube::Error> {
-    let pods = Api::<Pod>::all(ctx.client.clone()).list(&ListParams::default().labels(SINK_LABEL)).await?;
     // (namespace, sink) → (uid, address) of its running pods.
     let mut running: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-    for pod in &pods.items {
-        let (Some(ns), Some(sink), Some(uid)) = (pod.namespace(), pod.labels().get(SINK_LABEL), pod.uid()) else {
-            continue;
-        };
-        let status = pod.status.as_ref();
-        let ip = status.and_then(|s| s.pod_ip.clone());
-        if status.and_then(|s| s.phase.as_deref()) != Some("Running") || pod.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        if let Some(ip) = ip {
+    let mut params = ListParams::default().labels(SINK_LABEL).limit(PODS_PER_PAGE);
+    loop {
+        let request = Request::new("/api/v1/pods").list(&params).map_err(kube::Error::BuildRequest)?;
+        let page: PodPage = ctx.client.request(request).await?;
+        for pod in page.items {
+            let (meta, status) = (pod.metadata, pod.status.unwrap_or_default());
+            let (Some(ns), Some(sink), Some(uid), Some(ip)) =
+                (meta.namespace, meta.labels.get(SINK_LABEL), meta.uid, status.pod_ip)
+            else {
+                continue;
+            };
+            if status.phase.as_deref() != Some("Running") || meta.deletion_timestamp.is_some() {
+                continue;
+            }
             let address = if ip.contains(':') { format!("[{ip}]:{HTTP_PORT}") } else { format!("{ip}:{HTTP_PORT}") };
             running.entry((ns, sink.clone())).or_default().push((uid, address));
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
         }
     }
     for sink in sinks.state() {
@@ -171,6 +180,43 @@ async fn once(
     Ok(())
 }
 
+/// Sink pods listed per request.
+const PODS_PER_PAGE: u32 = 100;
+
+/// A page of the sink pods, with only what the reports need. Listed as `Pod`s, every field was
+/// decoded (`managedFields` as JSON trees) for the whole list at once: a heap profile at 200
+/// sinks found 11 MB of the operator's 38 MB live heap inside this loop. Unknown fields are
+/// skipped without being kept.
+#[derive(Deserialize)]
+struct PodPage {
+    metadata: ListMeta,
+    items: Vec<SinkPod>,
+}
+
+#[derive(Deserialize)]
+struct SinkPod {
+    metadata: SinkPodMeta,
+    status: Option<SinkPodStatus>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SinkPodMeta {
+    namespace: Option<String>,
+    uid: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    deletion_timestamp: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SinkPodStatus {
+    phase: Option<String>,
+    #[serde(rename = "podIP")]
+    pod_ip: Option<String>,
+}
+
 /// One pod's report, or `None` when it does not answer in time or answers something else.
 async fn ask(http: &HttpClient<HttpConnector, Empty<Bytes>>, address: &str) -> Option<SinkReport> {
     let uri: http::Uri = format!("http://{address}{REPORT_PATH}").parse().ok()?;
@@ -190,6 +236,43 @@ async fn ask(http: &HttpClient<HttpConnector, Empty<Bytes>>, address: &str) -> O
 mod tests {
     use super::*;
     use crate::api::contract::ReportedError;
+
+    /// The slim page reads the fields as the API server names them (a Pod as k8s-openapi
+    /// writes it), skips the rest, and carries the next page's token.
+    #[test]
+    fn a_page_of_sink_pods_reads_namespace_uid_labels_phase_and_ip_and_the_next_token() {
+        use k8s_openapi::api::core::v1::{Pod, PodStatus};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some("readings-0".into()),
+                namespace: Some("water".into()),
+                uid: Some("u-1".into()),
+                labels: Some([(SINK_LABEL.to_string(), "readings".to_string())].into()),
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    manager: Some("kubelet".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                pod_ip: Some("10.244.0.7".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"continue": "next"}, "items": [pod]});
+        let page: PodPage = serde_json::from_value(list).unwrap();
+        assert_eq!(page.metadata.continue_.as_deref(), Some("next"));
+        let [pod] = &page.items[..] else { panic!("one pod") };
+        assert_eq!(pod.metadata.namespace.as_deref(), Some("water"));
+        assert_eq!(pod.metadata.uid.as_deref(), Some("u-1"));
+        assert_eq!(pod.metadata.labels.get(SINK_LABEL).map(String::as_str), Some("readings"));
+        assert!(pod.metadata.deletion_timestamp.is_none());
+        let status = pod.status.as_ref().unwrap();
+        assert_eq!((status.phase.as_deref(), status.pod_ip.as_deref()), (Some("Running"), Some("10.244.0.7")));
+    }
 
     fn report(written: u64, error: Option<(&str, &str)>) -> SinkReport {
         SinkReport {
