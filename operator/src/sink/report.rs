@@ -240,14 +240,15 @@ mod tests {
     /// The slim page reads the fields as the API server names them (a Pod as k8s-openapi
     /// writes it), skips the rest, and carries the next page's token.
     #[test]
-    fn a_page_of_sink_pods_reads_namespace_uid_labels_phase_and_ip_and_the_next_token() {
+    fn a_page_of_sink_pods_reads_namespace_uid_labels_deletion_phase_and_ip_and_the_next_token() {
         use k8s_openapi::api::core::v1::{Pod, PodStatus};
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
         let pod = Pod {
             metadata: ObjectMeta {
                 name: Some("readings-0".into()),
                 namespace: Some("water".into()),
                 uid: Some("u-1".into()),
+                deletion_timestamp: Some(Time("2026-12-04T20:00:00Z".parse().unwrap())),
                 labels: Some([(SINK_LABEL.to_string(), "readings".to_string())].into()),
                 managed_fields: Some(vec![ManagedFieldsEntry {
                     manager: Some("kubelet".into()),
@@ -269,7 +270,8 @@ mod tests {
         assert_eq!(pod.metadata.namespace.as_deref(), Some("water"));
         assert_eq!(pod.metadata.uid.as_deref(), Some("u-1"));
         assert_eq!(pod.metadata.labels.get(SINK_LABEL).map(String::as_str), Some("readings"));
-        assert!(pod.metadata.deletion_timestamp.is_none());
+        // Read, so a pod being deleted is skipped (a misspelt field would read as None).
+        assert_eq!(pod.metadata.deletion_timestamp.as_deref(), Some("2026-12-04T20:00:00Z"));
         let status = pod.status.as_ref().unwrap();
         assert_eq!((status.phase.as_deref(), status.pod_ip.as_deref()), (Some("Running"), Some("10.244.0.7")));
     }
