@@ -2,6 +2,7 @@
 //! with the steady state over them.
 
 use super::*;
+use kube::api::{Patch, PatchParams};
 use crate::sink::water_spec;
 
 pub(crate) async fn topics_bench(args: &Args) {
@@ -11,14 +12,20 @@ pub(crate) async fn topics_bench(args: &Args) {
     let limits =
         format!("  kafka:\n    limits:\n      maxTopics: {}\n      maxPartitions: {}\n", args.count, args.count * 3);
     for rep in 0..args.reps {
-        let order = if rep % 2 == 0 { ["operator", "raw", "api"] } else { ["api", "raw", "operator"] };
+        let order = if rep % 2 == 0 {
+            ["operator", "raw", "api", "writes"]
+        } else {
+            ["writes", "api", "raw", "operator"]
+        };
         for side in order {
             let prefix = unique("bt");
             let names: Vec<String> = (0..args.count).map(|i| format!("t{i}")).collect();
             let mut applied = 0.0;
-            let seconds = if side == "api" {
+            let seconds = if side == "api" || side == "writes" {
                 // The API server's part alone: the same Topic objects created the same way,
-                // with no operator running (none reacts, nothing is added to them).
+                // with no operator running (none reacts). `writes` adds to each the two writes
+                // any operator must make that guards deletion with a finalizer and reports
+                // Ready: a metadata patch and a status patch.
                 if let Some(op) = running.take() {
                     op.terminate();
                     wait_until("the operator to stop", Duration::from_secs(60), || async {
@@ -29,7 +36,11 @@ pub(crate) async fn topics_bench(args: &Args) {
                 ensure_namespace(&prefix).await;
                 let api: Api<Topic> = Api::namespaced(client().await, &prefix);
                 let start = Instant::now();
-                create_topic_objects(&api, &prefix, &names).await;
+                if side == "api" {
+                    create_topic_objects(&api, &prefix, &names).await;
+                } else {
+                    create_topic_objects_with_writes(&api, &prefix, &names).await;
+                }
                 let seconds = start.elapsed().as_secs_f64();
                 let _ = api.delete_collection(&DeleteParams::default(), &ListParams::default()).await;
                 let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client().await)
@@ -84,6 +95,7 @@ pub(crate) async fn topics_bench(args: &Args) {
                     side: match side {
                         "raw" => "raw-batched-createtopics",
                         "api" => "api-creates-alone",
+                        "writes" => "api-creates-and-required-writes",
                         _ => "operator-topic-objects",
                     },
                     rep,
@@ -92,6 +104,7 @@ pub(crate) async fn topics_bench(args: &Args) {
                     note: match side {
                         "raw" => "1 partition, RF 3 each; CreateTopics in batches of 100".into(),
                         "api" => "the Topic objects alone, 16 creates at a time, no operator running".into(),
+                        "writes" => "each Topic object created, then a metadata patch and a status patch, 16 at a time, no operator running".into(),
                         _ => format!("1 partition, RF 3 each; the {} creates took {applied:.2} s of it", args.count),
                     },
                     ..Default::default()
@@ -103,6 +116,35 @@ pub(crate) async fn topics_bench(args: &Args) {
 
 /// Creates the Topic objects `names` in `namespace`, 16 at a time (1 partition, RF 3, Delete).
 async fn create_topic_objects(api: &Api<Topic>, namespace: &str, names: &[String]) {
+    for_each_topic_object(api, namespace, names, |_, _| async { Ok(()) }).await;
+}
+
+/// As [`create_topic_objects`], each object then given the two writes an operator with a
+/// finalizer and a Ready condition cannot avoid: a patch of its metadata (an annotation
+/// standing in for the finalizer: the same kind of write, and nothing to remove afterwards)
+/// and a server-side-apply patch of its status. The floor under the operator's own writes.
+async fn create_topic_objects_with_writes(api: &Api<Topic>, namespace: &str, names: &[String]) {
+    for_each_topic_object(api, namespace, names, |api, name| async move {
+        let mark = json!({"metadata": {"annotations": {"bench.tributary.dev/floor": "1"}}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&mark)).await?;
+        let status = json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "Topic",
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Provisioned",
+                "message": "the bench's floor", "observedGeneration": 1,
+                "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string()}]}});
+        api.patch_status(&name, &PatchParams::apply("tributary-bench").force(), &Patch::Apply(&status)).await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Creates each Topic object of `names` (1 partition, RF 3, Delete) and then runs `then` on
+/// it, 16 objects at a time (the operator's reconciles per kind).
+async fn for_each_topic_object<F, Fut>(api: &Api<Topic>, namespace: &str, names: &[String], then: F)
+where
+    F: Fn(Api<Topic>, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), kube::Error>>,
+{
     futures::stream::iter(names.iter())
         .map(|n| {
             let topic: Topic = serde_json::from_value(json!({
@@ -111,7 +153,11 @@ async fn create_topic_objects(api: &Api<Topic>, namespace: &str, names: &[String
                 "spec": {"partitions": 1, "replicationFactor": 3, "deletionPolicy": "Delete"}}))
             .unwrap();
             let api = api.clone();
-            async move { api.create(&PostParams::default(), &topic).await.map(|_| ()) }
+            let then = &then;
+            async move {
+                api.create(&PostParams::default(), &topic).await?;
+                then(api, n.clone()).await
+            }
         })
         .buffer_unordered(16)
         .try_collect::<Vec<_>>()
