@@ -13,7 +13,7 @@ use crate::api::tenant::CassandraReplication;
 use crate::external::cassandra::{CassandraAdmin, CassandraCallError, LiveColumn, ObservedRole};
 use crate::external::kafka::quotas::Quotas;
 use crate::external::kafka::{AclBinding, ConfigOp, KafkaAdmin, KafkaCallError, KafkaSecurity, ScramMechanism};
-use crate::topic::model::{Created, DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
+use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
 
 #[derive(Default)]
 pub struct KafkaState {
@@ -30,8 +30,6 @@ pub struct KafkaState {
     pub groups_in_use: BTreeSet<String>,
     /// The calls that changed something, as `Call(argument)`.
     pub writes: Vec<String>,
-    /// Every call answered, reads too, by its Kafka name.
-    pub calls: Vec<&'static str>,
     pub down: bool,
 }
 
@@ -49,10 +47,6 @@ impl FakeKafka {
         self.state.lock().unwrap().down = down;
     }
 
-    pub fn take_calls(&self) -> Vec<&'static str> {
-        std::mem::take(&mut self.state.lock().unwrap().calls)
-    }
-
     /// Runs `f` on the state, or fails like a cluster that does not answer.
     fn with<T: Send + 'static>(
         &self,
@@ -68,7 +62,6 @@ impl FakeKafka {
                 answered: false,
             })
         } else {
-            state.calls.push(call);
             Ok(f(&mut state))
         };
         Box::pin(futures::future::ready(result))
@@ -82,11 +75,8 @@ impl KafkaAdmin for FakeKafka {
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
         self.with("DescribeCluster", |_| 3)
     }
-    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<Created, KafkaCallError>> {
+    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.with("CreateTopics", |s| {
-            if s.topics.contains_key(&topic.name) {
-                return Created::Existed; // as Kafka does: TopicAlreadyExists, nothing changed
-            }
             s.writes.push(format!("CreateTopics({})", topic.name));
             let config = topic
                 .config
@@ -100,7 +90,6 @@ impl KafkaAdmin for FakeKafka {
                 config,
             };
             s.topics.insert(topic.name.clone(), observed);
-            Created::New
         })
     }
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>> {

@@ -9,7 +9,6 @@ use super::{Scenario, namespaced, tenant, tenant_path, topic};
 use crate::api::{Tenant, Topic};
 use crate::controller::Result;
 use crate::external::kafka::ScramMechanism;
-use crate::topic::model::ObservedTopic;
 
 fn water_spec() -> serde_json::Value {
     json!({
@@ -297,13 +296,11 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
     let mut new = topic("water", "data", json!({"partitions": 3, "replicationFactor": 3}));
     new["metadata"].as_object_mut().unwrap().remove("finalizers");
     s.api.put(&path, new);
-    s.kafka.take_calls();
 
     // One reconcile does it all: the finalizer first, then the topic, then the status.
     s.reconcile_topic("water", "data").await.expect("first reconcile");
     let api = s.api.take_writes();
     assert_eq!(s.kafka.take_writes(), ["CreateTopics(water.data)"]);
-    assert_eq!(s.kafka.take_calls(), ["DescribeCluster", "CreateTopics"], "a new topic needs no describe first");
     assert!(s.cassandra.take_writes().is_empty());
     assert_eq!(api.len(), 2, "two writes, the finalizer and the status: {api:?}");
     assert_eq!((api[0].path.as_str(), api[0].patch_type.as_deref()), (path.as_str(), Some("json-patch+json")));
@@ -320,30 +317,6 @@ async fn a_topic_is_created_under_the_tenant_prefix_once_and_its_resync_writes_n
 
     s.reconcile_topic("water", "data").await.expect("second reconcile");
     assert_eq!(s.writes(), (vec![], vec![], vec![]), "a resync of an unchanged Topic writes nothing");
-    assert!(!s.kafka.take_calls().contains(&"CreateTopics"), "a reconciled Topic is described, not created");
-}
-
-#[tokio::test]
-async fn a_new_topic_whose_name_kafka_already_has_is_described_and_refused_not_changed() {
-    let s = Scenario::new();
-    s.provisioned_water().await;
-    // Someone else's topic, of another shape, under the name the new Topic maps to.
-    let theirs = ObservedTopic { partitions: 1, replication_factor: 3, ..Default::default() };
-    s.kafka.state.lock().unwrap().topics.insert("water.data".into(), theirs.clone());
-    let path = namespaced("water", "topics", "data");
-    s.api.put(&path, topic("water", "data", json!({"partitions": 3, "replicationFactor": 3})));
-    s.kafka.take_calls();
-
-    // The first reconcile asks Kafka to create it; Kafka answers that it exists, and the
-    // described path refuses to adopt it.
-    s.reconcile_topic("water", "data").await.expect("reconcile");
-    let (status, reason, message) = s.condition(&path, "Ready");
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "AdoptionRefused"), "{message}");
-    assert!(message.contains("partitions: Kafka has 1, spec asks 3"), "{message}");
-    assert!(s.kafka.take_writes().is_empty(), "nothing written to Kafka");
-    assert_eq!(s.kafka.take_calls()[..3], ["DescribeCluster", "CreateTopics", "DescribeTopics"], "then described");
-    assert_eq!(s.kafka.state.lock().unwrap().topics["water.data"], theirs, "their topic as it was");
-    assert_eq!(s.api.get(&path).unwrap().pointer("/status/kafkaName"), None, "not managed");
 }
 
 #[tokio::test]

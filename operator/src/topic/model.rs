@@ -35,16 +35,6 @@ pub struct LiveConfig {
     pub dynamic: bool,
 }
 
-/// What CreateTopics did with one topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Created {
-    /// Kafka created it now, as asked.
-    New,
-    /// A topic of that name was already there (made by someone else, or by an earlier call
-    /// whose answer was lost); Kafka left it as it was.
-    Existed,
-}
-
 /// What one DescribeTopics + DescribeConfigs round trip tells about a topic and the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicView {

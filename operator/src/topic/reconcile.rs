@@ -11,7 +11,7 @@ use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::{Resource, ResourceExt};
 
 use super::build::{self, Outcome, Plan, config_changes, plan};
-use super::model::{Created, DesiredTopic, ObservedTopic};
+use super::model::{DesiredTopic, ObservedTopic};
 use super::validate::{Siblings, age, kafka_name, usage_before, validate};
 use crate::api::Reason;
 use crate::api::conditions::{ConditionStatus, DesiredCondition, READY, status_of};
@@ -236,19 +236,6 @@ struct Converged {
 
 /// Brings Kafka to the desired topic, or explains why it will not.
 async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Result<Converged, KafkaCallError> {
-    // A Topic never reconciled before asks Kafka to create its topic straight away (once the
-    // brokers alive can hold its replicas: Kafka would place a replica on a broker just
-    // stopped): almost always it is new, and then nothing needs describing first. A topic
-    // already there (someone else's to adopt or refuse, or ours from a reconcile whose status
-    // write was lost), too few brokers, or a refusal (a bad config value) takes the described
-    // path below, which words the answer. Only the first reconcile tries this, so a refused
-    // Topic does not send CreateTopics on every resync.
-    if never_reconciled(topic)
-        && ctx.kafka.live_brokers().await? >= desired.replication_factor
-        && matches!(ctx.kafka.create_topic(desired).await, Ok(Created::New))
-    {
-        return Ok(provisioned(desired, 0, desired.replication_factor));
-    }
     let view = ctx.kafka.describe_topic(&desired.name).await?;
     let observed = view.topic;
     let adopting = topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none();
@@ -284,10 +271,7 @@ async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Resul
         // No event of its own: the Ready change this creation makes tells it (one event per
         // new Topic, not two: with a thousand Topics applied at once, events were two of the
         // operator's four writes per Topic).
-        Plan::Create => {
-            // Existed: another reconcile or replica made it since the describe.
-            ctx.kafka.create_topic(desired).await?;
-        }
+        Plan::Create => ctx.kafka.create_topic(desired).await?,
         Plan::AddPartitions { .. } | Plan::Nothing => {
             if let Plan::AddPartitions { from, to } = step {
                 ctx.kafka.create_partitions(&desired.name, to).await?;
@@ -318,11 +302,6 @@ async fn converge(ctx: &Context, topic: &Topic, desired: &DesiredTopic) -> Resul
             return Ok(Converged { ready, observed, reverted, retry: false });
         }
     }
-    Ok(Converged { reverted, ..provisioned(desired, under_replicated, brokers) })
-}
-
-/// Kafka's topic is as `desired` asks: Ready, noting partitions under-replicated.
-fn provisioned(desired: &DesiredTopic, under_replicated: i32, brokers: i32) -> Converged {
     let now = ObservedTopic {
         partitions: desired.partitions,
         replication_factor: desired.replication_factor,
@@ -336,12 +315,7 @@ fn provisioned(desired: &DesiredTopic, under_replicated: i32, brokers: i32) -> C
         ));
     }
     let ready = DesiredCondition::ready(Reason::Provisioned, message);
-    Converged { ready, observed: Some(now), reverted: None, retry: false }
-}
-
-/// No reconcile has written this Topic's status yet (no condition, no Kafka name).
-fn never_reconciled(topic: &Topic) -> bool {
-    topic.status.as_ref().is_none_or(|s| s.conditions.is_empty() && s.kafka_name.is_none())
+    Ok(Converged { ready, observed: Some(now), reverted, retry: false })
 }
 
 /// The spec has not changed since the topic was last found Ready: a difference in Kafka now

@@ -13,7 +13,7 @@ use super::acl::ItemError;
 use super::admin_ext::{AdminExt, OffsetAt, TopicShape};
 use super::error::{KafkaCallError, call_error, code_error, ext_error, item_failure};
 use crate::metrics::Metrics;
-use crate::topic::model::{Created, DesiredTopic, LiveConfig};
+use crate::topic::model::{DesiredTopic, LiveConfig};
 
 /// Each partition's first offset and high watermark, in partition order.
 pub(super) type Watermarks = Result<Vec<(i64, i64)>, KafkaCallError>;
@@ -23,14 +23,13 @@ pub(super) fn no_answer(call: &'static str, topic: &str) -> KafkaCallError {
 }
 
 /// One CreateTopics request for a batch of topics; each topic gets its own outcome. A topic
-/// that already exists (someone else's, or another reconcile or replica created it first) is
-/// [`Created::Existed`]: the caller decides whether that is success.
+/// that already exists (another reconcile or replica created it first) counts as created.
 pub(super) async fn create_topics(
     admin: Arc<AdminClient<DefaultClientContext>>,
     options: AdminOptions,
     metrics: Arc<Metrics>,
     topics: Vec<DesiredTopic>,
-) -> Vec<Result<Created, KafkaCallError>> {
+) -> Vec<Result<(), KafkaCallError>> {
     const CALL: &str = "CreateTopics";
     // One entry per name: a request naming a topic twice is refused as a whole.
     let mut unique: Vec<&DesiredTopic> = Vec::new();
@@ -50,13 +49,12 @@ pub(super) async fn create_topics(
         })
         .collect();
     metrics.external_write("kafka", CALL);
-    let outcomes: BTreeMap<String, Result<Created, KafkaCallError>> = match admin.create_topics(&new, &options).await {
+    let outcomes: BTreeMap<String, Result<(), KafkaCallError>> = match admin.create_topics(&new, &options).await {
         Err(e) => return topics.iter().map(|_| Err(call_error(CALL, &e))).collect(),
         Ok(results) => results
             .into_iter()
             .map(|r| match r {
-                Ok(name) => (name, Ok(Created::New)),
-                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => (name, Ok(Created::Existed)),
+                Ok(name) | Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => (name, Ok(())),
                 Err((name, code)) => {
                     let error = code_error(CALL, &name, code);
                     (name, Err(error))

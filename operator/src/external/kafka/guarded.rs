@@ -11,7 +11,7 @@ use super::quotas::Quotas;
 use super::topics::{KafkaAdmin, KafkaSecurity};
 use crate::api::Position;
 use crate::external::Breaker;
-use crate::topic::model::{Created, DesiredTopic, TopicProgress, TopicView};
+use crate::topic::model::{DesiredTopic, TopicProgress, TopicView};
 
 /// Any [`KafkaPlatform`] behind a [`Breaker`]: while Kafka is unreachable, calls fail at
 /// once with the last error instead of each waiting out its timeout.
@@ -67,7 +67,7 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
         self.guard("DescribeCluster", self.inner.live_brokers())
     }
-    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<Created, KafkaCallError>> {
+    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("CreateTopics", self.inner.create_topic(topic))
     }
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>> {

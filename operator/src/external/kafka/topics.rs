@@ -23,15 +23,14 @@ use super::error::{
 use super::quotas::{QuotaClient, Quotas};
 use crate::api::Position;
 use crate::metrics::Metrics;
-use crate::topic::model::{Created, DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
+use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
 
 pub trait KafkaAdmin: Send + Sync {
     /// The topic's partitions, replicas and config, and how many brokers are alive.
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>>;
     /// How many brokers the cluster reports alive.
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>>;
-    /// Creates the topic; one that already exists is left as it is ([`Created::Existed`]).
-    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<Created, KafkaCallError>>;
+    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Raises the topic's partition count to `total`.
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Changes only the given config keys (IncrementalAlterConfigs).
@@ -81,7 +80,7 @@ pub trait KafkaAdmin: Send + Sync {
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
     /// CreateTopics and DescribeConfigs of concurrent reconciles, one request to Kafka each.
-    creates: Batcher<DesiredTopic, Result<Created, KafkaCallError>>,
+    creates: Batcher<DesiredTopic, Result<(), KafkaCallError>>,
     describes: Batcher<String, Result<BTreeMap<String, LiveConfig>, KafkaCallError>>,
     /// DescribeTopics of concurrent reconciles, one request to Kafka each.
     shapes: Batcher<String, Result<Option<TopicShape>, KafkaCallError>>,
@@ -93,9 +92,6 @@ pub struct RdKafkaAdmin {
     topic_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
     group_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
     scram_users: Batcher<(), Result<Arc<BTreeSet<String>>, KafkaCallError>>,
-    /// The live brokers (DescribeCluster), shared the same way: each new Topic asks before
-    /// its creation.
-    brokers: Batcher<(), Result<i32, KafkaCallError>>,
     settings: ClientSettings,
     ext: AdminExt,
     quotas: Arc<QuotaClient>,
@@ -157,16 +153,6 @@ impl RdKafkaAdmin {
                 }
             })
         };
-        let brokers = {
-            let ext = ext.clone();
-            Batcher::shared(move || {
-                let ext = ext.clone();
-                async move {
-                    let brokers = ext.live_brokers().await.map_err(|e| ext_error("DescribeCluster", e))?;
-                    Ok(brokers as i32)
-                }
-            })
-        };
         Ok(RdKafkaAdmin {
             admin,
             creates,
@@ -176,7 +162,6 @@ impl RdKafkaAdmin {
             topic_names,
             group_names,
             scram_users,
-            brokers,
             settings: settings.clone(),
             ext,
             quotas,
@@ -305,7 +290,10 @@ impl KafkaAdmin for RdKafkaAdmin {
     }
 
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
-        Box::pin(async move { self.brokers.submit(()).await.unwrap_or_else(|| Err(shut_down("DescribeCluster"))) })
+        Box::pin(async move {
+            let brokers = self.ext.live_brokers().await.map_err(|e| ext_error("DescribeCluster", e))?;
+            Ok(brokers as i32)
+        })
     }
 
     fn alter_topic_config<'a>(
@@ -419,7 +407,7 @@ impl KafkaAdmin for RdKafkaAdmin {
         })
     }
 
-    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<Created, KafkaCallError>> {
+    fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         Box::pin(
             async move { self.creates.submit(topic.clone()).await.unwrap_or_else(|| Err(shut_down("CreateTopics"))) },
         )
