@@ -64,11 +64,11 @@ connect_rss = side("sink", "kafka-connect-camel-cassandra", "peak_rss_kib")
 topics_op = side("topics", "operator-topic-objects", "seconds")
 topics_raw = side("topics", "raw-batched-createtopics", "seconds")
 topics_api = side("topics", "api-creates-alone", "seconds")
-# The operator's own share: its time ÷ (the API server's creates alone + raw CreateTopics).
 def plus(a, b):
     return None if a is None or b is None else {k: a[k] + b[k] for k in ("median", "min", "max")} | {"n": a["n"]}
 
 
+# The operator's own share: its time ÷ (the API server's creates alone + raw CreateTopics).
 topics_floor = plus(topics_api, topics_raw)
 # The floor under any operator that guards deletion with a finalizer and reports Ready: the
 # same creates, each followed by a metadata patch and a status patch, plus raw CreateTopics.
@@ -194,9 +194,8 @@ if topics_op:
               "Comparison 5c divides by the creates each followed by a metadata patch and a status patch (the "
               "writes any operator with a finalizer and a Ready condition makes) plus raw CreateTopics: the rest is "
               "the operator's own. Most of it is Kafka's: CreateTopics in the batches 16 concurrent reconciles "
-              "form (a few topics each) cost far more per topic than raw's batches of 100 (on this machine 1,000 "
-              "topics in batches of 3 took 10.4-11.3 s, in batches of 100 0.4-0.8 s), on the two cores the "
-              "API server and the brokers share."]
+              "form (a few topics each) cost far more per topic than raw's batches of 100 (measured in "
+              "bench/HISTORY.md, 2026-12-05), on the two cores the API server and the brokers share."]
 (results / "report.md").write_text("\n".join(lines) + "\n")
 
 # A bar chart of records/s into Cassandra per side (SVG, no plotting library needed); the bare
