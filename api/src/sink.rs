@@ -68,7 +68,7 @@ pub struct CassandraSinkSpec {
     pub columns: Vec<Column>,
 
     /// Partition key columns, in order (at least one).
-    #[schemars(length(min = 1, max = 16))]
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 48)))]
     pub partition_key: Vec<String>,
 
     /// Clustering columns, in order.
@@ -380,6 +380,11 @@ pub struct CassandraSinkStatus {
     /// The autoscaler's last decision (with `spec.autoscale`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<AutoscaleStatus>,
+    /// Fingerprint (SHA-256, 128 bits) of the sink's Kafka login the operator wrote, recorded
+    /// before it is written anywhere: only a Secret holding this login is read back, so a
+    /// Secret planted under the sink's Secret name is never adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_credential: Option<String>,
 }
 
 /// Records one sink pod had written when the operator last read its report.

@@ -296,7 +296,7 @@ pub struct TenantLimits {
     /// Topic config keys a Topic may set (e.g. `retention.ms`). Unset: the operator's safe
     /// default list; an empty list allows none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 255)))]
     pub allowed_configs: Option<Vec<String>>,
     /// Largest `retention.ms` a Topic may set (default 30 days); `-1` also allows infinite
     /// retention (`retention.ms: "-1"`), which is refused otherwise.
@@ -307,6 +307,58 @@ pub struct TenantLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024))]
     pub max_message_bytes: Option<i64>,
+    /// Bounds of the other topic configs that touch the shared brokers (`segment.ms`,
+    /// `segment.bytes`, `min.compaction.lag.ms`, `max.compaction.lag.ms`,
+    /// `delete.retention.ms`), replacing the operator's defaults for this tenant (README,
+    /// "Topic config bounds"). Only the platform admin writes a Tenant, so only the admin
+    /// can widen them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["key"]))]
+    pub config_bounds: Vec<ConfigBound>,
+    /// Most Topic objects in the tenant's namespace, enforced by Kubernetes (a ResourceQuota
+    /// the operator writes there). Default 500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub max_topic_objects: Option<i32>,
+    /// Most CassandraSinks in the tenant's namespace (ResourceQuota). Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub max_sinks: Option<i32>,
+    /// Most pods in the tenant's namespace, sink pods included (ResourceQuota). Default 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub max_pods: Option<i32>,
+    /// CPU all pods of the namespace may request together (ResourceQuota `requests.cpu`),
+    /// e.g. `"8"` or `"500m"`. Default `"8"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[0-9]+(\.[0-9]+)?m?$"))]
+    pub cpu: Option<String>,
+    /// Memory all pods of the namespace may use together (ResourceQuota `limits.memory`),
+    /// e.g. `"16Gi"`. Default `"16Gi"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"))]
+    pub memory: Option<String>,
+}
+
+/// The smallest and largest value a Topic of the tenant may give one config key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.min) || !has(self.max) || self.min <= self.max")
+    .message("a config bound's min must not exceed its max"))]
+pub struct ConfigBound {
+    /// The config key.
+    #[schemars(regex(
+        pattern = r"^(segment\.ms|segment\.bytes|min\.compaction\.lag\.ms|max\.compaction\.lag\.ms|delete\.retention\.ms)$"
+    ))]
+    #[schemars(length(min = 1, max = 64))]
+    pub key: String,
+    /// Smallest value a Topic may set (unset: no lower bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// Largest value a Topic may set (unset: no upper bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
 }
 
 impl Default for TenantLimits {
@@ -319,6 +371,12 @@ impl Default for TenantLimits {
             allowed_configs: None,
             max_retention_ms: None,
             max_message_bytes: None,
+            config_bounds: Vec::new(),
+            max_topic_objects: None,
+            max_sinks: None,
+            max_pods: None,
+            cpu: None,
+            memory: None,
         }
     }
 }
@@ -346,6 +404,12 @@ pub struct TenantCassandra {
     /// Keyspace replication.
     #[serde(default)]
     pub replication: CassandraReplication,
+    /// Let the tenant's role change the keyspace's schema (CREATE, ALTER and DROP of its
+    /// tables and types). Default false: the role reads and writes rows (SELECT, MODIFY),
+    /// which is all an application and the sinks need (the operator creates and evolves the
+    /// sinks' tables itself); table options that touch the shared node stay out of reach.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub schema_changes: bool,
 }
 
 /// How the keyspace is replicated.
@@ -361,6 +425,7 @@ pub struct CassandraReplication {
     pub replication_factor: i32,
     /// `NetworkTopologyStrategy` only: replicas per datacenter, overriding replicationFactor.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "super::bounded_datacenters")]
     pub datacenters: BTreeMap<String, i32>,
 }
 

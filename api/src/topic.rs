@@ -60,8 +60,9 @@ pub struct TopicSpec {
     /// Kafka topic configs, e.g. `retention.ms: "604800000"`. Only keys the tenant's
     /// `allowedConfigs` lists are accepted. Changes are applied incrementally; a value changed
     /// directly in Kafka is set back.
+    /// At most 64 keys; values of at most 1,024 characters.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(schema_with = "super::bounded_config_map")]
     pub config: BTreeMap<String, String>,
 
     /// What happens to the Kafka topic when this object is deleted. Defaults to the

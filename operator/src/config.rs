@@ -62,6 +62,18 @@ pub struct Config {
     pub sink_report: Duration,
     /// Image of the sink Deployments (the operator's own image; it holds both binaries).
     pub sink_image: String,
+    /// The ClusterRole naming only Secrets that the operator binds to its own ServiceAccount in
+    /// each tenant namespace (`TRIBUTARY_SECRETS_ROLE` and `TRIBUTARY_SERVICE_ACCOUNT`, both set
+    /// by the chart): its Secret rights end at the namespaces it manages. Unset (an operator
+    /// run outside the cluster, with its own credentials): no RoleBinding is written.
+    pub secrets_binding: Option<SecretsBinding>,
+}
+
+/// Who the operator is in the cluster, for the RoleBinding of each tenant namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretsBinding {
+    pub cluster_role: String,
+    pub service_account: String,
 }
 
 impl Config {
@@ -140,6 +152,14 @@ impl Config {
             resync,
             sink_report,
             sink_image: parsed("TRIBUTARY_SINK_IMAGE", DEFAULT_SINK_IMAGE, "name an image")?,
+            secrets_binding: match (lookup("TRIBUTARY_SECRETS_ROLE"), lookup("TRIBUTARY_SERVICE_ACCOUNT")) {
+                (Some(cluster_role), Some(service_account))
+                    if !cluster_role.is_empty() && !service_account.is_empty() =>
+                {
+                    Some(SecretsBinding { cluster_role, service_account })
+                }
+                _ => None,
+            },
         })
     }
 }

@@ -88,11 +88,14 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      securityContext: {runAsNonRoot: true, runAsUser: 65532}
+      # Tenant namespaces enforce Pod Security "restricted".
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      automountServiceAccountToken: false
       containers:
       - name: seed
         image: $1
         imagePullPolicy: IfNotPresent
+        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
         command: [tributary-seed, --dataset, ${pair##*:}, --topic, $ns.data, --count, "$RECORDS", --malformed-every, "1000", --run, "demo-$(date +%s)"]
         env:
         - {name: KAFKA_BOOTSTRAP, valueFrom: {secretKeyRef: {name: tributary-credentials, key: kafka.bootstrap.servers}}}

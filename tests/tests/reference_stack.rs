@@ -81,8 +81,10 @@ fn seed_job(tenant: &str, run_id: &str, count: u64) {
     };
     let mut job = format!(
         "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: seed, namespace: {tenant}}}\nspec:\n  backoffLimit: 2\n  \
-         template:\n    spec:\n      restartPolicy: Never\n      securityContext: {{runAsNonRoot: true, runAsUser: 65532}}\n      \
+         template:\n    spec:\n      restartPolicy: Never\n      securityContext: {{runAsNonRoot: true, runAsUser: 65532, seccompProfile: {{type: RuntimeDefault}}}}\n      \
+         automountServiceAccountToken: false\n      \
          containers:\n      - name: seed\n        image: {image}\n        imagePullPolicy: Never\n        \
+         securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}\n        \
          command: [tributary-seed, --dataset, water, --topic, {tenant}.data, --count, \"{count}\", \
          --malformed-every, \"1000\", --run, {run_id}]\n        env:\n"
     );

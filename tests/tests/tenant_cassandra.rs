@@ -61,10 +61,25 @@ async fn a_tenant_role_uses_its_own_keyspace_and_nothing_else() {
     let (session, keyspace) = tenant_session(&water).await;
     assert_eq!(keyspace, water.replace('-', "_"));
 
-    session
+    // Rows, not schema, by default: the table comes from the operator (a sink) or the admin.
+    let err = session
         .query_unpaged(format!("CREATE TABLE {keyspace}.readings (station text PRIMARY KEY, ph double)"), &[])
         .await
-        .expect("the tenant may create tables in its keyspace");
+        .expect_err("no schema changes without spec.cassandra.schemaChanges");
+    assert!(err.to_string().contains("doesn't have the right to perform the query"), "{err}");
+    admin()
+        .await
+        .query_unpaged(format!("CREATE TABLE {keyspace}.readings (station text PRIMARY KEY, ph double)"), &[])
+        .await
+        .unwrap();
+    // Table options that load the node every tenant shares are out of reach.
+    for option in ["gc_grace_seconds = 0", "memtable_flush_period_in_ms = 1"] {
+        let err = session
+            .query_unpaged(format!("ALTER TABLE {keyspace}.readings WITH {option}"), &[])
+            .await
+            .expect_err("the tenant may not alter its tables");
+        assert!(err.to_string().contains("doesn't have the right to perform the query"), "{option}: {err}");
+    }
     session
         .query_unpaged(format!("INSERT INTO {keyspace}.readings (station, ph) VALUES (?, ?)"), ("s1", 7.5))
         .await
@@ -93,6 +108,20 @@ async fn a_tenant_role_uses_its_own_keyspace_and_nothing_else() {
 }
 
 #[tokio::test]
+async fn a_tenant_that_asks_for_schema_changes_may_create_and_alter_its_tables() {
+    OperatorProcess::shared().await;
+    let tenant = unique("cs");
+    let _cleanup = ready_tenant(&tenant, "  cassandra:\n    schemaChanges: true\n").await;
+    let (session, keyspace) = tenant_session(&tenant).await;
+    session
+        .query_unpaged(format!("CREATE TABLE {keyspace}.events (id text PRIMARY KEY, v int)"), &[])
+        .await
+        .expect("schema changes were asked for");
+    session.query_unpaged(format!("ALTER TABLE {keyspace}.events ADD note text"), &[]).await.unwrap();
+    session.query_unpaged(format!("INSERT INTO {keyspace}.events (id, v) VALUES ('a', 1)"), &[]).await.unwrap();
+}
+
+#[tokio::test]
 async fn grants_changed_by_hand_converge_back_to_the_tenant_set() {
     OperatorProcess::shared().await;
     let tenant = unique("cg");
@@ -101,7 +130,7 @@ async fn grants_changed_by_hand_converge_back_to_the_tenant_set() {
     let admin = admin().await;
     let desired = wait_until("the tenant grants", WAIT, || async {
         let set = permissions(&admin, &role).await;
-        if set.len() == 5 { Ok(set) } else { Err(format!("{set:?}")) }
+        if set.len() == 2 { Ok(set) } else { Err(format!("{set:?}")) }
     })
     .await;
     assert!(desired.iter().all(|(res, _)| res == &format!("<keyspace {role}>")), "{desired:?}");
@@ -124,7 +153,7 @@ async fn deleting_a_tenant_keeps_its_keyspace_with_retain_and_drops_it_with_dele
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {drop}\nspec:\n  deletionPolicy: Delete\n"
     ));
     let (session, keyspace) = tenant_session(&keep).await;
-    session.query_unpaged(format!("CREATE TABLE {keyspace}.t (k text PRIMARY KEY)"), &[]).await.unwrap();
+    admin().await.query_unpaged(format!("CREATE TABLE {keyspace}.t (k text PRIMARY KEY)"), &[]).await.unwrap();
     session.query_unpaged(format!("INSERT INTO {keyspace}.t (k) VALUES ('kept')"), &[]).await.unwrap();
     let tenants: Api<Tenant> = Api::all(Client::try_default().await.unwrap());
     wait_ready(&tenants, &drop, "True", "Provisioned").await;

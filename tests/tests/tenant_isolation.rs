@@ -77,8 +77,12 @@ async fn acls_of(principal: &str) -> BTreeSet<AclBinding> {
 /// A Ready victim tenant with a topic `data` holding one record, its Secret, and the guard
 /// that deletes it.
 async fn victim(prefix: &str) -> (String, BTreeMap<String, String>, TenantCleanup) {
+    victim_with(prefix, "").await
+}
+
+async fn victim_with(prefix: &str, extra_spec: &str) -> (String, BTreeMap<String, String>, TenantCleanup) {
     let name = unique(prefix);
-    let cleanup = ready_tenant(&name, "").await;
+    let cleanup = ready_tenant(&name, extra_spec).await;
     kubectl_apply(&topic_yaml(&name, "data"));
     let creds = wait_credentials(&name).await;
     let settings = tributary_tests::kafka_user_settings(&name, &creds["kafka.password"]);
@@ -281,7 +285,8 @@ async fn a_planted_secret_in_a_namespace_the_tenant_did_not_create_is_never_adop
 #[tokio::test]
 async fn a_team_made_quoted_table_and_the_admins_deny_acl_leave_the_tenant_ready() {
     OperatorProcess::shared().await;
-    let (tenant, creds, _tenant_cleanup) = victim("quoted").await;
+    // A team that may change its schema (it asked for it) makes a quoted table.
+    let (tenant, creds, _tenant_cleanup) = victim_with("quoted", "  cassandra:\n    schemaChanges: true\n").await;
     let keyspace = &creds["cassandra.keyspace"];
     let team = cassandra_login(&creds["cassandra.username"], &creds["cassandra.password"]).await.unwrap();
     team.query_unpaged(format!("CREATE TABLE {keyspace}.\"Foo\" (k int PRIMARY KEY, v text)"), &[]).await.unwrap();

@@ -55,9 +55,22 @@ pub struct LiveColumn {
     pub clustering_order: String,
 }
 
-/// The permissions a tenant role holds on its keyspace — everything to use its own tables,
-/// nothing to grant rights to others (no AUTHORIZE) and nothing outside the keyspace.
-pub const TENANT_PERMISSIONS: [&str; 5] = ["ALTER", "CREATE", "DROP", "MODIFY", "SELECT"];
+/// The permissions a tenant role holds on its keyspace: reading and writing rows, what
+/// applications and sinks need. Nothing to grant rights to others (no AUTHORIZE) and nothing
+/// outside the keyspace.
+pub const DATA_PERMISSIONS: [&str; 2] = ["MODIFY", "SELECT"];
+/// Added with `spec.cassandra.schemaChanges`: changing the keyspace's schema.
+pub const SCHEMA_PERMISSIONS: [&str; 3] = ["ALTER", "CREATE", "DROP"];
+
+/// The permissions of a tenant role on its keyspace.
+pub fn tenant_permissions(schema_changes: bool) -> Vec<&'static str> {
+    let mut all: Vec<&str> = DATA_PERMISSIONS.to_vec();
+    if schema_changes {
+        all.extend(SCHEMA_PERMISSIONS);
+    }
+    all.sort_unstable();
+    all
+}
 
 pub trait CassandraAdmin: Send + Sync {
     /// The keyspace's replication map (`class` plus per-datacenter or `replication_factor`),
@@ -474,12 +487,16 @@ fn resource_cql(resource: &str) -> Option<String> {
 }
 
 /// Grants to add (`permission`) and to revoke (`resource`, `permission`) so that the role
-/// holds exactly [`TENANT_PERMISSIONS`] on its keyspace.
-pub fn grant_changes(keyspace: &str, live: &BTreeSet<(String, String)>) -> (Vec<&'static str>, Vec<(String, String)>) {
+/// holds exactly [`tenant_permissions`] on its keyspace.
+pub fn grant_changes(
+    keyspace: &str,
+    schema_changes: bool,
+    live: &BTreeSet<(String, String)>,
+) -> (Vec<&'static str>, Vec<(String, String)>) {
     let resource = format!("<keyspace {keyspace}>");
-    let add = TENANT_PERMISSIONS.into_iter().filter(|p| !live.contains(&(resource.clone(), p.to_string()))).collect();
-    let remove =
-        live.iter().filter(|(r, p)| !(r == &resource && TENANT_PERMISSIONS.contains(&p.as_str()))).cloned().collect();
+    let wanted = tenant_permissions(schema_changes);
+    let add = wanted.iter().copied().filter(|p| !live.contains(&(resource.clone(), p.to_string()))).collect();
+    let remove = live.iter().filter(|(r, p)| !(r == &resource && wanted.contains(&p.as_str()))).cloned().collect();
     (add, remove)
 }
 
@@ -505,11 +522,15 @@ mod tests {
         let own = |p: &str| ("<keyspace water>".to_string(), p.to_string());
         let live: BTreeSet<_> =
             [own("SELECT"), own("MODIFY"), own("AUTHORIZE"), ("<keyspace bts>".into(), "SELECT".into())].into();
-        let (add, remove) = grant_changes("water", &live);
+        let (add, remove) = grant_changes("water", true, &live);
         assert_eq!(add, ["ALTER", "CREATE", "DROP"]);
         assert_eq!(remove, [("<keyspace bts>".to_string(), "SELECT".to_string()), own("AUTHORIZE")]);
-        let full: BTreeSet<_> = TENANT_PERMISSIONS.iter().map(|p| own(p)).collect();
-        assert_eq!(grant_changes("water", &full), (vec![], vec![]));
+        let full: BTreeSet<_> = tenant_permissions(true).iter().map(|p| own(p)).collect();
+        assert_eq!(grant_changes("water", true, &full), (vec![], vec![]));
+        // Rows only by default: the schema rights go.
+        let (add, remove) = grant_changes("water", false, &full);
+        assert!(add.is_empty());
+        assert_eq!(remove, [own("ALTER"), own("CREATE"), own("DROP")]);
     }
 
     #[test]

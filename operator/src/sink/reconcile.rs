@@ -128,6 +128,11 @@ async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Re
     let delete = || async move {
         let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(user)).await?;
         ctx.kafka.delete_acls(current).await?;
+        // Its quotas too: nothing is left under its name for a new sink of that name to find.
+        let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
+        if !quotas.is_empty() {
+            ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
+        }
         ctx.kafka.delete_scram_user(user).await
     };
     // A broker restarting (or the breaker open after it) is waited out, within the bound.
@@ -229,6 +234,9 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
                         match deploy(ctx, &sink, &tenant, &topic, &mut status).await? {
                             // A replay waiting for its group to empty looks again soon.
                             Ok(ready) if ready.reason == Reason::Replaying => (ready, Action::requeue(REPLAY_RETRY)),
+                            // A Secret or principal in the way may be a deleted sink's, which
+                            // the garbage collector is about to remove: look again soon.
+                            Ok(ready) if ready.reason == Reason::OwnershipConflict => (ready, Action::requeue(RETRY)),
                             // An autoscaled sink looks at its lag as often as at its pods.
                             Ok(ready) if sink.spec.autoscale.is_some() => {
                                 (ready, Action::requeue(ctx.config.sink_report))
@@ -277,6 +285,59 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
     }
     ctx.succeeded(&object_key(sink.as_ref()));
     Ok(action)
+}
+
+/// The sink's Secret if the operator wrote it: it holds the login whose fingerprint the sink's
+/// status records. A sink reconciled before the status recorded it (an older operator) trusts
+/// a Secret it controls that records the same login as applied. Otherwise, a Secret the
+/// operator recorded a login for but which holds another (changed by hand) is not read
+/// (`Ok(None)`: a new login is made and written over it), and one it never recorded a login
+/// for is someone else's: `Err` names who wrote it.
+fn own_secret(
+    sink: &CassandraSink,
+    user: &str,
+    existing: Option<Secret>,
+    recorded_login: Option<&str>,
+) -> std::result::Result<Option<Secret>, String> {
+    let Some(secret) = existing else { return Ok(None) };
+    let password = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(build::KAFKA_PASSWORD_KEY))
+        .and_then(|p| String::from_utf8(p.0.clone()).ok())
+        .unwrap_or_default();
+    let held = credential_fingerprint(user, &password);
+    let legacy = || {
+        let reconciled = sink.status.as_ref().is_some_and(|s| s.observed_generation.is_some());
+        let controlled = secret.owner_references().iter().any(|o| Some(&o.uid) == sink.metadata.uid.as_ref());
+        reconciled && controlled && recorded(Some(&secret), APPLIED_KAFKA, &held)
+    };
+    match recorded_login {
+        Some(login) if login == held => Ok(Some(secret)),
+        Some(_) => Ok(None),
+        None if legacy() => Ok(Some(secret)),
+        None => {
+            let writers: Vec<&str> =
+                secret.managed_fields().iter().filter_map(|m| m.manager.as_deref()).collect::<Vec<_>>();
+            let created = secret.creation_timestamp().map(|t| t.0.to_string()).unwrap_or_default();
+            Err(format!("created {created} by {}", if writers.is_empty() { "?".into() } else { writers.join(", ") }))
+        }
+    }
+}
+
+/// What Kafka holds under `user`'s name already (a SCRAM credential, ACLs, quotas), in words.
+async fn principal_held(ctx: &Context, user: &str, scram: bool) -> std::result::Result<Option<String>, KafkaCallError> {
+    let principal = crate::external::kafka::user_principal(user);
+    let (acls, quotas) = futures::try_join!(ctx.kafka.describe_acls(&principal), ctx.kafka.describe_user_quotas(user))?;
+    let held: Vec<String> = [
+        scram.then(|| "a SCRAM credential".to_string()),
+        (!acls.is_empty()).then(|| format!("{} ACLs", acls.len())),
+        (!quotas.is_empty()).then(|| "client quotas".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Ok((!held.is_empty()).then(|| held.join(" and ")))
 }
 
 /// The sink's dead-letter topic counts against its tenant's topic and partition limits,
@@ -330,6 +391,20 @@ async fn deploy(
         secret.and_then(|s| String::from_utf8(s.data.as_ref()?.get(key)?.0.clone()).ok()).filter(|p| !p.is_empty())
     };
     let rotated_at = |secret: Option<&Secret>| secret.and_then(rotation::stamp);
+    // Only the Secret the operator wrote for this sink is read back (see `own_secret`); one
+    // it did not write is never adopted, and nothing is written over it.
+    let recorded_login = sink.status.as_ref().and_then(|s| s.kafka_credential.clone());
+    let existing = match own_secret(sink, &names.kafka_user, existing, recorded_login.as_deref()) {
+        Ok(own) => own,
+        Err(holder) => {
+            let message = format!(
+                "Secret {namespace}/{} exists and was not written by the operator for this sink ({holder}): nothing \
+                 was written. Delete that Secret, or rename the CassandraSink",
+                names.object
+            );
+            return Ok(Ok(DesiredCondition::not_ready(Reason::OwnershipConflict, message)));
+        }
+    };
     // The tenant's Secret: its Cassandra login (and an external Kafka login) for the pods.
     let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
     let tenant_rotated_at = rotated_at(tenant_secret.as_ref());
@@ -384,10 +459,33 @@ async fn deploy(
         }
     };
     let password = &login.password;
-    // The credential is written once (see APPLIED_KAFKA): to Kafka first, so the pods that
-    // read it from the Secret (a container restarted at any moment) can log in with it; then
-    // to the Secret, with its fingerprint.
+    // A new sink's user is a new principal: a credential, ACL or quota already held under its
+    // name is someone else's (a PLAIN user of the brokers, a leftover), never taken over.
+    if recorded_login.is_none() && existing.is_none() && !external {
+        match principal_held(ctx, &names.kafka_user, !held.is_empty()).await {
+            Ok(None) => {}
+            Ok(Some(what)) => {
+                let message = format!(
+                    "Kafka principal User:{} exists with {what}, not created for this sink: nothing was written. \
+                     Rename the CassandraSink, or remove that principal",
+                    names.kafka_user
+                );
+                return Ok(Ok(DesiredCondition::not_ready(Reason::OwnershipConflict, message)));
+            }
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    // The credential is written once (see APPLIED_KAFKA): its fingerprint recorded in the
+    // sink's status first (what makes the Secret the operator's), then to Kafka, so the pods
+    // that read it from the Secret (a container restarted at any moment) can log in with it;
+    // then to the Secret, with its fingerprint.
     let fingerprint = credential_fingerprint(&names.kafka_user, password);
+    if recorded_login.as_deref() != Some(fingerprint.as_str()) {
+        let patch = serde_json::json!({"status": {"kafkaCredential": fingerprint}});
+        let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &namespace);
+        api.patch_status(&sink.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    status.kafka_credential = Some(fingerprint.clone());
     let applied = recorded(existing.as_ref(), APPLIED_KAFKA, &fingerprint);
     let kafka = async {
         // An external principal has the tenant's ACLs and quotas already (its reconcile's).

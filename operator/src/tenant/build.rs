@@ -38,10 +38,13 @@ pub fn labels(tenant: &str) -> BTreeMap<String, String> {
 /// namespace that existed before is labelled, never owned, so deleting the Tenant cannot
 /// delete someone else's namespace.
 pub fn namespace(v: &ValidatedTenant, owner: Option<OwnerReference>) -> Namespace {
+    let mut labels = labels(&v.name);
+    // Pod Security `restricted`, enforced by the API server on every pod of the namespace.
+    labels.extend(super::fence::POD_SECURITY.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Namespace {
         metadata: ObjectMeta {
             name: Some(v.namespace.clone()),
-            labels: Some(labels(&v.name)),
+            labels: Some(labels),
             owner_references: owner.map(|o| vec![o]),
             ..Default::default()
         },

@@ -143,14 +143,41 @@ pub async fn existing_elsewhere(
         if v.external_user.is_some() || v.adopt.kafka_user {
             return Ok(None);
         }
-        let exists = ctx.kafka.scram_users().await.map_err(kafka)?.contains(&v.kafka_user);
-        Ok(exists.then(|| format!("Kafka user {} exists (adopt with spec.adopt.kafkaUser: true)", v.kafka_user)))
+        // A principal is the same principal whatever mechanism logs it in (a SASL/PLAIN user
+        // of the brokers' JAAS config, a certificate's name): any credential, ACL or quota
+        // already held under its name is someone else's.
+        let principal = crate::external::kafka::user_principal(&v.kafka_user);
+        let (scram, acls, quotas) = futures::try_join!(
+            ctx.kafka.scram_users(),
+            ctx.kafka.describe_acls(&principal),
+            ctx.kafka.describe_user_quotas(&v.kafka_user)
+        )
+        .map_err(kafka)?;
+        let held: Vec<String> = [
+            scram.contains(&v.kafka_user).then(|| "a SCRAM credential".to_string()),
+            (!acls.is_empty()).then(|| format!("{} ACLs", acls.len())),
+            (!quotas.is_empty()).then(|| "client quotas".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Ok((!held.is_empty()).then(|| {
+            format!(
+                "Kafka principal {principal} exists with {} (adopt with spec.adopt.kafkaUser: true)",
+                held.join(" and ")
+            )
+        }))
     };
     let topics = async {
         if v.adopt.kafka_topics {
             return Ok(None);
         }
-        let topics = ctx.kafka.topics_with_prefix(&v.topic_prefix).await.map_err(kafka)?;
+        // Listed from the prefix up to its first '.' or '_' and compared as Kafka compares
+        // names: `water_data` takes `water.data` away too.
+        let stem = v.topic_prefix.split(['.', '_']).next().unwrap_or_default();
+        let collated = crate::tenant::validate::kafka_topic_collation(&v.topic_prefix);
+        let mut topics = ctx.kafka.topics_with_prefix(stem).await.map_err(kafka)?;
+        topics.retain(|t| crate::tenant::validate::kafka_topic_collation(t).starts_with(&collated));
         Ok(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"))
     };
     let groups = async {
@@ -161,10 +188,20 @@ pub async fn existing_elsewhere(
         Ok(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"))
     };
     let role = async {
-        if v.adopt.cassandra_role || ctx.cassandra.role(&v.cassandra_role).await.map_err(cassandra)?.is_none() {
+        if v.adopt.cassandra_role {
             return Ok(None);
         }
-        Ok(Some(format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", v.cassandra_role)))
+        // The role and the second login a rotation uses: both become the Tenant's.
+        let second = crate::tenant::rotation::second_login(&v.cassandra_role);
+        let (role, login) = futures::try_join!(ctx.cassandra.role(&v.cassandra_role), ctx.cassandra.role(&second))
+            .map_err(cassandra)?;
+        let found: Vec<&str> = [(role.is_some(), v.cassandra_role.as_str()), (login.is_some(), second.as_str())]
+            .into_iter()
+            .filter_map(|(exists, name)| exists.then_some(name))
+            .collect();
+        Ok((!found.is_empty()).then(|| {
+            format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", found.join(" and "))
+        }))
     };
     let keyspace = async {
         if v.adopt.keyspace || ctx.cassandra.keyspace_replication(&v.keyspace).await.map_err(cassandra)?.is_none() {

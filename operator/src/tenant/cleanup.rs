@@ -44,7 +44,14 @@ pub(super) async fn cleanup(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Ac
     };
     let namespace = Api::<Namespace>::all(ctx.client.clone()).get_opt(&v.namespace).await?;
     let secret = match &namespace {
-        Some(_) => Api::<Secret>::namespaced(ctx.client.clone(), &v.namespace).get_opt(CREDENTIALS_SECRET).await?,
+        // Forbidden: the namespace is going, its RoleBinding to the Secrets first (see
+        // `fence::secrets_role_binding`); a deletion never waits for it.
+        Some(_) => {
+            match Api::<Secret>::namespaced(ctx.client.clone(), &v.namespace).get_opt(CREDENTIALS_SECRET).await {
+                Err(kube::Error::Api(e)) if e.code == 403 => None,
+                other => other?,
+            }
+        }
         None => None,
     };
     let claimed =

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod claim;
 mod cleanup;
+pub mod fence;
 pub mod reconcile;
 mod retire;
 pub mod rotation;

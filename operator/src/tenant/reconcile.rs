@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -15,6 +17,7 @@ use kube::{Resource, ResourceExt};
 
 use super::build::{self, Passwords, Rollup};
 use super::claim;
+use super::fence;
 use super::retire::{previous_in_use, retire_previous};
 use super::rotation::{ROTATED_AT_ANNOTATION, ROTATION_ANNOTATION, Rotation, second_login, stamp};
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
@@ -23,8 +26,9 @@ use crate::api::conditions::DesiredCondition;
 use crate::api::tenant::{CredentialsStatus, TenantStatus};
 use crate::api::{CassandraSink, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
-    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, credential_fingerprint, error_policy,
-    finalized, object_key, readiness_changes, record_applied, recorded, spec_changes,
+    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, apply_unless_current,
+    credential_fingerprint, error_policy, finalized, object_key, readiness_changes, record_applied, recorded,
+    spec_changes,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::quotas::quota_changes;
@@ -118,6 +122,9 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         return refused(&ctx, &tenant, refusal).await;
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    if existing_ns.is_some() {
+        ensure_secrets_access(&ctx, &tenant, &v).await?;
+    }
     let existing_secret = if existing_ns.is_some() { secrets.get_opt(CREDENTIALS_SECRET).await? } else { None };
     let legacy = claim::provisioned_before_claims(&tenant, existing_ns.as_ref(), existing_secret.as_ref());
     if !claim::is_claimed(&tenant) && !legacy {
@@ -169,6 +176,10 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         ctx.event(tenant.as_ref(), false, "CredentialsRotated", note).await;
     }
     ensure_namespace(&ctx, &tenant, &v, existing_ns.as_ref()).await?;
+    if existing_ns.is_none() {
+        ensure_secrets_access(&ctx, &tenant, &v).await?;
+    }
+    ensure_fence(&ctx, &tenant, &v).await?;
     // Each password is written once (see APPLIED_KAFKA): first to Kafka and Cassandra, so a
     // login handed out in the Secret works the moment anyone reads it (a sink pod rolled by
     // then, a team's client); then to the Secret, and its fingerprint recorded on it.
@@ -432,7 +443,7 @@ async fn ensure_cassandra(
         }
         (write, cassandra.role(&second).await?.map(|_| second))
     };
-    let (add, remove) = grant_changes(&v.keyspace, &cassandra.permissions(&v.cassandra_role).await?);
+    let (add, remove) = grant_changes(&v.keyspace, v.schema_changes, &cassandra.permissions(&v.cassandra_role).await?);
     for permission in add {
         cassandra.grant(&v.cassandra_role, permission, &v.keyspace).await?;
     }
@@ -461,6 +472,85 @@ async fn ensure_namespace(
     if existing.is_none() {
         ctx.event(tenant, false, "NamespaceCreated", format!("created namespace {}", v.namespace)).await;
     }
+    Ok(())
+}
+
+/// The RoleBinding that lets the operator use the Secrets of the tenant namespace (and no
+/// other namespace's): written before the first Secret is read there. Only in the cluster (the
+/// chart sets who the operator is); an operator run with its own credentials needs none.
+async fn ensure_secrets_access(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<()> {
+    let Some(binding) = &ctx.config.secrets_binding else { return Ok(()) };
+    let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
+    let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    let desired = fence::secrets_role_binding(v, &owner, binding, &ctx.config.lease_namespace);
+    apply_unless_current(&bindings, fence::SECRETS_BINDING, bindings.get_opt(fence::SECRETS_BINDING).await?, desired)
+        .await?;
+    Ok(())
+}
+
+/// The namespace's ResourceQuota, LimitRange and NetworkPolicy ([`fence`]), written unless
+/// already as desired. A new quota is waited for until Kubernetes has counted the namespace
+/// (until then it refuses every object the quota covers), so the team's first Topic after
+/// Ready is not refused.
+async fn ensure_fence(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<()> {
+    let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
+    let quotas: Api<ResourceQuota> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    let limits: Api<LimitRange> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    let config = &ctx.config;
+    let policy = fence::network_policy(
+        v,
+        &owner,
+        config.kafka_client_bootstrap.split(','),
+        config.cassandra.contact_points.iter().map(String::as_str),
+        &config.lease_namespace,
+    );
+    let (quota, _, _) = futures::try_join!(
+        async {
+            apply_unless_current(
+                &quotas,
+                fence::QUOTA,
+                quotas.get_opt(fence::QUOTA).await?,
+                fence::resource_quota(v, &owner),
+            )
+            .await
+        },
+        async {
+            apply_unless_current(
+                &limits,
+                fence::LIMIT_RANGE,
+                limits.get_opt(fence::LIMIT_RANGE).await?,
+                fence::limit_range(v, &owner),
+            )
+            .await
+        },
+        async {
+            apply_unless_current(
+                &policies,
+                fence::NETWORK_POLICY,
+                policies.get_opt(fence::NETWORK_POLICY).await?,
+                policy,
+            )
+            .await
+        },
+    )?;
+    let counted = |q: &ResourceQuota| {
+        let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref());
+        let status = q.status.as_ref().and_then(|s| s.hard.as_ref());
+        hard.is_some_and(|h| status.is_some_and(|s| h.keys().all(|k| s.get(k) == h.get(k))))
+    };
+    let mut quota = quota;
+    for _ in 0..50 {
+        if counted(&quota) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match quotas.get_opt(fence::QUOTA).await? {
+            Some(q) => quota = q,
+            None => return Ok(()),
+        }
+    }
+    tracing::warn!(namespace = %v.namespace, "ResourceQuota {} not counted by Kubernetes after 10 s: is the controller-manager running?", fence::QUOTA);
     Ok(())
 }
 

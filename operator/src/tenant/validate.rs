@@ -45,6 +45,8 @@ pub struct ValidatedTenant {
     pub keyspace: String,
     pub cassandra_role: String,
     pub replication: CassandraReplication,
+    /// The role may change the keyspace's schema (`spec.cassandra.schemaChanges`).
+    pub schema_changes: bool,
     pub limits: TenantLimits,
     pub allowed_configs: Vec<String>,
     /// Client quotas of the Kafka user, by Kafka's key names; empty: none.
@@ -146,6 +148,7 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
         cassandra_role: keyspace.clone(),
         keyspace,
         replication: spec.cassandra.replication.clone(),
+        schema_changes: spec.cassandra.schema_changes,
         limits,
         allowed_configs,
         quotas: quotas(spec.kafka.quotas.as_ref()),
@@ -179,18 +182,41 @@ pub fn overlap(mine: &ValidatedTenant, other: &ValidatedTenant) -> Option<String
             mine.keyspace
         ));
     }
+    // Topic names are compared as Kafka compares them: it refuses a topic whose name differs
+    // from an existing one only by '.' against '_' (their metric names would collide), so
+    // `water_` takes `water.`'s names away as surely as `water.` itself.
+    let (mine_topics, other_topics) =
+        (kafka_topic_collation(&mine.topic_prefix), kafka_topic_collation(&other.topic_prefix));
     let prefixes = [
-        ("topicPrefix", &mine.topic_prefix, &other.topic_prefix),
-        ("groupPrefix", &mine.group_prefix, &other.group_prefix),
-        ("transactionalIdPrefix", &mine.transactional_id_prefix, &other.transactional_id_prefix),
+        ("topicPrefix", &mine.topic_prefix, &other.topic_prefix, &mine_topics, &other_topics),
+        ("groupPrefix", &mine.group_prefix, &other.group_prefix, &mine.group_prefix, &other.group_prefix),
+        (
+            "transactionalIdPrefix",
+            &mine.transactional_id_prefix,
+            &other.transactional_id_prefix,
+            &mine.transactional_id_prefix,
+            &other.transactional_id_prefix,
+        ),
     ];
-    prefixes.into_iter().find(|(_, a, b)| a.starts_with(b.as_str()) || b.starts_with(a.as_str())).map(|(field, a, b)| {
-        format!(
-            "Kafka {field} {a:?} overlaps Tenant {holder}'s {b:?} (one is a prefix of the other, so each would reach \
-             the other's names): set spec.kafka.{field} to a prefix that neither starts nor is started by another \
-             Tenant's"
-        )
-    })
+    prefixes.into_iter().find(|(_, _, _, a, b)| a.starts_with(b.as_str()) || b.starts_with(a.as_str())).map(
+        |(field, a, b, _, _)| {
+            let how = if field == "topicPrefix" && !(a.starts_with(b.as_str()) || b.starts_with(a.as_str())) {
+                "Kafka treats '.' and '_' in topic names as the same, so one is a prefix of the other"
+            } else {
+                "one is a prefix of the other"
+            };
+            format!(
+                "Kafka {field} {a:?} overlaps Tenant {holder}'s {b:?} ({how}, so each would reach the other's names): \
+                 set spec.kafka.{field} to a prefix that neither starts nor is started by another Tenant's"
+            )
+        },
+    )
+}
+
+/// A topic name as Kafka compares names for collisions (`Topic.hasCollision`): '.' and '_'
+/// are the same character.
+pub fn kafka_topic_collation(name: &str) -> String {
+    name.replace('.', "_")
 }
 
 /// A Kafka prefix a tenant may hold: not empty, Kafka's name characters, and not starting
@@ -313,5 +339,11 @@ mod tests {
         assert!(keyspace.contains("keyspace and role water belong to Tenant water"), "{keyspace}");
         let ns = overlap(&with("evil2", |s| s.namespace = Some("water".into())), &water).unwrap();
         assert!(ns.contains("namespace water belongs to Tenant water"), "{ns}");
+        // Kafka refuses `water.data` once `water_data` exists: the prefixes collide.
+        let underscore = overlap(&with("evil3", |s| s.kafka.topic_prefix = Some("water_".into())), &water).unwrap();
+        assert!(underscore.contains("topicPrefix \"water_\" overlaps Tenant water's \"water.\""), "{underscore}");
+        assert!(underscore.contains("'.' and '_'"), "{underscore}");
+        // Groups and transactional ids do not collide that way.
+        assert_eq!(overlap(&with("evil4", |s| s.kafka.group_prefix = Some("water_".into())), &water), None);
     }
 }

@@ -202,6 +202,25 @@ impl FakeApi {
                 } else {
                     object["metadata"]["resourceVersion"] = json!(state.version.to_string());
                 }
+                // Server-side apply names its field manager in managedFields, as the API server does.
+                if apply && !subresource {
+                    let manager = parts
+                        .uri
+                        .query()
+                        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("fieldManager=")))
+                        .unwrap_or_default()
+                        .to_string();
+                    let entries = object["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+                    if !entries.iter().any(|e| e["manager"] == json!(manager)) {
+                        let mut entries = entries;
+                        entries.push(json!({"manager": manager, "operation": "Apply"}));
+                        object["metadata"]["managedFields"] = json!(entries);
+                    }
+                }
+                // The controller-manager counts a quota at once: its status holds what it enforces.
+                if object_path.contains("/resourcequotas/") && !subresource {
+                    object["status"] = json!({"hard": object.pointer("/spec/hard").cloned()});
+                }
                 state.objects.insert(object_path, object.clone());
                 respond(StatusCode::OK, object)
             }

@@ -448,17 +448,10 @@ async fn a_sink_gets_its_own_user_acls_dead_letter_topic_and_deployment_and_a_re
     s.reconcile_sink(&path).await.expect("second reconcile");
     let api = s.api.take_writes();
     assert_eq!((s.kafka.take_writes(), s.cassandra.take_writes()), (vec![], vec![]), "no Kafka or Cassandra write");
-    // The rendered config and the Deployment are applied again on every reconcile: that is
-    // the drift correction (an unchanged server-side apply is a no-op in the API server).
-    // Nothing else is written, the status included.
+    // The rendered config and the Deployment are as the operator applied them last (its
+    // fingerprint, no other field manager): nothing is written, the status included.
     let paths: Vec<&str> = api.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "/api/v1/namespaces/water/configmaps/tributary-sink-readings",
-            "/apis/apps/v1/namespaces/water/deployments/tributary-sink-readings"
-        ]
-    );
+    assert_eq!(paths, Vec::<&str>::new());
     assert!(api.iter().all(|r| r.patch_type.as_deref() == Some("apply-patch+yaml")));
 }
 
@@ -542,11 +535,23 @@ async fn a_new_sink_from_latest_sets_its_group_before_the_first_pod_and_never_re
     assert!(s.kafka.take_writes().contains(&"OffsetCommit(water.sink.readings, Latest)".to_string()));
     assert_eq!(s.api.get(&path).unwrap().pointer("/status/replay/id"), Some(&json!("startFrom")));
 
-    // The same sink re-created (no Deployment, no status) finds its group's offsets: kept.
+    // The same sink re-created (no Deployment, no Secret, no status) finds its group's
+    // offsets: kept. (The garbage collector deletes what the first one owned.)
     s.api.put(&path, sink);
     let deployment = namespaced("water", "deployments", "tributary-sink-readings");
     s.api.take_requests();
     let client = s.api.client();
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "water")
+        .delete("tributary-sink-readings", &Default::default())
+        .await
+        .expect("delete the first sink's Secret");
+    {
+        // And the first sink's cleanup removed its Kafka user with its ACLs and quotas.
+        let mut kafka = s.kafka.state.lock().unwrap();
+        kafka.users.remove("water.sink.readings");
+        kafka.acls.retain(|a| a.principal != "User:water.sink.readings");
+        kafka.quotas.remove("water.sink.readings");
+    }
     kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client, "water")
         .delete("tributary-sink-readings", &Default::default())
         .await
@@ -660,4 +665,94 @@ async fn a_consumer_group_still_in_use_is_left_behind_and_named_and_the_users_go
     let note = note.expect("a LeftBehind event");
     assert!(note.contains("Kafka consumer groups under water. (") && note.contains("water.team-app"), "{note}");
     assert!(note.contains("kafka-consumer-groups.sh --delete"), "the note says what to do: {note}");
+}
+
+#[tokio::test]
+async fn a_deleted_topic_retries_a_kafka_that_does_not_answer_then_gives_up_after_the_bound() {
+    let s = Scenario::new();
+    s.provisioned_water().await;
+    let path = namespaced("water", "topics", "data");
+    s.api.put(
+        &path,
+        topic("water", "data", json!({"partitions": 3, "replicationFactor": 3, "deletionPolicy": "Delete"})),
+    );
+    s.reconcile_topic("water", "data").await.expect("created");
+    let mark_deleted = |ago: i64| {
+        let mut stored = s.api.get(&path).unwrap();
+        let at = k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(ago);
+        stored["metadata"]["deletionTimestamp"] = json!(at.to_string());
+        s.api.put(&path, stored);
+    };
+    s.kafka.set_down(true);
+    mark_deleted(5);
+    assert!(s.reconcile_topic("water", "data").await.is_err(), "within the bound: retried, the finalizer kept");
+    let finalizers = |s: &Scenario| s.api.get(&path).and_then(|t| t.pointer("/metadata/finalizers").cloned());
+    assert_eq!(finalizers(&s), Some(json!([crate::topic::reconcile::FINALIZER])));
+    mark_deleted(crate::topic::reconcile::CLEANUP_BOUND.as_secs() as i64 + 1);
+    s.reconcile_topic("water", "data").await.expect("past the bound: released");
+    let left = finalizers(&s);
+    assert!(left.as_ref().is_none_or(|f| *f == json!([])), "the finalizer is released: {left:?}");
+    assert!(s.kafka.state.lock().unwrap().topics.contains_key("water.data"), "the topic was left behind");
+}
+
+#[tokio::test]
+async fn a_secret_planted_under_a_sinks_secret_name_is_never_adopted_and_nothing_is_written() {
+    let s = Scenario::new();
+    let path = s.water_sink(Some(readings_table(Some("int")))).await;
+    // The team's Secret, made before the sink was reconciled, even naming the sink as owner.
+    let sink_uid = s.api.get(&path).unwrap()["metadata"]["uid"].clone();
+    let planted = "cGxhbnRlZA=="; // "planted"
+    s.api.put(
+        &namespaced("water", "secrets", "tributary-sink-readings"),
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "tributary-sink-readings", "namespace": "water",
+                            "ownerReferences": [{"apiVersion": "tributary.dev/v1alpha1", "kind": "CassandraSink",
+                                                 "name": "readings", "uid": sink_uid, "controller": true}],
+                            "managedFields": [{"manager": "kubectl-create", "operation": "Update"}]},
+               "data": {"kafka.password": planted}}),
+    );
+    s.writes();
+    s.reconcile_sink(&path).await.expect("reconcile");
+    let (status, reason, message) = s.condition(&path, "Ready");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "OwnershipConflict"), "{message}");
+    assert!(
+        message.contains("Secret water/tributary-sink-readings") && message.contains("kubectl-create"),
+        "{message}"
+    );
+    let (api, kafka, _) = s.writes();
+    assert!(kafka.is_empty(), "no Kafka user is made with the planted password: {kafka:?}");
+    assert!(api.iter().all(|w| !w.contains("/secrets/")), "the planted Secret is not written over: {api:?}");
+    let kept = s.api.get(&namespaced("water", "secrets", "tributary-sink-readings")).unwrap();
+    assert_eq!(kept["data"]["kafka.password"], planted);
+}
+
+#[tokio::test]
+async fn a_tenant_whose_principal_holds_acls_or_quotas_already_is_refused_before_any_write() {
+    for (what, says) in [("acl", "1 ACLs"), ("quota", "client quotas")] {
+        let s = Scenario::new();
+        {
+            let mut kafka = s.kafka.state.lock().unwrap();
+            match what {
+                "acl" => {
+                    kafka.acls.insert(crate::external::kafka::AclBinding::allow(
+                        "User:water",
+                        crate::external::kafka::ResourceType::Topic,
+                        crate::external::kafka::PatternType::Literal,
+                        "legacy",
+                        crate::external::kafka::AclOperation::Read,
+                    ));
+                }
+                _ => {
+                    kafka.quotas.insert("water".into(), [("producer_byte_rate".to_string(), 1024.0)].into());
+                }
+            }
+        }
+        s.api.put(&tenant_path("water"), tenant("water", water_spec()));
+        s.reconcile_tenant("water").await.expect("reconcile");
+        let (status, reason, message) = s.condition(&tenant_path("water"), "Ready");
+        assert_eq!((status.as_str(), reason.as_str()), ("False", "OwnershipConflict"), "{message}");
+        assert!(message.contains("Kafka principal User:water exists with") && message.contains(says), "{message}");
+        let (_, kafka, cassandra) = s.writes();
+        assert_eq!((kafka, cassandra), (vec![], vec![]), "nothing written for {what}");
+    }
 }

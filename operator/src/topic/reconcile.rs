@@ -147,6 +147,16 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
 /// default) they stay and only the object goes. A topic the operator never managed (a
 /// conflict, a refusal) is never touched. The name comes from the spec and the tenant's
 /// prefix, never from the status (whoever may write status could name another's topic).
+/// How long a deleted Topic's cleanup retries a Kafka that does not answer.
+pub const CLEANUP_BOUND: Duration = Duration::from_secs(120);
+
+/// Whether the object has been being deleted for longer than [`CLEANUP_BOUND`].
+fn past_cleanup_bound(topic: &Topic) -> bool {
+    let Some(since) = topic.metadata.deletion_timestamp.as_ref() else { return false };
+    let elapsed = k8s_openapi::jiff::Timestamp::now().duration_since(since.0);
+    elapsed.as_secs() >= CLEANUP_BOUND.as_secs() as i64
+}
+
 async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Action> {
     if topic.status.as_ref().and_then(|s| s.kafka_name.as_ref()).is_none() {
         return Ok(Action::await_change());
@@ -168,8 +178,19 @@ async fn cleanup(topic: Arc<Topic>, ctx: &Context, namespace: &str) -> Result<Ac
                 let note = format!("deleted Kafka topic {name} and its records (deletionPolicy Delete)");
                 ctx.event(topic.as_ref(), false, "Deleted", note).await;
             }
-            // Brokers unreachable: keep the finalizer and retry, so the topic is not orphaned.
-            Err(e) if e.transient => return Err(Error::Kafka(format!("{e}; will retry deleting {name}"))),
+            // Brokers unreachable: keep the finalizer and retry, so the topic is not orphaned,
+            // within a bound: past it the deletion goes on (a namespace deletion never wedges)
+            // and the event says what was left behind.
+            Err(e) if e.transient && !past_cleanup_bound(topic.as_ref()) => {
+                return Err(Error::Kafka(format!("{e}; will retry deleting {name}")));
+            }
+            Err(e) if e.transient => {
+                let note = format!(
+                    "gave up deleting Kafka topic {name} after {} s ({e}); it is left for the platform admin",
+                    CLEANUP_BOUND.as_secs()
+                );
+                ctx.event(topic.as_ref(), true, "LeftBehind", note).await;
+            }
             Err(e) => {
                 let note = format!("could not delete Kafka topic {name} ({e}); it is left for the platform admin");
                 ctx.event(topic.as_ref(), true, "LeftBehind", note).await;

@@ -89,24 +89,92 @@ pub fn beyond_limits(tenant: &ValidatedTenant, used: &Siblings, partitions: i32,
 pub const DEFAULT_MAX_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 pub const DEFAULT_MAX_MESSAGE_BYTES: i64 = 8 * 1024 * 1024;
 
-/// `retention.ms` and `max.message.bytes` within the Tenant's bounds. A value that is no
-/// number is left to Kafka, which refuses it (`KafkaRejected`).
+/// One bound of the defaults: key, smallest, largest, and why it exists (for the message).
+pub struct DefaultBound {
+    pub key: &'static str,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub why: &'static str,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The bounds of the topic configs the default policy allows, where a value harms the
+/// shared brokers rather than the tenant alone (README, "Topic config bounds"). The compaction
+/// lag and tombstone retention are bounded by the tenant's retention bound instead (`max:
+/// None` here): beyond it, a compacted topic keeps every record, as infinite retention would.
+/// A Tenant's `spec.kafka.limits.configBounds` replaces a row.
+pub const DEFAULT_CONFIG_BOUNDS: &[DefaultBound] = &[
+    DefaultBound {
+        key: "segment.ms",
+        min: Some(HOUR_MS),
+        max: None,
+        why: "every segment is a set of files and open handles on each broker holding a replica",
+    },
+    DefaultBound {
+        key: "segment.bytes",
+        min: Some(16 * 1024 * 1024),
+        max: None,
+        why: "every segment is a set of files and open handles on each broker holding a replica",
+    },
+    DefaultBound {
+        key: "max.compaction.lag.ms",
+        min: Some(HOUR_MS),
+        max: None,
+        why: "a short lag makes the brokers' log cleaner compact the partitions over and over",
+    },
+    DefaultBound {
+        key: "min.compaction.lag.ms",
+        min: None,
+        max: None,
+        why: "records younger than the lag are never compacted away",
+    },
+    DefaultBound { key: "delete.retention.ms", min: None, max: None, why: "tombstones are kept this long" },
+];
+
+/// The bound of `key` for `tenant`: its own `configBounds` entry, else the default row (the
+/// compaction lag and tombstone retention at the tenant's retention bound).
+fn bound_of(tenant: &ValidatedTenant, row: &DefaultBound, max_retention: i64) -> (Option<i64>, Option<i64>) {
+    if let Some(own) = tenant.limits.config_bounds.iter().find(|b| b.key == row.key) {
+        return (own.min, own.max);
+    }
+    let retention_bounded = matches!(row.key, "min.compaction.lag.ms" | "delete.retention.ms");
+    let max = if retention_bounded && max_retention != -1 { Some(max_retention) } else { row.max };
+    (row.min, max)
+}
+
+/// The config values within the Tenant's bounds. A value that is no number is left to Kafka,
+/// which refuses it (`KafkaRejected`).
 fn config_beyond_bounds(tenant: &ValidatedTenant, config: &BTreeMap<String, String>) -> Option<Refusal> {
     let limits = &tenant.limits;
     let number = |key: &str| config.get(key).and_then(|v| v.trim().parse::<i64>().ok());
     let max_retention = limits.max_retention_ms.unwrap_or(DEFAULT_MAX_RETENTION_MS);
+    let infinite = |what: String, change: &str| {
+        Some(refuse(
+            Reason::GuardrailViolated,
+            format!(
+                "{what} is beyond Tenant {}'s bound of {max_retention} ms (infinite retention needs \
+                 spec.kafka.limits.maxRetentionMs: -1): {change} or raise the Tenant's maxRetentionMs",
+                tenant.name
+            ),
+        ))
+    };
     if let Some(retention) = number("retention.ms")
         && max_retention != -1
         && (retention == -1 || retention > max_retention)
     {
-        return Some(refuse(
-            Reason::GuardrailViolated,
-            format!(
-                "retention.ms {retention} is beyond Tenant {}'s bound of {max_retention} ms (-1, infinite, needs \
-                 spec.kafka.limits.maxRetentionMs: -1): lower config retention.ms or raise the Tenant's maxRetentionMs",
-                tenant.name
-            ),
-        ));
+        return infinite(format!("retention.ms {retention}"), "lower config retention.ms");
+    }
+    // Compaction alone keeps the newest record of every key for ever: with unique keys, all.
+    if let Some(policy) = config.get("cleanup.policy")
+        && max_retention != -1
+        && policy.split(',').any(|p| p.trim() == "compact")
+        && !policy.split(',').any(|p| p.trim() == "delete")
+    {
+        return infinite(
+            format!("cleanup.policy {policy:?} keeps the newest record of every key for ever, which"),
+            "use \"compact,delete\" (compaction within retention.ms)",
+        );
     }
     let max_bytes = limits.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
     if let Some(bytes) = number("max.message.bytes")
@@ -118,6 +186,24 @@ fn config_beyond_bounds(tenant: &ValidatedTenant, config: &BTreeMap<String, Stri
                 "max.message.bytes {bytes} is beyond Tenant {}'s bound of {max_bytes}: lower config max.message.bytes \
                  or raise the Tenant's spec.kafka.limits.maxMessageBytes",
                 tenant.name
+            ),
+        ));
+    }
+    for row in DEFAULT_CONFIG_BOUNDS {
+        let Some(value) = number(row.key) else { continue };
+        let (min, max) = bound_of(tenant, row, max_retention);
+        let (beyond, bound) = match (min, max) {
+            (Some(min), _) if value < min => ("below", format!("at least {min}")),
+            // -1 is Kafka's "no limit" for these keys.
+            (_, Some(max)) if value > max || value < 0 => ("beyond", format!("at most {max}")),
+            _ => continue,
+        };
+        return Some(refuse(
+            Reason::GuardrailViolated,
+            format!(
+                "{} {value} is {beyond} Tenant {}'s bound ({bound}: {}): change config {} or ask the platform admin \
+                 to set spec.kafka.limits.configBounds for {}",
+                row.key, tenant.name, row.why, row.key, row.key
             ),
         ));
     }
@@ -271,6 +357,39 @@ mod tests {
         });
         assert!(validate(&topic("a", 3, 3, &[("retention.ms", "-1")]), &generous, &NONE).is_ok());
         assert!(validate(&topic("a", 3, 3, &[("max.message.bytes", "1000000000")]), &generous, &NONE).is_ok());
+        assert!(validate(&topic("a", 3, 3, &[("cleanup.policy", "compact")]), &generous, &NONE).is_ok());
+    }
+
+    #[test]
+    fn configs_that_load_the_shared_brokers_are_bounded_and_only_the_tenant_widens_them() {
+        let t = tenant(|_| {});
+        for (key, value, says) in [
+            ("segment.ms", "1", "segment.ms 1 is below Tenant water's bound (at least 3600000"),
+            ("segment.bytes", "1024", "segment.bytes 1024 is below"),
+            ("max.compaction.lag.ms", "1", "max.compaction.lag.ms 1 is below"),
+            ("min.compaction.lag.ms", "9223372036854775807", "min.compaction.lag.ms 9223372036854775807 is beyond"),
+            ("delete.retention.ms", "9223372036854775807", "delete.retention.ms 9223372036854775807 is beyond"),
+            ("cleanup.policy", "compact", "cleanup.policy \"compact\" keeps the newest record of every key for ever"),
+        ] {
+            let err = validate(&topic("a", 3, 3, &[(key, value)]), &t, &NONE).unwrap_err();
+            assert_eq!(err.reason, Reason::GuardrailViolated, "{key}");
+            assert!(err.message.contains(says), "{key}: {}", err.message);
+        }
+        for (key, value) in [
+            ("segment.ms", "3600000"),
+            ("segment.bytes", "1073741824"),
+            ("cleanup.policy", "compact,delete"),
+            ("min.compaction.lag.ms", "86400000"),
+            ("max.compaction.lag.ms", "604800000"),
+        ] {
+            assert!(validate(&topic("a", 3, 3, &[(key, value)]), &t, &NONE).is_ok(), "{key}: {value}");
+        }
+        let widened = tenant(|s| {
+            s.kafka.limits.config_bounds =
+                vec![crate::api::tenant::ConfigBound { key: "segment.ms".into(), min: Some(60_000), max: None }]
+        });
+        assert!(validate(&topic("a", 3, 3, &[("segment.ms", "600000")]), &widened, &NONE).is_ok());
+        assert!(validate(&topic("a", 3, 3, &[("segment.ms", "1000")]), &widened, &NONE).is_err());
     }
 
     #[test]

@@ -212,7 +212,7 @@ const TOPICS_PER_TENANT: usize = 10;
 /// without Kubernetes. Each sample is one tenant's seconds from the common start.
 async fn raw_onboarding(args: &Args) {
     use std::sync::Arc;
-    use tributary::external::cassandra::{CassandraAdmin, ScyllaAdmin, TENANT_PERMISSIONS};
+    use tributary::external::cassandra::{CassandraAdmin, DATA_PERMISSIONS, ScyllaAdmin};
     use tributary::external::kafka::{KafkaSecurity, RdKafkaAdmin, ScramMechanism};
     use tributary::tenant::build::desired_acls;
 
@@ -242,7 +242,7 @@ async fn raw_onboarding(args: &Args) {
             let cassandra_side = async {
                 cassandra.put_keyspace(&v.keyspace, &v.replication, false).await?;
                 cassandra.put_role(&v.cassandra_role, password, false).await?;
-                for permission in TENANT_PERMISSIONS {
+                for permission in DATA_PERMISSIONS {
                     cassandra.grant(&v.cassandra_role, permission, &v.keyspace).await?;
                 }
                 Ok::<_, tributary::external::cassandra::CassandraCallError>(())
