@@ -67,6 +67,10 @@ pub struct Config {
     /// by the chart): its Secret rights end at the namespaces it manages. Unset (an operator
     /// run outside the cluster, with its own credentials): no RoleBinding is written.
     pub secrets_binding: Option<SecretsBinding>,
+    /// The quotas of a Tenant whose spec sets none (`TRIBUTARY_DEFAULT_QUOTAS`, e.g.
+    /// `producerByteRate=10485760,consumerByteRate=20971520,requestPercentage=100`; the chart
+    /// sets one), by Kafka's names. Empty: such tenants are unthrottled.
+    pub default_quotas: crate::external::kafka::quotas::Quotas,
 }
 
 /// Who the operator is in the cluster, for the RoleBinding of each tenant namespace.
@@ -152,6 +156,7 @@ impl Config {
             resync,
             sink_report,
             sink_image: parsed("TRIBUTARY_SINK_IMAGE", DEFAULT_SINK_IMAGE, "name an image")?,
+            default_quotas: default_quotas(lookup("TRIBUTARY_DEFAULT_QUOTAS").as_deref().unwrap_or_default())?,
             secrets_binding: match (lookup("TRIBUTARY_SECRETS_ROLE"), lookup("TRIBUTARY_SERVICE_ACCOUNT")) {
                 (Some(cluster_role), Some(service_account))
                     if !cluster_role.is_empty() && !service_account.is_empty() =>
@@ -162,6 +167,26 @@ impl Config {
             },
         })
     }
+}
+
+/// `producerByteRate=…,consumerByteRate=…,requestPercentage=…` (any of them) under Kafka's names.
+fn default_quotas(text: &str) -> Result<crate::external::kafka::quotas::Quotas, ConfigError> {
+    use crate::external::kafka::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE};
+    const HINT: &str = "use e.g. producerByteRate=10485760,consumerByteRate=20971520,requestPercentage=100";
+    let error = |problem: String| ConfigError { name: "TRIBUTARY_DEFAULT_QUOTAS", problem, hint: HINT };
+    let mut quotas = crate::external::kafka::quotas::Quotas::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (key, value) = entry.split_once('=').ok_or_else(|| error(format!("has {entry:?} without '='")))?;
+        let kafka_key = match key.trim() {
+            "producerByteRate" => PRODUCER_BYTE_RATE,
+            "consumerByteRate" => CONSUMER_BYTE_RATE,
+            "requestPercentage" => REQUEST_PERCENTAGE,
+            other => return Err(error(format!("names {other:?}"))),
+        };
+        let value: f64 = value.trim().parse().ok().filter(|v: &f64| *v > 0.0).ok_or_else(|| error(format!("has {entry:?}")))?;
+        quotas.insert(kafka_key.to_string(), value);
+    }
+    Ok(quotas)
 }
 
 #[cfg(test)]
@@ -194,6 +219,20 @@ mod tests {
         assert_eq!(config.sink_report, Duration::from_secs(30));
         assert_eq!(config.lease_namespace, "tributary-system");
         assert!(!format!("{config:?}").contains("admin-secret"), "no password in debug output");
+        assert!(config.default_quotas.is_empty(), "no default quota unless one is set");
+    }
+
+    #[test]
+    fn default_quotas_are_read_under_kafkas_names_and_a_bad_one_is_named() {
+        let mut with = BASE.to_vec();
+        with.push(("TRIBUTARY_DEFAULT_QUOTAS", "producerByteRate=1048576, requestPercentage=100"));
+        let config = Config::from_lookup(env(&with)).unwrap();
+        assert_eq!(config.default_quotas["producer_byte_rate"], 1_048_576.0);
+        assert_eq!(config.default_quotas["request_percentage"], 100.0);
+        let mut bad = BASE.to_vec();
+        bad.push(("TRIBUTARY_DEFAULT_QUOTAS", "bandwidth=1"));
+        let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("TRIBUTARY_DEFAULT_QUOTAS names \"bandwidth\""), "{err}");
     }
 
     #[test]

@@ -204,6 +204,7 @@ pub mod operator;
 pub mod pipeline;
 pub mod release;
 pub mod sink;
+pub mod team;
 
 /// `kubectl wait --for=condition=Ready` (3 min) on `objects` (kubectl arguments); failing,
 /// says why with each object's Ready message.

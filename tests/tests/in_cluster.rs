@@ -77,23 +77,29 @@ async fn the_chart_runs_the_operator_and_the_sinks_as_pods_on_the_node() {
     assert_eq!(replicas.len(), 2, "values-local.yaml runs two replicas");
     // The chart's ServiceAccount is restricted: what follows proves its rules suffice.
     let account = format!("system:serviceaccount:{}:{}-tributary", release.namespace, release.name);
-    let can = |verb: &str, what: &str| {
+    let can_in = |verb: &str, what: &str, namespace: &str| {
         let out = std::process::Command::new("kubectl")
-            .args(["auth", "can-i", verb, what, "--as", &account])
+            .args(["auth", "can-i", verb, what, "--as", &account, "-n", namespace])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
+    let can = |verb: &str, what: &str| can_in(verb, what, "default");
     assert_eq!(can("patch", "tenants.tributary.dev"), "yes");
     assert_eq!(can("create", "pods"), "no");
     assert_eq!(can("delete", "namespaces"), "no");
-    assert_eq!(can("get", "secrets"), "yes");
-    assert_eq!(can("list", "secrets"), "no", "only Secrets it names, never a listing of all");
+    assert_eq!(can("get", "secrets"), "no", "no Secret outside the namespaces it manages");
+    assert_eq!(can_in("get", "secrets", "kube-system"), "no");
+    assert_eq!(can_in("get", "secrets", &release.namespace), "yes", "its own namespace's");
     assert_eq!(can("list", "pods"), "yes", "the sink pods, to read their reports");
+    assert_eq!(can("bind", "clusterroles/cluster-admin"), "no", "it may bind the Secrets role only");
 
     // The water example under a fresh tenant name: everything READY True in `kubectl get`.
     let tenant = unique("ic-water");
     apply_water_example_ready(&tenant);
+    // Its Secret rights in the tenant namespace come from the RoleBinding it wrote there.
+    assert_eq!(can_in("get", "secrets", &tenant), "yes");
+    assert_eq!(can_in("list", "secrets", &tenant), "no", "only Secrets it names, never a listing of all");
     // The Tenant rolls its children up: Ready again once it has seen them ready.
     kubectl(&["wait", "--for=condition=Ready", "--timeout=180s", &format!("tenant/{tenant}")]);
     assert_eq!(ready_column(&["tenant", &tenant]), "True");

@@ -127,7 +127,7 @@ async fn managed_kafka_an_operator_without_super_user_and_a_tenant_with_an_exter
     assert!(users.contains(&tenant) && users.contains(&sink_user), "{users:?}");
     let quotas = QuotaClient::new(kafka_admin_settings(), Duration::from_secs(10));
     let quota = quotas.describe_user(&tenant).await.unwrap();
-    assert_eq!(quota.get("producer_byte_rate"), Some(&1_048_576.0), "{quota:?}");
+    assert_eq!(quota.get("producer_byte_rate"), Some(&524_288.0), "half of the tenant's quota: {quota:?}");
     tenants.delete(&tenant, &Default::default()).await.unwrap();
     wait_until("the Tenant's users and ACLs removed", WAIT, || async {
         let users = scram_users().await;

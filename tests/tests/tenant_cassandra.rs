@@ -118,6 +118,15 @@ async fn a_tenant_that_asks_for_schema_changes_may_create_and_alter_its_tables()
         .await
         .expect("schema changes were asked for");
     session.query_unpaged(format!("ALTER TABLE {keyspace}.events ADD note text"), &[]).await.unwrap();
+    // Even with schema rights, the node's guardrails keep table options that load the node
+    // every tenant shares out of reach (stack/config/cassandra/cassandra.yaml).
+    for option in ["gc_grace_seconds = 0", "memtable_flush_period_in_ms = 1"] {
+        let err = session
+            .query_unpaged(format!("ALTER TABLE {keyspace}.events WITH {option}"), &[])
+            .await
+            .expect_err("a disallowed table property");
+        assert!(err.to_string().contains("not allowed"), "{option}: {err}");
+    }
     session.query_unpaged(format!("INSERT INTO {keyspace}.events (id, v) VALUES ('a', 1)"), &[]).await.unwrap();
 }
 

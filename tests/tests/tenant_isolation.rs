@@ -154,6 +154,8 @@ async fn claims_on_another_tenants_keyspace_prefixes_or_namespace_are_refused_an
         ("ik", format!("  cassandra:\n    keyspace: {keyspace}\n"), "keyspace and role"),
         ("ip", format!("  kafka:\n    topicPrefix: \"{water}\"\n"), "topicPrefix"),
         ("ip2", format!("  kafka:\n    topicPrefix: \"{water}.data\"\n"), "topicPrefix"),
+        // Kafka treats '.' and '_' in topic names alike: `<water>_data` would take `<water>.data`.
+        ("iu", format!("  kafka:\n    topicPrefix: \"{water}_\"\n"), "topicPrefix"),
         ("ig", format!("  kafka:\n    groupPrefix: \"{water}.sink\"\n"), "groupPrefix"),
         ("it", format!("  kafka:\n    transactionalIdPrefix: \"{water}\"\n"), "transactionalIdPrefix"),
         ("in", format!("  namespace: {water}\n"), "namespace"),
@@ -205,7 +207,7 @@ async fn an_existing_kafka_user_or_cassandra_role_is_not_taken_over_unless_the_s
     kubectl_apply(&tenant_yaml(&billing, "  deletionPolicy: Delete\n"));
     let _billing_cleanup = TenantCleanup::new(&billing);
     let message = wait_ready(&tenants().await, &billing, "False", "OwnershipConflict").await;
-    assert!(message.contains(&format!("Kafka user {billing} exists")), "{message}");
+    assert!(message.contains(&format!("Kafka principal User:{billing} exists with a SCRAM credential")), "{message}");
     assert!(message.contains("spec.adopt.kafkaUser: true"), "{message}");
     assert!(!namespace_exists(&billing).await, "nothing written, not even the namespace");
     kafka_login(&billing, "billing-own-password").await.expect("the existing user's password is unchanged");
@@ -375,7 +377,10 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
         let tenant = unique(&policy.to_lowercase()[..3]);
         kubectl_apply(&tenant_yaml(
             &tenant,
-            &format!("  deletionPolicy: {policy}\n  kafka:\n    quotas:\n      producerByteRate: 1048576\n"),
+            &format!(
+                "  deletionPolicy: {policy}\n  kafka:\n    quotas:\n      producerByteRate: 1048576\n    limits:\n      \
+                 maxSinks: 4\n"
+            ),
         ));
         let _tenant_cleanup = TenantCleanup::new(&tenant);
         wait_ready(&tenants().await, &tenant, "True", "Provisioned").await;
@@ -389,7 +394,9 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
         wait_ready(&topic_api, "keep", "True", "Provisioned").await;
         let sink_user = format!("{tenant}.sink.rows");
         let sink_pw = sink_password(&tenant, "rows").await;
-        wait_until("the sink user to log in with its ACLs and the tenant's quotas", WAIT, || async {
+        // The sink user's share: half the tenant's quota over its 4 possible sinks, so the
+        // tenant's principals together never pass the tenant's quota.
+        wait_until("the sink user to log in with its ACLs and its share of the tenant's quotas", WAIT, || async {
             kafka_login(&sink_user, &sink_pw).await?;
             let quotas = tributary::external::kafka::quotas::QuotaClient::new(
                 tributary_tests::kafka_admin_settings(),
@@ -397,7 +404,7 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
             );
             let q = quotas.describe_user(&sink_user).await.map_err(|e| e.to_string())?;
             if acls_of(&format!("User:{sink_user}")).await.is_empty()
-                || q.get("producer_byte_rate") != Some(&1_048_576.0)
+                || q.get("producer_byte_rate") != Some(&131_072.0)
             {
                 return Err(format!("quotas {q:?}"));
             }

@@ -498,9 +498,9 @@ async fn deploy(
             let (add, remove) = acl_changes(&build::desired_acls(&names, &kafka_topic), &current);
             ctx.kafka.create_acls(add).await?;
             ctx.kafka.delete_acls(remove).await?;
-            // Every principal of the tenant carries the tenant's quotas.
+            // Each sink user carries its share of the tenant's quotas (see `QuotaSplit`).
             let live = ctx.kafka.describe_user_quotas(&names.kafka_user).await?;
-            let (set, unset) = quota_changes(&tenant.quotas, &live);
+            let (set, unset) = quota_changes(&tenant.quota_split(&ctx.config.default_quotas).each_sink, &live);
             ctx.kafka.alter_user_quotas(&names.kafka_user, &set, &unset).await?;
         }
         // The dead-letter topic takes any record the source topic takes.

@@ -26,7 +26,7 @@ use crate::api::conditions::DesiredCondition;
 use crate::api::tenant::{CredentialsStatus, TenantStatus};
 use crate::api::{CassandraSink, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
-    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, apply_unless_current,
+    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, applied_unchanged, apply_unless_current,
     credential_fingerprint, error_policy, finalized, object_key, readiness_changes, record_applied, recorded,
     spec_changes,
 };
@@ -361,7 +361,7 @@ async fn ensure_kafka_user(
     ctx.kafka.create_acls(add).await?;
     ctx.kafka.delete_acls(remove).await?;
     let live = ctx.kafka.describe_user_quotas(&v.kafka_user).await?;
-    let (set, remove) = quota_changes(&v.quotas, &live);
+    let (set, remove) = quota_changes(&v.quota_split(&ctx.config.default_quotas).tenant, &live);
     ctx.kafka.alter_user_quotas(&v.kafka_user, &set, &remove).await?;
     Ok((write, previous))
 }
@@ -483,8 +483,24 @@ async fn ensure_secrets_access(ctx: &Context, tenant: &Tenant, v: &ValidatedTena
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let desired = fence::secrets_role_binding(v, &owner, binding, &ctx.config.lease_namespace);
-    apply_unless_current(&bindings, fence::SECRETS_BINDING, bindings.get_opt(fence::SECRETS_BINDING).await?, desired)
-        .await?;
+    let live = bindings.get_opt(fence::SECRETS_BINDING).await?;
+    if applied_unchanged(live.as_ref(), &{
+        let mut stamped = desired.clone();
+        crate::controller::stamp_applied(&mut stamped);
+        stamped
+    }) {
+        return Ok(());
+    }
+    apply_unless_current(&bindings, fence::SECRETS_BINDING, live, desired).await?;
+    // The API server's authorizer learns of a new binding a moment later: wait for it, so
+    // the next read of a Secret there is not refused.
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
+    for _ in 0..50 {
+        match secrets.get_opt(CREDENTIALS_SECRET).await {
+            Err(kube::Error::Api(e)) if e.code == 403 => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => return Ok(()),
+        }
+    }
     Ok(())
 }
 

@@ -49,8 +49,10 @@ pub struct ValidatedTenant {
     pub schema_changes: bool,
     pub limits: TenantLimits,
     pub allowed_configs: Vec<String>,
-    /// Client quotas of the Kafka user, by Kafka's key names; empty: none.
-    pub quotas: Quotas,
+    /// Client quotas of the tenant as a whole (`spec.kafka.quotas`), by Kafka's key names.
+    /// `None`: the spec says nothing, the operator's default quotas apply; `Some` of an empty
+    /// map: the admin said unthrottled (`quotas: {}`). See [`QuotaSplit`].
+    pub quotas: Option<Quotas>,
     pub deletion_policy: DeletionPolicy,
     pub adopt: TenantAdopt,
     /// `spec.credentials`, defaults filled in.
@@ -151,7 +153,7 @@ pub fn validate(tenant: &Tenant) -> Result<ValidatedTenant, String> {
         schema_changes: spec.cassandra.schema_changes,
         limits,
         allowed_configs,
-        quotas: quotas(spec.kafka.quotas.as_ref()),
+        quotas: spec.kafka.quotas.as_ref().map(quotas),
         deletion_policy: spec.deletion_policy,
         adopt: spec.adopt.clone(),
         rotation: spec.credentials.clone().unwrap_or_default(),
@@ -226,9 +228,32 @@ fn is_prefix(prefix: &str) -> bool {
         && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// How a tenant's quotas are split between its principals, so that together they never use
+/// more than the tenant's quota (Kafka sets quotas per principal, never for a group of them):
+/// the tenant's own user gets half of each figure, and each sink user half divided by the
+/// most sinks the tenant may have (`limits.maxSinks`, which the namespace's ResourceQuota
+/// enforces). An external principal is the tenant's only one: it gets the whole quota.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuotaSplit {
+    pub tenant: Quotas,
+    pub each_sink: Quotas,
+}
+
+impl ValidatedTenant {
+    /// The quotas of the tenant's principals: its spec's, else the operator's `defaults`.
+    pub fn quota_split(&self, defaults: &Quotas) -> QuotaSplit {
+        let whole = self.quotas.as_ref().unwrap_or(defaults);
+        if self.external_user.is_some() {
+            return QuotaSplit { tenant: whole.clone(), each_sink: whole.clone() };
+        }
+        let sinks = f64::from(self.limits.max_sinks.unwrap_or(super::fence::DEFAULT_SINKS).max(1));
+        let share = |divisor: f64| whole.iter().map(|(k, v)| (k.clone(), (v / divisor).floor().max(1.0))).collect();
+        QuotaSplit { tenant: share(2.0), each_sink: share(2.0 * sinks) }
+    }
+}
+
 /// The spec's quotas under Kafka's names (`producer_byte_rate`, ...).
-fn quotas(spec: Option<&KafkaQuotas>) -> Quotas {
-    let Some(q) = spec else { return Quotas::new() };
+fn quotas(q: &KafkaQuotas) -> Quotas {
     [
         (PRODUCER_BYTE_RATE, q.producer_byte_rate.map(|v| v as f64)),
         (CONSUMER_BYTE_RATE, q.consumer_byte_rate.map(|v| v as f64)),
@@ -290,14 +315,32 @@ mod tests {
         });
         let v = validate(&tenant("water", spec)).unwrap();
         assert_eq!(
-            v.quotas.into_iter().collect::<Vec<_>>(),
+            v.quotas.clone().unwrap().into_iter().collect::<Vec<_>>(),
             [("producer_byte_rate".to_string(), 1_048_576.0), ("request_percentage".to_string(), 25.0)]
         );
+        // Half for the tenant's own user, the other half over its 20 possible sinks: together
+        // never more than the tenant's quota.
+        let split = v.quota_split(&Quotas::new());
+        assert_eq!(split.tenant["producer_byte_rate"], 524_288.0);
+        assert_eq!(split.each_sink["producer_byte_rate"], 26_214.0);
+        assert_eq!(split.each_sink["request_percentage"], 1.0, "never below 1");
+        assert!(split.tenant["producer_byte_rate"] + 20.0 * split.each_sink["producer_byte_rate"] <= 1_048_576.0);
         assert_eq!(
             (v.namespace.as_str(), v.topic_prefix.as_str(), v.keyspace.as_str()),
             ("team-water", "iot.water.", "water_ks")
         );
         assert!(v.allowed_configs.is_empty());
+    }
+
+    #[test]
+    fn without_quotas_in_the_spec_the_defaults_apply_and_an_empty_map_means_unthrottled() {
+        let defaults: Quotas = [("consumer_byte_rate".to_string(), 4_000_000.0)].into();
+        let unset = validate(&tenant("water", TenantSpec::default())).unwrap();
+        assert_eq!(unset.quota_split(&defaults).tenant["consumer_byte_rate"], 2_000_000.0);
+        let mut spec = TenantSpec::default();
+        spec.kafka.quotas = Some(Default::default());
+        let unthrottled = validate(&tenant("water", spec)).unwrap();
+        assert!(unthrottled.quota_split(&defaults).tenant.is_empty());
     }
 
     #[test]

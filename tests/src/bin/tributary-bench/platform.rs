@@ -237,7 +237,7 @@ async fn raw_onboarding(args: &Args) {
             let kafka_side = async {
                 kafka.upsert_scram_user(&v.kafka_user, ScramMechanism::Sha512, password).await?;
                 kafka.create_acls(desired_acls(v).into_iter().collect()).await?;
-                kafka.alter_user_quotas(&v.kafka_user, &v.quotas, &[]).await
+                kafka.alter_user_quotas(&v.kafka_user, &v.quota_split(&Default::default()).tenant, &[]).await
             };
             let cassandra_side = async {
                 cassandra.put_keyspace(&v.keyspace, &v.replication, false).await?;
