@@ -183,7 +183,8 @@ fn default_quotas(text: &str) -> Result<crate::external::kafka::quotas::Quotas, 
             "requestPercentage" => REQUEST_PERCENTAGE,
             other => return Err(error(format!("names {other:?}"))),
         };
-        let value: f64 = value.trim().parse().ok().filter(|v: &f64| *v > 0.0).ok_or_else(|| error(format!("has {entry:?}")))?;
+        let value: f64 =
+            value.trim().parse().ok().filter(|v: &f64| *v > 0.0).ok_or_else(|| error(format!("has {entry:?}")))?;
         quotas.insert(kafka_key.to_string(), value);
     }
     Ok(quotas)

@@ -56,7 +56,13 @@ async fn every_values_file_renders_objects_the_api_server_accepts() {
         if values.ends_with("values-local.yaml") {
             // TLS to both: the CA Secret, mounted, and named to the operator.
             assert!(accepted.contains("secret/tributary-data-ca"), "{accepted}");
-            for env in ["KAFKA_SECURITY_PROTOCOL", "KAFKA_CA_FILE", "CASSANDRA_CA_FILE"] {
+            for env in [
+                "KAFKA_SECURITY_PROTOCOL",
+                "KAFKA_CA_FILE",
+                "CASSANDRA_CA_FILE",
+                "TRIBUTARY_DEFAULT_QUOTAS",
+                "TRIBUTARY_SECRETS_ROLE",
+            ] {
                 assert!(rendered.contains(&format!("name: {env}")), "values-local.yaml: {env} not set");
             }
         }
@@ -64,6 +70,10 @@ async fn every_values_file_renders_objects_the_api_server_accepts() {
             "customresourcedefinition.apiextensions.k8s.io/tenants.tributary.dev",
             "clusterrole.rbac.authorization.k8s.io/tributary",
             "role.rbac.authorization.k8s.io/tributary-leader-election",
+            "clusterrole.rbac.authorization.k8s.io/tributary-tenant-secrets",
+            "rolebinding.rbac.authorization.k8s.io/tributary-secrets",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/tributary-sink-pods",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/tributary-sink-pods",
             "serviceaccount/tributary",
             "deployment.apps/tributary",
             "service/tributary-metrics",
@@ -202,7 +212,7 @@ async fn render_release(prefix: &str) -> (String, String) {
 }
 
 #[tokio::test]
-async fn the_tenant_team_role_allows_topics_sinks_and_the_credentials_secret_only() {
+async fn the_tenant_team_role_allows_topics_sinks_and_the_teams_applications_and_nothing_of_the_fence() {
     let (release, rendered) = render_release("team").await;
     let team_role: Vec<&str> = rendered
         .split("\n---\n")
@@ -229,9 +239,19 @@ async fn the_tenant_team_role_allows_topics_sinks_and_the_credentials_secret_onl
         (vec!["delete", "cassandrasinks.tributary.dev", "-n", &tenant_ns], "yes"),
         (vec!["get", "secret/tributary-credentials", "-n", &tenant_ns], "yes"),
         (vec!["patch", "topics.tributary.dev", "--subresource=status", "-n", &tenant_ns], "no"),
-        (vec!["get", "secret/other", "-n", &tenant_ns], "no"),
-        (vec!["list", "secrets", "-n", &tenant_ns], "no"),
-        (vec!["patch", "secret/tributary-credentials", "-n", &tenant_ns], "no"),
+        // The team's own applications (what they make is never the operator's truth).
+        (vec!["create", "pods", "-n", &tenant_ns], "yes"),
+        (vec!["create", "deployments.apps", "-n", &tenant_ns], "yes"),
+        (vec!["create", "secrets", "-n", &tenant_ns], "yes"),
+        (vec!["get", "resourcequotas", "-n", &tenant_ns], "yes"),
+        // Nothing of the namespace's fence, and nothing beyond the namespace.
+        (vec!["patch", "resourcequotas", "-n", &tenant_ns], "no"),
+        (vec!["delete", "limitranges", "-n", &tenant_ns], "no"),
+        (vec!["delete", "networkpolicies.networking.k8s.io", "-n", &tenant_ns], "no"),
+        (vec!["create", "rolebindings.rbac.authorization.k8s.io", "-n", &tenant_ns], "no"),
+        (vec!["create", "replicasets.apps", "-n", &tenant_ns], "no"),
+        (vec!["patch", &format!("namespace/{tenant_ns}")], "no"),
+        (vec!["create", "pods", "-n", "default"], "no"),
         (vec!["create", "topics.tributary.dev", "-n", "default"], "no"),
         (vec!["patch", "tenants.tributary.dev"], "no"),
     ] {

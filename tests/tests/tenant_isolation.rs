@@ -403,8 +403,7 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
                 Duration::from_secs(10),
             );
             let q = quotas.describe_user(&sink_user).await.map_err(|e| e.to_string())?;
-            if acls_of(&format!("User:{sink_user}")).await.is_empty()
-                || q.get("producer_byte_rate") != Some(&131_072.0)
+            if acls_of(&format!("User:{sink_user}")).await.is_empty() || q.get("producer_byte_rate") != Some(&131_072.0)
             {
                 return Err(format!("quotas {q:?}"));
             }
