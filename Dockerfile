@@ -12,6 +12,7 @@ RUN apt-get update -qq \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY api api
+COPY crdgen crdgen
 COPY operator operator
 COPY sink sink
 COPY tests tests

@@ -71,6 +71,9 @@ pub struct Config {
     /// `producerByteRate=10485760,consumerByteRate=20971520,requestPercentage=100`; the chart
     /// sets one), by Kafka's names. Empty: such tenants are unthrottled.
     pub default_quotas: crate::external::kafka::quotas::Quotas,
+    /// The brokers' super users (`TRIBUTARY_KAFKA_SUPER_USERS`, comma-separated user names, the
+    /// chart's `kafka.superUsers`): never a Tenant's principal, whatever logs them in.
+    pub kafka_super_users: Vec<String>,
 }
 
 /// Who the operator is in the cluster, for the RoleBinding of each tenant namespace.
@@ -156,6 +159,12 @@ impl Config {
             resync,
             sink_report,
             sink_image: parsed("TRIBUTARY_SINK_IMAGE", DEFAULT_SINK_IMAGE, "name an image")?,
+            kafka_super_users: lookup("TRIBUTARY_KAFKA_SUPER_USERS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|u| u.trim().trim_start_matches("User:").to_string())
+                .filter(|u| !u.is_empty())
+                .collect(),
             default_quotas: default_quotas(lookup("TRIBUTARY_DEFAULT_QUOTAS").as_deref().unwrap_or_default())?,
             secrets_binding: match (lookup("TRIBUTARY_SECRETS_ROLE"), lookup("TRIBUTARY_SERVICE_ACCOUNT")) {
                 (Some(cluster_role), Some(service_account))

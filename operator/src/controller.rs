@@ -228,6 +228,21 @@ where
     }
 }
 
+/// [`apply_unless_current`] of `desired` as `name`, the live object read first. `Ok(true)`:
+/// it was written.
+pub async fn apply_if_changed<K>(api: &Api<K>, name: &str, mut desired: K) -> Result<bool>
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let live = api.get_opt(name).await?;
+    stamp_applied(&mut desired);
+    if applied_unchanged(live.as_ref(), &desired) {
+        return Ok(false);
+    }
+    apply_unless_current(api, name, live, desired).await?;
+    Ok(true)
+}
+
 /// One number for the parts of an object a trigger stream compares ([`Shared::changes_of`]).
 ///
 /// [`Shared::changes_of`]: crate::watch::Shared::changes_of
@@ -336,11 +351,12 @@ where
 /// For a watch on Tenants: the watched objects in the Tenant's namespace (from its spec).
 pub fn in_tenant_namespace<K>(
     watched: crate::watch::Watched<K>,
+    validations: crate::tenant::Validations,
 ) -> impl Fn(Arc<crate::api::Tenant>) -> Vec<kube::runtime::reflector::ObjectRef<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    move |tenant| match crate::tenant::validated(&tenant) {
+    move |tenant| match validations.of(&tenant) {
         Ok(v) => watched
             .in_namespace(&v.namespace)
             .iter()

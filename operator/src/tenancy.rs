@@ -12,7 +12,7 @@ use kube::{Client, ResourceExt};
 use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
 use crate::error::Result;
-use crate::tenant::{ValidatedTenant, validated};
+use crate::tenant::{ValidatedTenant, Validations};
 
 pub enum Tenancy {
     /// The namespace's tenant, validated.
@@ -29,6 +29,8 @@ pub enum Tenancy {
 pub struct TenancyCache {
     namespaces: Store<Namespace>,
     tenants: Store<Tenant>,
+    /// Each Tenant validated once per generation.
+    pub validations: Validations,
 }
 
 impl TenancyCache {
@@ -53,13 +55,18 @@ impl TenancyCache {
         TenancyCache {
             namespaces: watch(Api::all(client.clone()), watcher::Config::default().labels(TENANT_LABEL)),
             tenants,
+            validations: Validations::default(),
         }
     }
 
     /// Copies that stay empty (no watch): every lookup asks the API server. For tests.
     #[cfg(test)]
     pub fn empty() -> Self {
-        TenancyCache { namespaces: reflector::store().0, tenants: reflector::store().0 }
+        TenancyCache {
+            namespaces: reflector::store().0,
+            tenants: reflector::store().0,
+            validations: Validations::default(),
+        }
     }
 
     /// Every Tenant, from the watched copies, once they hold `tenant` exactly as given (same
@@ -120,7 +127,7 @@ async fn lookup(client: &Client, cache: &TenancyCache, namespace: &str, deleting
     if tenant.metadata.deletion_timestamp.is_some() && !deleting_too {
         return none(format!("Tenant {name} is being deleted"));
     }
-    match validated(&tenant) {
+    match cache.validations.of(&tenant) {
         Ok(v) if v.namespace == namespace => Ok(Tenancy::Tenant(tenant, v)),
         Ok(v) => none(format!("Tenant {name} now uses namespace {}, not {namespace}", v.namespace)),
         Err(e) => none(format!("Tenant {name} is invalid ({e})")),

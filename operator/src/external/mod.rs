@@ -1,6 +1,63 @@
 pub mod cassandra;
 pub mod kafka;
 
+/// The external systems the operator provisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    Kafka,
+    Cassandra,
+}
+
+/// A failed call to Kafka or Cassandra, as a reconcile reports it: which system, what it
+/// said, and whether trying again may help. One mapping turns it into a condition reason
+/// ([`ExternalFailure::reason`]) and a controller error ([`ExternalFailure::error`]).
+#[derive(Clone, Debug)]
+pub struct ExternalFailure {
+    pub system: System,
+    pub message: String,
+    pub transient: bool,
+}
+
+impl ExternalFailure {
+    /// `KafkaUnavailable`/`CassandraUnavailable` when it may pass, else `…Rejected`.
+    pub fn reason(&self) -> crate::api::Reason {
+        use crate::api::Reason;
+        match (self.system, self.transient) {
+            (System::Kafka, true) => Reason::KafkaUnavailable,
+            (System::Kafka, false) => Reason::KafkaRejected,
+            (System::Cassandra, true) => Reason::CassandraUnavailable,
+            (System::Cassandra, false) => Reason::CassandraRejected,
+        }
+    }
+
+    /// The controller error that retries it with backoff.
+    pub fn error(&self) -> crate::error::Error {
+        match self.system {
+            System::Kafka => crate::error::Error::Kafka(self.message.clone()),
+            System::Cassandra => crate::error::Error::Cassandra(self.message.clone()),
+        }
+    }
+
+    pub fn system_name(&self) -> &'static str {
+        match self.system {
+            System::Kafka => "Kafka",
+            System::Cassandra => "Cassandra",
+        }
+    }
+}
+
+impl From<kafka::KafkaCallError> for ExternalFailure {
+    fn from(e: kafka::KafkaCallError) -> Self {
+        ExternalFailure { system: System::Kafka, message: e.to_string(), transient: e.transient }
+    }
+}
+
+impl From<cassandra::CassandraCallError> for ExternalFailure {
+    fn from(e: cassandra::CassandraCallError) -> Self {
+        ExternalFailure { system: System::Cassandra, message: e.to_string(), transient: e.transient }
+    }
+}
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 

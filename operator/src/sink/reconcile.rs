@@ -70,7 +70,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     };
     // A rotation of the tenant's credentials rolls its sinks onto the new ones: the Tenant
     // publishes the rotation in its status once the new credentials are in its Secret.
-    let sinks_of_tenant = in_tenant_namespace(sinks);
+    let sinks_of_tenant = in_tenant_namespace(sinks, ctx.tenancy.validations.clone());
     let rotations = watches
         .tenants
         .changes_of(|t: &Tenant| hash_of(t.status.as_ref().and_then(|s| s.credentials.as_ref()?.rotated_at.as_ref())));
@@ -137,15 +137,20 @@ async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: &str) -> Re
     };
     // A broker restarting (or the breaker open after it) is waited out, within the bound.
     let delete = delete.retry(retries_within(CLEANUP_TIMEOUT)).when(KafkaCallError::is_transient);
-    let note = match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {
-        Ok(Ok(())) => format!(
-            "deleted Kafka user {} and its ACLs; kept dead-letter topic {}",
-            names.kafka_user, names.dead_letter_topic
+    let left_behind =
+        |why: String| (true, format!("left behind Kafka user {} with its ACLs ({why})", names.kafka_user));
+    let (warning, note) = match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {
+        Ok(Ok(())) => (
+            false,
+            format!(
+                "deleted Kafka user {} and its ACLs; kept dead-letter topic {}",
+                names.kafka_user, names.dead_letter_topic
+            ),
         ),
-        Ok(Err(e)) => format!("left behind Kafka user {} with its ACLs ({e})", names.kafka_user),
-        Err(_) => format!("left behind Kafka user {} with its ACLs (Kafka did not answer)", names.kafka_user),
+        Ok(Err(e)) => left_behind(e.to_string()),
+        Err(_) => left_behind("Kafka did not answer".into()),
     };
-    ctx.event(sink.as_ref(), note.starts_with("left"), "CleanedUp", note).await;
+    ctx.event(sink.as_ref(), warning, "CleanedUp", note).await;
     Ok(Action::await_change())
 }
 

@@ -351,6 +351,54 @@ mod tests {
         assert_eq!((status.phase.as_deref(), status.pod_ip.as_deref()), (Some("Running"), Some("10.244.0.7")));
     }
 
+    /// A pod answering `head` and then `body_bytes` bytes; returns how many it could send.
+    async fn pod_answering(head: String, body_bytes: usize) -> (String, tokio::task::JoinHandle<usize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let served = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = vec![b' '; 64 * 1024];
+            let mut sent = 0;
+            while sent < body_bytes {
+                let n = chunk.len().min(body_bytes - sent);
+                if socket.write_all(&chunk[..n]).await.is_err() {
+                    break;
+                }
+                sent += n;
+            }
+            sent
+        });
+        (address, served)
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_bound_is_dropped_unread_and_a_report_is_read() {
+        let http: HttpClient<HttpConnector, Empty<Bytes>> = HttpClient::builder(TokioExecutor::new()).build_http();
+        // 128 MiB, as a hostile pod answered: the operator stops reading at the bound.
+        let huge = 128 * 1024 * 1024;
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {huge}\r\n\r\n");
+        let (address, served) = pod_answering(head, huge).await;
+        assert_eq!(ask(&http, &address).await, None);
+        let sent = served.await.unwrap();
+        assert!(sent < huge / 4, "the operator stopped reading after the bound: {sent} bytes were taken");
+
+        let body = r#"{"recordsWritten":7,"deadLettered":0}"#;
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let (address, _) = pod_answering(head, 0).await;
+        assert_eq!(ask(&http, &address).await.map(|r| r.records_written), Some(7));
+    }
+
+    #[test]
+    fn a_reported_error_is_kept_to_its_bound() {
+        let long = "e".repeat(10 * MAX_ERROR_CHARS);
+        let reported = Reported::default().tally(&[("a".into(), report(1, Some((&long, "2026-12-02T04:00:00Z"))))]);
+        assert_eq!(reported.last_error.map(|e| e.chars().count()), Some(MAX_ERROR_CHARS));
+    }
+
     fn report(written: u64, error: Option<(&str, &str)>) -> SinkReport {
         SinkReport {
             records_written: written,

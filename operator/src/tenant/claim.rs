@@ -17,13 +17,14 @@
 //!   digest matches [`CREDENTIALS_ANNOTATION`], so a Secret planted in the namespace is never
 //!   adopted.
 
+use crate::external::ExternalFailure;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use super::build::Passwords;
-use super::validate::{ValidatedTenant, overlap, validated};
+use super::validate::{ValidatedTenant, overlap};
 use crate::api::Reason;
 use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
@@ -66,7 +67,12 @@ pub fn provisioned_before_claims(tenant: &Tenant, namespace: Option<&Namespace>,
 
 /// The Tenant whose claim `tenant` overlaps: among the other Tenants, one that has claimed
 /// its names already, or else an older one (creationTimestamp, then name). Pure.
-pub fn holder<'a>(tenant: &Tenant, v: &ValidatedTenant, all: impl IntoIterator<Item = &'a Tenant>) -> Option<Refusal> {
+pub fn holder<'a>(
+    tenant: &Tenant,
+    v: &ValidatedTenant,
+    all: impl IntoIterator<Item = &'a Tenant>,
+    validations: &crate::tenant::Validations,
+) -> Option<Refusal> {
     fn age(t: &Tenant) -> (Timestamp, &str) {
         let created = t.metadata.creation_timestamp.as_ref().map_or(Timestamp::MAX, |c| c.0);
         (created, t.metadata.name.as_deref().unwrap_or_default())
@@ -75,7 +81,7 @@ pub fn holder<'a>(tenant: &Tenant, v: &ValidatedTenant, all: impl IntoIterator<I
     all.into_iter()
         .filter(|t| t.metadata.uid != tenant.metadata.uid)
         .filter(|t| is_claimed(t) || age(t) < mine)
-        .filter_map(|t| Some((age(t), overlap(v, &*validated(t).ok()?)?)))
+        .filter_map(|t| Some((age(t), overlap(v, &*validations.of(t).ok()?)?)))
         .min_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, message)| Refusal { reason: Reason::OwnershipConflict, message })
 }
@@ -119,12 +125,7 @@ pub fn namespace_refusal(
 /// What already exists in Kafka and Cassandra under this Tenant's names and is not
 /// adopted by its spec; checked before the Tenant's first external write. An error is the
 /// failed call (`Kafka` or `Cassandra`, message, transient).
-pub async fn existing_elsewhere(
-    ctx: &Context,
-    v: &ValidatedTenant,
-) -> Result<Option<Refusal>, (&'static str, String, bool)> {
-    let kafka = |e: crate::external::kafka::KafkaCallError| ("Kafka", e.to_string(), e.transient);
-    let cassandra = |e: crate::external::cassandra::CassandraCallError| ("Cassandra", e.to_string(), e.transient);
+pub async fn existing_elsewhere(ctx: &Context, v: &ValidatedTenant) -> Result<Option<Refusal>, ExternalFailure> {
     // Names found under a prefix, as "Kafka <what> under prefix <p> exist (first five; ...)".
     let under_prefix = |what: &str, prefix: &str, mut names: Vec<String>, adopt: &str| {
         names.sort();
@@ -151,8 +152,7 @@ pub async fn existing_elsewhere(
             ctx.kafka.scram_users(),
             ctx.kafka.describe_acls(&principal),
             ctx.kafka.describe_user_quotas(&v.kafka_user)
-        )
-        .map_err(kafka)?;
+        )?;
         let held: Vec<String> = [
             scram.contains(&v.kafka_user).then(|| "a SCRAM credential".to_string()),
             (!acls.is_empty()).then(|| format!("{} ACLs", acls.len())),
@@ -161,7 +161,7 @@ pub async fn existing_elsewhere(
         .into_iter()
         .flatten()
         .collect();
-        Ok((!held.is_empty()).then(|| {
+        Ok::<_, ExternalFailure>((!held.is_empty()).then(|| {
             format!(
                 "Kafka principal {principal} exists with {} (adopt with spec.adopt.kafkaUser: true)",
                 held.join(" and ")
@@ -176,16 +176,16 @@ pub async fn existing_elsewhere(
         // names: `water_data` takes `water.data` away too.
         let stem = v.topic_prefix.split(['.', '_']).next().unwrap_or_default();
         let collated = crate::tenant::validate::kafka_topic_collation(&v.topic_prefix);
-        let mut topics = ctx.kafka.topics_with_prefix(stem).await.map_err(kafka)?;
+        let mut topics = ctx.kafka.topics_with_prefix(stem).await?;
         topics.retain(|t| crate::tenant::validate::kafka_topic_collation(t).starts_with(&collated));
-        Ok(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"))
+        Ok::<_, ExternalFailure>(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"))
     };
     let groups = async {
         if v.adopt.kafka_groups {
             return Ok(None);
         }
-        let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await.map_err(kafka)?;
-        Ok(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"))
+        let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await?;
+        Ok::<_, ExternalFailure>(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"))
     };
     let role = async {
         if v.adopt.cassandra_role {
@@ -193,21 +193,23 @@ pub async fn existing_elsewhere(
         }
         // The role and the second login a rotation uses: both become the Tenant's.
         let second = crate::tenant::rotation::second_login(&v.cassandra_role);
-        let (role, login) = futures::try_join!(ctx.cassandra.role(&v.cassandra_role), ctx.cassandra.role(&second))
-            .map_err(cassandra)?;
+        let (role, login) = futures::try_join!(ctx.cassandra.role(&v.cassandra_role), ctx.cassandra.role(&second))?;
         let found: Vec<&str> = [(role.is_some(), v.cassandra_role.as_str()), (login.is_some(), second.as_str())]
             .into_iter()
             .filter_map(|(exists, name)| exists.then_some(name))
             .collect();
-        Ok((!found.is_empty()).then(|| {
+        Ok::<_, ExternalFailure>((!found.is_empty()).then(|| {
             format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", found.join(" and "))
         }))
     };
     let keyspace = async {
-        if v.adopt.keyspace || ctx.cassandra.keyspace_replication(&v.keyspace).await.map_err(cassandra)?.is_none() {
+        if v.adopt.keyspace || ctx.cassandra.keyspace_replication(&v.keyspace).await?.is_none() {
             return Ok(None);
         }
-        Ok(Some(format!("Cassandra keyspace {} exists (adopt with spec.adopt.keyspace: true)", v.keyspace)))
+        Ok::<_, ExternalFailure>(Some(format!(
+            "Cassandra keyspace {} exists (adopt with spec.adopt.keyspace: true)",
+            v.keyspace
+        )))
     };
     let (user, topics, groups, role, keyspace) = futures::try_join!(user, topics, groups, role, keyspace)?;
     let found: Vec<String> = [user, topics, groups, role, keyspace].into_iter().flatten().collect();
@@ -267,10 +269,24 @@ pub fn trusted_passwords(
 /// Names a tenant may not take: the operator's own admin principals (a tenant must never
 /// receive their credentials) and Cassandra's system keyspaces.
 pub fn reserved_name(ctx: &Context, v: &ValidatedTenant) -> Option<String> {
-    if v.kafka_user == ctx.config.kafka.username {
+    reserved(&ctx.config, v)
+}
+
+/// [`reserved_name`] against the operator's settings: its own principals, and the brokers'
+/// other super users (`TRIBUTARY_KAFKA_SUPER_USERS`, the chart's `kafka.superUsers`), which
+/// no login mechanism may hand to a tenant.
+pub fn reserved(config: &crate::config::Config, v: &ValidatedTenant) -> Option<String> {
+    if v.kafka_user == config.kafka.username {
         return Some(format!("Kafka user {} is the operator's admin principal: rename the Tenant", v.kafka_user));
     }
-    if v.cassandra_role == ctx.config.cassandra.username || v.keyspace.starts_with("system") {
+    if config.kafka_super_users.contains(&v.kafka_user) {
+        return Some(format!(
+            "Kafka user {} is a super user of the brokers (super.users): rename the Tenant or name another \
+             principal",
+            v.kafka_user
+        ));
+    }
+    if v.cassandra_role == config.cassandra.username || v.keyspace.starts_with("system") {
         return Some(format!(
             "keyspace/role {} is reserved for Cassandra or the operator: set spec.cassandra.keyspace to another name",
             v.keyspace
@@ -287,6 +303,30 @@ mod tests {
     use crate::api::TenantSpec;
     use crate::tenant::validate;
 
+    #[test]
+    fn the_operators_principals_and_the_brokers_super_users_are_never_a_tenants() {
+        let env = |k: &str| {
+            [
+                ("KAFKA_BOOTSTRAP", "k:9092"),
+                ("KAFKA_ADMIN_USER", "admin"),
+                ("KAFKA_ADMIN_PASSWORD", "x"),
+                ("CASSANDRA_CONTACT", "c:9042"),
+                ("CASSANDRA_ADMIN_USER", "cassandra"),
+                ("CASSANDRA_ADMIN_PASSWORD", "x"),
+                ("TRIBUTARY_KAFKA_SUPER_USERS", "admin, ops-root"),
+            ]
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+        };
+        let config = crate::config::Config::from_lookup(env).unwrap();
+        let named = |name: &str| validate::validate(&Tenant::new(name, TenantSpec::default())).unwrap();
+        assert!(reserved(&config, &named("admin")).unwrap().contains("the operator's admin principal"));
+        assert!(reserved(&config, &named("ops-root")).unwrap().contains("super user of the brokers"));
+        assert!(reserved(&config, &named("cassandra")).unwrap().contains("reserved for Cassandra"));
+        assert_eq!(reserved(&config, &named("water")), None);
+    }
+
     fn tenant(name: &str, uid: &str, created: i64, f: impl FnOnce(&mut TenantSpec)) -> Tenant {
         let mut spec = TenantSpec::default();
         f(&mut spec);
@@ -297,7 +337,7 @@ mod tests {
     }
 
     fn check(t: &Tenant, all: &[Tenant]) -> Option<Refusal> {
-        holder(t, &validate(t).unwrap(), all)
+        holder(t, &validate(t).unwrap(), all, &Default::default())
     }
 
     #[test]

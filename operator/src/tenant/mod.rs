@@ -9,4 +9,4 @@ mod retire;
 pub mod rotation;
 pub mod validate;
 
-pub use validate::{ValidatedTenant, validate, validated};
+pub use validate::{ValidatedTenant, Validations, validate};

@@ -26,9 +26,8 @@ use crate::api::conditions::DesiredCondition;
 use crate::api::tenant::{CredentialsStatus, TenantStatus};
 use crate::api::{CassandraSink, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
-    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, applied_unchanged, apply_unless_current,
-    credential_fingerprint, error_policy, finalized, object_key, readiness_changes, record_applied, recorded,
-    spec_changes,
+    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, apply_if_changed, credential_fingerprint,
+    error_policy, finalized, object_key, readiness_changes, record_applied, recorded, spec_changes,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::quotas::quota_changes;
@@ -117,7 +116,7 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         }
     };
     let refusal = claim::namespace_refusal(&tenant, &v, existing_ns.as_ref(), &ctx.config.lease_namespace)
-        .or_else(|| claim::holder(&tenant, &v, tenants.iter().map(|t| t.as_ref())));
+        .or_else(|| claim::holder(&tenant, &v, tenants.iter().map(|t| t.as_ref()), &ctx.tenancy.validations));
     if let Some(refusal) = refusal {
         return refused(&ctx, &tenant, refusal).await;
     }
@@ -131,9 +130,7 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         match claim::existing_elsewhere(&ctx, &v).await {
             Ok(Some(refusal)) => return refused(&ctx, &tenant, refusal).await,
             Ok(None) => {}
-            Err((system, error, transient)) => {
-                return provisioning_failed(&ctx, &tenant, &v, system, error, transient).await;
-            }
+            Err(failure) => return provisioning_failed(&ctx, &tenant, &v, failure).await,
         }
     }
     let now = Timestamp::now();
@@ -194,11 +191,11 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
         ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded)
     );
     let (kafka_wrote, previous_kafka) = match kafka {
-        Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Kafka", e.to_string(), e.transient).await,
+        Err(e) => return provisioning_failed(&ctx, &tenant, &v, e.into()).await,
         Ok(done) => done,
     };
     let (cassandra_wrote, previous_cassandra) = match cassandra {
-        Err(e) => return provisioning_failed(&ctx, &tenant, &v, "Cassandra", e.to_string(), e.transient).await,
+        Err(e) => return provisioning_failed(&ctx, &tenant, &v, e.into()).await,
         Ok(done) => done,
     };
     ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords, &rotation).await?;
@@ -212,9 +209,7 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let waiting =
         match retire_previous(&ctx, &tenant, &v, &rotation, previous_kafka, previous_cassandra, &cassandra_fp).await? {
             Ok(waiting) => waiting,
-            Err((system, error, transient)) => {
-                return provisioning_failed(&ctx, &tenant, &v, system, error, transient).await;
-            }
+            Err(failure) => return provisioning_failed(&ctx, &tenant, &v, failure).await,
         };
     let credentials = CredentialsStatus {
         rotated_at: Some(rotation.at.clone()),
@@ -276,22 +271,18 @@ async fn provisioning_failed(
     ctx: &Context,
     tenant: &Tenant,
     v: &ValidatedTenant,
-    system: &str,
-    error: String,
-    transient: bool,
+    failure: crate::external::ExternalFailure,
 ) -> Result<Action> {
     let none = Rollup::default();
-    if !transient {
+    let system = failure.system_name();
+    let message = if failure.transient {
+        format!("{}; retrying. Check that {system} is up and the operator's {system} settings", failure.message)
+    } else {
         // Refused for good: wait for a spec change instead of retrying in a loop.
-        let message = format!("{error}; change the Tenant's spec");
-        let reason = if system == "Kafka" { Reason::KafkaRejected } else { Reason::CassandraRejected };
-        publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(reason, message)).await?;
-        return Ok(Action::await_change());
-    }
-    let message = format!("{error}; retrying. Check that {system} is up and the operator's {system} settings");
-    let reason = if system == "Kafka" { Reason::KafkaUnavailable } else { Reason::CassandraUnavailable };
-    publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(reason, message)).await?;
-    Err(if system == "Kafka" { Error::Kafka(error) } else { Error::Cassandra(error) })
+        format!("{}; change the Tenant's spec", failure.message)
+    };
+    publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(failure.reason(), message)).await?;
+    if failure.transient { Err(failure.error()) } else { Ok(Action::await_change()) }
 }
 
 /// Records on the Tenant that its names are its own (its UID) and which passwords the
@@ -483,15 +474,9 @@ async fn ensure_secrets_access(ctx: &Context, tenant: &Tenant, v: &ValidatedTena
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let desired = fence::secrets_role_binding(v, &owner, binding, &ctx.config.lease_namespace);
-    let live = bindings.get_opt(fence::SECRETS_BINDING).await?;
-    if applied_unchanged(live.as_ref(), &{
-        let mut stamped = desired.clone();
-        crate::controller::stamp_applied(&mut stamped);
-        stamped
-    }) {
+    if !apply_if_changed(&bindings, fence::SECRETS_BINDING, desired).await? {
         return Ok(());
     }
-    apply_unless_current(&bindings, fence::SECRETS_BINDING, live, desired).await?;
     // The API server's authorizer learns of a new binding a moment later: wait for it, so
     // the next read of a Secret there is not refused.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
@@ -521,49 +506,23 @@ async fn ensure_fence(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Re
         config.cassandra.contact_points.iter().map(String::as_str),
         &config.lease_namespace,
     );
-    let (quota, _, _) = futures::try_join!(
-        async {
-            apply_unless_current(
-                &quotas,
-                fence::QUOTA,
-                quotas.get_opt(fence::QUOTA).await?,
-                fence::resource_quota(v, &owner),
-            )
-            .await
-        },
-        async {
-            apply_unless_current(
-                &limits,
-                fence::LIMIT_RANGE,
-                limits.get_opt(fence::LIMIT_RANGE).await?,
-                fence::limit_range(v, &owner),
-            )
-            .await
-        },
-        async {
-            apply_unless_current(
-                &policies,
-                fence::NETWORK_POLICY,
-                policies.get_opt(fence::NETWORK_POLICY).await?,
-                policy,
-            )
-            .await
-        },
+    let (quota_written, _, _) = futures::try_join!(
+        apply_if_changed(&quotas, fence::QUOTA, fence::resource_quota(v, &owner)),
+        apply_if_changed(&limits, fence::LIMIT_RANGE, fence::limit_range(v, &owner)),
+        apply_if_changed(&policies, fence::NETWORK_POLICY, policy),
     )?;
+    if !quota_written {
+        return Ok(());
+    }
     let counted = |q: &ResourceQuota| {
         let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref());
         let status = q.status.as_ref().and_then(|s| s.hard.as_ref());
         hard.is_some_and(|h| status.is_some_and(|s| h.keys().all(|k| s.get(k) == h.get(k))))
     };
-    let mut quota = quota;
     for _ in 0..50 {
-        if counted(&quota) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
         match quotas.get_opt(fence::QUOTA).await? {
-            Some(q) => quota = q,
-            None => return Ok(()),
+            Some(q) if !counted(&q) => tokio::time::sleep(Duration::from_millis(200)).await,
+            _ => return Ok(()),
         }
     }
     tracing::warn!(namespace = %v.namespace, "ResourceQuota {} not counted by Kubernetes after 10 s: is the controller-manager running?", fence::QUOTA);

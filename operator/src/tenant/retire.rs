@@ -1,6 +1,7 @@
 //! The second half of a credential rotation: the previous logins are removed once the grace
 //! period is over and every sink Deployment runs with the new ones (see [`super::rotation`]).
 
+use crate::external::ExternalFailure;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -27,7 +28,7 @@ pub(super) async fn retire_previous(
     previous_kafka: Option<ScramMechanism>,
     previous_cassandra: Option<String>,
     cassandra_fp: &str,
-) -> Result<std::result::Result<Option<(String, Duration)>, (&'static str, String, bool)>> {
+) -> Result<std::result::Result<Option<(String, Duration)>, ExternalFailure>> {
     if previous_kafka.is_none() && previous_cassandra.is_none() {
         return Ok(Ok(None));
     }
@@ -47,7 +48,7 @@ pub(super) async fn retire_previous(
     let mut removed = Vec::new();
     if let Some(mechanism) = previous_kafka.filter(|_| !left.is_positive()) {
         if let Err(e) = ctx.kafka.delete_scram_credential(&v.kafka_user, mechanism).await {
-            return Ok(Err(("Kafka", e.to_string(), e.transient)));
+            return Ok(Err(e.into()));
         }
         removed.push(format!("the {} credential of Kafka user {}", mechanism.as_str(), v.kafka_user));
     }
@@ -59,7 +60,7 @@ pub(super) async fn retire_previous(
             ctx.cassandra.drop_role(&login).await
         };
         if let Err(e) = done {
-            return Ok(Err(("Cassandra", e.to_string(), e.transient)));
+            return Ok(Err(e.into()));
         }
         removed.push(format!("Cassandra login {login}"));
     }

@@ -63,28 +63,34 @@ pub struct ValidatedTenant {
 /// Tenant reconcile validates every other Tenant, and every Topic and sink reconcile its own
 /// Tenant: at 500 tenants that was 250,000 validations per resync, for the same few hundred
 /// answers. Objects without uid or generation (never from the API server) are validated anew.
-pub fn validated(tenant: &Tenant) -> Result<std::sync::Arc<ValidatedTenant>, String> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, LazyLock, Mutex};
-    type Memo = HashMap<String, (i64, Result<Arc<ValidatedTenant>, String>)>;
+/// One lives in the controllers' context ([`crate::tenancy::TenancyCache`]): nothing is shared
+/// between two operators in one process, or two tests.
+#[derive(Clone, Default)]
+pub struct Validations(std::sync::Arc<std::sync::Mutex<Memo>>);
+
+type Memo = std::collections::HashMap<String, (i64, Result<std::sync::Arc<ValidatedTenant>, String>)>;
+
+impl Validations {
     /// Past this many entries (deleted Tenants linger) the memo starts over.
     const MAX: usize = 20_000;
-    static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Default::default);
-    let (Some(uid), Some(generation)) = (tenant.metadata.uid.as_ref(), tenant.metadata.generation) else {
-        return validate(tenant).map(Arc::new);
-    };
-    if let Some((seen, result)) = MEMO.lock().expect("memo lock").get(uid)
-        && *seen == generation
-    {
-        return result.clone();
+
+    pub fn of(&self, tenant: &Tenant) -> Result<std::sync::Arc<ValidatedTenant>, String> {
+        let (Some(uid), Some(generation)) = (tenant.metadata.uid.as_ref(), tenant.metadata.generation) else {
+            return validate(tenant).map(std::sync::Arc::new);
+        };
+        if let Some((seen, result)) = self.0.lock().expect("memo lock").get(uid)
+            && *seen == generation
+        {
+            return result.clone();
+        }
+        let result = validate(tenant).map(std::sync::Arc::new);
+        let mut memo = self.0.lock().expect("memo lock");
+        if memo.len() >= Self::MAX {
+            memo.clear();
+        }
+        memo.insert(uid.clone(), (generation, result.clone()));
+        result
     }
-    let result = validate(tenant).map(Arc::new);
-    let mut memo = MEMO.lock().expect("memo lock");
-    if memo.len() >= MAX {
-        memo.clear();
-    }
-    memo.insert(uid.clone(), (generation, result.clone()));
-    result
 }
 
 /// Checks what the API server's schema cannot (derived names) and fills in defaults.

@@ -166,16 +166,16 @@ impl FakeApi {
                     None => return not_found(&path),
                 };
                 let created = object.get("metadata").is_none();
+                let manager = parts
+                    .uri
+                    .query()
+                    .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("fieldManager=")))
+                    .unwrap_or_default()
+                    .to_string();
                 if apply {
-                    let manager = parts
-                        .uri
-                        .query()
-                        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("fieldManager=")))
-                        .unwrap_or_default()
-                        .to_string();
                     let applied =
                         if subresource { json!({"status": body.get("status").cloned()}) } else { body.clone() };
-                    if let Some(before) = state.applied.insert((path.clone(), manager), applied.clone()) {
+                    if let Some(before) = state.applied.insert((path.clone(), manager.clone()), applied.clone()) {
                         remove_dropped(&mut object, &before, &applied);
                     }
                 }
@@ -204,12 +204,6 @@ impl FakeApi {
                 }
                 // Server-side apply names its field manager in managedFields, as the API server does.
                 if apply && !subresource {
-                    let manager = parts
-                        .uri
-                        .query()
-                        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("fieldManager=")))
-                        .unwrap_or_default()
-                        .to_string();
                     let entries = object["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
                     if !entries.iter().any(|e| e["manager"] == json!(manager)) {
                         let mut entries = entries;

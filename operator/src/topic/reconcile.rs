@@ -32,7 +32,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let controller = Controller::for_shared_stream(spec_changes(&ctx.watches.topics), topics.store.clone());
     // A Tenant appearing, changing (prefix, limits) or provisioned re-checks the Topics in
     // its namespace.
-    let topics_of_tenant = crate::controller::in_tenant_namespace(topics.clone());
+    let topics_of_tenant = crate::controller::in_tenant_namespace(topics.clone(), ctx.tenancy.validations.clone());
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     controller
         .reconcile_on(resyncs.due(topics.store))

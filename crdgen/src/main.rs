@@ -1,11 +1,12 @@
 //! Writes the CustomResourceDefinitions generated from the Rust types, one file per kind, into
 //! each folder it is given (`make generate`: `crds/`, which users apply, and the chart's
 //! `charts/tributary/crds/`, identical). CI regenerates them and fails if a committed file differs.
+//! A crate of its own beside `tributary-api`: generating YAML links no Kafka or Cassandra client.
 
 use std::path::PathBuf;
 
 use kube::CustomResourceExt;
-use tributary::api::{CassandraSink, Tenant, Topic};
+use tributary_api::{CassandraSink, Tenant, Topic};
 
 fn main() {
     let mut dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
