@@ -60,9 +60,10 @@ test: ## Start the stack if needed, then run every test (unit + integration) aga
 	stack/scripts/test.sh $(ARGS)
 
 .PHONY: lint
-lint: check-generated ## rustfmt, clippy (warnings are errors) and generated files up to date
+lint: check-generated ## rustfmt, clippy (warnings are errors), shellcheck, generated files up to date
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	shellcheck -x -S warning stack/scripts/*.sh bench/run.sh k3d/stack/scripts/*.sh .ci/run
 
 .PHONY: generate
 generate: ## Regenerate crds/ and charts/tributary/crds from the Rust types in api/src

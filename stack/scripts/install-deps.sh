@@ -4,11 +4,12 @@
 # Central), OpenSSL (API server certificates), and the headers rdkafka's bundled librdkafka
 # builds against; for the node: containerd, runc and the CNI plugins, iptables (kube-proxy),
 # iproute2 (the node's bridge), debootstrap (the image base) and umoci (OCI images without a
-# registry). Go (>= 1.21) and Rust come from their own installers and are checked here.
+# registry); shellcheck (`make lint` checks the shell scripts). Go (>= 1.21) and Rust come
+# from their own installers and are checked here.
 set -euo pipefail
 pkgs=(openjdk-17-jdk-headless maven openssl curl gettext-base cmake pkg-config build-essential
       libssl-dev zlib1g-dev libcurl4-openssl-dev libsasl2-dev procps
-      containerd runc containernetworking-plugins iptables iproute2 debootstrap umoci)
+      containerd runc containernetworking-plugins iptables iproute2 debootstrap umoci shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -504,6 +504,7 @@ start_node() {
   WATCHED=(kube-scheduler); wait_until kube-scheduler 60 component_healthy "https://127.0.0.1:$SCHEDULER_PORT/healthz"
   WATCHED=(kube-proxy); wait_until kube-proxy 60 curl -fsS "http://127.0.0.1:10256/healthz"
   WATCHED=(coredns); wait_until coredns 60 curl -fsS "http://127.0.0.1:$COREDNS_READY_PORT/ready"
+  # shellcheck disable=SC2034 # WATCHED is read by wait_until (bash's dynamic scope)
   WATCHED=(kubelet containerd); wait_until "node $NODE_NAME" 120 node_ready
 }
 
@@ -548,9 +549,9 @@ stop_node() {
 # SIGKILL to every process in the cgroup subtree $1 of every v1 hierarchy (and v2).
 kill_cgroup_tree() {
   local f p
-  for f in $(find /sys/fs/cgroup -path "*/$1*" -name cgroup.procs 2>/dev/null); do
+  while IFS= read -r -d '' f; do
     while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$f"
-  done
+  done < <(find /sys/fs/cgroup -path "*/$1*" -name cgroup.procs -print0 2>/dev/null)
   # Empty cgroups, deepest first.
   find /sys/fs/cgroup -depth -type d -path "*/$1*" -exec rmdir {} \; 2>/dev/null || true
 }

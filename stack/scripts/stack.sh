@@ -432,6 +432,7 @@ spawn_cassandra() {
   local dir=$STATE/cassandra
   mkdir -p "$dir/logs" "$dir/data" "$LOGS"
   ensure_data_pki
+  # shellcheck disable=SC2097,SC2098 # the globals' own values, handed to envsubst
   CASSANDRA_DATA=$dir/data CASSANDRA_LISTEN_ADDRESS=$NODE_IP CASSANDRA_SEEDS=$NODE_IP:$CASSANDRA_STORAGE_PORT CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
     TLS_DIR=$TLS_DIR envsubst < <(cat "$ROOT/stack/config/cassandra/cassandra.yaml" "$ROOT/stack/config/cassandra/tls.yaml") >"$dir/cassandra.yaml"
   say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on $NODE_IP:$CASSANDRA_NATIVE_PORT"
@@ -595,8 +596,8 @@ case ${1:-} in
   tool) shift; cmd_tool "$@" ;;
   image) shift; cmd_image "$@" ;;
   reference-images) cmd_reference_images ;;
-  freeze) shift; signal_components STOP $(expand "$@" | tr '\n' ' '); say "frozen: $*" ;;
-  thaw) shift; signal_components CONT $(expand "$@" | tr '\n' ' '); say "thawed: $*" ;;
+  freeze) shift; read -r -a named <<<"$(expand "$@" | tr '\n' ' ')"; signal_components STOP "${named[@]}"; say "frozen: $*" ;;
+  thaw) shift; read -r -a named <<<"$(expand "$@" | tr '\n' ' ')"; signal_components CONT "${named[@]}"; say "thawed: $*" ;;
   leftovers) node_leftovers ;;
   cql) shift; cassandra_probe "$@" ;;
   logs) echo "$LOGS"; ls -1 "$LOGS" 2>/dev/null; echo "broker logs: $STATE/kafka/node-*/logs, cassandra: $STATE/cassandra/logs" ;;

@@ -57,10 +57,11 @@ pub(crate) async fn sink_bench(args: &Args) {
 
     let raw = |session: &'static str, table: String, concurrency: usize, count: usize| {
         let session = if session == "tenant" { &tenant_session } else { &superuser_session };
-        let rows = &rows;
+        let (rows, admin) = (&rows, &superuser_session);
         let (keyspace, columns, marks) = (&keyspace, &columns, &marks);
         async move {
-            session.query_unpaged(create_table_cql(keyspace, &water_spec(&table)), &[]).await.unwrap();
+            // The table as the operator makes a sink's (a tenant role writes rows, not schema).
+            admin.query_unpaged(create_table_cql(keyspace, &water_spec(&table)), &[]).await.unwrap();
             let insert =
                 session.prepare(format!("INSERT INTO {keyspace}.{table} ({columns}) VALUES ({marks})")).await.unwrap();
             let start = Instant::now();
