@@ -474,6 +474,13 @@ async fn ensure_secrets_access(ctx: &Context, tenant: &Tenant, v: &ValidatedTena
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let desired = fence::secrets_role_binding(v, &owner, binding, &ctx.config.lease_namespace);
+    // A binding's role is immutable: one written by an operator installed under another release
+    // name (its own Secrets role) is replaced, not patched.
+    if let Some(live) = bindings.get_opt(fence::SECRETS_BINDING).await?
+        && live.role_ref != desired.role_ref
+    {
+        bindings.delete(fence::SECRETS_BINDING, &Default::default()).await?;
+    }
     if !apply_if_changed(&bindings, fence::SECRETS_BINDING, desired).await? {
         return Ok(());
     }

@@ -40,6 +40,9 @@ impl Scenario {
             ("CASSANDRA_ADMIN_USER", "cassandra"),
             ("CASSANDRA_ADMIN_PASSWORD", "cassandra"),
             ("POD_NAME", "operator-0"),
+            // As the chart sets them: the operator binds its Secrets role in each tenant namespace.
+            ("TRIBUTARY_SECRETS_ROLE", "tributary-tenant-secrets"),
+            ("TRIBUTARY_SERVICE_ACCOUNT", "tributary"),
         ];
         let config = Config::from_lookup(|k| settings.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
             .expect("test config");

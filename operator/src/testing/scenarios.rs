@@ -756,3 +756,33 @@ async fn a_tenant_whose_principal_holds_acls_or_quotas_already_is_refused_before
         assert_eq!((kafka, cassandra), (vec![], vec![]), "nothing written for {what}");
     }
 }
+
+#[tokio::test]
+async fn the_operator_binds_its_secrets_role_in_the_tenant_namespace_and_replaces_another_releases_binding() {
+    let s = Scenario::new();
+    let binding = "/apis/rbac.authorization.k8s.io/v1/namespaces/water/rolebindings/tributary-operator-secrets";
+    // Written by an operator installed under another release name, with its own role.
+    s.api.put(
+        binding,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "tributary-operator-secrets", "namespace": "water"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "old-tenant-secrets"},
+               "subjects": [{"kind": "ServiceAccount", "name": "old", "namespace": "old"}]}),
+    );
+    s.api.put(&tenant_path("water"), tenant("water", water_spec()));
+    s.reconcile_tenant("water").await.expect("reconcile");
+    let requests = s.api.take_requests();
+    assert!(
+        requests.iter().any(|r| r.method == http::Method::DELETE && r.path == binding),
+        "a binding's role is immutable: the old binding is deleted"
+    );
+    let stored = s.api.get(binding).unwrap();
+    assert_eq!(stored["roleRef"]["name"], "tributary-tenant-secrets");
+    assert_eq!(stored["subjects"][0]["name"], "tributary");
+    assert_eq!(stored["subjects"][0]["kind"], "ServiceAccount");
+    assert_eq!(s.condition(&tenant_path("water"), "Ready").0, "True");
+    // Steady: the binding is not written again.
+    s.writes();
+    s.reconcile_tenant("water").await.expect("resync");
+    assert_eq!(s.writes(), (vec![], vec![], vec![]));
+}
