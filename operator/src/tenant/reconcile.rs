@@ -26,8 +26,9 @@ use crate::api::conditions::DesiredCondition;
 use crate::api::tenant::{CredentialsStatus, TenantStatus};
 use crate::api::{CassandraSink, TENANT_LABEL, Tenant, Topic};
 use crate::controller::{
-    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, apply_if_changed, credential_fingerprint,
-    error_policy, finalized, object_key, readiness_changes, record_applied, recorded, spec_changes,
+    APPLIED_CASSANDRA, APPLIED_KAFKA, Context, Error, FIELD_MANAGER, Result, apply_if_changed, apply_unless_current,
+    credential_fingerprint, error_policy, finalized, object_key, readiness_changes, record_applied, recorded,
+    spec_changes,
 };
 use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
 use crate::external::kafka::quotas::quota_changes;
@@ -176,7 +177,25 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     if existing_ns.is_none() {
         ensure_secrets_access(&ctx, &tenant, &v).await?;
     }
-    ensure_fence(&ctx, &tenant, &v).await?;
+    if let Some(uncounted) = ensure_fence(&ctx, &tenant, &v).await? {
+        // Until Kubernetes counts the quota it refuses every object the quota covers: the
+        // Tenant is not Ready before its team can create a Topic.
+        let message = format!(
+            "waiting for Kubernetes to count ResourceQuota {}/{} ({uncounted} not counted yet; a new cluster's quota \
+             controller learns new resources within about 30 s)",
+            v.namespace,
+            fence::QUOTA
+        );
+        publish_status(
+            &ctx,
+            &tenant,
+            Some(&v),
+            &Rollup::default(),
+            DesiredCondition::not_ready(Reason::Pending, message),
+        )
+        .await?;
+        return Ok(Action::requeue(Duration::from_secs(3)));
+    }
     // Each password is written once (see APPLIED_KAFKA): first to Kafka and Cassandra, so a
     // login handed out in the Secret works the moment anyone reads it (a sink pod rolled by
     // then, a team's client); then to the Secret, and its fingerprint recorded on it.
@@ -497,10 +516,10 @@ async fn ensure_secrets_access(ctx: &Context, tenant: &Tenant, v: &ValidatedTena
 }
 
 /// The namespace's ResourceQuota, LimitRange and NetworkPolicy ([`fence`]), written unless
-/// already as desired. A new quota is waited for until Kubernetes has counted the namespace
-/// (until then it refuses every object the quota covers), so the team's first Topic after
-/// Ready is not refused.
-async fn ensure_fence(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<()> {
+/// already as desired. Returns the quota's resources Kubernetes has not counted yet (after
+/// waiting up to 5 s for a quota just written): until it counts them it refuses every object
+/// they cover, so the Tenant waits for them before it is Ready.
+async fn ensure_fence(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Result<Option<String>> {
     let owner = tenant.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let quotas: Api<ResourceQuota> = Api::namespaced(ctx.client.clone(), &v.namespace);
     let limits: Api<LimitRange> = Api::namespaced(ctx.client.clone(), &v.namespace);
@@ -513,27 +532,33 @@ async fn ensure_fence(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Re
         config.cassandra.contact_points.iter().map(String::as_str),
         &config.lease_namespace,
     );
-    let (quota_written, _, _) = futures::try_join!(
-        apply_if_changed(&quotas, fence::QUOTA, fence::resource_quota(v, &owner)),
+    let quota = async {
+        let live = quotas.get_opt(fence::QUOTA).await?;
+        apply_unless_current(&quotas, fence::QUOTA, live, fence::resource_quota(v, &owner)).await
+    };
+    let (mut quota, _, _) = futures::try_join!(
+        quota,
         apply_if_changed(&limits, fence::LIMIT_RANGE, fence::limit_range(v, &owner)),
         apply_if_changed(&policies, fence::NETWORK_POLICY, policy),
     )?;
-    if !quota_written {
-        return Ok(());
-    }
-    let counted = |q: &ResourceQuota| {
-        let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref());
-        let status = q.status.as_ref().and_then(|s| s.hard.as_ref());
-        hard.is_some_and(|h| status.is_some_and(|s| h.keys().all(|k| s.get(k) == h.get(k))))
+    // The resources of the quota's spec that its status does not count (yet).
+    let uncounted = |q: &ResourceQuota| {
+        let hard = q.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
+        let status = q.status.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
+        let missing: Vec<String> = hard.into_iter().filter(|(k, v)| status.get(k) != Some(v)).map(|(k, _)| k).collect();
+        (!missing.is_empty()).then(|| missing.join(", "))
     };
-    for _ in 0..50 {
+    for _ in 0..25 {
+        if uncounted(&quota).is_none() {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
         match quotas.get_opt(fence::QUOTA).await? {
-            Some(q) if !counted(&q) => tokio::time::sleep(Duration::from_millis(200)).await,
-            _ => return Ok(()),
+            Some(q) => quota = q,
+            None => return Ok(None),
         }
     }
-    tracing::warn!(namespace = %v.namespace, "ResourceQuota {} not counted by Kubernetes after 10 s: is the controller-manager running?", fence::QUOTA);
-    Ok(())
+    Ok(uncounted(&quota))
 }
 
 async fn ensure_credentials(
