@@ -545,7 +545,13 @@ async fn ensure_fence(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant) -> Re
     let uncounted = |q: &ResourceQuota| {
         let hard = q.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
         let status = q.status.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
-        let missing: Vec<String> = hard.into_iter().filter(|(k, v)| status.get(k) != Some(v)).map(|(k, _)| k).collect();
+        // Admission refuses a resource the status has no usage for ("status unknown for quota").
+        let used = q.status.as_ref().and_then(|s| s.used.clone()).unwrap_or_default();
+        let missing: Vec<String> = hard
+            .into_iter()
+            .filter(|(k, v)| status.get(k) != Some(v) || !used.contains_key(k))
+            .map(|(k, _)| k)
+            .collect();
         (!missing.is_empty()).then(|| missing.join(", "))
     };
     for _ in 0..25 {

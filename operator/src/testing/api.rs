@@ -213,7 +213,10 @@ impl FakeApi {
                 }
                 // The controller-manager counts a quota at once: its status holds what it enforces.
                 if object_path.contains("/resourcequotas/") && !subresource {
-                    object["status"] = json!({"hard": object.pointer("/spec/hard").cloned()});
+                    let hard = object.pointer("/spec/hard").cloned().unwrap_or(json!({}));
+                    let used: serde_json::Map<String, Value> =
+                        hard.as_object().into_iter().flatten().map(|(k, _)| (k.clone(), json!("0"))).collect();
+                    object["status"] = json!({"hard": hard, "used": used});
                 }
                 state.objects.insert(object_path, object.clone());
                 respond(StatusCode::OK, object)
