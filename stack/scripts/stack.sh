@@ -510,11 +510,26 @@ cmd_start() {
   if (( node )); then start_node; fi
 }
 
+# The project's CRDs, installed once, and the controller-manager restarted after them: its
+# quota controller counts a custom resource (count/topics.tributary.dev, which every tenant
+# namespace's ResourceQuota holds) only once it has discovered it, and on a new stack it did
+# not within minutes (until then the API server refuses those objects: "status unknown for quota").
+install_crds() {
+  local kc=("$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig")
+  "${kc[@]}" get crd topics.tributary.dev >/dev/null 2>&1 && return 0
+  say "installing the CRDs (crds/), then restarting kube-controller-manager so its quota controller counts them"
+  "${kc[@]}" apply --server-side --force-conflicts -f "$ROOT/crds/" >/dev/null
+  "${kc[@]}" wait --for=condition=Established --timeout=60s crd/tenants.tributary.dev crd/topics.tributary.dev crd/cassandrasinks.tributary.dev >/dev/null
+  cmd_stop kube-controller-manager
+  cmd_start kube-controller-manager
+}
+
 cmd_up() {
   local t0
   t0=$(date +%s)
   cmd_install
   cmd_start all
+  install_crds
   say "stack is up in $(( $(date +%s) - t0 )) s. Use it with: eval \"\$(make -s stack-env)\""
 }
 
