@@ -34,13 +34,21 @@ pub fn labels(tenant: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// The Pod Security labels of a tenant namespace.
+pub const POD_SECURITY: [(&str, &str); 4] = [
+    ("pod-security.kubernetes.io/enforce", "restricted"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "restricted"),
+    ("pod-security.kubernetes.io/audit", "restricted"),
+];
+
 /// The tenant namespace. `owner` is set only when the operator created the namespace: a
 /// namespace that existed before is labelled, never owned, so deleting the Tenant cannot
 /// delete someone else's namespace.
 pub fn namespace(v: &ValidatedTenant, owner: Option<OwnerReference>) -> Namespace {
     let mut labels = labels(&v.name);
     // Pod Security `restricted`, enforced by the API server on every pod of the namespace.
-    labels.extend(super::fence::POD_SECURITY.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    labels.extend(POD_SECURITY.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Namespace {
         metadata: ObjectMeta {
             name: Some(v.namespace.clone()),

@@ -27,24 +27,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::build::labels;
-use super::validate::ValidatedTenant;
+use super::validate::{DEFAULT_SINKS, ValidatedTenant};
 
 /// Names of the three objects in every tenant namespace.
 pub const QUOTA: &str = "tributary-quota";
 pub const LIMIT_RANGE: &str = "tributary-limits";
 pub const NETWORK_POLICY: &str = "tributary-default-deny";
 
-/// The Pod Security labels of a tenant namespace.
-pub const POD_SECURITY: [(&str, &str); 4] = [
-    ("pod-security.kubernetes.io/enforce", "restricted"),
-    ("pod-security.kubernetes.io/enforce-version", "latest"),
-    ("pod-security.kubernetes.io/warn", "restricted"),
-    ("pod-security.kubernetes.io/audit", "restricted"),
-];
-
 /// Defaults of the quota when the Tenant's limits leave a figure unset.
 pub const DEFAULT_TOPIC_OBJECTS: i32 = 500;
-pub const DEFAULT_SINKS: i32 = 20;
 pub const DEFAULT_PODS: i32 = 50;
 pub const DEFAULT_CPU: &str = "8";
 pub const DEFAULT_MEMORY: &str = "16Gi";

@@ -495,14 +495,19 @@ async fn ensure_secrets_access(ctx: &Context, tenant: &Tenant, v: &ValidatedTena
     let desired = fence::secrets_role_binding(v, &owner, binding, &ctx.config.lease_namespace);
     // A binding's role is immutable: one written by an operator installed under another release
     // name (its own Secrets role) is replaced, not patched.
-    if let Some(live) = bindings.get_opt(fence::SECRETS_BINDING).await?
-        && live.role_ref != desired.role_ref
-    {
-        bindings.delete(fence::SECRETS_BINDING, &Default::default()).await?;
-    }
-    if !apply_if_changed(&bindings, fence::SECRETS_BINDING, desired).await? {
+    let live = match bindings.get_opt(fence::SECRETS_BINDING).await? {
+        Some(live) if live.role_ref != desired.role_ref => {
+            bindings.delete(fence::SECRETS_BINDING, &Default::default()).await?;
+            None
+        }
+        live => live,
+    };
+    let mut desired = desired;
+    crate::controller::stamp_applied(&mut desired);
+    if crate::controller::applied_unchanged(live.as_ref(), &desired) {
         return Ok(());
     }
+    apply_unless_current(&bindings, fence::SECRETS_BINDING, live, desired).await?;
     // The API server's authorizer learns of a new binding a moment later: wait for it, so
     // the next read of a Secret there is not refused.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);

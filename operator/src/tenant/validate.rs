@@ -28,6 +28,10 @@ pub const DEFAULT_ALLOWED_CONFIGS: &[&str] = &[
     "segment.ms",
 ];
 
+/// The most CassandraSinks a tenant may have when `limits.maxSinks` is unset (its
+/// namespace's ResourceQuota, and the divisor of the sinks' quota share).
+pub const DEFAULT_SINKS: i32 = 20;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedTenant {
     pub name: String,
@@ -252,7 +256,7 @@ impl ValidatedTenant {
         if self.external_user.is_some() {
             return QuotaSplit { tenant: whole.clone(), each_sink: whole.clone() };
         }
-        let sinks = f64::from(self.limits.max_sinks.unwrap_or(super::fence::DEFAULT_SINKS).max(1));
+        let sinks = f64::from(self.limits.max_sinks.unwrap_or(DEFAULT_SINKS).max(1));
         let share = |divisor: f64| whole.iter().map(|(k, v)| (k.clone(), (v / divisor).floor().max(1.0))).collect();
         QuotaSplit { tenant: share(2.0), each_sink: share(2.0 * sinks) }
     }
