@@ -9,7 +9,6 @@ pub mod http;
 pub mod metrics;
 pub mod operator;
 pub mod resync;
-pub mod seed;
 pub mod sink;
 pub mod status;
 pub mod tenancy;

@@ -10,6 +10,9 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+// The operator's only `unsafe` code is here: the allocators' settings, which neither jemalloc
+// nor glibc offers through a safe API (an exported symbol read before `main`, and mallopt).
+
 /// jemalloc's settings, read before `main`: two arenas (the operator waits on the network;
 /// more arenas only spread its memory), freed pages purged after one second.
 #[unsafe(export_name = "_rjem_malloc_conf")]
@@ -26,7 +29,7 @@ fn main() {
         .block_on(operate());
 }
 
-/// What still allocates through glibc (librdkafka, OpenSSL) gets two arenas, not up to 8
+/// What still allocates through glibc (OpenSSL) gets two arenas, not up to 8
 /// per core: memory freed in one arena is not reused by another. Set before any thread
 /// starts.
 fn limit_malloc_arenas() {

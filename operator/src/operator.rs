@@ -18,7 +18,7 @@ use crate::api::{CassandraSink, Tenant, Topic};
 use crate::config::Config;
 use crate::controller::Context;
 use crate::external::cassandra::ScyllaAdmin;
-use crate::external::kafka::{Guarded, RdKafkaAdmin};
+use crate::external::kafka::{Guarded, KafkaClient};
 use crate::external::{BREAKER_COOL_DOWN, Breaker};
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
@@ -83,8 +83,7 @@ pub async fn run() -> Result<(), StartError> {
         return Err(StartError::MissingNamespace(config.lease_namespace.clone()));
     }
     check_tls(&config).await?;
-    let kafka = RdKafkaAdmin::new(&config.kafka, KAFKA_TIMEOUT, metrics.clone())
-        .map_err(|e| StartError::Kafka(e.to_string()))?;
+    let kafka = KafkaClient::new(&config.kafka, KAFKA_TIMEOUT, metrics.clone());
     let cassandra = ScyllaAdmin::new(config.cassandra.clone(), CASSANDRA_TIMEOUT, metrics.clone());
     let kafka = Guarded::new(kafka, Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT), metrics.clone());
     let watches = Watches::start(&client);

@@ -1,9 +1,9 @@
 //! Kafka helpers for tests: topics through the admin client, and produce/consume as a
 //! given principal with real rdkafka clients.
 
+use crate::{ClientConfigOf, CreateClient};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
 
 use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

@@ -7,11 +7,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tributary::external::kafka::CreateClient;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use tributary::external::kafka::{AdminExt, ClientSettings};
+use tributary::external::kafka::ClientSettings;
+
+pub mod librdkafka;
+pub use librdkafka::{AdminExt, ClientConfigOf, CreateClient};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -401,5 +403,58 @@ fn cleaned_up(what: &str, result: Result<(), String>) {
         } else {
             panic!("cleanup of {what} failed: {e}");
         }
+    }
+}
+
+/// The operator's own protocol client, for what librdkafka cannot ask (client quotas,
+/// SCRAM credentials) and for logging in without a librdkafka client.
+pub struct KafkaWire(tributary::external::kafka::wire::Wire);
+
+impl KafkaWire {
+    pub fn new(settings: ClientSettings) -> Self {
+        KafkaWire(tributary::external::kafka::wire::Wire::new(settings, Duration::from_secs(10)))
+    }
+
+    pub async fn login(&self) -> Result<(), tributary::external::kafka::KafkaCallError> {
+        self.0.login().await
+    }
+
+    /// The client quotas set on exactly this user.
+    pub async fn describe_user(
+        &self,
+        user: &str,
+    ) -> Result<tributary::external::kafka::quotas::Quotas, tributary::external::kafka::KafkaCallError> {
+        tributary::external::kafka::calls::describe_user_quotas(&self.0, user).await
+    }
+
+    /// Sets quotas on the user by hand (as an admin would).
+    pub async fn alter_user(
+        &self,
+        user: &str,
+        set: &tributary::external::kafka::quotas::Quotas,
+        remove: &[String],
+    ) -> Result<(), tributary::external::kafka::KafkaCallError> {
+        tributary::external::kafka::calls::alter_user_quotas(&self.0, user, set, remove).await
+    }
+
+    /// Every user with a SCRAM credential.
+    pub async fn scram_users(
+        &self,
+    ) -> Result<std::collections::BTreeSet<String>, tributary::external::kafka::KafkaCallError> {
+        Ok(tributary::external::kafka::calls::describe_scram(&self.0, None).await?.into_keys().collect())
+    }
+
+    /// The SCRAM mechanisms `user` holds a credential for.
+    pub async fn scram_mechanisms(
+        &self,
+        user: &str,
+    ) -> Result<
+        std::collections::BTreeSet<tributary::external::kafka::ScramMechanism>,
+        tributary::external::kafka::KafkaCallError,
+    > {
+        Ok(tributary::external::kafka::calls::describe_scram(&self.0, Some(&[user]))
+            .await?
+            .remove(user)
+            .unwrap_or_default())
     }
 }

@@ -2,9 +2,9 @@
 //! tenant's credentials, wait until a sink's group has committed everything, and compare a
 //! table with the generator row by row.
 
+use crate::{ClientConfigOf, CreateClient};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -14,7 +14,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use scylla::client::session::Session;
 use scylla::value::{CqlDecimal, CqlTimestamp};
-use tributary::seed::{self, Dataset, is_malformed};
+use tributary_sink::seed::{self, Dataset, is_malformed};
 
 use crate::kafka::group_lag;
 use crate::operator::workspace_binary;

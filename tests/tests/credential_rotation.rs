@@ -18,9 +18,9 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use tributary::api::{CassandraSink, Tenant};
-use tributary::external::kafka::quotas::QuotaClient;
 use tributary::external::kafka::{ClientSettings, ScramMechanism};
-use tributary::seed::Dataset;
+use tributary_sink::seed::Dataset;
+use tributary_tests::KafkaWire;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{
     MALFORMED_EVERY, apply_water_example, cassandra, expected, produce, produce_paced, rows, secret, wait_credentials,
@@ -36,7 +36,7 @@ const REFUSED_LOGINS: &str = "tributary_sink_kafka_authentication_failures_total
 /// Whether the brokers take `user`'s `password` with `mechanism` (a fresh login).
 async fn kafka_login(user: &str, password: &str, mechanism: &str) -> Result<(), String> {
     let settings = ClientSettings { sasl_mechanism: mechanism.into(), ..kafka_user_settings(user, password) };
-    QuotaClient::new(settings, Duration::from_secs(10)).login().await.map_err(|e| e.to_string())
+    KafkaWire::new(settings).login().await.map_err(|e| e.to_string())
 }
 
 async fn cassandra_login(user: &str, password: &str) -> Result<(), String> {
@@ -45,7 +45,7 @@ async fn cassandra_login(user: &str, password: &str) -> Result<(), String> {
 
 /// The SCRAM credentials `user` holds, as the admin sees them.
 async fn scram_mechanisms(user: &str) -> Vec<ScramMechanism> {
-    let admin = QuotaClient::new(kafka_admin_settings(), Duration::from_secs(10));
+    let admin = KafkaWire::new(kafka_admin_settings());
     admin.scram_mechanisms(user).await.unwrap().into_iter().collect()
 }
 

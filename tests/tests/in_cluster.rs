@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams};
-use tributary::seed::Dataset;
+use tributary_sink::seed::Dataset;
 use tributary_tests::pipeline::{apply_water_example_ready, cassandra, expected, produce, rows, water_example};
 use tributary_tests::release::Release;
 use tributary_tests::sink::SinkPods;

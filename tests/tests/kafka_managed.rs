@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
+use tributary_tests::{ClientConfigOf, CreateClient};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -24,15 +24,15 @@ use kube::api::{Api, PostParams};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tributary::api::{CassandraSink, Tenant};
-use tributary::external::kafka::quotas::QuotaClient;
 use tributary::external::kafka::{
-    AclBindingFilter, AdminExt, ClientSettings, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism, operator_acls,
+    AclBindingFilter, ClientSettings, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism, operator_acls,
     user_principal,
 };
-use tributary::seed::Dataset;
+use tributary_sink::seed::Dataset;
 use tributary_tests::kafka::{create_topic, delete_topic};
 use tributary_tests::operator::{OperatorProcess, ensure_namespace};
 use tributary_tests::pipeline::{apply_water_example, cassandra, expected, produce, rows, wait_credentials};
+use tributary_tests::{AdminExt, KafkaWire};
 use tributary_tests::{
     install_crds, kafka_admin, kafka_admin_ext, kafka_admin_settings, kafka_user_settings, kubectl_apply, unique,
     wait_ready, wait_until,
@@ -45,7 +45,7 @@ fn env(name: &str) -> String {
 }
 
 async fn scram_users() -> std::collections::BTreeSet<String> {
-    QuotaClient::new(kafka_admin_settings(), Duration::from_secs(10)).scram_users().await.unwrap()
+    KafkaWire::new(kafka_admin_settings()).scram_users().await.unwrap()
 }
 
 /// The water example in `tenant`'s namespace, 200 records produced with the tenant's bundle,
@@ -125,7 +125,7 @@ async fn managed_kafka_an_operator_without_super_user_and_a_tenant_with_an_exter
     let sink_user = format!("{tenant}.sink.readings");
     let users = scram_users().await;
     assert!(users.contains(&tenant) && users.contains(&sink_user), "{users:?}");
-    let quotas = QuotaClient::new(kafka_admin_settings(), Duration::from_secs(10));
+    let quotas = KafkaWire::new(kafka_admin_settings());
     let quota = quotas.describe_user(&tenant).await.unwrap();
     assert_eq!(quota.get("producer_byte_rate"), Some(&524_288.0), "half of the tenant's quota: {quota:?}");
     tenants.delete(&tenant, &Default::default()).await.unwrap();

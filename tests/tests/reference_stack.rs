@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tributary::seed::Dataset;
+use tributary_sink::seed::Dataset;
 use tributary_tests::pipeline::{apply_water_example_ready, expected, rows, secret};
 use tributary_tests::release::Release;
 use tributary_tests::{

@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use tributary::api::CassandraSink;
-use tributary::seed::Dataset;
+use tributary_sink::seed::Dataset;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{cassandra, checksum, expected, produce, rows, wait_drained};
 use tributary_tests::{kubectl, kubectl_apply, ready_tenant, repo_root, unique, wait_until};

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tributary::seed::Dataset;
+use tributary_sink::seed::Dataset;
 use tributary_tests::kafka::error_code;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tributary::seed::Dataset;
+use tributary_sink::seed::Dataset;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{
     MALFORMED_EVERY, apply_water_example, cassandra, checksum, expected, produce_paced, rows, secret, wait_credentials,

@@ -5,7 +5,7 @@
 //! it and dead-lettered instead of stopping the sink.
 
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
+use tributary_tests::{ClientConfigOf, CreateClient};
 
 use tributary_tests::kafka::produce;
 use tributary_tests::operator::OperatorProcess;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
+use tributary_tests::{ClientConfigOf, CreateClient};
 
 use rdkafka::types::RDKafkaErrorCode;
 use tributary::external::kafka::{
@@ -144,14 +144,14 @@ async fn a_scram_user_can_do_exactly_what_its_acls_allow() {
 async fn the_adapter_answers_concurrent_describes_of_one_topic_and_reads_committed_offsets() {
     use rdkafka::consumer::{CommitMode, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
-    use tributary::external::kafka::{KafkaAdmin, RdKafkaAdmin};
+    use tributary::external::kafka::{KafkaAdmin, KafkaClient};
 
     let admin = kafka_admin();
     let (a, b) = (unique("adapter-a"), unique("adapter-b"));
     create_topic(&admin, &a, 3, 3).await;
     create_topic(&admin, &b, 1, 3).await;
     let metrics = std::sync::Arc::new(tributary::metrics::Metrics::default());
-    let kafka = RdKafkaAdmin::new(&kafka_admin_settings(), Duration::from_secs(30), metrics).unwrap();
+    let kafka = KafkaClient::new(&kafka_admin_settings(), Duration::from_secs(30), metrics);
 
     let names: Vec<&str> = (0..40).map(|i| if i % 3 == 0 { b.as_str() } else { a.as_str() }).collect();
     let views = futures::future::join_all(names.iter().map(|n| kafka.describe_topic(n))).await;
@@ -194,37 +194,134 @@ async fn the_adapter_answers_concurrent_describes_of_one_topic_and_reads_committ
     assert_eq!((other.records, other.lag), (0, 0), "{other:?}");
     let missing = kafka.topic_progress(&unique("adapter-missing"), None).await.unwrap();
     assert_eq!((missing.records, missing.lag), (0, 0), "a topic Kafka does not know has no progress");
-    // None of it left a topic object in the shared client: librdkafka keeps one per topic a
-    // Metadata or watermark call named, and its broker threads scan them all every second.
-    // librdkafka's Metadata call for its locally known topics names just the topics it
-    // holds objects for, and asks for every topic of the cluster when it holds none: the
-    // answer then has topics this client never named (__consumer_offsets at least).
-    let named = [a.as_str(), b.as_str()];
-    let known = locally_known_topics(&kafka.client());
-    assert!(
-        known.iter().any(|t| !named.contains(&t.as_str()) && !t.starts_with("adapter-missing")),
-        "the operator's client holds topic objects: {known:?}"
-    );
-
     drop(member);
     delete_topic(&admin, &a).await;
     delete_topic(&admin, &b).await;
 }
 
-/// The answer to librdkafka's Metadata call for the client's locally known topics (which
-/// rdkafka does not wrap): the topics it holds objects for, or every topic when it holds none.
-fn locally_known_topics(client: &rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>) -> Vec<String> {
-    use rdkafka::bindings as sys;
-    let mut metadata: *const sys::rd_kafka_metadata_t = std::ptr::null();
-    // SAFETY: the client is live for the call; the metadata it returns is read, then freed.
-    unsafe {
-        let err = sys::rd_kafka_metadata(client.inner().native_ptr(), 0, std::ptr::null_mut(), &mut metadata, 30_000);
-        assert_eq!(err, sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR, "Metadata of the locally known topics");
-        let count = usize::try_from((*metadata).topic_cnt).unwrap_or(0);
-        let names = (0..count)
-            .map(|i| std::ffi::CStr::from_ptr((*(*metadata).topics.add(i)).topic).to_string_lossy().into_owned())
-            .collect();
-        sys::rd_kafka_metadata_destroy(metadata);
-        names
+/// Everything the operator's own Kafka client writes, read back by another implementation
+/// (librdkafka, through rdkafka and the tests' own C-API calls): a SCRAM credential it
+/// salted logs a librdkafka client in, its ACLs, configs, partitions, offset resets and
+/// group deletions are what librdkafka sees, and a topic's id is spelled as librdkafka
+/// spells it (ids recorded in sink statuses before keep matching).
+#[tokio::test]
+async fn what_the_operators_client_writes_another_kafka_client_reads() {
+    use rdkafka::consumer::Consumer;
+    use tributary::api::Position;
+    use tributary::external::kafka::{AclOperation, ConfigOp, KafkaAdmin, KafkaClient, KafkaSecurity};
+    use tributary::topic::model::DesiredTopic;
+
+    let admin = kafka_admin();
+    let ext = kafka_admin_ext(&admin);
+    let metrics = std::sync::Arc::new(tributary::metrics::Metrics::default());
+    let kafka = KafkaClient::new(&kafka_admin_settings(), Duration::from_secs(30), metrics);
+    let topic = unique("client-topic");
+
+    // A topic with a config, created by the operator's client, as librdkafka sees it.
+    let desired = DesiredTopic {
+        name: topic.clone(),
+        partitions: 2,
+        replication_factor: 3,
+        config: [("retention.ms".to_string(), "3600000".to_string())].into(),
+        owned_keys: Default::default(),
+    };
+    kafka.create_topic(&desired).await.unwrap();
+    kafka.create_topic(&desired).await.expect("creating an existing topic counts as created");
+    let layout = topic_layout(&admin, &topic).unwrap();
+    assert_eq!(layout.len(), 2, "{layout:?}");
+    assert!(layout.iter().all(|p| p.replicas.len() == 3), "{layout:?}");
+    let config = tributary_tests::kafka::topic_config(&admin, &topic).await.unwrap();
+    assert_eq!(config["retention.ms"], ("3600000".to_string(), true));
+
+    // The same id as librdkafka's DescribeTopics.
+    let theirs = ext.describe_topics(vec![topic.clone()]).await.unwrap();
+    let their_id = theirs[0].1.clone().unwrap().unwrap().id;
+    assert_eq!(kafka.topic_id(&topic).await.unwrap(), their_id);
+    assert!(their_id.is_some());
+
+    // Incremental config changes and a partition increase.
+    let changes = vec![
+        ("retention.ms".to_string(), ConfigOp::Delete),
+        ("cleanup.policy".to_string(), ConfigOp::Set("compact".into())),
+    ];
+    kafka.alter_topic_config(&topic, changes).await.unwrap();
+    tributary_tests::kafka::wait_config(&topic, "retention.ms", None).await;
+    tributary_tests::kafka::wait_config(&topic, "cleanup.policy", Some("compact")).await;
+    kafka.create_partitions(&topic, 4).await.unwrap();
+    wait_until("4 partitions in librdkafka's metadata", Duration::from_secs(30), || async {
+        let n = topic_layout(&admin, &topic)?.len();
+        if n == 4 { Ok(()) } else { Err(format!("{n}")) }
+    })
+    .await;
+
+    // A SCRAM user the operator's client salted logs a librdkafka client in; its ACLs are
+    // what librdkafka describes, and gone after the delete.
+    let user = unique("client-user");
+    let password = format!("pw-{}", unique("x"));
+    kafka.upsert_scram_user(&user, ScramMechanism::Sha512, &password).await.unwrap();
+    let principal = format!("User:{user}");
+    let acls = vec![
+        AclBinding::allow(&principal, ResourceType::Topic, PatternType::Literal, &topic, AclOperation::Read),
+        AclBinding::allow(&principal, ResourceType::Topic, PatternType::Literal, &topic, AclOperation::Describe),
+        AclBinding::allow(&principal, ResourceType::Group, PatternType::Prefixed, &user, AclOperation::Read),
+    ];
+    kafka.create_acls(acls.clone()).await.unwrap();
+    let sorted = |mut v: Vec<AclBinding>| {
+        v.sort();
+        v
+    };
+    let seen = ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.unwrap();
+    assert_eq!(sorted(seen), sorted(acls.clone()));
+    assert_eq!(sorted(kafka.describe_acls(&principal).await.unwrap()), sorted(acls.clone()));
+    let settings = tributary_tests::kafka_user_settings(&user, &password);
+    wait_until("the new user to log in through librdkafka", Duration::from_secs(30), || async {
+        let client: rdkafka::consumer::BaseConsumer = settings.client_config().create_client().unwrap();
+        client.fetch_metadata(Some(&topic), Duration::from_secs(5)).map(drop).map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(kafka.scram_mechanisms(&user).await.unwrap(), [ScramMechanism::Sha512].into());
+    assert!(kafka.scram_users().await.unwrap().contains(&user));
+
+    // Offsets: a reset to the end of a topic with records, as librdkafka reads the group's
+    // commits; the group is listed, and gone after its deletion.
+    let producer = producer(&kafka_admin_settings());
+    for i in 0..6 {
+        produce(&producer, &topic, &format!("k{i}"), "v").await.unwrap();
     }
+    let group = format!("{user}.readers");
+    let targets = kafka.reset_offsets(&group, &topic, Position::Latest).await.unwrap();
+    assert_eq!(targets.values().sum::<i64>(), 6, "{targets:?}");
+    let member = consumer(&kafka_admin_settings(), &group);
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    for p in 0..4 {
+        wanted.add_partition(&topic, p);
+    }
+    let committed = member.committed_offsets(wanted, Duration::from_secs(10)).unwrap();
+    let theirs: std::collections::BTreeMap<i32, i64> =
+        committed.elements().iter().filter_map(|e| Some((e.partition(), e.offset().to_raw()?))).collect();
+    assert_eq!(theirs, targets);
+    drop(member);
+    assert_eq!(kafka.groups_with_prefix(&group).await.unwrap(), vec![group.clone()]);
+    wait_until("the group to be deleted", Duration::from_secs(60), || async {
+        kafka.delete_groups(std::slice::from_ref(&group)).await.map_err(|e| e.to_string())?;
+        let left = kafka.groups_with_prefix(&group).await.map_err(|e| e.to_string())?;
+        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
+    })
+    .await;
+
+    // Removal: ACLs, the credential (the login refused), the topic.
+    kafka.delete_acls(acls).await.unwrap();
+    assert!(ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.unwrap().is_empty());
+    kafka.delete_scram_user(&user).await.unwrap();
+    kafka.delete_scram_user(&user).await.expect("deleting a user that is gone is not an error");
+    assert!(kafka.scram_mechanisms(&user).await.unwrap().is_empty());
+    kafka.delete_topic(&topic).await.unwrap();
+    kafka.delete_topic(&topic).await.expect("deleting a topic that is gone is not an error");
+    wait_until("the topic to be gone", Duration::from_secs(30), || async {
+        match topic_layout(&admin, &topic) {
+            Err(_) => Ok(()),
+            Ok(layout) => Err(format!("{} partitions left", layout.len())),
+        }
+    })
+    .await;
 }

@@ -276,7 +276,7 @@ async fn a_secret_planted_under_a_sinks_secret_name_is_never_adopted() {
     let sink_user = format!("{tenant}.sink.readings");
     let login = tributary_tests::kafka_user_settings(&sink_user, "planted-password");
     let refused = tokio::task::spawn_blocking(move || {
-        use tributary::external::kafka::CreateClient;
+        use tributary_tests::{ClientConfigOf, CreateClient};
         let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
             login.client_config().create_client().unwrap();
         admin.inner().fetch_metadata(None, Duration::from_secs(5)).map(|_| ())

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
+use tributary_tests::{ClientConfigOf, CreateClient};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -398,11 +398,10 @@ async fn deleting_a_tenant_removes_every_principal_and_its_data_as_the_policy_sa
         // tenant's principals together never pass the tenant's quota.
         wait_until("the sink user to log in with its ACLs and its share of the tenant's quotas", WAIT, || async {
             kafka_login(&sink_user, &sink_pw).await?;
-            let quotas = tributary::external::kafka::quotas::QuotaClient::new(
-                tributary_tests::kafka_admin_settings(),
-                Duration::from_secs(10),
-            );
-            let q = quotas.describe_user(&sink_user).await.map_err(|e| e.to_string())?;
+            let q = tributary_tests::KafkaWire::new(tributary_tests::kafka_admin_settings())
+                .describe_user(&sink_user)
+                .await
+                .map_err(|e| e.to_string())?;
             if acls_of(&format!("User:{sink_user}")).await.is_empty() || q.get("producer_byte_rate") != Some(&131_072.0)
             {
                 return Err(format!("quotas {q:?}"));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
+use tributary_tests::{ClientConfigOf, CreateClient};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
@@ -141,7 +141,8 @@ async fn a_stray_acl_on_a_tenant_user_is_removed_and_a_missing_one_restored() {
 
 #[tokio::test]
 async fn quotas_from_the_tenant_spec_are_set_changed_and_kept_on_its_user() {
-    use tributary::external::kafka::quotas::{QuotaClient, Quotas};
+    use tributary::external::kafka::quotas::Quotas;
+    use tributary_tests::KafkaWire;
     OperatorProcess::shared().await;
     let tenant = unique("quota");
     let apply = |quotas: &str| {
@@ -152,7 +153,7 @@ async fn quotas_from_the_tenant_spec_are_set_changed_and_kept_on_its_user() {
     apply("      producerByteRate: 1048576\n      requestPercentage: 50\n");
     let _tenant_cleanup = TenantCleanup::new(&tenant);
     // Read back through Kafka's DescribeClientQuotas, as the admin.
-    let quotas = QuotaClient::new(tributary_tests::kafka_admin_settings(), Duration::from_secs(10));
+    let quotas = KafkaWire::new(tributary_tests::kafka_admin_settings());
     let expect = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Quotas>();
     let wait_quotas = |want: Quotas| {
         let (quotas, tenant) = (&quotas, &tenant);

@@ -6,14 +6,14 @@
 //! the operator and of a sink pod on the node is encrypted (`system_views.clients`).
 
 use std::time::Duration;
-use tributary::external::kafka::CreateClient;
+use tributary_tests::{ClientConfigOf, CreateClient};
 
 use kube::Client;
 use kube::api::Api;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tributary::api::CassandraSink;
 use tributary::external::kafka::ClientSettings;
-use tributary::external::kafka::quotas::QuotaClient;
+use tributary_tests::KafkaWire;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::wait_credentials;
 use tributary_tests::{
@@ -76,9 +76,9 @@ async fn kafka_answers_only_over_tls_to_clients_that_trust_its_ca() {
 
     // The operator's own client-quota connection (kafka-protocol over rustls): the same rules,
     // and the error says it is the certificate.
-    let quotas = QuotaClient::new(good.clone(), Duration::from_secs(10));
+    let quotas = KafkaWire::new(good.clone());
     quotas.describe_user(&good.username).await.expect("DescribeClientQuotas over TLS");
-    let err = QuotaClient::new(wrong, Duration::from_secs(10)).describe_user(&good.username).await.unwrap_err();
+    let err = KafkaWire::new(wrong).describe_user(&good.username).await.unwrap_err();
     let err = err.to_string();
     assert!(err.contains("certificate") && err.contains("configured CA"), "{err}");
 

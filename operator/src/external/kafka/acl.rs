@@ -1,33 +1,8 @@
-//! The values the hand-written admin calls (`AdminExt`, in admin_ext.rs) take and return: ACL
-//! bindings and filters, SCRAM credential changes, config operations and their errors.
-//! Plain Rust, no librdkafka pointer.
-
-use std::time::Duration;
-
-use rdkafka::types::RDKafkaErrorCode;
+//! The values of Kafka's access model as the operator writes them: ACL bindings and
+//! filters, SCRAM mechanisms and credential changes, config operations.
 
 /// Kafka's default PBKDF2 iteration count for SCRAM-SHA-512 (the CLI uses the same).
 pub const DEFAULT_SCRAM_ITERATIONS: i32 = 4096;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AdminExtError {
-    #[error("{op}: invalid argument: {message}")]
-    InvalidArgument { op: &'static str, message: String },
-    #[error("{op}: no answer from Kafka within {timeout:?}; check that the brokers are reachable")]
-    Timeout { op: &'static str, timeout: Duration },
-    #[error("{op} failed: {code:?}: {message}")]
-    Kafka { op: &'static str, code: RDKafkaErrorCode, message: String },
-    #[error("{op}: the admin task did not complete: {message}")]
-    Task { op: &'static str, message: String },
-}
-
-/// The error Kafka returned for one item of a batched call (one user, one ACL, one filter).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code:?}: {message}")]
-pub struct ItemError {
-    pub code: RDKafkaErrorCode,
-    pub message: String,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ScramMechanism {

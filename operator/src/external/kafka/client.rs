@@ -1,15 +1,8 @@
 //! How a Kafka client reaches the cluster: bootstrap servers and SASL/SCRAM credentials,
-//! turned into librdkafka properties.
+//! for the operator's own client and turned into librdkafka properties for everyone else's
+//! (the tenant's Secret bundle, the sink pods, the seed and the tests).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
-use super::error::{KafkaCallError, call_error};
-use crate::api::Position;
 
 pub use crate::api::contract::SASL_MECHANISM;
 
@@ -107,17 +100,6 @@ impl ClientSettings {
             ("sasl.password", self.password.clone()),
         ])
     }
-
-    pub fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        for (key, value) in self.librdkafka_properties() {
-            config.set(key, value);
-        }
-        if let Some(ca) = &self.ca_pem {
-            config.set("ssl.ca.pem", ca);
-        }
-        config
-    }
 }
 
 impl std::fmt::Debug for ClientSettings {
@@ -132,141 +114,9 @@ impl std::fmt::Debug for ClientSettings {
     }
 }
 
-/// Creating a librdkafka client, then emptying the thread's OpenSSL error queue, which
-/// librdkafka leaves dirty when it parses `ssl.ca.pem` ([`crate::api::tls::clear_thread_errors`]).
-/// Every Kafka client of the operator and the tests is made this way.
-pub trait CreateClient {
-    fn create_client<C: rdkafka::config::FromClientConfig>(&self) -> rdkafka::error::KafkaResult<C>;
-}
-
-impl CreateClient for ClientConfig {
-    fn create_client<C: rdkafka::config::FromClientConfig>(&self) -> rdkafka::error::KafkaResult<C> {
-        let client = self.create();
-        crate::api::tls::clear_thread_errors();
-        client
-    }
-}
-
-/// A consumer client of `group` that never joins it: for OffsetCommit on the group's behalf
-/// (a replay, rare: committed offsets are read on the protocol client's connections, see
-/// [`super::quotas::QuotaClient::committed_offsets`]).
-fn group_client(
-    settings: &ClientSettings,
-    group: &str,
-    call: &'static str,
-) -> Result<rdkafka::consumer::BaseConsumer, KafkaCallError> {
-    settings
-        .client_config()
-        .set("client.id", "tributary-operator")
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create_client()
-        .map_err(|e| call_error(call, &e))
-}
-
-/// Commits `group`'s offsets on `topic` at `to` (the low or high watermark, or the first
-/// offset at or after a time) from a client that is not a member. Kafka accepts such a
-/// commit only while the group is empty; a group with members answers UNKNOWN_MEMBER_ID (or
-/// ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS), which becomes a transient "in use" error, so
-/// offsets never move under a running consumer.
-pub(super) fn commit_offsets(
-    settings: &ClientSettings,
-    group: &str,
-    topic: &str,
-    partitions: i32,
-    to: Position,
-    timeout: Duration,
-) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
-    const CALL: &str = "OffsetCommit";
-    if partitions == 0 {
-        return Err(KafkaCallError {
-            call: CALL,
-            message: format!("topic {topic} has no partitions in Kafka's metadata (yet)"),
-            transient: true,
-            answered: true,
-        });
-    }
-    let consumer = group_client(settings, group, CALL)?;
-    let watermarks = |p: i32| consumer.fetch_watermarks(topic, p, timeout).map_err(|e| call_error("ListOffsets", &e));
-    let mut targets = BTreeMap::new();
-    match to {
-        Position::Earliest | Position::Latest => {
-            for p in 0..partitions {
-                let (low, high) = watermarks(p)?;
-                targets.insert(p, if to == Position::Earliest { low } else { high });
-            }
-        }
-        Position::Time(ms) => {
-            let mut list = TopicPartitionList::new();
-            for p in 0..partitions {
-                list.add_partition_offset(topic, p, Offset::Offset(ms)).map_err(|e| call_error(CALL, &e))?;
-            }
-            let found = consumer.offsets_for_times(list, timeout).map_err(|e| call_error("ListOffsets", &e))?;
-            for e in found.elements() {
-                // No record at or after the time: the end of the partition.
-                let offset = match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => watermarks(e.partition())?.1,
-                };
-                targets.insert(e.partition(), offset);
-            }
-        }
-    }
-    let mut list = TopicPartitionList::new();
-    for (p, offset) in &targets {
-        list.add_partition_offset(topic, *p, Offset::Offset(*offset)).map_err(|e| call_error(CALL, &e))?;
-    }
-    consumer.commit(&list, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
-        Some(
-            RDKafkaErrorCode::UnknownMemberId
-            | RDKafkaErrorCode::IllegalGeneration
-            | RDKafkaErrorCode::RebalanceInProgress,
-        ) => KafkaCallError {
-            call: CALL,
-            message: format!("consumer group {group} still has members; its offsets move once it is empty ({e})"),
-            transient: true,
-            answered: true,
-        },
-        _ => call_error(CALL, &e),
-    })?;
-    Ok(targets)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A self-signed CA certificate in PEM.
-    fn ca_pem() -> String {
-        use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = x509::X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "test-ca").unwrap();
-        let name = name.build();
-        let mut cert = x509::X509::builder().unwrap();
-        cert.set_version(2).unwrap();
-        cert.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap()).unwrap();
-        cert.set_subject_name(&name).unwrap();
-        cert.set_issuer_name(&name).unwrap();
-        cert.set_pubkey(&key).unwrap();
-        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
-        cert.sign(&key, MessageDigest::sha256()).unwrap();
-        String::from_utf8(cert.build().to_pem().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn a_client_with_a_pem_ca_leaves_no_openssl_error_behind_for_the_next_tls_io() {
-        let settings = ClientSettings::new("127.0.0.1:1", "u", "p").with_tls(Some(ca_pem()));
-        let _ = openssl::error::ErrorStack::get();
-        // What librdkafka leaves on the thread (the cause of a broken Cassandra TLS read).
-        let _plain: rdkafka::producer::BaseProducer = settings.client_config().create().unwrap();
-        let left = openssl::error::ErrorStack::get();
-        assert!(left.errors().iter().any(|e| e.reason() == Some("no start line")), "{left:?}");
-        let _clean: rdkafka::producer::BaseProducer = settings.client_config().create_client().unwrap();
-        let left = openssl::error::ErrorStack::get();
-        assert!(left.errors().is_empty(), "{left:?}");
-    }
 
     #[test]
     fn properties_carry_scram_credentials_and_debug_hides_the_password() {
@@ -276,7 +126,6 @@ mod tests {
         assert_eq!(props["sasl.username"], "water");
         assert_eq!(props["sasl.password"], "s3cret");
         assert_eq!(props["security.protocol"], "SASL_PLAINTEXT");
-        assert_eq!(settings.client_config().get("bootstrap.servers"), Some("127.0.0.1:19092"));
         assert!(!format!("{settings:?}").contains("s3cret"));
     }
 }

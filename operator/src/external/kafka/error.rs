@@ -1,11 +1,7 @@
 //! Failed Kafka calls and the one place that classifies them: worth retrying or not, and
 //! whether Kafka answered at all (only silence opens the breaker).
 
-use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
-
-use super::acl::{AdminExtError, ItemError};
-use super::quotas::QuotaError;
+use kafka_protocol::error::ResponseError;
 
 /// A failed Kafka call. `transient` errors (timeouts, brokers down) are retried with backoff.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +21,7 @@ impl KafkaCallError {
     }
 }
 
-/// The one place that decides which Kafka errors are worth retrying: all but Kafka's
+/// The one place that decides which Kafka error codes are worth retrying: all but Kafka's
 /// refusal of what was asked (an invalid or forbidden request, which only a change of the
 /// spec or of the platform's settings can fix, so the object waits for that change).
 ///
@@ -36,74 +32,60 @@ impl KafkaCallError {
 /// that was created a moment ago), and each one that was missing from the earlier list of
 /// transient codes left a sink waiting for a spec change that nothing needed. The
 /// operator's own login refused is retried too: no object's spec can fix it.
-pub(super) fn is_transient(code: RDKafkaErrorCode) -> bool {
+pub fn is_transient(code: i16) -> bool {
+    use ResponseError::*;
     !matches!(
-        code,
-        RDKafkaErrorCode::InvalidArgument
-            | RDKafkaErrorCode::NotImplemented
-            | RDKafkaErrorCode::UnsupportedFeature
-            | RDKafkaErrorCode::InvalidMessage
-            | RDKafkaErrorCode::InvalidMessageSize
-            | RDKafkaErrorCode::MessageSizeTooLarge
-            | RDKafkaErrorCode::OffsetMetadataTooLarge
-            | RDKafkaErrorCode::InvalidTopic
-            | RDKafkaErrorCode::InvalidRequiredAcks
-            | RDKafkaErrorCode::InvalidGroupId
-            | RDKafkaErrorCode::InvalidCommitOffsetSize
-            | RDKafkaErrorCode::TopicAuthorizationFailed
-            | RDKafkaErrorCode::GroupAuthorizationFailed
-            | RDKafkaErrorCode::ClusterAuthorizationFailed
-            | RDKafkaErrorCode::InvalidTimestamp
-            | RDKafkaErrorCode::UnsupportedSASLMechanism
-            | RDKafkaErrorCode::UnsupportedVersion
-            | RDKafkaErrorCode::TopicAlreadyExists
-            | RDKafkaErrorCode::InvalidPartitions
-            | RDKafkaErrorCode::InvalidReplicationFactor
-            | RDKafkaErrorCode::InvalidReplicaAssignment
-            | RDKafkaErrorCode::InvalidConfig
-            | RDKafkaErrorCode::InvalidRequest
-            | RDKafkaErrorCode::PolicyViolation
-            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
-            | RDKafkaErrorCode::SecurityDisabled
-            | RDKafkaErrorCode::DelegationTokenAuthorizationFailed
-            | RDKafkaErrorCode::InvalidPrincipalType
-            | RDKafkaErrorCode::TopicDeletionDisabled
-            | RDKafkaErrorCode::UnsupportedCompressionType
-            | RDKafkaErrorCode::InvalidRecord
-            | RDKafkaErrorCode::DuplicateResource
-            | RDKafkaErrorCode::UnacceptableCredential
-            | RDKafkaErrorCode::PrincipalDeserializationFailure
+        ResponseError::try_from_code(code),
+        Some(
+            CorruptMessage
+                | MessageTooLarge
+                | OffsetMetadataTooLarge
+                | InvalidTopicException
+                | InvalidRequiredAcks
+                | InvalidGroupId
+                | InvalidCommitOffsetSize
+                | TopicAuthorizationFailed
+                | GroupAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | InvalidTimestamp
+                | UnsupportedSaslMechanism
+                | UnsupportedVersion
+                | TopicAlreadyExists
+                | InvalidPartitions
+                | InvalidReplicationFactor
+                | InvalidReplicaAssignment
+                | InvalidConfig
+                | InvalidRequest
+                | UnsupportedForMessageFormat
+                | PolicyViolation
+                | TransactionalIdAuthorizationFailed
+                | SecurityDisabled
+                | DelegationTokenAuthorizationFailed
+                | InvalidPrincipalType
+                | TopicDeletionDisabled
+                | UnsupportedCompressionType
+                | InvalidRecord
+                | DuplicateResource
+                | UnacceptableCredential
+                | PrincipalDeserializationFailure
+        )
     )
 }
 
-pub(super) fn call_error(call: &'static str, err: &KafkaError) -> KafkaCallError {
-    // No code at all means the client itself failed (e.g. a cancelled request): retry.
-    // rdkafka gives no code for a failed admin operation, though it carries one.
-    let code = match err {
-        KafkaError::AdminOp(code) => Some(*code),
-        other => other.rdkafka_error_code(),
+/// The codes with which a broker says it could not get an answer itself (the controller or
+/// a leader did not answer it in time): as good as silence for the breaker.
+fn unanswered(code: i16) -> bool {
+    matches!(ResponseError::try_from_code(code), Some(ResponseError::RequestTimedOut))
+}
+
+/// Kafka refused `what` (a topic, a user, an ACL, a group) of `call` with `code`.
+pub fn answer_error(call: &'static str, what: &str, code: i16, message: Option<String>) -> KafkaCallError {
+    let name = ResponseError::try_from_code(code).map_or_else(|| "NONE".to_string(), |e| format!("{e:?}"));
+    let message = match message.filter(|m| !m.is_empty()) {
+        Some(detail) => format!("{what}: {name} ({detail})"),
+        None => format!("{what}: {name}"),
     };
-    let transient = code.is_none_or(is_transient);
-    // NOT_COORDINATOR and the like after a broker restart are answers: only a timeout or a
-    // transport failure says Kafka is unreachable (and opens the breaker for every call).
-    let answered = code.is_some_and(|c| !unreachable(c));
-    KafkaCallError { call, message: err.to_string(), transient, answered }
-}
-
-/// The codes librdkafka gives when no broker answered.
-fn unreachable(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::OperationTimedOut
-            | RDKafkaErrorCode::RequestTimedOut
-            | RDKafkaErrorCode::BrokerTransportFailure
-            | RDKafkaErrorCode::AllBrokersDown
-            | RDKafkaErrorCode::Resolve
-    )
-}
-
-pub(super) fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
-    KafkaCallError { call, message: format!("topic {topic}: {code}"), transient: is_transient(code), answered: true }
+    KafkaCallError { call, message, transient: is_transient(code), answered: !unanswered(code) }
 }
 
 /// A refused partition increase. The operator asks for more partitions only after a describe
@@ -112,95 +94,74 @@ pub(super) fn code_error(call: &'static str, topic: &str, code: RDKafkaErrorCode
 /// earlier increase that took effect after its call timed out. Seen on the local stack: a
 /// grow 3 → 6 refused, and the Topic refused for good while Kafka had its 6. Retried, it is
 /// described afresh, and what Kafka has decides.
-pub(super) fn partitions_error(topic: &str, code: RDKafkaErrorCode) -> KafkaCallError {
-    let mut error = code_error("CreatePartitions", topic, code);
-    if code == RDKafkaErrorCode::InvalidPartitions {
+pub fn partitions_error(topic: &str, code: i16, message: Option<String>) -> KafkaCallError {
+    let mut error = answer_error("CreatePartitions", &format!("topic {topic}"), code, message);
+    if ResponseError::try_from_code(code) == Some(ResponseError::InvalidPartitions) {
         error.message.push_str(" (Kafka already has at least that many; the topic is described again)");
         error.transient = true;
     }
     error
 }
 
-pub(super) fn ext_error(call: &'static str, err: AdminExtError) -> KafkaCallError {
-    let transient = match &err {
-        AdminExtError::Timeout { .. } | AdminExtError::Task { .. } => true,
-        AdminExtError::Kafka { code, .. } => is_transient(*code),
-        AdminExtError::InvalidArgument { .. } => false,
-    };
-    let answered = matches!(&err, AdminExtError::Kafka { code, .. } if !unreachable(*code));
-    KafkaCallError { call, message: err.to_string(), transient, answered }
-}
-
-pub(super) fn quota_error(call: &'static str, err: QuotaError) -> KafkaCallError {
-    // Kafka's error codes are answers; only silence or a broken connection opens the breaker.
-    let answered = matches!(err, QuotaError::Kafka { .. });
-    KafkaCallError { call, message: err.to_string(), transient: err.transient(), answered }
-}
-
-/// One consumer group of a DeleteGroups call refused. A group with members (its consumers
-/// still running) is retried: they are stopping, and the group empties when they leave.
-pub(super) fn group_error(call: &'static str, group: &str, code: RDKafkaErrorCode) -> KafkaCallError {
-    let mut message = format!("consumer group {group}: {code}");
-    if code == RDKafkaErrorCode::NonEmptyGroup {
-        message.push_str(" (its consumers are still connected)");
+/// One consumer group of a call refused. A group with members (its consumers still
+/// running) is retried: they are stopping, and the group empties when they leave.
+pub fn group_error(call: &'static str, group: &str, code: i16) -> KafkaCallError {
+    let mut error = answer_error(call, &format!("consumer group {group}"), code, None);
+    if ResponseError::try_from_code(code) == Some(ResponseError::NonEmptyGroup) {
+        error.message.push_str(" (its consumers are still connected)");
     }
-    KafkaCallError { call, message, transient: is_transient(code), answered: true }
+    error
 }
 
-pub(super) fn item_failure(call: &'static str, what: &str, err: ItemError) -> KafkaCallError {
-    KafkaCallError { call, message: format!("{what}: {err}"), transient: is_transient(err.code), answered: true }
+/// The operator is shutting down: a batched call's worker is gone.
+pub fn shut_down(call: &'static str) -> KafkaCallError {
+    KafkaCallError { call, message: "the operator is shutting down".into(), transient: true, answered: false }
+}
+
+/// Kafka's answer left out something it was asked about.
+pub fn no_answer(call: &'static str, what: &str) -> KafkaCallError {
+    KafkaCallError { call, message: format!("no answer for {what}"), transient: true, answered: true }
 }
 
 #[cfg(test)]
 mod tests {
-    use rdkafka::error::KafkaError;
-    use rdkafka::types::RDKafkaErrorCode;
+    use kafka_protocol::error::ResponseError::*;
 
-    use super::{call_error, is_transient, partitions_error};
+    use super::{answer_error, is_transient, partitions_error};
 
     #[test]
     fn a_coordinator_that_is_not_ready_yet_is_retried_not_reported_as_a_spec_problem() {
-        for code in [
-            RDKafkaErrorCode::NotCoordinator,
-            RDKafkaErrorCode::CoordinatorNotAvailable,
-            RDKafkaErrorCode::CoordinatorLoadInProgress,
-        ] {
-            assert!(is_transient(code), "{code:?}");
+        for code in [NotCoordinator, CoordinatorNotAvailable, CoordinatorLoadInProgress] {
+            assert!(is_transient(code.code()), "{code:?}");
         }
-        assert!(!is_transient(RDKafkaErrorCode::TopicAuthorizationFailed));
+        assert!(!is_transient(TopicAuthorizationFailed.code()));
     }
 
     #[test]
-    fn only_silence_opens_the_breaker_and_the_operators_refused_login_is_retried() {
-        let moved = call_error("OffsetFetch", &KafkaError::MetadataFetch(RDKafkaErrorCode::NotCoordinator));
+    fn kafkas_answers_keep_the_breaker_closed_and_the_operators_refused_login_is_retried() {
+        let moved = answer_error("OffsetFetch", "group g", NotCoordinator.code(), None);
         assert!(moved.transient && moved.answered, "a coordinator moving is an answer: {moved:?}");
-        let silent = call_error("Metadata", &KafkaError::MetadataFetch(RDKafkaErrorCode::AllBrokersDown));
-        assert!(silent.transient && !silent.answered, "{silent:?}");
-        let login = call_error("ListGroups", &KafkaError::GroupListFetch(RDKafkaErrorCode::Authentication));
+        let login = answer_error("SaslAuthenticate", "admin", SaslAuthenticationFailed.code(), None);
         assert!(login.transient, "no spec can fix the operator's own login: {login:?}");
-        let fresh = call_error("ListOffsets", &KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition));
+        let fresh = answer_error("ListOffsets", "topic t", UnknownTopicOrPartition.code(), None);
         assert!(fresh.transient && fresh.answered, "a topic just created is not everywhere yet: {fresh:?}");
         // Met in CI after a broker restart: it left a sink waiting for a spec change.
-        let moving = call_error("ListOffsets", &KafkaError::MetadataFetch(RDKafkaErrorCode::NotLeaderForPartition));
+        let moving = answer_error("ListOffsets", "topic t", NotLeaderOrFollower.code(), None);
         assert!(moving.transient && moving.answered, "a leader moving is retried: {moving:?}");
-        // rdkafka gives admin-op errors no code; one answer that cannot be parsed must not
-        // shut every tenant out of Kafka (seen: a DescribeConfigs naming a topic twice).
-        let garbled = call_error("DescribeConfigs", &KafkaError::AdminOp(RDKafkaErrorCode::BadMessage));
-        assert!(garbled.answered, "{garbled:?}");
-        let timed_out = call_error("CreateTopics", &KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut));
+        // NOT_CONTROLLER on a quota change was once a refusal that waited for a spec change.
+        let controller = answer_error("AlterClientQuotas", "user u", NotController.code(), None);
+        assert!(controller.transient, "{controller:?}");
+        let timed_out = answer_error("CreateTopics", "topic t", RequestTimedOut.code(), Some("controller".into()));
         assert!(timed_out.transient && !timed_out.answered, "{timed_out:?}");
-        let stale = partitions_error("t.a", RDKafkaErrorCode::InvalidPartitions);
+        assert!(timed_out.message.contains("RequestTimedOut (controller)"), "{timed_out:?}");
+        let stale = partitions_error("t.a", InvalidPartitions.code(), None);
         assert!(stale.transient && stale.answered && stale.message.contains("described again"), "{stale:?}");
-        let refused = partitions_error("t.a", RDKafkaErrorCode::PolicyViolation);
+        let refused = partitions_error("t.a", PolicyViolation.code(), None);
         assert!(!refused.transient, "{refused:?}");
-        for refused in [
-            RDKafkaErrorCode::InvalidPartitions,
-            RDKafkaErrorCode::InvalidReplicationFactor,
-            RDKafkaErrorCode::InvalidConfig,
-            RDKafkaErrorCode::PolicyViolation,
-            RDKafkaErrorCode::ClusterAuthorizationFailed,
-        ] {
-            assert!(!is_transient(refused), "{refused:?} is Kafka's answer to the spec");
+        for refused in
+            [InvalidPartitions, InvalidReplicationFactor, InvalidConfig, PolicyViolation, ClusterAuthorizationFailed]
+        {
+            assert!(!is_transient(refused.code()), "{refused:?} is Kafka's answer to the spec");
         }
     }
 }

@@ -1,25 +1,23 @@
-//! The only code that talks to Kafka brokers.
-//!
-//! rdkafka's safe Admin API covers topics and configs; [`admin_ext`] adds the admin calls
-//! librdkafka has but the crate does not wrap (SCRAM credentials, ACLs, incremental configs).
+//! The only code that talks to Kafka brokers: one client ([`KafkaClient`]) that speaks the
+//! Kafka protocol itself ([`wire`] frames and logs in, [`calls`] builds each request and
+//! reads its answer), with one classification of Kafka's errors ([`error`]).
 
 pub mod acl;
-pub mod admin_ext;
 pub mod batch;
 mod batched;
+pub mod calls;
 pub mod client;
 pub mod error;
 mod guarded;
-mod native;
 pub mod quotas;
 pub mod topics;
+pub mod wire;
 
 pub use acl::{
-    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExtError, ConfigOp, DEFAULT_SCRAM_ITERATIONS,
-    ItemError, PatternType, ResourceType, ScramChange, ScramMechanism, operator_acls, user_principal,
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, ConfigOp, DEFAULT_SCRAM_ITERATIONS, PatternType,
+    ResourceType, ScramChange, ScramMechanism, operator_acls, user_principal,
 };
-pub use admin_ext::AdminExt;
-pub use client::{ClientSettings, CreateClient, SASL_MECHANISM};
+pub use client::{ClientSettings, SASL_MECHANISM};
 pub use error::KafkaCallError;
 pub use guarded::Guarded;
-pub use topics::{KafkaAdmin, KafkaPlatform, KafkaSecurity, RdKafkaAdmin};
+pub use topics::{KafkaAdmin, KafkaClient, KafkaPlatform, KafkaSecurity};

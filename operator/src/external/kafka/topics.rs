@@ -1,26 +1,22 @@
-//! Topic admin calls behind the [`KafkaAdmin`] trait, so reconcile flows can be tested
-//! without brokers; [`RdKafkaAdmin`] is the real implementation on one shared admin client.
+//! What the controllers ask of Kafka, as two traits ([`KafkaAdmin`] for topics, offsets
+//! and groups, [`KafkaSecurity`] for principals, credentials, ACLs and quotas), so reconcile
+//! flows can be tested without brokers; [`KafkaClient`] is the real implementation, every
+//! call on one [`Wire`] (the operator's one Kafka client).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 
 use super::ClientSettings;
 use super::acl::{AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism};
-use super::admin_ext::{AdminExt, TopicShape};
 use super::batch::Batcher;
 use super::batched::{Watermarks, create_topics, describe_configs, describe_topics, list_watermarks};
-use super::client::CreateClient;
-use super::error::{
-    KafkaCallError, call_error, code_error, ext_error, group_error, item_failure, partitions_error, quota_error,
-};
-use super::quotas::{QuotaClient, Quotas};
+use super::calls::{self, TopicShape};
+use super::error::{KafkaCallError, shut_down};
+use super::quotas::Quotas;
+use super::wire::Wire;
 use crate::api::Position;
 use crate::metrics::Metrics;
 use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
@@ -76,13 +72,13 @@ pub trait KafkaAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>>;
 }
 
-/// [`KafkaAdmin`] on one long-lived rdkafka admin client, shared by every reconcile.
-pub struct RdKafkaAdmin {
-    admin: Arc<AdminClient<DefaultClientContext>>,
+/// [`KafkaAdmin`] and [`KafkaSecurity`] on one [`Wire`], shared by every reconcile.
+pub struct KafkaClient {
+    wire: Arc<Wire>,
     /// CreateTopics and DescribeConfigs of concurrent reconciles, one request to Kafka each.
     creates: Batcher<DesiredTopic, Result<(), KafkaCallError>>,
     describes: Batcher<String, Result<BTreeMap<String, LiveConfig>, KafkaCallError>>,
-    /// DescribeTopics of concurrent reconciles, one request to Kafka each.
+    /// Metadata of concurrent reconciles' topics, one request to Kafka each.
     shapes: Batcher<String, Result<Option<TopicShape>, KafkaCallError>>,
     /// Each partition's first offset and high watermark for a topic with that many
     /// partitions (ListOffsets), batched the same way.
@@ -92,114 +88,43 @@ pub struct RdKafkaAdmin {
     topic_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
     group_names: Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>>,
     scram_users: Batcher<(), Result<Arc<BTreeSet<String>>, KafkaCallError>>,
-    settings: ClientSettings,
-    ext: AdminExt,
-    quotas: Arc<QuotaClient>,
-    timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
-/// How often the admin client asks which broker is controller. librdkafka sends admin requests
-/// to the one last named and waits while it is down; holding no topic objects, the client
-/// learns of another only from this refresh (default 5 min: topic_kafka_degraded timed out).
-const METADATA_REFRESH: Duration = Duration::from_secs(10);
-
-impl RdKafkaAdmin {
-    /// Needs a tokio runtime (the call batchers run on it).
-    pub fn new(settings: &ClientSettings, timeout: Duration, metrics: Arc<Metrics>) -> Result<Self, KafkaError> {
-        let admin: AdminClient<DefaultClientContext> = settings
-            .client_config()
-            .set("client.id", "tributary-operator")
-            .set("socket.timeout.ms", timeout.as_millis().to_string())
-            .set("topic.metadata.refresh.interval.ms", METADATA_REFRESH.as_millis().to_string())
-            .create_client()?;
-        let admin = Arc::new(admin);
-        let ext = AdminExt::new(admin.clone(), timeout);
-        let quotas = Arc::new(QuotaClient::new(settings.clone(), timeout));
+impl KafkaClient {
+    /// Needs a tokio runtime (the call batchers run on it). `timeout` bounds each
+    /// connection attempt and each answer.
+    pub fn new(settings: &ClientSettings, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+        let wire = Arc::new(Wire::new(settings.clone(), timeout));
         let creates = {
-            let (admin, metrics) = (admin.clone(), metrics.clone());
-            Batcher::spawn(BATCH, move |topics| create_topics(admin.clone(), options(timeout), metrics.clone(), topics))
+            let (wire, metrics) = (wire.clone(), metrics.clone());
+            Batcher::spawn(BATCH, move |topics| create_topics(wire.clone(), metrics.clone(), topics))
         };
         let describes = {
-            let admin = admin.clone();
-            Batcher::spawn(BATCH, move |names| describe_configs(admin.clone(), options(timeout), names))
+            let wire = wire.clone();
+            Batcher::spawn(BATCH, move |names| describe_configs(wire.clone(), names))
         };
         let shapes = {
-            let ext = ext.clone();
-            Batcher::spawn(BATCH, move |names| describe_topics(ext.clone(), names))
+            let wire = wire.clone();
+            Batcher::spawn(BATCH, move |names| describe_topics(wire.clone(), names))
         };
         let watermarks = {
-            let ext = ext.clone();
-            Batcher::spawn(BATCH, move |topics| list_watermarks(ext.clone(), topics))
+            let wire = wire.clone();
+            Batcher::spawn(BATCH, move |topics| list_watermarks(wire.clone(), topics))
         };
-        // Both read on the blocking thread: the answers are librdkafka memory that may not
-        // cross threads, so only the names leave it.
-        let topic_names = shared_names(&admin, "Metadata", move |client| {
-            let metadata = client.fetch_metadata(None, timeout)?;
-            Ok(metadata.topics().iter().map(|t| t.name().to_string()).collect())
+        let topic_names = shared(&wire, |wire| async move {
+            let metadata = calls::metadata(&wire, None).await?;
+            Ok(metadata.topics.iter().filter_map(|t| Some(t.name.as_ref()?.to_string())).collect())
         });
-        let group_names = shared_names(&admin, "ListGroups", move |client| {
-            let list = client.fetch_group_list(None, timeout)?;
-            Ok(list.groups().iter().map(|g| g.name().to_string()).collect())
-        });
-        let scram_users = {
-            let quotas = quotas.clone();
-            Batcher::shared(move || {
-                let quotas = quotas.clone();
-                async move {
-                    let users =
-                        quotas.scram_users().await.map_err(|e| quota_error("DescribeUserScramCredentials", e))?;
-                    Ok(Arc::new(users))
-                }
-            })
-        };
-        Ok(RdKafkaAdmin {
-            admin,
-            creates,
-            describes,
-            shapes,
-            watermarks,
-            topic_names,
-            group_names,
-            scram_users,
-            settings: settings.clone(),
-            ext,
-            quotas,
-            timeout,
-            metrics,
-        })
+        let group_names = shared(&wire, |wire| async move { calls::list_groups(&wire).await });
+        let scram_users =
+            shared(&wire, |wire| async move { Ok(calls::describe_scram(&wire, None).await?.into_keys().collect()) });
+        KafkaClient { wire, creates, describes, shapes, watermarks, topic_names, group_names, scram_users, metrics }
     }
 
-    pub fn client(&self) -> Arc<AdminClient<DefaultClientContext>> {
-        self.admin.clone()
-    }
-
-    /// One SCRAM change; deleting a credential that does not exist counts as done.
-    async fn alter_scram(&self, change: ScramChange) -> Result<(), KafkaCallError> {
-        const CALL: &str = "AlterUserScramCredentials";
-        self.metrics.external_write("kafka", CALL);
-        let deleting = matches!(change, ScramChange::Delete { .. });
-        let results = self.ext.alter_scram_credentials(vec![change]).await.map_err(|e| ext_error(CALL, e))?;
-        for (name, result) in results {
-            match result {
-                Err(e) if !(deleting && e.code == RDKafkaErrorCode::ResourceNotFound) => {
-                    return Err(item_failure(CALL, &name, e));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// The offsets `group` committed on `topic`'s `partitions`, on the protocol client's
-    /// long-lived connections.
-    async fn committed(&self, group: &str, topic: &str, partitions: i32) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
-        self.quotas.committed_offsets(group, topic, partitions).await.map_err(|e| quota_error("OffsetFetch", e))
-    }
-
-    /// One topic's partitions and id (DescribeTopics, batched with concurrent reconciles').
+    /// One topic's partitions and id (Metadata, batched with concurrent reconciles').
     async fn shape(&self, name: &str) -> Result<Option<TopicShape>, KafkaCallError> {
-        self.shapes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("DescribeTopics")))
+        self.shapes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("Metadata")))
     }
 
     /// How many partitions the topic has (0 when Kafka does not know it).
@@ -212,54 +137,62 @@ impl RdKafkaAdmin {
         self.describes.submit(name.to_string()).await.unwrap_or_else(|| Err(shut_down("DescribeConfigs")))
     }
 
-    fn options(&self) -> AdminOptions {
-        options(self.timeout)
+    async fn watermarks(&self, topic: &str, partitions: i32) -> Watermarks {
+        self.watermarks.submit((topic.to_string(), partitions)).await.unwrap_or_else(|| Err(shut_down("ListOffsets")))
+    }
+
+    /// Where a reset puts each partition of `topic`: its first offset, its high watermark,
+    /// or the first offset at or after a time (the high watermark when there is none).
+    async fn reset_targets(
+        &self,
+        topic: &str,
+        partitions: i32,
+        to: Position,
+    ) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
+        let ends = self.watermarks(topic, partitions).await?;
+        let ps: Vec<(String, i32)> = (0..partitions).map(|p| (topic.to_string(), p)).collect();
+        let at_time = match to {
+            Position::Time(ms) => {
+                let leaders = calls::leaders(&calls::metadata(&self.wire, Some(&[topic.to_string()])).await?);
+                Some(calls::list_offsets(&self.wire, &leaders, &ps, ms).await?)
+            }
+            Position::Earliest | Position::Latest => None,
+        };
+        let mut targets = BTreeMap::new();
+        for (p, (low, high)) in (0..).zip(ends) {
+            let target = match (&at_time, to) {
+                (_, Position::Earliest) => low,
+                (Some(found), _) => match found.get(&(topic.to_string(), p)).cloned() {
+                    Some(Ok(offset)) if offset >= 0 => offset,
+                    Some(Err(e)) => return Err(e),
+                    _ => high,
+                },
+                _ => high,
+            };
+            targets.insert(p, target);
+        }
+        Ok(targets)
     }
 }
 
-fn options(timeout: Duration) -> AdminOptions {
-    AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout))
-}
-
-/// A cluster-wide list of names from one of librdkafka's blocking calls, shared by the
-/// requests waiting at once (see [`Batcher::shared`]).
-fn shared_names(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
-    call: &'static str,
-    read: impl Fn(&rdkafka::client::Client<DefaultClientContext>) -> Result<Vec<String>, KafkaError>
-    + Clone
-    + Send
-    + Sync
-    + 'static,
-) -> Batcher<(), Result<Arc<Vec<String>>, KafkaCallError>> {
-    let admin = admin.clone();
+/// A cluster-wide read shared by the requests waiting at once (see [`Batcher::shared`]).
+fn shared<T, F, Fut>(wire: &Arc<Wire>, read: F) -> Batcher<(), Result<Arc<T>, KafkaCallError>>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<Wire>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, KafkaCallError>> + Send + 'static,
+{
+    let wire = wire.clone();
     Batcher::shared(move || {
-        let (admin, read) = (admin.clone(), read.clone());
-        blocking(call, move || read(admin.inner()).map(Arc::new).map_err(|e| call_error(call, &e)))
+        let (wire, read) = (wire.clone(), read.clone());
+        async move { read(wire).await.map(Arc::new) }
     })
 }
 
 /// Topics per batched CreateTopics / DescribeConfigs request.
 const BATCH: usize = 100;
 
-/// Runs librdkafka's blocking calls off the async threads.
-async fn blocking<T: Send + 'static>(
-    call: &'static str,
-    f: impl FnOnce() -> Result<T, KafkaCallError> + Send + 'static,
-) -> Result<T, KafkaCallError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| KafkaCallError {
-        call,
-        message: e.to_string(),
-        transient: true,
-        answered: false,
-    })?
-}
-
-fn shut_down(call: &'static str) -> KafkaCallError {
-    KafkaCallError { call, message: "the operator is shutting down".into(), transient: true, answered: false }
-}
-
-impl KafkaAdmin for RdKafkaAdmin {
+impl KafkaAdmin for KafkaClient {
     fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, KafkaCallError>> {
         Box::pin(async move {
             let names = self.topic_names.submit(()).await.unwrap_or_else(|| Err(shut_down("Metadata")))?;
@@ -291,8 +224,8 @@ impl KafkaAdmin for RdKafkaAdmin {
 
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
         Box::pin(async move {
-            let brokers = self.ext.live_brokers().await.map_err(|e| ext_error("DescribeCluster", e))?;
-            Ok(brokers as i32)
+            let metadata = calls::metadata(&self.wire, Some(&[])).await?;
+            Ok(i32::try_from(metadata.brokers.len()).unwrap_or(i32::MAX))
         })
     }
 
@@ -302,16 +235,11 @@ impl KafkaAdmin for RdKafkaAdmin {
         changes: Vec<(String, ConfigOp)>,
     ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         Box::pin(async move {
-            const CALL: &str = "IncrementalAlterConfigs";
             if changes.is_empty() {
                 return Ok(());
             }
-            self.metrics.external_write("kafka", CALL);
-            self.ext
-                .incremental_alter_topic_config(name, changes)
-                .await
-                .map_err(|e| ext_error(CALL, e))?
-                .map_err(|e| item_failure(CALL, &format!("topic {name}"), e))
+            self.metrics.external_write("kafka", "IncrementalAlterConfigs");
+            calls::alter_topic_config(&self.wire, name, &changes).await
         })
     }
 
@@ -323,14 +251,10 @@ impl KafkaAdmin for RdKafkaAdmin {
         Box::pin(async move {
             let partitions = self.partitions(topic).await?;
             let committed = match group {
-                Some(group) => self.committed(group, topic, partitions).await?,
+                Some(group) => calls::committed_offsets(&self.wire, group, topic, partitions).await?,
                 None => Default::default(),
             };
-            let offsets = self
-                .watermarks
-                .submit((topic.to_string(), partitions))
-                .await
-                .unwrap_or_else(|| Err(shut_down("ListOffsets")))?;
+            let offsets = self.watermarks(topic, partitions).await?;
             let mut progress = TopicProgress::default();
             for (p, (low, high)) in (0..).zip(offsets) {
                 progress.records += high - low;
@@ -345,6 +269,7 @@ impl KafkaAdmin for RdKafkaAdmin {
     fn topic_id<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>, KafkaCallError>> {
         Box::pin(async move { Ok(self.shape(name).await?.and_then(|shape| shape.id)) })
     }
+
     fn committed_offsets<'a>(
         &'a self,
         group: &'a str,
@@ -352,9 +277,10 @@ impl KafkaAdmin for RdKafkaAdmin {
     ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
         Box::pin(async move {
             let partitions = self.partitions(topic).await?;
-            self.committed(group, topic, partitions).await
+            calls::committed_offsets(&self.wire, group, topic, partitions).await
         })
     }
+
     fn reset_offsets<'a>(
         &'a self,
         group: &'a str,
@@ -363,47 +289,35 @@ impl KafkaAdmin for RdKafkaAdmin {
     ) -> BoxFuture<'a, Result<BTreeMap<i32, i64>, KafkaCallError>> {
         Box::pin(async move {
             let partitions = self.partitions(topic).await?;
-            let (settings, timeout) = (self.settings.clone(), self.timeout);
-            let (group, topic) = (group.to_string(), topic.to_string());
+            if partitions == 0 {
+                return Err(KafkaCallError {
+                    call: "OffsetCommit",
+                    message: format!("topic {topic} has no partitions in Kafka's metadata (yet)"),
+                    transient: true,
+                    answered: true,
+                });
+            }
+            let targets = self.reset_targets(topic, partitions, to).await?;
             self.metrics.external_write("kafka", "OffsetCommit");
-            blocking("OffsetCommit", move || {
-                super::client::commit_offsets(&settings, &group, &topic, partitions, to, timeout)
-            })
-            .await
+            calls::commit_offsets(&self.wire, group, topic, &targets).await?;
+            Ok(targets)
         })
     }
 
     fn delete_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         Box::pin(async move {
             self.metrics.external_write("kafka", "DeleteTopics");
-            let results =
-                self.admin.delete_topics(&[name], &self.options()).await.map_err(|e| call_error("DeleteTopics", &e))?;
-            for result in results {
-                match result {
-                    Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-                    Err((name, code)) => return Err(code_error("DeleteTopics", &name, code)),
-                }
-            }
-            Ok(())
+            calls::delete_topic(&self.wire, name).await
         })
     }
 
     fn delete_groups<'a>(&'a self, names: &'a [String]) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         Box::pin(async move {
-            const CALL: &str = "DeleteGroups";
             if names.is_empty() {
                 return Ok(());
             }
-            self.metrics.external_write("kafka", CALL);
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let results = self.admin.delete_groups(&names, &self.options()).await.map_err(|e| call_error(CALL, &e))?;
-            for result in results {
-                match result {
-                    Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
-                    Err((group, code)) => return Err(group_error(CALL, &group, code)),
-                }
-            }
-            Ok(())
+            self.metrics.external_write("kafka", "DeleteGroups");
+            calls::delete_groups(&self.wire, names).await
         })
     }
 
@@ -416,16 +330,7 @@ impl KafkaAdmin for RdKafkaAdmin {
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         Box::pin(async move {
             self.metrics.external_write("kafka", "CreatePartitions");
-            let partitions = NewPartitions::new(name, total as usize);
-            let results = self
-                .admin
-                .create_partitions([&partitions], &self.options())
-                .await
-                .map_err(|e| call_error("CreatePartitions", &e))?;
-            for result in results {
-                result.map_err(|(name, code)| partitions_error(&name, code))?;
-            }
-            Ok(())
+            calls::create_partitions(&self.wire, name, total).await
         })
     }
 }
@@ -473,20 +378,21 @@ pub trait KafkaSecurity: Send + Sync {
     ) -> BoxFuture<'a, Result<(), KafkaCallError>>;
 }
 
-impl KafkaSecurity for RdKafkaAdmin {
+impl KafkaSecurity for KafkaClient {
     fn scram_users(&self) -> BoxFuture<'_, Result<BTreeSet<String>, KafkaCallError>> {
         Box::pin(async move {
             let users = self.scram_users.submit(()).await;
             users.unwrap_or_else(|| Err(shut_down("DescribeUserScramCredentials"))).map(Arc::unwrap_or_clone)
         })
     }
+
     fn scram_mechanisms<'a>(
         &'a self,
         user: &'a str,
     ) -> BoxFuture<'a, Result<BTreeSet<ScramMechanism>, KafkaCallError>> {
-        Box::pin(async move {
-            self.quotas.scram_mechanisms(user).await.map_err(|e| quota_error("DescribeUserScramCredentials", e))
-        })
+        Box::pin(
+            async move { Ok(calls::describe_scram(&self.wire, Some(&[user])).await?.remove(user).unwrap_or_default()) },
+        )
     }
 
     fn upsert_scram_user<'a>(
@@ -501,7 +407,10 @@ impl KafkaSecurity for RdKafkaAdmin {
             iterations: DEFAULT_SCRAM_ITERATIONS,
             password: password.to_string(),
         };
-        Box::pin(self.alter_scram(change))
+        Box::pin(async move {
+            self.metrics.external_write("kafka", "AlterUserScramCredentials");
+            calls::alter_scram(&self.wire, &change).await
+        })
     }
 
     fn delete_scram_credential<'a>(
@@ -509,16 +418,15 @@ impl KafkaSecurity for RdKafkaAdmin {
         user: &'a str,
         mechanism: ScramMechanism,
     ) -> BoxFuture<'a, Result<(), KafkaCallError>> {
-        Box::pin(self.alter_scram(ScramChange::Delete { user: user.to_string(), mechanism }))
+        let change = ScramChange::Delete { user: user.to_string(), mechanism };
+        Box::pin(async move {
+            self.metrics.external_write("kafka", "AlterUserScramCredentials");
+            calls::alter_scram(&self.wire, &change).await
+        })
     }
 
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
-        Box::pin(async move {
-            self.ext
-                .describe_acls(AclBindingFilter::for_principal(principal))
-                .await
-                .map_err(|e| ext_error("DescribeAcls", e))
-        })
+        Box::pin(async move { calls::describe_acls(&self.wire, &AclBindingFilter::for_principal(principal)).await })
     }
 
     fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
@@ -527,18 +435,22 @@ impl KafkaSecurity for RdKafkaAdmin {
                 return Ok(());
             }
             self.metrics.external_write("kafka", "CreateAcls");
-            let results = self.ext.create_acls(acls.clone()).await.map_err(|e| ext_error("CreateAcls", e))?;
-            for (acl, result) in acls.iter().zip(results) {
-                result.map_err(|e| item_failure("CreateAcls", &format!("{acl:?}"), e))?;
+            calls::create_acls(&self.wire, &acls).await
+        })
+    }
+
+    fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
+        Box::pin(async move {
+            if acls.is_empty() {
+                return Ok(());
             }
-            Ok(())
+            self.metrics.external_write("kafka", "DeleteAcls");
+            calls::delete_acls(&self.wire, &acls).await
         })
     }
 
     fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>> {
-        Box::pin(
-            async move { self.quotas.describe_user(user).await.map_err(|e| quota_error("DescribeClientQuotas", e)) },
-        )
+        Box::pin(async move { calls::describe_user_quotas(&self.wire, user).await })
     }
 
     fn alter_user_quotas<'a>(
@@ -552,22 +464,7 @@ impl KafkaSecurity for RdKafkaAdmin {
                 return Ok(());
             }
             self.metrics.external_write("kafka", "AlterClientQuotas");
-            self.quotas.alter_user(user, set, remove).await.map_err(|e| quota_error("AlterClientQuotas", e))
-        })
-    }
-
-    fn delete_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
-        Box::pin(async move {
-            if acls.is_empty() {
-                return Ok(());
-            }
-            self.metrics.external_write("kafka", "DeleteAcls");
-            let filters = acls.iter().map(AclBindingFilter::exact).collect();
-            let results = self.ext.delete_acls(filters).await.map_err(|e| ext_error("DeleteAcls", e))?;
-            for (acl, result) in acls.iter().zip(results) {
-                result.map_err(|e| item_failure("DeleteAcls", &format!("{acl:?}"), e))?;
-            }
-            Ok(())
+            calls::alter_user_quotas(&self.wire, user, set, remove).await
         })
     }
 }

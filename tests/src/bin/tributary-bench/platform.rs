@@ -213,13 +213,13 @@ const TOPICS_PER_TENANT: usize = 10;
 async fn raw_onboarding(args: &Args) {
     use std::sync::Arc;
     use tributary::external::cassandra::{CassandraAdmin, DATA_PERMISSIONS, ScyllaAdmin};
-    use tributary::external::kafka::{KafkaSecurity, RdKafkaAdmin, ScramMechanism};
+    use tributary::external::kafka::{KafkaClient, KafkaSecurity, ScramMechanism};
     use tributary::tenant::build::desired_acls;
 
     let config = tributary::config::Config::from_env().expect("the operator's settings from the stack's env");
     let metrics = Arc::new(tributary::metrics::Metrics::default());
     let timeout = Duration::from_secs(30);
-    let kafka = RdKafkaAdmin::new(&config.kafka, timeout, metrics.clone()).expect("Kafka admin client");
+    let kafka = KafkaClient::new(&config.kafka, timeout, metrics.clone());
     let cassandra = ScyllaAdmin::new(config.cassandra.clone(), timeout, metrics);
     let tenants: Vec<tributary::tenant::ValidatedTenant> = (0..args.count)
         .map(|_| {

@@ -2,7 +2,7 @@
 //! the seeds' Python consumer and Kafka Connect.
 
 use super::*;
-use tributary::external::kafka::CreateClient;
+use tributary_tests::{ClientConfigOf, CreateClient};
 
 // ------------------------------------------------------------------------------ sink
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tributary::seed::{Dataset, is_malformed, malformed, record};
+use tributary_sink::seed::{Dataset, is_malformed, malformed, record};
 
 struct Args {
     dataset: Dataset,

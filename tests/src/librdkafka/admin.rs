@@ -1,4 +1,4 @@
-//! Admin calls that librdkafka implements but rdkafka 0.39 does not wrap: SCRAM credential
+//! The tests' own Kafka admin client for what rdkafka 0.39 does not wrap: SCRAM credential
 //! upserts and deletions (KIP-554), ACL create / describe / delete (KIP-140) and
 //! IncrementalAlterConfigs (KIP-339; rdkafka's `alter_configs` is the old call that resets
 //! every key it is not given).
@@ -18,10 +18,12 @@ use rdkafka::bindings as sys;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::acl::{AclBinding, AclBindingFilter, AdminExtError, ConfigOp, ItemError, ScramChange};
+use tributary::external::kafka::{AclBinding, AclBindingFilter, ConfigOp, ScramChange};
+
 use super::native::{
     Native, acl_from_native, acl_to_native, c_string, cstr, item_error, scram_to_native, topic_config_to_native,
 };
+use super::{AdminExtError, ItemError};
 
 /// The extra admin calls, on the native handle of a shared [`AdminClient`].
 #[derive(Clone)]

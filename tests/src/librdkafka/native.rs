@@ -7,10 +7,12 @@ use std::ptr;
 use rdkafka::bindings as sys;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::acl::{
-    AclBinding, AclBindingFilter, AclOperation, AclPermission, AdminExtError, ConfigOp, ItemError, PatternType,
-    ResourceType, ScramChange, ScramMechanism,
+use tributary::external::kafka::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, ConfigOp, PatternType, ResourceType, ScramChange,
+    ScramMechanism,
 };
+
+use super::{AdminExtError, ItemError};
 
 /// Owns one librdkafka object and frees it on drop.
 pub(super) struct Native<T>(*mut T, unsafe extern "C" fn(*mut T));
@@ -285,7 +287,7 @@ fn acl_permission(p: AclPermission) -> sys::rd_kafka_AclPermissionType_t {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::external::kafka::acl::DEFAULT_SCRAM_ITERATIONS;
+    use tributary::external::kafka::DEFAULT_SCRAM_ITERATIONS;
 
     #[test]
     fn every_operation_maps_to_a_distinct_native_value() {
