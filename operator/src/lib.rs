@@ -11,6 +11,7 @@ pub mod operator;
 pub mod resync;
 pub mod sink;
 pub mod status;
+pub mod step;
 pub mod tenancy;
 pub mod tenant;
 #[cfg(test)]

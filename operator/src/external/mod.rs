@@ -38,6 +38,22 @@ impl ExternalFailure {
         }
     }
 
+    /// The one mapping from a failure to what a reconcile of `kind` reports: the Ready
+    /// condition, and the error that retries it with backoff. A transient failure is
+    /// retried; a refusal waits for a change of the spec instead of being retried in a loop.
+    pub fn outcome(&self, kind: &str) -> (crate::api::conditions::DesiredCondition, Option<crate::error::Error>) {
+        use crate::api::conditions::DesiredCondition;
+        let system = self.system_name();
+        if self.transient {
+            let message =
+                format!("{}; retrying. Check that {system} is up and the operator's {system} settings", self.message);
+            (DesiredCondition::not_ready(self.reason(), message), Some(self.error()))
+        } else {
+            let message = format!("{}; change the {kind}'s spec", self.message);
+            (DesiredCondition::not_ready(self.reason(), message), None)
+        }
+    }
+
     pub fn system_name(&self) -> &'static str {
         match self.system {
             System::Kafka => "Kafka",

@@ -3,7 +3,10 @@
 
 pub mod autoscale;
 pub mod build;
+mod cleanup;
+mod login;
 pub mod reconcile;
 pub mod replay;
 pub mod report;
 pub mod table;
+mod workload;

@@ -35,6 +35,7 @@ use crate::external::kafka::quotas::quota_changes;
 use crate::external::kafka::{KafkaCallError, ScramMechanism};
 use crate::resync::Resyncs;
 use crate::status::{self, refused_for_good};
+use crate::step::{Halt, Step};
 
 const KIND: &str = "Tenant";
 
@@ -77,107 +78,167 @@ pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<
     .await
 }
 
+/// One pass over a live Tenant, as steps: validate → ownership (read only; a refusal shows
+/// no namespace or Secret) → credentials (kept, or a rotation's) → Kubernetes (namespace,
+/// Secrets access, fence) → Kafka and Cassandra at once → the Secret → a rotation's previous
+/// logins → the status, published once.
 async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
-    let key = object_key(tenant.as_ref());
     if refused_for_good(tenant.as_ref()) {
-        ctx.succeeded(&key);
+        ctx.succeeded(&object_key(tenant.as_ref()));
         return Ok(Action::await_change());
     }
     if let (Some(left), Ok(v)) = (ctx.provisioned_for(tenant.as_ref()), validate(&tenant)) {
         return rollup_only(&ctx, &tenant, &v, left).await;
     }
     ctx.forget_provisioned(tenant.as_ref());
-    let none = Rollup::default();
+    let invalid =
+        |message| Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change());
     let v = match validate(&tenant) {
         Ok(v) => v,
-        Err(message) => {
-            publish_status(&ctx, &tenant, None, &none, DesiredCondition::not_ready(Reason::InvalidSpec, message))
-                .await?;
-            ctx.succeeded(&key);
-            return Ok(Action::await_change());
-        }
+        Err(message) => return halted(&ctx, &tenant, None, invalid(message)).await,
     };
-
     if let Some(message) = claim::reserved_name(&ctx, &v) {
-        publish_status(&ctx, &tenant, Some(&v), &none, DesiredCondition::not_ready(Reason::InvalidSpec, message))
-            .await?;
-        ctx.succeeded(&key);
-        return Ok(Action::await_change());
+        return halted(&ctx, &tenant, Some(&v), invalid(message)).await;
     }
-    // Ownership, before anything is written anywhere.
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let existing_ns = namespaces.get_opt(&v.namespace).await?;
+    let owned = match ownership(&ctx, &tenant, &v).await {
+        Ok(owned) => owned,
+        Err(halt) => return halted(&ctx, &tenant, None, halt).await,
+    };
+    match provision(&ctx, &tenant, &v, owned).await {
+        Ok(done) => finish(&ctx, &tenant, &v, done).await,
+        Err(halt) => halted(&ctx, &tenant, Some(&v), halt).await,
+    }
+}
+
+/// A reconcile that stopped short: its condition published (`shown`: the validated spec the
+/// status may show), and its next look or the error that retries it.
+async fn halted(ctx: &Context, tenant: &Tenant, shown: Option<&ValidatedTenant>, halt: Halt) -> Result<Action> {
+    let settled = halt.settle(KIND)?;
+    publish_status(ctx, tenant, shown, &Rollup::default(), settled.ready).await?;
+    if let Some(e) = settled.retry {
+        return Err(e);
+    }
+    ctx.succeeded(&object_key(tenant));
+    Ok(settled.action)
+}
+
+/// What the ownership step read, for the steps after it.
+struct Owned {
+    namespace: Option<Namespace>,
+    secret: Option<Secret>,
+    /// Provisioned by an operator from before claims were recorded.
+    legacy: bool,
+}
+
+/// Whether everything the Tenant names is its own, before anything is written anywhere: the
+/// namespace, the other Tenants' claims, and (for a Tenant not yet claimed) Kafka's and
+/// Cassandra's principals and names. A refusal is looked at again on resync (the holder may
+/// go away).
+async fn ownership(ctx: &Context, tenant: &Arc<Tenant>, v: &ValidatedTenant) -> Step<Owned> {
+    let refused = |refusal: claim::Refusal| {
+        Halt::Wait(DesiredCondition::not_ready(refusal.reason, refusal.message), ctx.resync())
+    };
+    let namespace = Api::<Namespace>::all(ctx.client.clone()).get_opt(&v.namespace).await?;
     // Every other Tenant, for the claims: from the watched copies (a list of every Tenant on
     // each reconcile was quadratic in the number of Tenants), or listed while they lag.
-    let tenants: Vec<Arc<Tenant>> = match ctx.tenancy.tenants_including(&tenant) {
+    let tenants: Vec<Arc<Tenant>> = match ctx.tenancy.tenants_including(tenant) {
         Some(tenants) => tenants,
         None => {
             let listed = Api::<Tenant>::all(ctx.client.clone()).list(&ListParams::default()).await?.items;
             listed.into_iter().map(Arc::new).collect()
         }
     };
-    let refusal = claim::namespace_refusal(&tenant, &v, existing_ns.as_ref(), &ctx.config.lease_namespace)
-        .or_else(|| claim::holder(&tenant, &v, tenants.iter().map(|t| t.as_ref()), &ctx.tenancy.validations));
+    let refusal = claim::namespace_refusal(tenant, v, namespace.as_ref(), &ctx.config.lease_namespace)
+        .or_else(|| claim::holder(tenant, v, tenants.iter().map(|t| t.as_ref()), &ctx.tenancy.validations));
     if let Some(refusal) = refusal {
-        return refused(&ctx, &tenant, refusal).await;
+        return Err(refused(refusal));
     }
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
-    if existing_ns.is_some() {
-        ensure_secrets_access(&ctx, &tenant, &v).await?;
-    }
-    let existing_secret = if existing_ns.is_some() { secrets.get_opt(CREDENTIALS_SECRET).await? } else { None };
-    let legacy = claim::provisioned_before_claims(&tenant, existing_ns.as_ref(), existing_secret.as_ref());
-    if !claim::is_claimed(&tenant) && !legacy {
-        match claim::existing_elsewhere(&ctx, &v).await {
-            Ok(Some(refusal)) => return refused(&ctx, &tenant, refusal).await,
-            Ok(None) => {}
-            Err(failure) => return provisioning_failed(&ctx, &tenant, &v, failure).await,
+    let secret = match &namespace {
+        Some(_) => {
+            ensure_secrets_access(ctx, tenant, v).await?;
+            Api::<Secret>::namespaced(ctx.client.clone(), &v.namespace).get_opt(CREDENTIALS_SECRET).await?
         }
+        None => None,
+    };
+    let legacy = claim::provisioned_before_claims(tenant, namespace.as_ref(), secret.as_ref());
+    let unclaimed = !claim::is_claimed(tenant) && !legacy;
+    if unclaimed && let Some(refusal) = claim::existing_elsewhere(ctx, v).await? {
+        return Err(refused(refusal));
     }
+    Ok(Owned { namespace, secret, legacy })
+}
+
+/// The credentials this pass writes: the Secret's, new ones after a rotation falls due
+/// (`rotated_because`), or new ones where none are trusted (a rotation done now).
+struct Credentials {
+    passwords: Passwords,
+    rotation: Rotation,
+    rotated_because: Option<String>,
+    /// A rotation is due but waits for the previous one's slot.
+    rotation_waits: bool,
+}
+
+async fn credentials(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, owned: &Owned) -> Step<Credentials> {
     let now = Timestamp::now();
     let external = v.external_user.is_some();
-    // The Secret's credentials, new ones after a rotation falls due; new (or untrusted)
-    // credentials count as a rotation done now.
-    let trusted = claim::trusted_passwords(&tenant, &v, existing_secret.as_ref(), legacy);
-    let mut rotation_waits = false;
-    let (mut passwords, rotation, rotated_because) = match (trusted, Rotation::of(&tenant)) {
+    let trusted = claim::trusted_passwords(tenant, v, owned.secret.as_ref(), owned.legacy);
+    let mut chosen = match (trusted, Rotation::of(tenant)) {
         (Some(current), Some(last)) => match last.due(&v.rotation, now) {
             // A rotation never overwrites the slot the previous one still needs: it waits.
-            Some(_) if previous_in_use(&ctx, &v, &current).await => {
-                rotation_waits = true;
-                (current, last, None)
+            Some(_) if previous_in_use(ctx, v, &current).await => {
+                Credentials { passwords: current, rotation: last, rotated_because: None, rotation_waits: true }
             }
-            Some(why) => (current.rotated(external), Rotation::now(&v.rotation, now), Some(why)),
-            None => (current, last, None),
+            Some(why) => Credentials {
+                passwords: current.rotated(external),
+                rotation: Rotation::now(&v.rotation, now),
+                rotated_because: Some(why),
+                rotation_waits: false,
+            },
+            None => Credentials { passwords: current, rotation: last, rotated_because: None, rotation_waits: false },
         },
-        _ => (Passwords::generate(), Rotation::now(&v.rotation, now), None),
+        _ => Credentials {
+            passwords: Passwords::generate(),
+            rotation: Rotation::now(&v.rotation, now),
+            rotated_because: None,
+            rotation_waits: false,
+        },
     };
     if let Some(external) = &v.external_user {
-        match external_password(&ctx, external).await? {
-            Ok(password) => passwords.kafka = password,
-            Err(message) => {
-                let ready = DesiredCondition::not_ready(Reason::InvalidSpec, message);
-                publish_status(&ctx, &tenant, Some(&v), &none, ready).await?;
-                ctx.succeeded(&key);
-                // Creating the Secret sends no event to Tenants: look again at the next resync.
-                return Ok(ctx.resync());
-            }
-        }
+        chosen.passwords.kafka = external_password(ctx, external).await?;
     }
-    let as_stored = record_claim(&ctx, &tenant, &claim::digest_basis(&passwords, external), &rotation).await?;
-    if let Some(why) = rotated_because {
+    Ok(chosen)
+}
+
+/// What [`provision`] leaves for the status.
+struct Provisioned {
+    as_stored: kube::api::ObjectMeta,
+    credentials: CredentialsStatus,
+    /// What the previous credentials still wait for, and when to look again.
+    waiting: Option<(String, Duration)>,
+    rotation_waits: bool,
+}
+
+/// Everything the Tenant is given, in the documented order: its claim recorded, the
+/// namespace and its fence, then Kafka and Cassandra at once, then the Secret, then a
+/// rotation's previous logins retired.
+async fn provision(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, owned: Owned) -> Step<Provisioned> {
+    let chosen = credentials(ctx, tenant, v, &owned).await?;
+    let (passwords, rotation) = (&chosen.passwords, &chosen.rotation);
+    let external = v.external_user.is_some();
+    let as_stored = record_claim(ctx, tenant, &claim::digest_basis(passwords, external), rotation).await?;
+    if let Some(why) = &chosen.rotated_because {
         let note = format!(
             "new credentials in Secret {}/{CREDENTIALS_SECRET} ({why}); the previous ones keep working until every \
              sink runs with the new ones and {} s have passed",
             v.namespace, v.rotation.grace_period_seconds
         );
-        ctx.event(tenant.as_ref(), false, "CredentialsRotated", note).await;
+        ctx.event(tenant, false, "CredentialsRotated", note).await;
     }
-    ensure_namespace(&ctx, &tenant, &v, existing_ns.as_ref()).await?;
-    if existing_ns.is_none() {
-        ensure_secrets_access(&ctx, &tenant, &v).await?;
+    ensure_namespace(ctx, tenant, v, owned.namespace.as_ref()).await?;
+    if owned.namespace.is_none() {
+        ensure_secrets_access(ctx, tenant, v).await?;
     }
-    if let Some(uncounted) = ensure_fence(&ctx, &tenant, &v).await? {
+    if let Some(uncounted) = ensure_fence(ctx, tenant, v).await? {
         // Until Kubernetes counts the quota it refuses every object the quota covers: the
         // Tenant is not Ready before its team can create a Topic.
         let message = format!(
@@ -186,71 +247,84 @@ async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
             v.namespace,
             fence::QUOTA
         );
-        publish_status(
-            &ctx,
-            &tenant,
-            Some(&v),
-            &Rollup::default(),
-            DesiredCondition::not_ready(Reason::Pending, message),
-        )
-        .await?;
-        return Ok(Action::requeue(Duration::from_secs(3)));
+        let pending = DesiredCondition::not_ready(Reason::Pending, message);
+        return Err(Halt::Wait(pending, Action::requeue(Duration::from_secs(3))));
     }
-    // Each password is written once (see APPLIED_KAFKA): first to Kafka and Cassandra, so a
-    // login handed out in the Secret works the moment anyone reads it (a sink pod rolled by
-    // then, a team's client); then to the Secret, and its fingerprint recorded on it.
-    // Kafka and Cassandra at once: neither waits for the other's round trips.
-    let kafka_fp = credential_fingerprint(&v.kafka_user, &passwords.kafka);
-    let kafka_recorded = recorded(existing_secret.as_ref(), APPLIED_KAFKA, &kafka_fp);
-    let cassandra_user = passwords.cassandra_user(&v);
-    let cassandra_fp = credential_fingerprint(&cassandra_user, &passwords.cassandra);
-    let cassandra_recorded = recorded(existing_secret.as_ref(), APPLIED_CASSANDRA, &cassandra_fp);
-    let (kafka, cassandra) = tokio::join!(
-        ensure_kafka_user(&ctx, &v, &passwords, kafka_recorded),
-        ensure_cassandra(&ctx, &v, &passwords, cassandra_recorded)
-    );
-    let (kafka_wrote, previous_kafka) = match kafka {
-        Err(e) => return provisioning_failed(&ctx, &tenant, &v, e.into()).await,
-        Ok(done) => done,
-    };
-    let (cassandra_wrote, previous_cassandra) = match cassandra {
-        Err(e) => return provisioning_failed(&ctx, &tenant, &v, e.into()).await,
-        Ok(done) => done,
-    };
-    ensure_credentials(&ctx, &tenant, &v, existing_secret.as_ref(), &passwords, &rotation).await?;
-    if kafka_wrote {
-        record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_KAFKA, &kafka_fp).await?;
-    }
-    if cassandra_wrote {
-        record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_CASSANDRA, &cassandra_fp).await?;
-    }
+    let (logins, previous_kafka, previous_cassandra) = write_logins(ctx, v, passwords, owned.secret.as_ref()).await?;
+    ensure_credentials(ctx, tenant, v, owned.secret.as_ref(), passwords, rotation).await?;
+    logins.record(ctx, v).await?;
     // The previous credentials, once nobody the operator knows of needs them.
-    let waiting =
-        match retire_previous(&ctx, &tenant, &v, &rotation, previous_kafka, previous_cassandra, &cassandra_fp).await? {
-            Ok(waiting) => waiting,
-            Err(failure) => return provisioning_failed(&ctx, &tenant, &v, failure).await,
-        };
+    let cassandra_fp = &logins.cassandra_fp;
+    let waiting = retire_previous(ctx, tenant, v, rotation, previous_kafka, previous_cassandra, cassandra_fp).await?;
     let credentials = CredentialsStatus {
         rotated_at: Some(rotation.at.clone()),
         rotation_request: rotation.request.clone(),
-        kafka_mechanism: Some(passwords.kafka_mechanism(&v).as_str().to_string()),
-        cassandra_username: Some(cassandra_user),
+        kafka_mechanism: Some(passwords.kafka_mechanism(v).as_str().to_string()),
+        cassandra_username: Some(passwords.cassandra_user(v)),
         previous: waiting.as_ref().map(|(message, _)| message.clone()),
     };
+    Ok(Provisioned { as_stored, credentials, waiting, rotation_waits: chosen.rotation_waits })
+}
 
-    let rollup = rollup_of(&ctx, &v);
-    let status = build::status(tenant.status.as_ref(), Some(&v), &rollup, tenant.metadata.generation);
-    let status = TenantStatus { credentials: Some(credentials), ..status };
+/// The logins written to Kafka and Cassandra, to be recorded on the Secret once it holds them.
+struct Logins {
+    kafka_fp: String,
+    kafka_wrote: bool,
+    cassandra_fp: String,
+    cassandra_wrote: bool,
+}
+
+impl Logins {
+    /// Records on the Secret each password written this pass (see APPLIED_KAFKA).
+    async fn record(&self, ctx: &Context, v: &ValidatedTenant) -> Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &v.namespace);
+        if self.kafka_wrote {
+            record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_KAFKA, &self.kafka_fp).await?;
+        }
+        if self.cassandra_wrote {
+            record_applied(&secrets, CREDENTIALS_SECRET, APPLIED_CASSANDRA, &self.cassandra_fp).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Each password is written once (see APPLIED_KAFKA): first to Kafka and Cassandra, so a
+/// login handed out in the Secret works the moment anyone reads it (a sink pod rolled by
+/// then, a team's client); then to the Secret, and its fingerprint recorded on it. Kafka and
+/// Cassandra at once: neither waits for the other's round trips. Returns the logins and the
+/// previous slots that still exist.
+async fn write_logins(
+    ctx: &Context,
+    v: &ValidatedTenant,
+    passwords: &Passwords,
+    secret: Option<&Secret>,
+) -> Step<(Logins, Option<ScramMechanism>, Option<String>)> {
+    let kafka_fp = credential_fingerprint(&v.kafka_user, &passwords.kafka);
+    let cassandra_fp = credential_fingerprint(&passwords.cassandra_user(v), &passwords.cassandra);
+    let (kafka, cassandra) = tokio::join!(
+        ensure_kafka_user(ctx, v, passwords, recorded(secret, APPLIED_KAFKA, &kafka_fp)),
+        ensure_cassandra(ctx, v, passwords, recorded(secret, APPLIED_CASSANDRA, &cassandra_fp))
+    );
+    let (kafka_wrote, previous_kafka) = kafka?;
+    let (cassandra_wrote, previous_cassandra) = cassandra?;
+    Ok((Logins { kafka_fp, kafka_wrote, cassandra_fp, cassandra_wrote }, previous_kafka, previous_cassandra))
+}
+
+/// The status of a provisioned Tenant, published once, and its next look.
+async fn finish(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, done: Provisioned) -> Result<Action> {
+    let rollup = rollup_of(ctx, v);
+    let status = build::status(tenant.status.as_ref(), Some(v), &rollup, tenant.metadata.generation);
+    let status = TenantStatus { credentials: Some(done.credentials), ..status };
     let ready = build::ready_condition(&rollup);
-    status::publish(&ctx, &Api::<Tenant>::all(ctx.client.clone()), &tenant, status, &[ready]).await?;
-    ctx.succeeded(&key);
+    status::publish(ctx, &Api::<Tenant>::all(ctx.client.clone()), tenant, status, &[ready]).await?;
+    ctx.succeeded(&object_key(tenant));
     // Nothing left to do outside Kubernetes until the resync: no previous credentials to
     // retire, no rotation waiting for them.
-    if waiting.is_none() && !rotation_waits {
-        ctx.remember_provisioned(tenant.as_ref(), &as_stored);
+    if done.waiting.is_none() && !done.rotation_waits {
+        ctx.remember_provisioned(tenant, &done.as_stored);
     }
     // Previous credentials still in use are looked at again when they may go.
-    Ok(waiting.map_or_else(|| ctx.resync(), |(_, after)| Action::requeue(after.min(ctx.config.resync))))
+    Ok(done.waiting.map_or_else(|| ctx.resync(), |(_, after)| Action::requeue(after.min(ctx.config.resync))))
 }
 
 /// A provisioned Tenant reconciled again, unchanged, before its resync is due: what changed
@@ -272,36 +346,6 @@ fn rollup_of(ctx: &Context, v: &ValidatedTenant) -> Rollup {
     let topics = ctx.watches.topics.watched.in_namespace(&v.namespace);
     let sinks = ctx.watches.sinks.watched.in_namespace(&v.namespace);
     build::rollup(topics.iter().map(|t| t.as_ref()), sinks.iter().map(|s| s.as_ref()))
-}
-
-/// Ready=False for a claim on something that is not this Tenant's; nothing was written.
-async fn refused(ctx: &Context, tenant: &Tenant, refusal: claim::Refusal) -> Result<Action> {
-    let ready = DesiredCondition::not_ready(refusal.reason, refusal.message);
-    // No namespace or Secret in the status: they may be another's.
-    publish_status(ctx, tenant, None, &Rollup::default(), ready).await?;
-    ctx.succeeded(&object_key(tenant));
-    // The holder may go away, or the thing in the way be removed: look again on resync.
-    Ok(ctx.resync())
-}
-
-/// Kafka or Cassandra refused or did not answer: a refusal waits for a spec change, the
-/// rest is retried with backoff.
-async fn provisioning_failed(
-    ctx: &Context,
-    tenant: &Tenant,
-    v: &ValidatedTenant,
-    failure: crate::external::ExternalFailure,
-) -> Result<Action> {
-    let none = Rollup::default();
-    let system = failure.system_name();
-    let message = if failure.transient {
-        format!("{}; retrying. Check that {system} is up and the operator's {system} settings", failure.message)
-    } else {
-        // Refused for good: wait for a spec change instead of retrying in a loop.
-        format!("{}; change the Tenant's spec", failure.message)
-    };
-    publish_status(ctx, tenant, Some(v), &none, DesiredCondition::not_ready(failure.reason(), message)).await?;
-    if failure.transient { Err(failure.error()) } else { Ok(Action::await_change()) }
 }
 
 /// Records on the Tenant that its names are its own (its UID) and which passwords the
@@ -377,11 +421,8 @@ async fn ensure_kafka_user(
 }
 
 /// The password of an external Kafka user, from its Secret in the operator's namespace; the
-/// inner error says which Secret or key to create.
-async fn external_password(
-    ctx: &Context,
-    external: &crate::api::tenant::ExternalKafkaUser,
-) -> Result<std::result::Result<String, String>> {
+/// halt says which Secret or key to create.
+async fn external_password(ctx: &Context, external: &crate::api::tenant::ExternalKafkaUser) -> Step<String> {
     let namespace = &ctx.config.lease_namespace;
     let key = &external.password_secret;
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace).get_opt(&key.name).await?;
@@ -390,13 +431,15 @@ async fn external_password(
         .and_then(|s| s.data.as_ref()?.get(&key.key))
         .and_then(|b| String::from_utf8(b.0.clone()).ok())
         .filter(|p| !p.is_empty());
-    Ok(password.ok_or_else(|| {
-        format!(
+    password.ok_or_else(|| {
+        let message = format!(
             "spec.kafka.externalUser.passwordSecret: Secret {namespace}/{} has no key {:?} with the password of Kafka \
              user {}: create it in the operator's namespace ({namespace})",
             key.name, key.key, external.name
-        )
-    }))
+        );
+        // Creating the Secret sends no event to Tenants: look again at the next resync.
+        Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), ctx.resync())
+    })
 }
 
 /// The tenant's keyspace (replication converged), its role with exactly the tenant grants on

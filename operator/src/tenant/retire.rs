@@ -1,7 +1,6 @@
 //! The second half of a credential rotation: the previous logins are removed once the grace
 //! period is over and every sink Deployment runs with the new ones (see [`super::rotation`]).
 
-use crate::external::ExternalFailure;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -15,6 +14,7 @@ use super::validate::ValidatedTenant;
 use crate::api::Tenant;
 use crate::controller::{Context, Result};
 use crate::external::kafka::ScramMechanism;
+use crate::step::Step;
 
 /// Removes the previous credentials of a rotation (`previous_kafka`: a SCRAM mechanism the
 /// tenant's user still holds; `previous_cassandra`: a login that still works) once the grace
@@ -28,9 +28,9 @@ pub(super) async fn retire_previous(
     previous_kafka: Option<ScramMechanism>,
     previous_cassandra: Option<String>,
     cassandra_fp: &str,
-) -> Result<std::result::Result<Option<(String, Duration)>, ExternalFailure>> {
+) -> Step<Option<(String, Duration)>> {
     if previous_kafka.is_none() && previous_cassandra.is_none() {
-        return Ok(Ok(None));
+        return Ok(None);
     }
     let grace_end = rotation.grace_end(&v.rotation);
     let left = grace_end.duration_since(Timestamp::now());
@@ -47,20 +47,15 @@ pub(super) async fn retire_previous(
     }
     let mut removed = Vec::new();
     if let Some(mechanism) = previous_kafka.filter(|_| !left.is_positive()) {
-        if let Err(e) = ctx.kafka.delete_scram_credential(&v.kafka_user, mechanism).await {
-            return Ok(Err(e.into()));
-        }
+        ctx.kafka.delete_scram_credential(&v.kafka_user, mechanism).await?;
         removed.push(format!("the {} credential of Kafka user {}", mechanism.as_str(), v.kafka_user));
     }
     if let Some(login) = previous_cassandra.filter(|_| waiting.is_empty()) {
         // The role itself holds the grants: it only loses its login; the second login goes.
-        let done = if login == v.cassandra_role {
-            ctx.cassandra.disable_login(&login).await
+        if login == v.cassandra_role {
+            ctx.cassandra.disable_login(&login).await?;
         } else {
-            ctx.cassandra.drop_role(&login).await
-        };
-        if let Err(e) = done {
-            return Ok(Err(e.into()));
+            ctx.cassandra.drop_role(&login).await?;
         }
         removed.push(format!("Cassandra login {login}"));
     }
@@ -68,14 +63,14 @@ pub(super) async fn retire_previous(
         ctx.event(tenant, false, "PreviousCredentialsRemoved", format!("removed {}", removed.join(" and "))).await;
     }
     if waiting.is_empty() {
-        return Ok(Ok(None));
+        return Ok(None);
     }
     let after = if left.is_positive() {
         Duration::try_from(left).unwrap_or(SINK_ROLLOUT_POLL) + Duration::from_secs(1)
     } else {
         SINK_ROLLOUT_POLL
     };
-    Ok(Ok(Some((format!("the previous credentials work until {}", waiting.join(" and ")), after))))
+    Ok(Some((format!("the previous credentials work until {}", waiting.join(" and ")), after)))
 }
 
 /// Whether the other slots of `current` still hold a working login (the previous rotation

@@ -228,21 +228,13 @@ pub(crate) fn usage_in_namespace(ctx: &Context, topics: &[Arc<Topic>], me: &Obje
     usage_before(&age(me), &topics, &sinks)
 }
 
-/// A failed Kafka call: a transient one is reported and retried with backoff; one Kafka
-/// refuses for good (an invalid config value, a policy) waits for a spec change instead of
-/// being retried in a loop.
+/// A failed Kafka call, through the one mapping of failures to conditions
+/// ([`crate::external::ExternalFailure::outcome`]): a transient one is reported and retried
+/// with backoff; one Kafka refuses for good (an invalid config value, a policy) waits for a
+/// spec change instead of being retried in a loop.
 fn kafka_failure(e: &KafkaCallError) -> (DesiredCondition, Action, Option<Error>) {
-    if e.transient {
-        let message = format!("{e}; retrying. Check the brokers (make stack-status) and the operator's Kafka settings");
-        (
-            DesiredCondition::not_ready(Reason::KafkaUnavailable, message),
-            Action::await_change(),
-            Some(Error::Kafka(e.to_string())),
-        )
-    } else {
-        let message = format!("{e}; change the Topic's spec");
-        (DesiredCondition::not_ready(Reason::KafkaRejected, message), Action::await_change(), None)
-    }
+    let (ready, retry) = crate::external::ExternalFailure::from(e.clone()).outcome(KIND);
+    (ready, Action::await_change(), retry)
 }
 
 /// What one convergence did.

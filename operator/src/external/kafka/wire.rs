@@ -184,7 +184,7 @@ impl Wire {
             }
         };
         let mut connection = Connection { stream, next_correlation_id: 1 };
-        connection.authenticate(&self.settings).await.map_err(|e| e.message)?;
+        connection.authenticate(&self.settings).await.map_err(|e| e.to_string())?;
         Ok(connection)
     }
 }
