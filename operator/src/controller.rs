@@ -97,8 +97,13 @@ impl Context {
         (*fingerprint == spec_fingerprint(obj.meta())).then_some(left)
     }
 
-    pub fn succeeded(&self, key: &str) {
-        self.failures.lock().expect("failures lock").remove(key);
+    /// The one place a reconcile's outcome ends its object's backoff (see [`Self::backoff`]):
+    /// any `Ok`, whatever the reconcile waits for next.
+    pub fn ended(&self, key: &str, result: Result<Action>) -> Result<Action> {
+        if result.is_ok() {
+            self.failures.lock().expect("failures lock").remove(key);
+        }
+        result
     }
 
     /// 1 s, 2 s, 4 s ... up to 5 min for the same object failing again and again.

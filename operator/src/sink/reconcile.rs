@@ -89,19 +89,20 @@ pub(crate) async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Re
     let _timer = ctx.metrics.reconcile(KIND);
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalized(&api, FINALIZER, sink, |event| async {
+    let key = object_key(sink.as_ref());
+    let result = finalized(&api, FINALIZER, sink, |event| async {
         match event {
             FinalizerEvent::Apply(sink) => apply(sink, &ctx, &api, &namespace).await,
             FinalizerEvent::Cleanup(sink) => cleanup(sink, &ctx, &namespace).await,
         }
     })
-    .await
+    .await;
+    ctx.ended(&key, result)
 }
 
 /// One pass over a live sink: the steps, then the status published once.
 async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>, namespace: &str) -> Result<Action> {
     if refused_for_good(sink.as_ref()) {
-        ctx.succeeded(&object_key(sink.as_ref()));
         return Ok(Action::await_change());
     }
     let old = sink.status.clone().unwrap_or_default();
@@ -117,7 +118,6 @@ async fn apply(sink: Arc<CassandraSink>, ctx: &Context, api: &Api<CassandraSink>
     if let Some(e) = settled.retry {
         return Err(e);
     }
-    ctx.succeeded(&object_key(sink.as_ref()));
     Ok(settled.action)
 }
 

@@ -69,13 +69,15 @@ pub const FINALIZER: &str = "tributary.dev/tenant-cleanup";
 pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile(KIND);
     let api: Api<Tenant> = Api::all(ctx.client.clone());
-    finalized(&api, FINALIZER, tenant, |event| async {
+    let key = object_key(tenant.as_ref());
+    let result = finalized(&api, FINALIZER, tenant, |event| async {
         match event {
             FinalizerEvent::Apply(tenant) => apply(tenant, ctx.clone()).await,
             FinalizerEvent::Cleanup(tenant) => super::cleanup::cleanup(tenant, ctx.clone()).await,
         }
     })
-    .await
+    .await;
+    ctx.ended(&key, result)
 }
 
 /// One pass over a live Tenant, as steps: validate → ownership (read only; a refusal shows
@@ -84,7 +86,6 @@ pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<
 /// logins → the status, published once.
 async fn apply(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     if refused_for_good(tenant.as_ref()) {
-        ctx.succeeded(&object_key(tenant.as_ref()));
         return Ok(Action::await_change());
     }
     if let (Some(left), Ok(v)) = (ctx.provisioned_for(tenant.as_ref()), validate(&tenant)) {
@@ -118,7 +119,6 @@ async fn halted(ctx: &Context, tenant: &Tenant, shown: Option<&ValidatedTenant>,
     if let Some(e) = settled.retry {
         return Err(e);
     }
-    ctx.succeeded(&object_key(tenant));
     Ok(settled.action)
 }
 
@@ -317,7 +317,6 @@ async fn finish(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, done: Provi
     let status = TenantStatus { credentials: Some(done.credentials), ..status };
     let ready = build::ready_condition(&rollup);
     status::publish(ctx, &Api::<Tenant>::all(ctx.client.clone()), tenant, status, &[ready]).await?;
-    ctx.succeeded(&object_key(tenant));
     // Nothing left to do outside Kubernetes until the resync: no previous credentials to
     // retire, no rotation waiting for them.
     if done.waiting.is_none() && !done.rotation_waits {
@@ -335,7 +334,6 @@ async fn finish(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, done: Provi
 async fn rollup_only(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, left: Duration) -> Result<Action> {
     let rollup = rollup_of(ctx, v);
     publish_status(ctx, tenant, Some(v), &rollup, build::ready_condition(&rollup)).await?;
-    ctx.succeeded(&object_key(tenant));
     Ok(Action::requeue(left))
 }
 

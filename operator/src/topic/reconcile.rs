@@ -51,23 +51,23 @@ pub(crate) async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Ac
     let _timer = ctx.metrics.reconcile(KIND);
     let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalized(&api, FINALIZER, topic, |event| async {
+    let key = object_key(topic.as_ref());
+    let result = finalized(&api, FINALIZER, topic, |event| async {
         match event {
             FinalizerEvent::Apply(topic) => apply(topic, &ctx, &api).await,
             FinalizerEvent::Cleanup(topic) => cleanup(topic, &ctx, &namespace).await,
         }
     })
-    .await
+    .await;
+    ctx.ended(&key, result)
 }
 
 async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Action> {
     let namespace = topic.namespace().ok_or(Error::Missing("metadata.namespace"))?;
-    let key = object_key(topic.as_ref());
     // status.kafkaName names the topic once the operator manages it (created or adopted);
     // until then a topic found in Kafka is someone else's.
     let managed = topic.status.as_ref().and_then(|s| s.kafka_name.clone());
     if refused_for_good(topic.as_ref()) {
-        ctx.succeeded(&key);
         return Ok(Action::await_change());
     }
 
@@ -136,10 +136,7 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
     status::publish(ctx, api, topic.as_ref(), status, std::slice::from_ref(&outcome.ready)).await?;
     match failure {
         Some(e) => Err(e),
-        None => {
-            ctx.succeeded(&key);
-            Ok(action)
-        }
+        None => Ok(action),
     }
 }
 
