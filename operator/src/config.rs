@@ -70,7 +70,7 @@ pub struct Config {
     /// The quotas of a Tenant whose spec sets none (`TRIBUTARY_DEFAULT_QUOTAS`, e.g.
     /// `producerByteRate=10485760,consumerByteRate=20971520,requestPercentage=100`; the chart
     /// sets one), by Kafka's names. Empty: such tenants are unthrottled.
-    pub default_quotas: crate::external::kafka::quotas::Quotas,
+    pub default_quotas: crate::access::quotas::Quotas,
     /// The brokers' super users (`TRIBUTARY_KAFKA_SUPER_USERS`, comma-separated user names, the
     /// chart's `kafka.superUsers`): never a Tenant's principal, whatever logs them in.
     pub kafka_super_users: Vec<String>,
@@ -179,11 +179,11 @@ impl Config {
 }
 
 /// `producerByteRate=…,consumerByteRate=…,requestPercentage=…` (any of them) under Kafka's names.
-fn default_quotas(text: &str) -> Result<crate::external::kafka::quotas::Quotas, ConfigError> {
-    use crate::external::kafka::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE};
+fn default_quotas(text: &str) -> Result<crate::access::quotas::Quotas, ConfigError> {
+    use crate::access::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE};
     const HINT: &str = "use e.g. producerByteRate=10485760,consumerByteRate=20971520,requestPercentage=100";
     let error = |problem: String| ConfigError { name: "TRIBUTARY_DEFAULT_QUOTAS", problem, hint: HINT };
-    let mut quotas = crate::external::kafka::quotas::Quotas::new();
+    let mut quotas = crate::access::quotas::Quotas::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (key, value) = entry.split_once('=').ok_or_else(|| error(format!("has {entry:?} without '='")))?;
         let kafka_key = match key.trim() {

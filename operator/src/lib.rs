@@ -1,6 +1,7 @@
 //! Tributary: a Kubernetes operator for a multi-tenant Kafka + Cassandra platform.
 
 pub use tributary_api as api;
+pub mod access;
 pub mod config;
 pub mod controller;
 pub mod error;

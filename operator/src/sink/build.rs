@@ -16,11 +16,11 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::access::kafka::{AclBinding, AclOperation, PatternType, ResourceType};
 use crate::api::Reason;
 use crate::api::contract::SinkConfig;
 use crate::api::{CassandraSink, CassandraSinkSpec};
 use crate::api::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{AclBinding, AclOperation, PatternType, ResourceType};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::rotation::ROTATED_AT_ANNOTATION;
 use crate::tenant::validate::CREDENTIALS_SECRET;
@@ -36,6 +36,9 @@ pub use crate::tenant::build::{
     CASSANDRA_PASSWORD_KEY, CASSANDRA_USERNAME_KEY, KAFKA_MECHANISM_KEY, KAFKA_PASSWORD_KEY, KAFKA_USERNAME_KEY,
 };
 pub const HTTP_PORT: i32 = 8080;
+
+/// When a sink waiting on something outside it (its tenant, its Topic, a conflict) looks again.
+pub const RETRY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Names derived from the sink and its tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,7 +113,7 @@ pub fn names(sink_name: &str, tenant: &ValidatedTenant) -> SinkNames {
 /// Least privilege for the sink's own Kafka user: read its topic and its group, write its
 /// dead-letter topic — all literal names, nothing else of the tenant.
 pub fn desired_acls(names: &SinkNames, topic: &str) -> BTreeSet<AclBinding> {
-    let principal = crate::external::kafka::user_principal(&names.kafka_user);
+    let principal = crate::access::kafka::user_principal(&names.kafka_user);
     let acl = |r, name: &str, op| AclBinding::allow(&principal, r, PatternType::Literal, name, op);
     BTreeSet::from([
         acl(ResourceType::Topic, topic, AclOperation::Read),

@@ -34,7 +34,7 @@ pub(super) async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: 
     }
     let user = names.kafka_user.as_str();
     let delete = || async move {
-        let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(user)).await?;
+        let current = ctx.kafka.describe_acls(&crate::access::kafka::user_principal(user)).await?;
         ctx.kafka.delete_acls(current).await?;
         // Its quotas too: nothing is left under its name for a new sink of that name to find.
         let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();

@@ -13,16 +13,15 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 
-use super::build::{self, SinkLogin, SinkNames};
-use super::reconcile::RETRY;
+use super::build::{self, RETRY, SinkLogin, SinkNames};
+use crate::access::kafka::ScramMechanism;
+use crate::access::kafka::acl_changes;
+use crate::access::quotas::quota_changes;
 use crate::api::conditions::DesiredCondition;
 use crate::api::{CassandraSink, Reason};
 use crate::controller::{APPLIED_KAFKA, Context, FIELD_MANAGER, credential_fingerprint, record_applied, recorded};
-use crate::external::kafka::ScramMechanism;
-use crate::external::kafka::quotas::quota_changes;
 use crate::step::{Halt, Step};
 use crate::tenant::ValidatedTenant;
-use crate::tenant::build::acl_changes;
 use crate::tenant::rotation;
 
 /// The sink's Kafka login as this reconcile settled it.
@@ -191,7 +190,7 @@ pub(super) async fn apply_user(
     if write {
         ctx.kafka.upsert_scram_user(user, login.slot, &login.login.password).await?;
     }
-    let current = ctx.kafka.describe_acls(&crate::external::kafka::user_principal(user)).await?;
+    let current = ctx.kafka.describe_acls(&crate::access::kafka::user_principal(user)).await?;
     let (add, remove) = acl_changes(&build::desired_acls(names, kafka_topic), &current);
     ctx.kafka.create_acls(add).await?;
     ctx.kafka.delete_acls(remove).await?;
@@ -284,7 +283,7 @@ fn own_secret(
 
 /// What Kafka holds under `user`'s name already (a SCRAM credential, ACLs, quotas), in words.
 async fn principal_held(ctx: &Context, user: &str, scram: bool) -> Step<Option<String>> {
-    let principal = crate::external::kafka::user_principal(user);
+    let principal = crate::access::kafka::user_principal(user);
     let (acls, quotas) = futures::try_join!(ctx.kafka.describe_acls(&principal), ctx.kafka.describe_user_quotas(user))?;
     let held: Vec<String> = [
         scram.then(|| "a SCRAM credential".to_string()),

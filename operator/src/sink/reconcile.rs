@@ -18,7 +18,7 @@ use kube::{Resource, ResourceExt};
 
 use k8s_openapi::api::apps::v1::Deployment;
 
-use super::build;
+use super::build::{self, RETRY};
 use super::cleanup::cleanup;
 use super::table::{add_column_cql, check_mapping, create_table_cql};
 use crate::api::Reason;
@@ -35,8 +35,6 @@ use crate::tenant::ValidatedTenant;
 use crate::topic::validate::{Refusal, beyond_limits};
 
 pub(super) const KIND: &str = "CassandraSink";
-/// When a sink waiting on something outside it (its tenant, its Topic, a conflict) looks again.
-pub(super) const RETRY: Duration = Duration::from_secs(15);
 const REPLAY_RETRY: Duration = Duration::from_secs(3);
 /// Condition: the table exists and matches the sink's columns and keys.
 pub const MAPPING_VALID: &str = "MappingValid";

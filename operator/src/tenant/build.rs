@@ -9,15 +9,14 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant};
+use crate::access::kafka::{AclBinding, AclOperation, PatternType, ResourceType, ScramMechanism};
 use crate::api::Reason;
 use crate::api::conditions::{self, DesiredCondition};
 use crate::api::tenant::SaslMechanism;
 use crate::api::tenant::TenantStatus;
 use crate::api::{CassandraSink, Topic};
 use crate::api::{MANAGED_BY, TENANT_LABEL};
-use crate::external::kafka::{
-    AclBinding, AclOperation, AclPermission, ClientSettings, PatternType, ResourceType, ScramMechanism,
-};
+use crate::external::kafka::ClientSettings;
 
 pub const KAFKA_USERNAME_KEY: &str = "kafka.username";
 pub const KAFKA_PASSWORD_KEY: &str = "kafka.password";
@@ -348,7 +347,7 @@ pub fn status(
 
 /// The Kafka principal of a tenant.
 pub fn principal(v: &ValidatedTenant) -> String {
-    crate::external::kafka::user_principal(&v.kafka_user)
+    crate::access::kafka::user_principal(&v.kafka_user)
 }
 
 /// Exactly the ACLs a tenant needs: its topics (read, write, describe; no create or
@@ -370,16 +369,6 @@ pub fn desired_acls(v: &ValidatedTenant) -> BTreeSet<AclBinding> {
     out
 }
 
-/// What to add and what to remove so that the principal's `Allow` entries become `desired`.
-/// Only the principal's own entries are ever passed in, so nobody else's ACLs are touched;
-/// `Deny` entries only take access away and are the platform admin's (the operator never
-/// writes one), so they are left alone.
-pub fn acl_changes(desired: &BTreeSet<AclBinding>, current: &[AclBinding]) -> (Vec<AclBinding>, Vec<AclBinding>) {
-    let current: BTreeSet<AclBinding> =
-        current.iter().filter(|a| a.permission == AclPermission::Allow).cloned().collect();
-    (desired.difference(&current).cloned().collect(), current.difference(desired).cloned().collect())
-}
-
 /// The data a Tenant deleted with `Retain` keeps (its access goes either way).
 pub fn retained(v: &ValidatedTenant) -> Vec<String> {
     vec![
@@ -391,6 +380,7 @@ pub fn retained(v: &ValidatedTenant) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::kafka::{AclPermission, acl_changes};
     use crate::api::{Tenant, TenantSpec, TopicSpec};
     use crate::tenant::validate;
 

@@ -25,11 +25,11 @@ use sha2::{Digest, Sha256};
 
 use super::build::Passwords;
 use super::validate::{ValidatedTenant, overlap};
+use crate::access::kafka::ScramMechanism;
 use crate::api::Reason;
 use crate::api::TENANT_LABEL;
 use crate::api::Tenant;
 use crate::controller::Context;
-use crate::external::kafka::ScramMechanism;
 
 /// On a Tenant: the UID of the Tenant that claimed its names (itself, once the checks passed).
 pub const CLAIM_ANNOTATION: &str = "tributary.dev/claimed-by";
@@ -147,7 +147,7 @@ pub async fn existing_elsewhere(ctx: &Context, v: &ValidatedTenant) -> Result<Op
         // A principal is the same principal whatever mechanism logs it in (a SASL/PLAIN user
         // of the brokers' JAAS config, a certificate's name): any credential, ACL or quota
         // already held under its name is someone else's.
-        let principal = crate::external::kafka::user_principal(&v.kafka_user);
+        let principal = crate::access::kafka::user_principal(&v.kafka_user);
         let (scram, acls, quotas) = futures::try_join!(
             ctx.kafka.scram_users(),
             ctx.kafka.describe_acls(&principal),

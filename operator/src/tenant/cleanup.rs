@@ -179,7 +179,7 @@ async fn delete_kafka_access(
         users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| u.starts_with(&sink_users)));
     }
     for user in &users {
-        ctx.kafka.delete_acls(ctx.kafka.describe_acls(&crate::external::kafka::user_principal(user)).await?).await?;
+        ctx.kafka.delete_acls(ctx.kafka.describe_acls(&crate::access::kafka::user_principal(user)).await?).await?;
         let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
         ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
         if v.external_user.is_none() {

@@ -21,6 +21,10 @@ use super::fence;
 use super::retire::{previous_in_use, retire_previous};
 use super::rotation::{ROTATED_AT_ANNOTATION, ROTATION_ANNOTATION, Rotation, second_login, stamp};
 use super::validate::{CREDENTIALS_SECRET, ValidatedTenant, validate};
+use crate::access::cassandra::{grant_changes, replication_map};
+use crate::access::kafka::ScramMechanism;
+use crate::access::kafka::acl_changes;
+use crate::access::quotas::quota_changes;
 use crate::api::Reason;
 use crate::api::conditions::DesiredCondition;
 use crate::api::tenant::{CredentialsStatus, TenantStatus};
@@ -30,9 +34,8 @@ use crate::controller::{
     credential_fingerprint, error_policy, finalized, object_key, readiness_changes, record_applied, recorded,
     spec_changes,
 };
-use crate::external::cassandra::{CassandraCallError, grant_changes, replication_map};
-use crate::external::kafka::quotas::quota_changes;
-use crate::external::kafka::{KafkaCallError, ScramMechanism};
+use crate::external::cassandra::CassandraCallError;
+use crate::external::kafka::KafkaCallError;
 use crate::resync::Resyncs;
 use crate::status::{self, refused_for_good};
 use crate::step::{Halt, Step};
@@ -409,7 +412,7 @@ async fn ensure_kafka_user(
     }
     let previous = held.into_iter().find(|m| *m != passwords.kafka_slot);
     let current = ctx.kafka.describe_acls(&build::principal(v)).await?;
-    let (add, remove) = build::acl_changes(&build::desired_acls(v), &current);
+    let (add, remove) = acl_changes(&build::desired_acls(v), &current);
     ctx.kafka.create_acls(add).await?;
     ctx.kafka.delete_acls(remove).await?;
     let live = ctx.kafka.describe_user_quotas(&v.kafka_user).await?;

@@ -11,9 +11,9 @@ use kube::api::{Api, ListParams};
 use super::build::Passwords;
 use super::rotation::{Rotation, second_login};
 use super::validate::ValidatedTenant;
+use crate::access::kafka::ScramMechanism;
 use crate::api::Tenant;
 use crate::controller::{Context, Result};
-use crate::external::kafka::ScramMechanism;
 use crate::step::Step;
 
 /// Removes the previous credentials of a rotation (`previous_kafka`: a SCRAM mechanism the

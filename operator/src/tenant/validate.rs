@@ -2,12 +2,12 @@
 
 use kube::ResourceExt;
 
+use crate::access::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, Quotas, REQUEST_PERCENTAGE};
 use crate::api::DeletionPolicy;
 use crate::api::tenant::{
     CassandraReplication, CredentialRotation, ExternalKafkaUser, KafkaQuotas, SaslMechanism, Tenant, TenantAdopt,
     TenantLimits,
 };
-use crate::external::kafka::quotas::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, Quotas, REQUEST_PERCENTAGE};
 
 /// Name of the Secret with the tenant's client credentials, in the tenant namespace.
 pub const CREDENTIALS_SECRET: &str = "tributary-credentials";

@@ -8,11 +8,12 @@ use std::sync::Mutex;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use crate::access::kafka::{AclBinding, ConfigOp, ScramMechanism};
+use crate::access::quotas::Quotas;
 use crate::api::Position;
 use crate::api::tenant::CassandraReplication;
 use crate::external::cassandra::{CassandraAdmin, CassandraCallError, LiveColumn, ObservedRole};
-use crate::external::kafka::quotas::Quotas;
-use crate::external::kafka::{AclBinding, ConfigOp, KafkaAdmin, KafkaCallError, KafkaSecurity, ScramMechanism};
+use crate::external::kafka::{KafkaAdmin, KafkaCallError, KafkaSecurity};
 use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
 
 #[derive(Default)]
@@ -331,7 +332,7 @@ impl CassandraAdmin for FakeCassandra {
         replication: &'a CassandraReplication,
         _exists: bool,
     ) -> BoxFuture<'a, Result<(), CassandraCallError>> {
-        let map = crate::external::cassandra::replication_map(replication);
+        let map = crate::access::cassandra::replication_map(replication);
         self.with("put keyspace", |s| {
             s.writes.push(format!("PutKeyspace({keyspace})"));
             s.keyspaces.insert(keyspace.to_string(), map);

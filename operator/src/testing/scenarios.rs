@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{Scenario, namespaced, tenant, tenant_path, topic};
+use crate::access::kafka::ScramMechanism;
 use crate::api::{Tenant, Topic};
 use crate::controller::Result;
-use crate::external::kafka::ScramMechanism;
 
 fn water_spec() -> serde_json::Value {
     json!({
@@ -734,12 +734,12 @@ async fn a_tenant_whose_principal_holds_acls_or_quotas_already_is_refused_before
             let mut kafka = s.kafka.state.lock().unwrap();
             match what {
                 "acl" => {
-                    kafka.acls.insert(crate::external::kafka::AclBinding::allow(
+                    kafka.acls.insert(crate::access::kafka::AclBinding::allow(
                         "User:water",
-                        crate::external::kafka::ResourceType::Topic,
-                        crate::external::kafka::PatternType::Literal,
+                        crate::access::kafka::ResourceType::Topic,
+                        crate::access::kafka::PatternType::Literal,
                         "legacy",
-                        crate::external::kafka::AclOperation::Read,
+                        crate::access::kafka::AclOperation::Read,
                     ));
                 }
                 _ => {

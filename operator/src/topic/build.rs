@@ -1,9 +1,9 @@
 //! What to do about a topic, from what is wanted and what Kafka has (pure).
 
 use super::model::{DesiredTopic, LiveConfig, ObservedTopic};
+use crate::access::kafka::ConfigOp;
 use crate::api::conditions::DesiredCondition;
 use crate::api::{DeletionPolicy, Reason, TopicStatus};
-use crate::external::kafka::ConfigOp;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {

@@ -30,13 +30,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::acl::{
+use super::error::{KafkaCallError, answer_error, group_error, no_answer, partitions_error};
+use super::wire::{Broker, Wire};
+use crate::access::kafka::{
     AclBinding, AclBindingFilter, AclOperation, AclPermission, ConfigOp, PatternType, ResourceType, ScramChange,
     ScramMechanism,
 };
-use super::error::{KafkaCallError, answer_error, group_error, no_answer, partitions_error};
-use super::quotas::Quotas;
-use super::wire::{Broker, Wire};
+use crate::access::quotas::Quotas;
 use crate::topic::model::{DesiredTopic, LiveConfig};
 
 const METADATA: i16 = 12;

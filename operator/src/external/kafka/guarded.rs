@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 
-use super::acl::{AclBinding, ConfigOp, ScramMechanism};
 use super::error::KafkaCallError;
-use super::quotas::Quotas;
 use super::topics::{KafkaAdmin, KafkaSecurity};
+use crate::access::kafka::{AclBinding, ConfigOp, ScramMechanism};
+use crate::access::quotas::Quotas;
 use crate::api::Position;
 use crate::external::Breaker;
 use crate::topic::model::{DesiredTopic, TopicProgress, TopicView};

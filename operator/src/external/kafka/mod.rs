@@ -2,21 +2,21 @@
 //! Kafka protocol itself ([`wire`] frames and logs in, [`calls`] builds each request and
 //! reads its answer), with one classification of Kafka's errors ([`error`]).
 
-pub mod acl;
 pub mod batch;
 mod batched;
 pub mod calls;
 pub mod client;
 pub mod error;
 mod guarded;
-pub mod quotas;
 pub mod topics;
 pub mod wire;
 
-pub use acl::{
+// The access model's values, which these calls carry, for the tests and tools.
+pub use crate::access::kafka::{
     AclBinding, AclBindingFilter, AclOperation, AclPermission, ConfigOp, DEFAULT_SCRAM_ITERATIONS, PatternType,
     ResourceType, ScramChange, ScramMechanism, operator_acls, user_principal,
 };
+pub use crate::access::quotas;
 pub use client::{ClientSettings, SASL_MECHANISM};
 pub use error::KafkaCallError;
 pub use guarded::Guarded;

@@ -10,13 +10,15 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::ClientSettings;
-use super::acl::{AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism};
 use super::batch::Batcher;
 use super::batched::{Watermarks, create_topics, describe_configs, describe_topics, list_watermarks};
 use super::calls::{self, TopicShape};
 use super::error::{KafkaCallError, shut_down};
-use super::quotas::Quotas;
 use super::wire::Wire;
+use crate::access::kafka::{
+    AclBinding, AclBindingFilter, ConfigOp, DEFAULT_SCRAM_ITERATIONS, ScramChange, ScramMechanism,
+};
+use crate::access::quotas::Quotas;
 use crate::api::Position;
 use crate::metrics::Metrics;
 use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};

@@ -212,7 +212,8 @@ const TOPICS_PER_TENANT: usize = 10;
 /// without Kubernetes. Each sample is one tenant's seconds from the common start.
 async fn raw_onboarding(args: &Args) {
     use std::sync::Arc;
-    use tributary::external::cassandra::{CassandraAdmin, DATA_PERMISSIONS, ScyllaAdmin};
+    use tributary::access::cassandra::DATA_PERMISSIONS;
+    use tributary::external::cassandra::{CassandraAdmin, ScyllaAdmin};
     use tributary::external::kafka::{KafkaClient, KafkaSecurity, ScramMechanism};
     use tributary::tenant::build::desired_acls;
 

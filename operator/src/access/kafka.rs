@@ -1,5 +1,8 @@
-//! The values of Kafka's access model as the operator writes them: ACL bindings and
-//! filters, SCRAM mechanisms and credential changes, config operations.
+//! Kafka's access model as the operator writes it: ACL bindings and filters and the changes
+//! that converge a principal's ACLs, SCRAM mechanisms and credential changes, config
+//! operations. Plain values: the adapter (`external::kafka`) sends them.
+
+use std::collections::BTreeSet;
 
 /// Kafka's default PBKDF2 iteration count for SCRAM-SHA-512 (the CLI uses the same).
 pub const DEFAULT_SCRAM_ITERATIONS: i32 = 4096;
@@ -210,4 +213,14 @@ impl std::fmt::Debug for ScramChange {
 pub enum ConfigOp {
     Set(String),
     Delete,
+}
+
+/// What to add and what to remove so that the principal's `Allow` entries become `desired`.
+/// Only the principal's own entries are ever passed in, so nobody else's ACLs are touched;
+/// `Deny` entries only take access away and are the platform admin's (the operator never
+/// writes one), so they are left alone.
+pub fn acl_changes(desired: &BTreeSet<AclBinding>, current: &[AclBinding]) -> (Vec<AclBinding>, Vec<AclBinding>) {
+    let current: BTreeSet<AclBinding> =
+        current.iter().filter(|a| a.permission == AclPermission::Allow).cloned().collect();
+    (desired.difference(&current).cloned().collect(), current.difference(desired).cloned().collect())
 }
