@@ -28,12 +28,16 @@
 #   stack.sh logs                    where the logs are
 #   stack.sh clean                   down, then delete all state (data, certificates); keeps downloads
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../stack.env
 source "$ROOT/stack/stack.env"
 CACHE=${TRIBUTARY_CACHE:-$ROOT/.cache}
 STATE=${TRIBUTARY_STATE:-$ROOT/.stack}
+# The paths and ports below are used by the sourced lib/*.sh and node.sh.
+# shellcheck disable=SC2034
+{
 K8S_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
 CASSANDRA_LIBS=$CACHE/cassandra-$CASSANDRA_VERSION/lib
@@ -43,6 +47,7 @@ LOGS=$STATE/logs
 PKI=$STATE/pki
 read -r -a BROKER_PORTS <<<"$KAFKA_BROKER_PORTS"
 read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"
+}
 # shellcheck source=node.sh
 source "$ROOT/stack/scripts/node.sh"
 ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager coredns)
@@ -50,405 +55,19 @@ ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kube
 say() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# ---------------------------------------------------------------- install
-
-need() {
-  command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed. Run 'make deps' (Debian: sudo stack/scripts/install-deps.sh) and try again."
-}
-
-# Stamps the version the binaries report (kubectl version, /version), as Kubernetes' own build does.
-version_ldflags() {
-  local v=${KUBERNETES_VERSION#v} pkg
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    printf -- '-X %s.gitVersion=%s -X %s.gitMajor=%s -X %s.gitMinor=%s -X %s.gitTreeState=clean ' \
-      "$pkg" "$KUBERNETES_VERSION" "$pkg" "${v%%.*}" "$pkg" "$(cut -d. -f2 <<<"$v")" "$pkg"
-  done
-}
-
-install_control_plane() {
-  local missing=()
-  for b in etcd kube-apiserver kubectl kubelet kube-proxy kube-scheduler kube-controller-manager; do [ -x "$K8S_BIN/$b" ] || missing+=("$b"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  need go
-  mkdir -p "$K8S_BIN"
-  say "building ${missing[*]} from k8s.io/kubernetes $KUBERNETES_VERSION (first time only: 5-15 min on 2 cores)"
-  local pkg
-  for b in "${missing[@]}"; do
-    case $b in
-      etcd) pkg=go.etcd.io/etcd/server/v3 ;;
-      *) pkg=k8s.io/kubernetes/cmd/$b ;;
-    esac
-    say "  go build $pkg"
-    (cd "$ROOT/stack/go" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $(version_ldflags)" -o "$K8S_BIN/$b.tmp" "$pkg") \
-      || die "building $b failed; the Go output is above. Check 'go version' (needs Go >= 1.21, which fetches the toolchain go.mod asks for)."
-    mv "$K8S_BIN/$b.tmp" "$K8S_BIN/$b"
-  done
-}
-
-# $1 = pom folder, $2 = destination; copies the runtime classpath from Maven Central.
-install_maven_classpath() {
-  local pom=$1 dest=$2 what=$3
-  [ -f "$dest/.complete" ] && return 0
-  need mvn; need java
-  say "downloading $what from Maven Central into ${dest#"$ROOT"/}"
-  rm -rf "$dest"
-  mvn -B -q -f "$ROOT/stack/maven/$pom/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$dest" \
-    || die "Maven could not resolve $what; run the same command without -q to see which artifact failed."
-  touch "$dest/.complete"
-}
-
-install_probes() {
-  local stamp
-  stamp=$(cat "$ROOT"/stack/probe/*.java | sha256sum | cut -c1-12)
-  [ -f "$PROBES/$stamp" ] && return 0
-  need javac
-  rm -rf "$PROBES" && mkdir -p "$PROBES"
-  javac -nowarn -d "$PROBES" -cp "$KAFKA_LIBS/*" "$ROOT/stack/probe/KafkaProbe.java"
-  javac -nowarn -d "$PROBES" -cp "$CASSANDRA_LIBS/*" "$ROOT/stack/probe/CqlProbe.java"
-  touch "$PROBES/$stamp"
-}
-
-cmd_install() {
-  need java; need openssl; need envsubst; need curl
-  install_control_plane
-  install_maven_classpath kafka "$KAFKA_LIBS" "Apache Kafka $KAFKA_VERSION"
-  install_maven_classpath cassandra "$CASSANDRA_LIBS" "Apache Cassandra $CASSANDRA_VERSION"
-  install_probes
-  cmd_install_node
-}
-
-# Pinned tools for the cluster paths; prints the path of the binary.
-cmd_tool() {
-  local dir bin
-  case ${1:-} in
-    helm)
-      # Built the way Helm's own Makefile does: the Kubernetes version it assumes for
-      # `helm template`/`lint` (without which it says v1.20) comes from its client-go.
-      dir=$CACHE/helm-$HELM_VERSION-k8sver; bin=$dir/helm
-      if [ ! -x "$bin" ]; then
-        need go
-        say "building helm $HELM_VERSION from helm.sh/helm/v3 (first time only: 2-5 min)"
-        mkdir -p "$dir"
-        local gomod minor ldflags
-        gomod=$(GOFLAGS=-mod=mod go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-        minor=$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod" | head -n1)
-        [ -n "$minor" ] || die "could not read helm $HELM_VERSION's client-go version from $gomod"
-        ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-        ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
-        ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
-        GOBIN=$dir GOFLAGS=-mod=mod CGO_ENABLED=0 go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2 \
-          || die "building helm failed; the Go output is above"
-      fi ;;
-    k3d)
-      dir=$CACHE/k3d-$K3D_VERSION; bin=$dir/k3d
-      if [ ! -x "$bin" ]; then
-        need curl
-        local os arch
-        os=$(uname -s | tr '[:upper:]' '[:lower:]'); arch=$(uname -m)
-        case $arch in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; esac
-        say "downloading k3d $K3D_VERSION ($os-$arch) from its GitHub release"
-        mkdir -p "$dir"
-        curl -fsSL -o "$bin.tmp" "https://github.com/k3d-io/k3d/releases/download/$K3D_VERSION/k3d-$os-$arch" \
-          || die "could not download k3d; install k3d $K3D_VERSION yourself and put it on PATH"
-        chmod +x "$bin.tmp" && mv "$bin.tmp" "$bin"
-      fi ;;
-    kubectl)
-      bin=$K8S_BIN/kubectl
-      [ -x "$bin" ] || install_control_plane ;;
-    *) die "unknown tool '${1:-}'; use helm, k3d or kubectl" ;;
-  esac
-  echo "$bin"
-}
-
-# ---------------------------------------------------------------- processes
-
-pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
-is_running() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
-
-# Starts "$@" as component $1 in its own session (so stop can kill the whole group).
-spawn() {
-  local name=$1; shift
-  mkdir -p "$RUN" "$LOGS"
-  setsid "$@" >>"$LOGS/$name.out" 2>&1 </dev/null &
-  echo $! >"$RUN/$name.pid"
-}
-
-# Sends SIGTERM to every named component at once, then waits for each (KRaft brokers must
-# stop together: the last one alone cannot finish a controlled shutdown without a quorum).
-stop_components() {
-  local name p i
-  local -a waiting=()
-  for name in "$@"; do
-    p=$(pid_of "$name")
-    if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then rm -f "$RUN/$name.pid"; continue; fi
-    say "stopping $name"
-    kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
-    waiting+=("$name:$p")
-  done
-  for entry in "${waiting[@]}"; do
-    name=${entry%%:*} p=${entry##*:}
-    for i in $(seq 1 60); do
-      kill -0 "$p" 2>/dev/null || break
-      sleep 0.5
-    done
-    if kill -0 "$p" 2>/dev/null; then
-      say "$name did not stop within 30 s; killing it"
-      kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
-    fi
-    rm -f "$RUN/$name.pid"
-  done
-}
-
-# wait_until NAME TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds, printing progress.
-# Fails at once when NAME (or any component listed in WATCHED) has exited.
-wait_until() {
-  poll_until "$@" || die "$1 did not answer within $2 s; see $LOGS/$1.out (it is still running: 'make stack-down' stops it)"
-}
-
-# Like wait_until, but returns 1 when TIMEOUT passes (a process that exits still dies).
-poll_until() {
-  local name=$1 timeout=$2 start now; shift 2
-  start=$(date +%s)
-  while true; do
-    if "$@" >/dev/null 2>&1; then
-      say "  $name is up ($(( $(date +%s) - start )) s)"
-      return 0
-    fi
-    now=$(date +%s)
-    local c
-    for c in "${WATCHED[@]:-$name}"; do
-      if ! is_running "$c"; then
-        die "$c exited during start-up; see $LOGS/$c.out (Kafka: $STATE/kafka/node-${c#kafka-}/logs/server.log). Last lines:
-$(tail -n 15 "$LOGS/$c.out" 2>/dev/null)"
-      fi
-    done
-    if (( now - start >= timeout )); then return 1; fi
-    if (( (now - start) % 10 == 0 )); then say "  waiting for $name ... $(( now - start )) s"; fi
-    sleep 1
-  done
-}
-
-# ---------------------------------------------------------------- kubernetes control plane
-
-ensure_pki() {
-  # Certificates of a stack from before the node (API server on loopback) are made anew.
-  if [ -f "$PKI/admin.crt" ] && [[ $(openssl x509 -in "$PKI/apiserver.crt" -noout -text 2>/dev/null) != *"IP Address:$NODE_IP"* ]]; then
-    say "the API server certificate lacks the node address $NODE_IP: making new certificates"
-    rm -rf "$PKI"
-  fi
-  [ -f "$PKI/admin.crt" ] && return 0
-  mkdir -p "$PKI"
-  say "creating certificates for the API server in ${PKI#"$ROOT"/}"
-  (
-    cd "$PKI"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tributary-local-ca" \
-      -keyout ca.key -out ca.crt 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,IP:%s,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' \
-      "$NODE_IP" "$(service_ip 1)" >apiserver.ext
-    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
-    # The admin client: member of system:masters, as envtest's default user is.
-    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=tributary-admin" -keyout admin.key -out admin.csr 2>/dev/null
-    printf 'extendedKeyUsage=clientAuth\n' >admin.ext
-    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile admin.ext -out admin.crt 2>/dev/null
-    openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    rm -f ./*.csr ./*.ext
-  )
-  cat >"$STATE/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: tributary-local
-  cluster:
-    server: https://$NODE_IP:$APISERVER_PORT
-    certificate-authority: $PKI/ca.crt
-users:
-- name: tributary-admin
-  user:
-    client-certificate: $PKI/admin.crt
-    client-key: $PKI/admin.key
-contexts:
-- name: tributary-local
-  context: {cluster: tributary-local, user: tributary-admin}
-current-context: tributary-local
-EOF
-}
-
-# The Nth address of SERVICE_CIDR (1: the kubernetes Service).
-service_ip() { local base=${SERVICE_CIDR%/*}; echo "${base%.*}.$(( ${base##*.} + $1 ))"; }
-
-etcd_healthy() { curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q '"health":"true"'; }
-apiserver_ready() { "$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig" get --raw /readyz --request-timeout=3s | grep -q '^ok$'; }
-
-start_etcd() {
-  is_running etcd && etcd_healthy && return 0
-  stop_components etcd
-  say "starting etcd on 127.0.0.1:$ETCD_CLIENT_PORT"
-  mkdir -p "$STATE/etcd"
-  # --unsafe-no-fsync: a throwaway test store, as envtest runs it; far faster on slow disks.
-  spawn etcd "$K8S_BIN/etcd" --name tributary --data-dir "$STATE/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --advertise-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "tributary=http://127.0.0.1:$ETCD_PEER_PORT" \
-    --unsafe-no-fsync --quota-backend-bytes 4294967296
-  wait_until etcd 60 etcd_healthy
-}
-
-start_apiserver() {
-  is_running apiserver && apiserver_ready && return 0
-  stop_components apiserver
-  ensure_pki
-  node_pki
-  say "starting kube-apiserver $KUBERNETES_VERSION on https://$NODE_IP:$APISERVER_PORT"
-  spawn apiserver "$K8S_BIN/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
-    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
-    --client-ca-file "$PKI/ca.crt" \
-    --service-account-issuer "https://127.0.0.1:$APISERVER_PORT" \
-    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
-    --service-cluster-ip-range "$SERVICE_CIDR" \
-    --authorization-mode Node,RBAC \
-    --enable-admission-plugins NodeRestriction \
-    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
-    --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
-    --kubelet-preferred-address-types InternalIP \
-    --allow-privileged=true \
-    --enable-priority-and-fairness=false \
-    --storage-media-type application/json \
-    --v 1
-  wait_until apiserver 120 apiserver_ready
-}
-
-# ---------------------------------------------------------------- TLS for Kafka and Cassandra
-
-# A CA of its own for the data services (not the Kubernetes one) and one server certificate
-# each for the brokers and Cassandra, naming the node address (what clients and pods dial),
-# 127.0.0.1 and localhost. PEM throughout: Kafka and Cassandra read PEM key stores, so no
-# keytool is needed. Clients get the CA: `stack.sh env` exports KAFKA_CA_FILE and CASSANDRA_CA_FILE.
-TLS_DIR=$PKI/data
-ensure_data_pki() {
-  if [ -f "$TLS_DIR/cassandra.pem" ] && [[ $(openssl x509 -in "$TLS_DIR/kafka.crt" -noout -text 2>/dev/null) == *"IP Address:$NODE_IP"* ]]; then
-    return 0
-  fi
-  need openssl
-  rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR"
-  say "creating the Kafka and Cassandra TLS certificates in ${TLS_DIR#"$ROOT"/}"
-  (
-    cd "$TLS_DIR"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tributary-data-ca" \
-      -keyout data-ca.key -out data-ca.crt 2>/dev/null
-    printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' "$NODE_IP" >server.ext
-    local service
-    for service in kafka cassandra; do
-      openssl req -newkey rsa:2048 -nodes -subj "/CN=tributary-$service" -keyout "$service.key" -out "$service.csr" 2>/dev/null
-      openssl x509 -req -in "$service.csr" -CA data-ca.crt -CAkey data-ca.key -CAcreateserial -days 3650 \
-        -extfile server.ext -out "$service.crt" 2>/dev/null
-      # One PEM file with the (PKCS#8, unencrypted) key and the chain: Kafka's and
-      # Cassandra's PEM key stores both read this shape.
-      cat "$service.key" "$service.crt" data-ca.crt >"$service.pem"
-      chmod 600 "$service.key" "$service.pem"
-    done
-    rm -f ./*.csr server.ext
-  ) || die "creating the TLS certificates in $TLS_DIR failed"
-}
-
-# ---------------------------------------------------------------- kafka
-
-kafka_bootstrap() {
-  local out="" p
-  for p in "${BROKER_PORTS[@]}"; do out+="${out:+,}$NODE_IP:$p"; done
-  echo "$out"
-}
-
-kafka_probe() {
-  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$(kafka_bootstrap)" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$1" "$TLS_DIR/data-ca.crt"
-}
-
-# The admin's SCRAM login on broker N alone (bootstrap: that broker only).
-kafka_login() {
-  java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$NODE_IP:${BROKER_PORTS[$(($1 - 1))]}" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" 1 "$TLS_DIR/data-ca.crt"
-}
-
-# Why broker N refused the probe: the probe's own answer and the broker's last
-# authentication failures and errors (for CI logs, where the broker's log is out of reach).
-kafka_login_report() {
-  local log=$STATE/kafka/node-$1/logs/server.log
-  kafka_login "$1" 2>&1 | tail -n 3 | sed 's/^/    probe: /' >&2
-  grep -E 'Failed authentication|ERROR|Scram|SCRAM_SHA_512' "$log" 2>/dev/null | tail -n 12 | sed 's/^/    broker: /' >&2
-}
-
-# Writes node N's server.properties and formats its log dir once (with the admin SCRAM user).
-prepare_kafka_node() {
-  local n=$1 dir=$STATE/kafka/node-$1 voters="" i
-  for i in 1 2 3; do voters+="${voters:+,}$i@$NODE_IP:${CONTROLLER_PORTS[$((i - 1))]}"; done
-  mkdir -p "$dir/logs"
-  ensure_data_pki
-  NODE_ID=$n BROKER_PORT=${BROKER_PORTS[$((n - 1))]} CONTROLLER_PORT=${CONTROLLER_PORTS[$((n - 1))]} \
-    CONTROLLER_QUORUM_VOTERS=$voters LOG_DIRS=$dir/data LISTEN_HOST=$NODE_IP ADVERTISED_HOST=$NODE_IP KAFKA_ADMIN_USER=$KAFKA_ADMIN_USER \
-    KAFKA_ADMIN_PASSWORD=$KAFKA_ADMIN_PASSWORD BROKER_SECURITY_PROTOCOL=SASL_SSL TLS_DIR=$TLS_DIR \
-    KAFKA_EXTERNAL_USER=$KAFKA_EXTERNAL_USER KAFKA_EXTERNAL_PASSWORD=$KAFKA_EXTERNAL_PASSWORD \
-    envsubst < <(cat "$ROOT/stack/config/kafka/server.properties" "$ROOT/stack/config/kafka/tls.properties" \
-      "$ROOT/stack/config/kafka/external-users.properties") >"$dir/server.properties"
-  [ -f "$dir/data/meta.properties" ] && return 0
-  if [ ! -f "$STATE/kafka/cluster-id" ]; then
-    java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid >"$STATE/kafka/cluster-id"
-  fi
-  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$ROOT/stack/config/kafka/log4j2.properties" \
-    -Dkafka.logs.dir="$dir/logs" kafka.tools.StorageTool format \
-    --cluster-id "$(cat "$STATE/kafka/cluster-id")" --config "$dir/server.properties" \
-    --add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$KAFKA_ADMIN_PASSWORD]" \
-    >>"$LOGS/kafka-$n.out" 2>&1 || die "formatting kafka-$n failed; see $LOGS/kafka-$n.out"
-}
-
-spawn_kafka() {
-  local n=$1 dir=$STATE/kafka/node-$1
-  is_running "kafka-$n" && return 0
-  mkdir -p "$LOGS"
-  prepare_kafka_node "$n"
-  say "starting kafka-$n (Apache Kafka $KAFKA_VERSION, KRaft) on $NODE_IP:${BROKER_PORTS[$((n - 1))]}"
-  # shellcheck disable=SC2086
-  spawn "kafka-$n" java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$ROOT/stack/config/kafka/log4j2.properties" \
-    -Dkafka.logs.dir="$dir/logs" \
-    -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties"
-}
-
-# ---------------------------------------------------------------- cassandra
-
-cassandra_probe() {
-  java -cp "$PROBES:$CASSANDRA_LIBS/*" CqlProbe "$NODE_IP" "$CASSANDRA_NATIVE_PORT" "$CASSANDRA_ADMIN_USER" "$CASSANDRA_ADMIN_PASSWORD" "$@"
-}
-
-spawn_cassandra() {
-  is_running cassandra && return 0
-  local dir=$STATE/cassandra
-  mkdir -p "$dir/logs" "$dir/data" "$LOGS"
-  ensure_data_pki
-  # shellcheck disable=SC2097,SC2098 # the globals' own values, handed to envsubst
-  CASSANDRA_DATA=$dir/data CASSANDRA_LISTEN_ADDRESS=$NODE_IP CASSANDRA_SEEDS=$NODE_IP:$CASSANDRA_STORAGE_PORT CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
-    TLS_DIR=$TLS_DIR envsubst < <(cat "$ROOT/stack/config/cassandra/cassandra.yaml" "$ROOT/stack/config/cassandra/tls.yaml") >"$dir/cassandra.yaml"
-  say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on $NODE_IP:$CASSANDRA_NATIVE_PORT"
-  local opts
-  opts=$(grep -v '^#' "$ROOT/stack/config/cassandra/jvm17.options" | tr '\n' ' ')
-  # shellcheck disable=SC2086
-  spawn cassandra java $CASSANDRA_HEAP_OPTS $opts \
-    -Dcassandra.config="file://$dir/cassandra.yaml" \
-    -Dlogback.configurationFile="$ROOT/stack/config/cassandra/logback.xml" \
-    -Dcassandra.logdir="$dir/logs" -Dcassandra.storagedir="$dir/data" \
-    -Dcassandra.jmx.local.port="$CASSANDRA_JMX_PORT" \
-    -Dcassandra.superuser_setup_delay_ms=0 -Dcassandra.skip_wait_for_gossip_to_settle=0 \
-    -Dcassandra.ring_delay_ms=1000 -Dcassandra.initial_token= \
-    -Dcassandra-foreground=yes \
-    -cp "$CASSANDRA_LIBS/*" org.apache.cassandra.service.CassandraDaemon
-}
+# Each concern in a file of its own (stack/scripts/lib), configuration in stack/config.
+# shellcheck source=lib/install.sh
+source "$ROOT/stack/scripts/lib/install.sh"
+# shellcheck source=lib/processes.sh
+source "$ROOT/stack/scripts/lib/processes.sh"
+# shellcheck source=lib/control-plane.sh
+source "$ROOT/stack/scripts/lib/control-plane.sh"
+# shellcheck source=lib/data-tls.sh
+source "$ROOT/stack/scripts/lib/data-tls.sh"
+# shellcheck source=lib/kafka.sh
+source "$ROOT/stack/scripts/lib/kafka.sh"
+# shellcheck source=lib/cassandra.sh
+source "$ROOT/stack/scripts/lib/cassandra.sh"
 
 # ---------------------------------------------------------------- commands
 
