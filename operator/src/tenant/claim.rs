@@ -126,92 +126,14 @@ pub fn namespace_refusal(
 /// adopted by its spec; checked before the Tenant's first external write. An error is the
 /// failed call (`Kafka` or `Cassandra`, message, transient).
 pub async fn existing_elsewhere(ctx: &Context, v: &ValidatedTenant) -> Result<Option<Refusal>, ExternalFailure> {
-    // Names found under a prefix, as "Kafka <what> under prefix <p> exist (first five; ...)".
-    let under_prefix = |what: &str, prefix: &str, mut names: Vec<String>, adopt: &str| {
-        names.sort();
-        names.truncate(5);
-        (!names.is_empty()).then(|| {
-            format!(
-                "Kafka {what} under prefix {prefix} exist ({}; adopt with spec.adopt.{adopt}: true, or choose another \
-                 prefix)",
-                names.join(", ")
-            )
-        })
-    };
     // The five lookups at once: each is a round trip to Kafka or Cassandra.
-    let user = async {
-        // An external principal exists by definition (and may not be a SCRAM user at all).
-        if v.external_user.is_some() || v.adopt.kafka_user {
-            return Ok(None);
-        }
-        // A principal is the same principal whatever mechanism logs it in (a SASL/PLAIN user
-        // of the brokers' JAAS config, a certificate's name): any credential, ACL or quota
-        // already held under its name is someone else's.
-        let principal = crate::access::kafka::user_principal(&v.kafka_user);
-        let (scram, acls, quotas) = futures::try_join!(
-            ctx.kafka.scram_users(),
-            ctx.kafka.describe_acls(&principal),
-            ctx.kafka.describe_user_quotas(&v.kafka_user)
-        )?;
-        let held: Vec<String> = [
-            scram.contains(&v.kafka_user).then(|| "a SCRAM credential".to_string()),
-            (!acls.is_empty()).then(|| format!("{} ACLs", acls.len())),
-            (!quotas.is_empty()).then(|| "client quotas".to_string()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        Ok::<_, ExternalFailure>((!held.is_empty()).then(|| {
-            format!(
-                "Kafka principal {principal} exists with {} (adopt with spec.adopt.kafkaUser: true)",
-                held.join(" and ")
-            )
-        }))
-    };
-    let topics = async {
-        if v.adopt.kafka_topics {
-            return Ok(None);
-        }
-        // Listed from the prefix up to its first '.' or '_' and compared as Kafka compares
-        // names: `water_data` takes `water.data` away too.
-        let stem = v.topic_prefix.split(['.', '_']).next().unwrap_or_default();
-        let collated = crate::tenant::validate::kafka_topic_collation(&v.topic_prefix);
-        let mut topics = ctx.kafka.topics_with_prefix(stem).await?;
-        topics.retain(|t| crate::tenant::validate::kafka_topic_collation(t).starts_with(&collated));
-        Ok::<_, ExternalFailure>(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"))
-    };
-    let groups = async {
-        if v.adopt.kafka_groups {
-            return Ok(None);
-        }
-        let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await?;
-        Ok::<_, ExternalFailure>(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"))
-    };
-    let role = async {
-        if v.adopt.cassandra_role {
-            return Ok(None);
-        }
-        // The role and the second login a rotation uses: both become the Tenant's.
-        let second = crate::tenant::rotation::second_login(&v.cassandra_role);
-        let (role, login) = futures::try_join!(ctx.cassandra.role(&v.cassandra_role), ctx.cassandra.role(&second))?;
-        let found: Vec<&str> = [(role.is_some(), v.cassandra_role.as_str()), (login.is_some(), second.as_str())]
-            .into_iter()
-            .filter_map(|(exists, name)| exists.then_some(name))
-            .collect();
-        Ok::<_, ExternalFailure>((!found.is_empty()).then(|| {
-            format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", found.join(" and "))
-        }))
-    };
-    let keyspace = async {
-        if v.adopt.keyspace || ctx.cassandra.keyspace_replication(&v.keyspace).await?.is_none() {
-            return Ok(None);
-        }
-        Ok::<_, ExternalFailure>(Some(format!(
-            "Cassandra keyspace {} exists (adopt with spec.adopt.keyspace: true)",
-            v.keyspace
-        )))
-    };
-    let (user, topics, groups, role, keyspace) = futures::try_join!(user, topics, groups, role, keyspace)?;
+    let (user, topics, groups, role, keyspace) = futures::try_join!(
+        principal_held(ctx, v),
+        topics_held(ctx, v),
+        groups_held(ctx, v),
+        roles_held(ctx, v),
+        keyspace_held(ctx, v)
+    )?;
     let found: Vec<String> = [user, topics, groups, role, keyspace].into_iter().flatten().collect();
     if found.is_empty() {
         return Ok(None);
@@ -224,6 +146,92 @@ pub async fn existing_elsewhere(ctx: &Context, v: &ValidatedTenant) -> Result<Op
             found.join("; ")
         ),
     ))
+}
+
+/// Names found under a prefix, as "Kafka <what> under prefix <p> exist (first five; ...)".
+fn under_prefix(what: &str, prefix: &str, mut names: Vec<String>, adopt: &str) -> Option<String> {
+    names.sort();
+    names.truncate(5);
+    (!names.is_empty()).then(|| {
+        format!(
+            "Kafka {what} under prefix {prefix} exist ({}; adopt with spec.adopt.{adopt}: true, or choose another \
+             prefix)",
+            names.join(", ")
+        )
+    })
+}
+
+/// A principal is the same principal whatever mechanism logs it in (a SASL/PLAIN user of
+/// the brokers' JAAS config, a certificate's name): any credential, ACL or quota already
+/// held under its name is someone else's. An external principal exists by definition (and
+/// may not be a SCRAM user at all).
+async fn principal_held(ctx: &Context, v: &ValidatedTenant) -> Result<Option<String>, ExternalFailure> {
+    if v.external_user.is_some() || v.adopt.kafka_user {
+        return Ok(None);
+    }
+    let principal = crate::access::kafka::user_principal(&v.kafka_user);
+    let (scram, acls, quotas) = futures::try_join!(
+        ctx.kafka.scram_users(),
+        ctx.kafka.describe_acls(&principal),
+        ctx.kafka.describe_user_quotas(&v.kafka_user)
+    )?;
+    let held: Vec<String> = [
+        scram.contains(&v.kafka_user).then(|| "a SCRAM credential".to_string()),
+        (!acls.is_empty()).then(|| format!("{} ACLs", acls.len())),
+        (!quotas.is_empty()).then(|| "client quotas".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Ok((!held.is_empty()).then(|| {
+        format!(
+            "Kafka principal {principal} exists with {} (adopt with spec.adopt.kafkaUser: true)",
+            held.join(" and ")
+        )
+    }))
+}
+
+/// Topics under the prefix, listed from the prefix up to its first '.' or '_' and compared
+/// as Kafka compares names: `water_data` takes `water.data` away too.
+async fn topics_held(ctx: &Context, v: &ValidatedTenant) -> Result<Option<String>, ExternalFailure> {
+    if v.adopt.kafka_topics {
+        return Ok(None);
+    }
+    let stem = v.topic_prefix.split(['.', '_']).next().unwrap_or_default();
+    let collated = crate::tenant::validate::kafka_topic_collation(&v.topic_prefix);
+    let mut topics = ctx.kafka.topics_with_prefix(stem).await?;
+    topics.retain(|t| crate::tenant::validate::kafka_topic_collation(t).starts_with(&collated));
+    Ok(under_prefix("topics", &v.topic_prefix, topics, "kafkaTopics"))
+}
+
+async fn groups_held(ctx: &Context, v: &ValidatedTenant) -> Result<Option<String>, ExternalFailure> {
+    if v.adopt.kafka_groups {
+        return Ok(None);
+    }
+    let groups = ctx.kafka.groups_with_prefix(&v.group_prefix).await?;
+    Ok(under_prefix("consumer groups", &v.group_prefix, groups, "kafkaGroups"))
+}
+
+/// The role and the second login a rotation uses: both become the Tenant's.
+async fn roles_held(ctx: &Context, v: &ValidatedTenant) -> Result<Option<String>, ExternalFailure> {
+    if v.adopt.cassandra_role {
+        return Ok(None);
+    }
+    let second = crate::tenant::rotation::second_login(&v.cassandra_role);
+    let (role, login) = futures::try_join!(ctx.cassandra.role(&v.cassandra_role), ctx.cassandra.role(&second))?;
+    let found: Vec<&str> = [(role.is_some(), v.cassandra_role.as_str()), (login.is_some(), second.as_str())]
+        .into_iter()
+        .filter_map(|(exists, name)| exists.then_some(name))
+        .collect();
+    Ok((!found.is_empty())
+        .then(|| format!("Cassandra role {} exists (adopt with spec.adopt.cassandraRole: true)", found.join(" and "))))
+}
+
+async fn keyspace_held(ctx: &Context, v: &ValidatedTenant) -> Result<Option<String>, ExternalFailure> {
+    if v.adopt.keyspace || ctx.cassandra.keyspace_replication(&v.keyspace).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(format!("Cassandra keyspace {} exists (adopt with spec.adopt.keyspace: true)", v.keyspace)))
 }
 
 /// Digest of the passwords and their slots, recorded on the Tenant so only the Secret the
