@@ -111,6 +111,22 @@ pub async fn run() -> Result<(), StartError> {
     metrics.leader.set(1);
     tracing::info!(identity = %config.identity, "became the leader; starting controllers");
 
+    let lost_leadership = run_controllers(&ctx, &mut leader, terminate).await;
+    metrics.leader.set(0);
+    // Dropping the receiver makes the lease task release the Lease, so a standby takes over at once.
+    drop(leader);
+    let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
+    http.abort();
+    if lost_leadership { Err(StartError::Lease("lost the leader Lease".into())) } else { Ok(()) }
+}
+
+/// The three controllers, each on a task of its own, until SIGTERM or the loss of the Lease
+/// (another replica may act now). Returns whether the Lease was lost.
+async fn run_controllers(
+    ctx: &Arc<Context>,
+    leader: &mut watch::Receiver<bool>,
+    terminate: impl std::future::Future<Output = ()>,
+) -> bool {
     // Controllers stop on SIGTERM, or when the Lease is lost (another replica may act now).
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let stop = async move {
@@ -136,7 +152,7 @@ pub async fn run() -> Result<(), StartError> {
         }
     });
     tokio::pin!(controllers);
-    let lost_leadership = tokio::select! {
+    tokio::select! {
         _ = &mut controllers => false,
         _ = terminate => {
             tracing::info!("SIGTERM: stopping controllers");
@@ -150,13 +166,7 @@ pub async fn run() -> Result<(), StartError> {
             controllers.await;
             true
         }
-    };
-    metrics.leader.set(0);
-    // Dropping the receiver makes the lease task release the Lease, so a standby takes over at once.
-    drop(leader);
-    let _ = tokio::time::timeout(Duration::from_secs(5), lease_task).await;
-    http.abort();
-    if lost_leadership { Err(StartError::Lease("lost the leader Lease".into())) } else { Ok(()) }
+    }
 }
 
 async fn check_crds(client: &Client) -> Result<(), StartError> {

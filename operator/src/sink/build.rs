@@ -276,6 +276,42 @@ pub fn deployment(
     let sink_name = sink.metadata.name.clone().unwrap_or_default();
     let selector =
         BTreeMap::from([(SINK_LABEL.to_string(), sink_name.clone()), (TENANT_LABEL.to_string(), tenant.to_string())]);
+    let container = sink_container(names, image);
+    let mut template_labels = labels(tenant, &sink_name);
+    template_labels.extend(selector.clone());
+    Deployment {
+        metadata: meta(&names.object, &ns, tenant, &sink_name, owner),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
+            // One consumer leaves before its replacement joins: no overlap in the group.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(0)),
+                    max_unavailable: Some(IntOrString::Int(1)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(template_labels),
+                    annotations: Some(BTreeMap::from([
+                        (CONFIG_HASH.to_string(), stamp.restart_hash.clone()),
+                        (CASSANDRA_LOGIN.to_string(), stamp.cassandra_login.clone()),
+                    ])),
+                    ..Default::default()
+                }),
+                spec: Some(pod_spec(names, container, selector)),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The sink's container: `tributary-sink` from the operator's image, its credentials from
+/// the Secrets, its config mounted read-only, probes, resources, no privilege.
+fn sink_container(names: &SinkNames, image: &str) -> Container {
     let probe = |path: &str, initial: i32, period: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -288,7 +324,7 @@ pub fn deployment(
         ..Default::default()
     };
     let quantity = |s: &str| Quantity(s.to_string());
-    let container = Container {
+    Container {
         name: "sink".into(),
         image: Some(image.to_string()),
         command: Some(vec!["tributary-sink".into()]),
@@ -334,71 +370,45 @@ pub fn deployment(
             ..Default::default()
         }]),
         ..Default::default()
-    };
-    let mut template_labels = labels(tenant, &sink_name);
-    template_labels.extend(selector.clone());
-    Deployment {
-        metadata: meta(&names.object, &ns, tenant, &sink_name, owner),
-        spec: Some(DeploymentSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
-            // One consumer leaves before its replacement joins: no overlap in the group.
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::Int(0)),
-                    max_unavailable: Some(IntOrString::Int(1)),
-                }),
-            }),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(template_labels),
-                    annotations: Some(BTreeMap::from([
-                        (CONFIG_HASH.to_string(), stamp.restart_hash.clone()),
-                        (CASSANDRA_LOGIN.to_string(), stamp.cassandra_login.clone()),
-                    ])),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    termination_grace_period_seconds: Some(45),
-                    // The sink never calls the Kubernetes API: no token in its pods.
-                    automount_service_account_token: Some(false),
-                    // Pod Security `restricted`, which tenant namespaces enforce.
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(65532),
-                        run_as_group: Some(65532),
-                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
-                        ..Default::default()
-                    }),
-                    affinity: Some(Affinity {
-                        pod_anti_affinity: Some(PodAntiAffinity {
-                            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
-                                weight: 100,
-                                pod_affinity_term: PodAffinityTerm {
-                                    label_selector: Some(LabelSelector {
-                                        match_labels: Some(selector),
-                                        ..Default::default()
-                                    }),
-                                    topology_key: "kubernetes.io/hostname".into(),
-                                    ..Default::default()
-                                },
-                            }]),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    volumes: Some(vec![Volume {
-                        name: "config".into(),
-                        config_map: Some(ConfigMapVolumeSource { name: names.object.clone(), ..Default::default() }),
-                        ..Default::default()
-                    }]),
-                    ..Default::default()
-                }),
-            },
+    }
+}
+
+/// The pod: the container, Pod Security `restricted` (which tenant namespaces enforce), no
+/// service-account token (the sink never calls the Kubernetes API), replicas spread over
+/// nodes, the config volume.
+fn pod_spec(names: &SinkNames, container: Container, selector: BTreeMap<String, String>) -> PodSpec {
+    PodSpec {
+        containers: vec![container],
+        termination_grace_period_seconds: Some(45),
+        // The sink never calls the Kubernetes API: no token in its pods.
+        automount_service_account_token: Some(false),
+        // Pod Security `restricted`, which tenant namespaces enforce.
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(65532),
+            run_as_group: Some(65532),
+            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
             ..Default::default()
         }),
+        affinity: Some(Affinity {
+            pod_anti_affinity: Some(PodAntiAffinity {
+                preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(LabelSelector { match_labels: Some(selector), ..Default::default() }),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..Default::default()
+                    },
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        volumes: Some(vec![Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource { name: names.object.clone(), ..Default::default() }),
+            ..Default::default()
+        }]),
         ..Default::default()
     }
 }
