@@ -72,6 +72,11 @@ fn detail(message: Option<StrBytes>) -> Option<String> {
     message.map(|m| m.to_string())
 }
 
+/// How long the controller may take over a write (the call's own timeout).
+fn timeout_ms(wire: &Wire) -> i32 {
+    i32::try_from(wire.timeout().as_millis()).unwrap_or(i32::MAX)
+}
+
 fn check(call: &'static str, what: &str, code: i16, message: Option<StrBytes>) -> Result<(), KafkaCallError> {
     if code == 0 { Ok(()) } else { Err(answer_error(call, what, code, detail(message))) }
 }
@@ -141,7 +146,7 @@ pub async fn create_topics(
                 .with_configs(configs.collect())
         })
         .collect();
-    let timeout_ms = i32::try_from(wire.timeout().as_millis()).unwrap_or(i32::MAX);
+    let timeout_ms = timeout_ms(wire);
     let request = CreateTopicsRequest::default().with_topics(creatable).with_timeout_ms(timeout_ms);
     let response = wire.call(Broker::Any, CALL, &request, CREATE_TOPICS).await?;
     Ok(response
@@ -161,7 +166,7 @@ pub async fn create_topics(
 /// Deletes a topic and its records; one that does not exist is not an error.
 pub async fn delete_topic(wire: &Wire, name: &str) -> Result<(), KafkaCallError> {
     const CALL: &str = "DeleteTopics";
-    let timeout_ms = i32::try_from(wire.timeout().as_millis()).unwrap_or(i32::MAX);
+    let timeout_ms = timeout_ms(wire);
     let request = DeleteTopicsRequest::default().with_topic_names(vec![topic_name(name)]).with_timeout_ms(timeout_ms);
     let response = wire.call(Broker::Any, CALL, &request, DELETE_TOPICS).await?;
     for result in response.responses {
@@ -175,7 +180,7 @@ pub async fn delete_topic(wire: &Wire, name: &str) -> Result<(), KafkaCallError>
 /// Raises the topic's partition count to `total`.
 pub async fn create_partitions(wire: &Wire, name: &str, total: i32) -> Result<(), KafkaCallError> {
     const CALL: &str = "CreatePartitions";
-    let timeout_ms = i32::try_from(wire.timeout().as_millis()).unwrap_or(i32::MAX);
+    let timeout_ms = timeout_ms(wire);
     let topic = CreatePartitionsTopic::default().with_name(topic_name(name)).with_count(total).with_assignments(None);
     let request = CreatePartitionsRequest::default().with_topics(vec![topic]).with_timeout_ms(timeout_ms);
     let response = wire.call(Broker::Any, CALL, &request, CREATE_PARTITIONS).await?;
