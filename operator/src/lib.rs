@@ -7,6 +7,7 @@ pub mod controller;
 pub mod error;
 pub mod external;
 pub mod http;
+pub mod login;
 pub mod metrics;
 pub mod operator;
 pub mod resync;

@@ -4,7 +4,6 @@
 pub mod autoscale;
 pub mod build;
 mod cleanup;
-mod login;
 pub mod reconcile;
 pub mod replay;
 pub mod report;

@@ -11,7 +11,6 @@ use kube::{Resource, ResourceExt};
 
 use super::autoscale;
 use super::build::{self, SinkNames, TemplateStamp};
-use super::login::{self, Login, secret_text};
 use super::replay;
 use crate::api::conditions::DesiredCondition;
 use crate::api::contract::SinkConfig;
@@ -20,6 +19,7 @@ use crate::api::{
 };
 use crate::controller::{Context, Error, apply_unless_current, credential_fingerprint};
 use crate::external::kafka::KafkaCallError;
+use crate::login::{self, Login, LoginOf, secret_text};
 use crate::step::{Halt, Step};
 use crate::tenant::ValidatedTenant;
 use crate::topic::build::config_changes;
@@ -42,11 +42,25 @@ pub(super) async fn deploy(
     let kafka_topic = crate::topic::validate::kafka_name(topic, tenant);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
 
-    let login = login::settle(ctx, sink, tenant, &names, &secrets).await?;
+    // A sink reconciled before its status recorded the login (an older operator) trusts the
+    // Secret it controls.
+    let legacy = sink.status.as_ref().is_some_and(|s| s.observed_generation.is_some());
+    let of = LoginOf {
+        obj: sink,
+        user: &names.kafka_user,
+        secret: &names.object,
+        recorded: sink.status.as_ref().and_then(|s| s.kafka_credential.clone()),
+        legacy,
+    };
+    let login = login::settle(ctx, &of, tenant, &secrets).await?;
     status.kafka_credential = Some(login.fingerprint.clone());
-    let wrote = login::apply_user(ctx, tenant, &names, &kafka_topic, &login).await?;
+    let acls = build::desired_acls(&names, &kafka_topic);
+    // Each sink user carries its share of the tenant's quotas (see `QuotaSplit`).
+    let quotas = tenant.quota_split(&ctx.config.default_quotas).each_sink;
+    let wrote = login::apply_user(ctx, &names.kafka_user, &login, &acls, &quotas).await?;
     ensure_dead_letter_topic(ctx, sink, &names, &kafka_topic, topic).await?;
-    login::write_secret(&secrets, sink, tenant, &names, &owner, &login, wrote).await?;
+    let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &login.login);
+    login::write_secret(&secrets, &secret, &login, wrote).await?;
 
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
     let live_config = config_maps.get_opt(&names.object).await?;
@@ -81,7 +95,9 @@ pub(super) async fn deploy(
         replay::record(&mut deployment, done);
     }
     let live = apply_unless_current(&deployments, &names.object, live, deployment).await?;
-    login::retire_previous(ctx, sink, &names, &login, &live, &stamp.restart_hash).await?;
+    // A rotation's previous credential goes once every pod runs the new one.
+    let rolled_out = build::rolled_out(&live, build::CONFIG_HASH, &stamp.restart_hash);
+    login::retire_previous(ctx, sink, &names.kafka_user, &login, rolled_out).await?;
     if let Some(why) = stopping {
         status.replicas = Some("0/0".into());
         return Ok(DesiredCondition::not_ready(Reason::Replaying, why));

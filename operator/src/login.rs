@@ -1,31 +1,29 @@
-//! The sink's Kafka login, as steps: its Secret trusted only if the operator wrote it, the
-//! login chosen (kept, new, or a rotation's new slot), a new principal checked to be nobody
-//! else's, the login's fingerprint recorded before it is written anywhere, then Kafka (the
-//! user, its ACLs and quota share), then the Secret; and a rotation's previous credential
-//! removed once no pod can use it.
+//! A principal's own Kafka login, for each object that has one (a CassandraSink's sink user,
+//! a KafkaUser), as steps: its Secret trusted only if the operator wrote it, the login chosen
+//! (kept, new, or a rotation's new slot), a new principal checked to be nobody else's, the
+//! login's fingerprint recorded in the object's status before it is written anywhere, then
+//! Kafka (the user, exactly its ACLs, its quota share), then the Secret.
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
-use super::build::{self, RETRY, SinkLogin, SinkNames};
-use crate::access::kafka::ScramMechanism;
-use crate::access::kafka::acl_changes;
-use crate::access::quotas::quota_changes;
+use crate::access::kafka::{AclBinding, ScramMechanism, acl_changes};
+use crate::access::quotas::{Quotas, quota_changes};
+use crate::api::Reason;
 use crate::api::conditions::DesiredCondition;
-use crate::api::{CassandraSink, Reason};
 use crate::controller::{APPLIED_KAFKA, Context, FIELD_MANAGER, credential_fingerprint, record_applied, recorded};
+use crate::sink::build::{self, RETRY, SinkLogin};
 use crate::step::{Halt, Step};
 use crate::tenant::ValidatedTenant;
 use crate::tenant::rotation;
 
 /// The sink's Kafka login as this reconcile settled it.
-pub(super) struct Login {
+pub(crate) struct Login {
     pub login: SinkLogin,
     /// The SCRAM slot the login is in.
     pub slot: ScramMechanism,
@@ -47,41 +45,53 @@ fn conflict(message: String) -> Halt {
     Halt::Wait(DesiredCondition::not_ready(Reason::OwnershipConflict, message), Action::requeue(RETRY))
 }
 
-pub(super) fn secret_text(secret: Option<&Secret>, key: &str) -> Option<String> {
+pub(crate) fn secret_text(secret: Option<&Secret>, key: &str) -> Option<String> {
     secret.and_then(|s| String::from_utf8(s.data.as_ref()?.get(key)?.0.clone()).ok()).filter(|p| !p.is_empty())
 }
 
+/// Whose login it is: the object (its events, its status), its user, its Secret, and whether
+/// a Secret without a recorded login is still trusted (an object an older operator
+/// provisioned, see [`own_secret`]).
+pub(crate) struct LoginOf<'a, K> {
+    pub obj: &'a K,
+    pub user: &'a str,
+    pub secret: &'a str,
+    /// The fingerprint the object's status records (`status.kafkaCredential`).
+    pub recorded: Option<String>,
+    /// Trust a Secret without a recorded login when it records this login as applied.
+    pub legacy: bool,
+}
+
 /// Reads the Secrets and Kafka's credentials, chooses the login, checks a new principal and
-/// records the login's fingerprint in the sink's status: everything before the first write
+/// records the login's fingerprint in the object's status: everything before the first write
 /// of the login.
-pub(super) async fn settle(
+pub(crate) async fn settle<K>(
     ctx: &Context,
-    sink: &CassandraSink,
+    of: &LoginOf<'_, K>,
     tenant: &ValidatedTenant,
-    names: &SinkNames,
     secrets: &Api<Secret>,
-) -> Step<Login> {
-    let namespace = sink.namespace().unwrap_or_default();
-    let recorded_login = sink.status.as_ref().and_then(|s| s.kafka_credential.clone());
-    // Only the Secret the operator wrote for this sink is read back (see `own_secret`); one
+) -> Step<Login>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = of.obj.namespace().unwrap_or_default();
+    let kind = K::kind(&());
+    // Only the Secret the operator wrote for this object is read back (see `own_secret`); one
     // it did not write is never adopted, and nothing is written over it.
-    let existing = own_secret(
-        sink,
-        &names.kafka_user,
-        secrets.get_opt(&names.object).await?,
-        recorded_login.as_deref(),
-    )
-    .map_err(|holder| {
+    let existing = own_secret(of, secrets.get_opt(of.secret).await?).map_err(|holder| {
         conflict(format!(
-            "Secret {namespace}/{} exists and was not written by the operator for this sink ({holder}): nothing \
-                 was written. Delete that Secret, or rename the CassandraSink",
-            names.object
+            "Secret {namespace}/{} exists and was not written by the operator for this {kind} ({holder}): nothing \
+             was written. Delete that Secret, or rename the {kind}",
+            of.secret
         ))
     })?;
     let tenant_secret = secrets.get_opt(crate::tenant::validate::CREDENTIALS_SECRET).await?;
     let external = tenant.external_user.is_some();
-    // The SCRAM credentials the sink's user holds (an external principal has none of ours).
-    let held = if external { BTreeSet::new() } else { ctx.kafka.scram_mechanisms(&names.kafka_user).await? };
+    // The SCRAM credentials the user holds (an external principal has none of ours).
+    let held = if external { BTreeSet::new() } else { ctx.kafka.scram_mechanisms(of.user).await? };
     let found = Found { own: existing.as_ref(), tenant: tenant_secret.as_ref(), external, held: &held };
     let (login, slot, rotated) =
         choose(&found, tenant, crate::tenant::build::generate_password).map_err(|message| {
@@ -90,29 +100,29 @@ pub(super) async fn settle(
     if rotated {
         let note = format!(
             "new {} credential for Kafka user {} (the tenant's credentials were rotated); the previous one goes once \
-             every pod runs with the new one",
+             nothing uses it any more",
             slot.as_str(),
-            names.kafka_user
+            of.user
         );
-        ctx.event(sink, false, "CredentialsRotated", note).await;
+        ctx.event(of.obj, false, "CredentialsRotated", note).await;
     }
-    // A new sink's user is a new principal: a credential, ACL or quota already held under its
-    // name is someone else's (a PLAIN user of the brokers, a leftover), never taken over.
-    let new_principal = recorded_login.is_none() && existing.is_none() && !external;
-    if new_principal && let Some(what) = principal_held(ctx, &names.kafka_user, !held.is_empty()).await? {
+    // A new user is a new principal: a credential, ACL or quota already held under its name
+    // is someone else's (a PLAIN user of the brokers, a leftover), never taken over.
+    let new_principal = of.recorded.is_none() && existing.is_none() && !external;
+    if new_principal && let Some(what) = principal_held(ctx, of.user, !held.is_empty()).await? {
         return Err(conflict(format!(
-            "Kafka principal User:{} exists with {what}, not created for this sink: nothing was written. Rename the \
-             CassandraSink, or remove that principal",
-            names.kafka_user
+            "Kafka principal User:{} exists with {what}, not created for this {kind}: nothing was written. Rename \
+             the {kind}, or remove that principal",
+            of.user
         )));
     }
-    // The fingerprint is recorded in the sink's status first: what makes the Secret the
+    // The fingerprint is recorded in the object's status first: what makes the Secret the
     // operator's when it is read back.
-    let fingerprint = credential_fingerprint(&names.kafka_user, &login.password);
-    if recorded_login.as_deref() != Some(fingerprint.as_str()) {
+    let fingerprint = credential_fingerprint(of.user, &login.password);
+    if of.recorded.as_deref() != Some(fingerprint.as_str()) {
         let patch = serde_json::json!({"status": {"kafkaCredential": fingerprint}});
-        let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &namespace);
-        api.patch_status(&sink.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+        api.patch_status(&of.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
     }
     Ok(Login { login, slot, held, fingerprint, existing, tenant_secret, external })
 }
@@ -171,107 +181,85 @@ fn choose(
 }
 
 /// Kafka's side of the login: the SCRAM credential (written once, see APPLIED_KAFKA, before
-/// the Secret, so pods that read the Secret can always log in), exactly the sink's ACLs on
-/// `kafka_topic`, and its share of the tenant's quotas. Returns whether the credential was
-/// written. An external principal has the tenant's ACLs and quotas already.
-pub(super) async fn apply_user(
+/// the Secret, so clients that read the Secret can always log in), exactly `desired` ACLs,
+/// and `quotas`. Returns whether the credential was written. An external principal has the
+/// tenant's ACLs and quotas already.
+pub(crate) async fn apply_user(
     ctx: &Context,
-    tenant: &ValidatedTenant,
-    names: &SinkNames,
-    kafka_topic: &str,
+    user: &str,
     login: &Login,
+    desired: &BTreeSet<AclBinding>,
+    quotas: &Quotas,
 ) -> Step<bool> {
     if login.external {
         return Ok(false);
     }
-    let user = names.kafka_user.as_str();
     let applied = recorded(login.existing.as_ref(), APPLIED_KAFKA, &login.fingerprint);
     let write = !applied || !login.held.contains(&login.slot);
     if write {
         ctx.kafka.upsert_scram_user(user, login.slot, &login.login.password).await?;
     }
     let current = ctx.kafka.describe_acls(&crate::access::kafka::user_principal(user)).await?;
-    let (add, remove) = acl_changes(&build::desired_acls(names, kafka_topic), &current);
+    let (add, remove) = acl_changes(desired, &current);
     ctx.kafka.create_acls(add).await?;
     ctx.kafka.delete_acls(remove).await?;
-    // Each sink user carries its share of the tenant's quotas (see `QuotaSplit`).
     let live = ctx.kafka.describe_user_quotas(user).await?;
-    let (set, unset) = quota_changes(&tenant.quota_split(&ctx.config.default_quotas).each_sink, &live);
+    let (set, unset) = quota_changes(quotas, &live);
     ctx.kafka.alter_user_quotas(user, &set, &unset).await?;
     Ok(write)
 }
 
-/// The sink's Secret with the login (applied only when it changed), and the login recorded
-/// on it as applied once Kafka has it.
-pub(super) async fn write_secret(
-    secrets: &Api<Secret>,
-    sink: &CassandraSink,
-    tenant: &ValidatedTenant,
-    names: &SinkNames,
-    owner: &OwnerReference,
-    login: &Login,
-    wrote: bool,
-) -> Step<()> {
-    let secret = build::credentials_secret(names, sink, &tenant.name, owner, &login.login);
+/// The object's Secret with the login (applied only when it changed), and the login
+/// recorded on it as applied once Kafka has it.
+pub(crate) async fn write_secret(secrets: &Api<Secret>, secret: &Secret, login: &Login, wrote: bool) -> Step<()> {
+    let name = secret.metadata.name.clone().unwrap_or_default();
     let current = login.existing.as_ref().map(|s| (&s.data, rotation::stamp(s)));
     if current != Some((&secret.data, login.login.rotated_at.clone())) {
-        secrets.patch(&names.object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await?;
+        secrets.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(secret)).await?;
     }
     if wrote {
-        record_applied(secrets, &names.object, APPLIED_KAFKA, &login.fingerprint).await?;
+        record_applied(secrets, &name, APPLIED_KAFKA, &login.fingerprint).await?;
     }
     Ok(())
 }
 
-/// A rotation's previous credential goes once every pod runs the new one (the Deployment
-/// rolled out with `restart_hash`).
-pub(super) async fn retire_previous(
+/// Removes the user's previous SCRAM credential (a rotation's other slot) once `done`.
+pub(crate) async fn retire_previous<K: Resource<DynamicType = ()>>(
     ctx: &Context,
-    sink: &CassandraSink,
-    names: &SinkNames,
+    obj: &K,
+    user: &str,
     login: &Login,
-    live: &Deployment,
-    restart_hash: &str,
+    done: bool,
 ) -> Step<()> {
     let previous = login.held.iter().copied().find(|m| *m != login.slot);
-    let Some(mechanism) = previous.filter(|_| build::rolled_out(live, build::CONFIG_HASH, restart_hash)) else {
+    let Some(mechanism) = previous.filter(|_| done) else {
         return Ok(());
     };
-    ctx.kafka.delete_scram_credential(&names.kafka_user, mechanism).await?;
-    let note = format!("removed the previous {} credential of Kafka user {}", mechanism.as_str(), names.kafka_user);
-    ctx.event(sink, false, "PreviousCredentialsRemoved", note).await;
+    ctx.kafka.delete_scram_credential(user, mechanism).await?;
+    let note = format!("removed the previous {} credential of Kafka user {user}", mechanism.as_str());
+    ctx.event(obj, false, "PreviousCredentialsRemoved", note).await;
     Ok(())
 }
 
-/// The sink's Secret if the operator wrote it: it holds the login whose fingerprint the sink's
-/// status records. A sink reconciled before the status recorded it (an older operator) trusts
-/// a Secret it controls that records the same login as applied. Otherwise, a Secret the
-/// operator recorded a login for but which holds another (changed by hand) is not read
-/// (`Ok(None)`: a new login is made and written over it), and one it never recorded a login
-/// for is someone else's: `Err` names who wrote it.
-fn own_secret(
-    sink: &CassandraSink,
-    user: &str,
+/// The object's Secret if the operator wrote it: it holds the login whose fingerprint the
+/// object's status records. An object reconciled before the status recorded it (an older
+/// operator, `of.legacy`) trusts a Secret that records the same login as applied. Otherwise,
+/// a Secret the operator recorded a login for but which holds another (changed by hand) is
+/// not read (`Ok(None)`: a new login is made and written over it), and one it never
+/// recorded a login for is someone else's: `Err` names who wrote it.
+fn own_secret<K: Resource>(
+    of: &LoginOf<'_, K>,
     existing: Option<Secret>,
-    recorded_login: Option<&str>,
 ) -> std::result::Result<Option<Secret>, String> {
     let Some(secret) = existing else { return Ok(None) };
-    let password = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(build::KAFKA_PASSWORD_KEY))
-        .and_then(|p| String::from_utf8(p.0.clone()).ok())
-        .unwrap_or_default();
-    let held = credential_fingerprint(user, &password);
-    let legacy = || {
-        let reconciled = sink.status.as_ref().is_some_and(|s| s.observed_generation.is_some());
-        let controlled = secret.owner_references().iter().any(|o| Some(&o.uid) == sink.metadata.uid.as_ref());
-        reconciled && controlled && recorded(Some(&secret), APPLIED_KAFKA, &held)
-    };
-    match recorded_login {
+    let password = secret_text(Some(&secret), build::KAFKA_PASSWORD_KEY).unwrap_or_default();
+    let held = credential_fingerprint(of.user, &password);
+    match of.recorded.as_deref() {
         Some(login) if login == held => Ok(Some(secret)),
         Some(_) => Ok(None),
-        None if legacy() => Ok(Some(secret)),
+        None if of.legacy && controlled(of.obj, &secret) && recorded(Some(&secret), APPLIED_KAFKA, &held) => {
+            Ok(Some(secret))
+        }
         None => {
             let writers: Vec<&str> =
                 secret.managed_fields().iter().filter_map(|m| m.manager.as_deref()).collect::<Vec<_>>();
@@ -279,6 +267,11 @@ fn own_secret(
             Err(format!("created {created} by {}", if writers.is_empty() { "?".into() } else { writers.join(", ") }))
         }
     }
+}
+
+/// Whether the object is the Secret's controller (its owner reference).
+fn controlled<K: Resource>(obj: &K, secret: &Secret) -> bool {
+    secret.owner_references().iter().any(|o| Some(&o.uid) == obj.meta().uid.as_ref())
 }
 
 /// What Kafka holds under `user`'s name already (a SCRAM credential, ACLs, quotas), in words.
