@@ -71,6 +71,9 @@ reasons! {
     ReplicasNotReady,
     /// A CassandraSink whose pods are stopped while its group's offsets move.
     Replaying,
+    /// A KafkaUser or CassandraSink names another tenant's topic that is not granted to
+    /// its tenant now (no TopicGrant, or a Tenant not Ready).
+    NotGranted,
     // Ready=False, Kafka or Cassandra.
     KafkaUnavailable,
     KafkaDegraded,

@@ -7,6 +7,7 @@
 //! Doc comments on fields become `kubectl explain` text; schema attributes and CEL rules here
 //! are what the API server enforces at apply time.
 
+pub mod access;
 pub mod columns;
 pub mod conditions;
 pub mod contract;
@@ -18,6 +19,7 @@ pub mod tenant;
 pub mod tls;
 pub mod topic;
 
+pub use access::{KafkaUser, KafkaUserSpec, KafkaUserStatus, TopicGrant, TopicGrantSpec, TopicGrantStatus};
 pub use conditions::{ConditionStatus, DesiredCondition, Reason};
 pub use sink::{
     Autoscale, AutoscaleStatus, CassandraSink, CassandraSinkSpec, CassandraSinkStatus, PodCount, Position, Replay,
@@ -111,7 +113,8 @@ mod tests {
     #[test]
     fn every_spec_string_list_and_map_is_bounded() {
         let mut found = Vec::new();
-        for crd in [crate::Tenant::crd(), crate::Topic::crd(), crate::CassandraSink::crd()] {
+        let kinds = [crate::Tenant::crd(), crate::Topic::crd(), crate::CassandraSink::crd()];
+        for crd in kinds.into_iter().chain([crate::KafkaUser::crd(), crate::TopicGrant::crd()]) {
             let kind = crd.spec.names.kind.clone();
             let version = &crd.spec.versions[0];
             let schema = serde_json::to_value(&version.schema.as_ref().unwrap().open_api_v3_schema).unwrap();

@@ -325,6 +325,11 @@ pub struct TenantLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 10000))]
     pub max_sinks: Option<i32>,
+    /// Most KafkaUsers (application logins) in the tenant's namespace (ResourceQuota), and
+    /// what the applications' quarter of the tenant's quotas is divided by. Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub max_kafka_users: Option<i32>,
     /// Most pods in the tenant's namespace, sink pods included (ResourceQuota). Default 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 10000))]
@@ -374,6 +379,7 @@ impl Default for TenantLimits {
             config_bounds: Vec::new(),
             max_topic_objects: None,
             max_sinks: None,
+            max_kafka_users: None,
             max_pods: None,
             cpu: None,
             memory: None,

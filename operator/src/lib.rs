@@ -19,4 +19,5 @@ pub mod tenant;
 #[cfg(test)]
 mod testing;
 pub mod topic;
+pub mod user;
 pub mod watch;

@@ -269,6 +269,29 @@ fn own_secret<K: Resource>(
     }
 }
 
+/// Removes a user the operator made: its ACLs, its quotas (nothing is left under its name
+/// for a new object of that name to find) and its SCRAM credentials. A broker restarting
+/// (or the breaker open after it) is waited out within `bound`; `Err` says why it stayed.
+pub(crate) async fn remove_user(ctx: &Context, user: &str, bound: std::time::Duration) -> Result<(), String> {
+    use backon::Retryable;
+    let delete = || async move {
+        let current = ctx.kafka.describe_acls(&crate::access::kafka::user_principal(user)).await?;
+        ctx.kafka.delete_acls(current).await?;
+        let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
+        if !quotas.is_empty() {
+            ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
+        }
+        ctx.kafka.delete_scram_user(user).await
+    };
+    let delete =
+        delete.retry(crate::external::retries_within(bound)).when(crate::external::kafka::KafkaCallError::is_transient);
+    match tokio::time::timeout(bound, delete).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("Kafka did not answer".into()),
+    }
+}
+
 /// Whether the object is the Secret's controller (its owner reference).
 fn controlled<K: Resource>(obj: &K, secret: &Secret) -> bool {
     secret.owner_references().iter().any(|o| Some(&o.uid) == obj.meta().uid.as_ref())

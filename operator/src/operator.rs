@@ -14,7 +14,7 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
 use crate::api::signal::shutdown_signal;
-use crate::api::{CassandraSink, Tenant, Topic};
+use crate::api::{CassandraSink, KafkaUser, Tenant, Topic, TopicGrant};
 use crate::config::Config;
 use crate::controller::Context;
 use crate::external::cassandra::ScyllaAdmin;
@@ -136,13 +136,15 @@ async fn run_controllers(
     // Each controller on a task of its own: kube polls reconciles inside the controller's
     // stream, so a controller awaited here would run every reconcile on the main thread (the
     // one `block_on` drives), one at a time, woken from the worker threads after each reply.
-    let controllers = futures::future::join3(
+    let controllers = futures::future::join_all([
         tokio::spawn(crate::tenant::reconcile::run(ctx.clone(), stop.clone())),
         tokio::spawn(crate::topic::reconcile::run(ctx.clone(), stop.clone())),
         tokio::spawn(crate::sink::reconcile::run(ctx.clone(), stop.clone())),
-    )
+        tokio::spawn(crate::user::reconcile::run(ctx.clone(), stop.clone())),
+        tokio::spawn(crate::user::grant::run(ctx.clone(), stop.clone())),
+    ])
     .map(|ended| {
-        for result in <[_; 3]>::from(ended) {
+        for result in ended {
             // A controller that panicked takes the process with it, as when it ran inline.
             if let Err(e) = result
                 && e.is_panic()
@@ -171,7 +173,8 @@ async fn run_controllers(
 
 async fn check_crds(client: &Client) -> Result<(), StartError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in [Tenant::crd_name(), Topic::crd_name(), CassandraSink::crd_name()] {
+    let names = [Tenant::crd_name(), Topic::crd_name(), CassandraSink::crd_name()];
+    for name in names.into_iter().chain([KafkaUser::crd_name(), TopicGrant::crd_name()]) {
         let established = await_condition(crds.clone(), name, conditions::is_crd_established());
         match tokio::time::timeout(Duration::from_secs(10), established).await {
             Ok(Ok(Some(_))) => {}

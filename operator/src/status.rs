@@ -16,6 +16,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::api::access::{KafkaUser, KafkaUserStatus, TopicGrant, TopicGrantStatus};
 use crate::api::conditions::{self, DesiredCondition, READY};
 use crate::api::{CassandraSink, CassandraSinkStatus, Reason, Tenant, TenantStatus, Topic, TopicStatus};
 use crate::controller::{Context, FIELD_MANAGER, Result};
@@ -63,6 +64,8 @@ macro_rules! with_status {
 
 with_status!(Tenant, TenantStatus);
 with_status!(Topic, TopicStatus);
+with_status!(KafkaUser, KafkaUserStatus);
+with_status!(TopicGrant, TopicGrantStatus);
 with_status!(CassandraSink, CassandraSinkStatus, reconciled: crate::sink::report::Reported::strip);
 
 /// The status to write: `status` with the `observed` conditions merged into the stored ones

@@ -96,6 +96,20 @@ impl TenancyCache {
     }
 }
 
+/// The Tenant named `name`, validated, when it is provisioned and not being deleted: the
+/// granting side of a shared topic.
+pub async fn provisioned_tenant(
+    client: &Client,
+    cache: &TenancyCache,
+    name: &str,
+) -> Result<Option<(Arc<Tenant>, Arc<ValidatedTenant>)>> {
+    let Some(tenant) = cache.tenant(client, name).await? else { return Ok(None) };
+    if tenant.metadata.deletion_timestamp.is_some() || !tenant.provisioned() {
+        return Ok(None);
+    }
+    Ok(cache.validations.of(&tenant).ok().map(|v| (tenant, v)))
+}
+
 /// Resolves the tenant of `namespace` through the namespace's `tributary.dev/tenant` label
 /// (set by the Tenant controller) and checks that the Tenant really claims that namespace.
 pub async fn resolve(client: &Client, cache: &TenancyCache, namespace: &str) -> Result<Tenancy> {

@@ -135,10 +135,12 @@ cmd_start() {
 # not within minutes (until then the API server refuses those objects: "status unknown for quota").
 install_crds() {
   local kc=("$K8S_BIN/kubectl" --kubeconfig "$STATE/kubeconfig")
-  "${kc[@]}" get crd topics.tributary.dev >/dev/null 2>&1 && return 0
+  # The newest kind: a stack made before it gets the new CRDs (and a quota controller that counts them).
+  "${kc[@]}" get crd topicgrants.tributary.dev >/dev/null 2>&1 && return 0
   say "installing the CRDs (crds/), then restarting kube-controller-manager so its quota controller counts them"
   "${kc[@]}" apply --server-side --force-conflicts -f "$ROOT/crds/" >/dev/null
-  "${kc[@]}" wait --for=condition=Established --timeout=60s crd/tenants.tributary.dev crd/topics.tributary.dev crd/cassandrasinks.tributary.dev >/dev/null
+  "${kc[@]}" wait --for=condition=Established --timeout=60s crd/tenants.tributary.dev crd/topics.tributary.dev crd/cassandrasinks.tributary.dev \
+    crd/kafkausers.tributary.dev crd/topicgrants.tributary.dev >/dev/null
   cmd_stop kube-controller-manager
   cmd_start kube-controller-manager
 }

@@ -200,6 +200,8 @@ pub async fn install_crds() {
         "crd/tenants.tributary.dev",
         "crd/topics.tributary.dev",
         "crd/cassandrasinks.tributary.dev",
+        "crd/kafkausers.tributary.dev",
+        "crd/topicgrants.tributary.dev",
     ]);
 }
 pub mod operator;
@@ -284,6 +286,16 @@ impl Conditioned for tributary::api::Tenant {
     }
 }
 impl Conditioned for tributary::api::Topic {
+    fn conditions(&self) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        self.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+    }
+}
+impl Conditioned for tributary::api::KafkaUser {
+    fn conditions(&self) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        self.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
+    }
+}
+impl Conditioned for tributary::api::TopicGrant {
     fn conditions(&self) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
         self.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()
     }

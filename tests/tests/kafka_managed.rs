@@ -127,7 +127,7 @@ async fn managed_kafka_an_operator_without_super_user_and_a_tenant_with_an_exter
     assert!(users.contains(&tenant) && users.contains(&sink_user), "{users:?}");
     let quotas = KafkaWire::new(kafka_admin_settings());
     let quota = quotas.describe_user(&tenant).await.unwrap();
-    assert_eq!(quota.get("producer_byte_rate"), Some(&524_288.0), "half of the tenant's quota: {quota:?}");
+    assert_eq!(quota.get("producer_byte_rate"), Some(&262_144.0), "a quarter of the tenant's quota: {quota:?}");
     tenants.delete(&tenant, &Default::default()).await.unwrap();
     wait_until("the Tenant's users and ACLs removed", WAIT, || async {
         let users = scram_users().await;

@@ -233,6 +233,21 @@ async fn the_examples_apply_unchanged_and_become_ready() {
         let message = wait_ready(&topics(tenant).await, "data", "True", "Provisioned").await;
         assert_eq!(message, format!("{tenant}.data: 3 partitions, replication factor 3"));
     }
+    // The README's sharing walkthrough: water's ingest login, its grant to bts, and bts's
+    // dashboard reading water.data through it.
+    let client = kube::Client::try_default().await.unwrap();
+    for (tenant, file) in [("water", "app-ingest.yaml"), ("water", "grant-bts.yaml"), ("bts", "app-dashboard.yaml")] {
+        kubectl(&["apply", "-f", examples.join(tenant).join(file).to_str().unwrap()]);
+    }
+    let users = |ns: &str| kube::Api::<tributary::api::KafkaUser>::namespaced(client.clone(), ns);
+    wait_ready(&users("water"), "ingest", "True", "Provisioned").await;
+    let message = wait_ready(&users("bts"), "dashboard", "True", "Provisioned").await;
+    assert!(message.contains("Kafka user bts.app.dashboard with 3 ACL entries"), "{message}");
+    let grants = kube::Api::<tributary::api::TopicGrant>::namespaced(client.clone(), "water");
+    wait_ready(&grants, "to-bts", "True", "Provisioned").await;
+    for (tenant, file) in [("bts", "app-dashboard.yaml"), ("water", "grant-bts.yaml"), ("water", "app-ingest.yaml")] {
+        kubectl(&["delete", "-f", examples.join(tenant).join(file).to_str().unwrap(), "--wait=true"]);
+    }
 }
 
 #[tokio::test]

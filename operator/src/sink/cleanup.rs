@@ -4,15 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::Retryable;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::build;
 use crate::api::CassandraSink;
 use crate::controller::{Context, Result};
-use crate::external::kafka::KafkaCallError;
-use crate::external::retries_within;
 use crate::tenancy::{Tenancy, resolve};
 
 /// Bound on the cleanup of a deleted sink: a deletion never hangs on Kafka.
@@ -32,31 +29,18 @@ pub(super) async fn cleanup(sink: Arc<CassandraSink>, ctx: &Context, namespace: 
         ctx.event(sink.as_ref(), false, "CleanedUp", note).await;
         return Ok(Action::await_change());
     }
-    let user = names.kafka_user.as_str();
-    let delete = || async move {
-        let current = ctx.kafka.describe_acls(&crate::access::kafka::user_principal(user)).await?;
-        ctx.kafka.delete_acls(current).await?;
-        // Its quotas too: nothing is left under its name for a new sink of that name to find.
-        let quotas: Vec<String> = ctx.kafka.describe_user_quotas(user).await?.into_keys().collect();
-        if !quotas.is_empty() {
-            ctx.kafka.alter_user_quotas(user, &Default::default(), &quotas).await?;
-        }
-        ctx.kafka.delete_scram_user(user).await
-    };
-    // A broker restarting (or the breaker open after it) is waited out, within the bound.
-    let delete = delete.retry(retries_within(CLEANUP_TIMEOUT)).when(KafkaCallError::is_transient);
+    let delete = crate::login::remove_user(ctx, &names.kafka_user, CLEANUP_TIMEOUT);
     let left_behind =
         |why: String| (true, format!("left behind Kafka user {} with its ACLs ({why})", names.kafka_user));
-    let (warning, note) = match tokio::time::timeout(CLEANUP_TIMEOUT, delete).await {
-        Ok(Ok(())) => (
+    let (warning, note) = match delete.await {
+        Ok(()) => (
             false,
             format!(
                 "deleted Kafka user {} and its ACLs; kept dead-letter topic {}",
                 names.kafka_user, names.dead_letter_topic
             ),
         ),
-        Ok(Err(e)) => left_behind(e.to_string()),
-        Err(_) => left_behind("Kafka did not answer".into()),
+        Err(why) => left_behind(why),
     };
     ctx.event(sink.as_ref(), warning, "CleanedUp", note).await;
     Ok(Action::await_change())

@@ -194,56 +194,14 @@ pub fn credentials_secret(
     endpoints: &Endpoints,
     passwords: &Passwords,
 ) -> Secret {
-    let mut kafka = ClientSettings::new(&endpoints.kafka_bootstrap, &v.kafka_user, &passwords.kafka);
-    kafka.security_protocol = endpoints.kafka_protocol.clone();
-    let ca_path = format!("{CREDENTIALS_MOUNT}/{KAFKA_CA_KEY}");
-    let sasl = passwords.kafka_mechanism(v);
-    kafka.sasl_mechanism = sasl.as_str().into();
-    let mechanism = sasl.as_str();
-    let mut librdkafka = kafka.librdkafka_properties();
-    if endpoints.kafka_ca.is_some() {
-        librdkafka.insert("ssl.ca.location", ca_path.clone());
-    }
-    let properties: String = librdkafka.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    let mut java = BTreeMap::from([
-        ("bootstrap.servers", endpoints.kafka_bootstrap.clone()),
-        ("security.protocol", kafka.security_protocol.clone()),
-        ("sasl.mechanism", mechanism.to_string()),
-        (
-            "sasl.jaas.config",
-            format!(
-                "{} required username=\"{}\" password=\"{}\";",
-                sasl.java_login_module(),
-                v.kafka_user,
-                passwords.kafka
-            ),
-        ),
-    ]);
-    if endpoints.kafka_ca.is_some() {
-        java.insert("ssl.truststore.type", "PEM".into());
-        java.insert("ssl.truststore.location", ca_path);
-    }
-    let java: String = java.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    let mut data: BTreeMap<String, String> = BTreeMap::from([
-        ("kafka.bootstrap.servers".into(), endpoints.kafka_bootstrap.clone()),
-        ("kafka.security.protocol".into(), kafka.security_protocol.clone()),
-        (KAFKA_MECHANISM_KEY.into(), mechanism.to_string()),
-        (KAFKA_USERNAME_KEY.into(), v.kafka_user.clone()),
-        (KAFKA_PASSWORD_KEY.into(), passwords.kafka.clone()),
-        ("kafka.topic.prefix".into(), v.topic_prefix.clone()),
-        ("kafka.group.prefix".into(), v.group_prefix.clone()),
-        ("kafka.transactional.id.prefix".into(), v.transactional_id_prefix.clone()),
-        ("librdkafka.properties".into(), properties),
-        ("kafka-java.properties".into(), java),
+    let mut data = kafka_bundle(v, &v.kafka_user, &passwords.kafka, passwords.kafka_mechanism(v), endpoints);
+    data.extend([
         ("cassandra.contact.points".into(), endpoints.cassandra_contact_points.join(",")),
         ("cassandra.keyspace".into(), v.keyspace.clone()),
         (CASSANDRA_USERNAME_KEY.into(), passwords.cassandra_user(v)),
         (CASSANDRA_PASSWORD_KEY.into(), passwords.cassandra.clone()),
         ("cassandra.tls".into(), endpoints.cassandra_ca.is_some().to_string()),
     ]);
-    if let Some(ca) = &endpoints.kafka_ca {
-        data.insert(KAFKA_CA_KEY.into(), ca.clone());
-    }
     if let Some(ca) = &endpoints.cassandra_ca {
         data.insert(CASSANDRA_CA_KEY.into(), ca.clone());
     }
@@ -259,6 +217,58 @@ pub fn credentials_secret(
         data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v.into_bytes()))).collect()),
         ..Default::default()
     }
+}
+
+/// The Kafka half of a credentials bundle, for `user` of tenant `v` (the tenant's own login
+/// or one of its KafkaUsers): endpoints, login, prefixes, and client properties for
+/// librdkafka and Java clients, with the brokers' CA.
+pub fn kafka_bundle(
+    v: &ValidatedTenant,
+    user: &str,
+    password: &str,
+    sasl: crate::api::tenant::SaslMechanism,
+    endpoints: &Endpoints,
+) -> BTreeMap<String, String> {
+    let mut kafka = ClientSettings::new(&endpoints.kafka_bootstrap, user, password);
+    kafka.security_protocol = endpoints.kafka_protocol.clone();
+    let ca_path = format!("{CREDENTIALS_MOUNT}/{KAFKA_CA_KEY}");
+    kafka.sasl_mechanism = sasl.as_str().into();
+    let mechanism = sasl.as_str();
+    let mut librdkafka = kafka.librdkafka_properties();
+    if endpoints.kafka_ca.is_some() {
+        librdkafka.insert("ssl.ca.location", ca_path.clone());
+    }
+    let properties: String = librdkafka.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let mut java = BTreeMap::from([
+        ("bootstrap.servers", endpoints.kafka_bootstrap.clone()),
+        ("security.protocol", kafka.security_protocol.clone()),
+        ("sasl.mechanism", mechanism.to_string()),
+        (
+            "sasl.jaas.config",
+            format!("{} required username=\"{}\" password=\"{}\";", sasl.java_login_module(), user, password),
+        ),
+    ]);
+    if endpoints.kafka_ca.is_some() {
+        java.insert("ssl.truststore.type", "PEM".into());
+        java.insert("ssl.truststore.location", ca_path);
+    }
+    let java: String = java.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let mut data: BTreeMap<String, String> = BTreeMap::from([
+        ("kafka.bootstrap.servers".into(), endpoints.kafka_bootstrap.clone()),
+        ("kafka.security.protocol".into(), kafka.security_protocol.clone()),
+        (KAFKA_MECHANISM_KEY.into(), mechanism.to_string()),
+        (KAFKA_USERNAME_KEY.into(), user.to_string()),
+        (KAFKA_PASSWORD_KEY.into(), password.to_string()),
+        ("kafka.topic.prefix".into(), v.topic_prefix.clone()),
+        ("kafka.group.prefix".into(), v.group_prefix.clone()),
+        ("kafka.transactional.id.prefix".into(), v.transactional_id_prefix.clone()),
+        ("librdkafka.properties".into(), properties),
+        ("kafka-java.properties".into(), java),
+    ]);
+    if let Some(ca) = &endpoints.kafka_ca {
+        data.insert(KAFKA_CA_KEY.into(), ca.clone());
+    }
+    data
 }
 
 /// How many of the tenant's Topics and sinks are ready, and the partitions they use.

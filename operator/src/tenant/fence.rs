@@ -27,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::build::labels;
-use super::validate::{DEFAULT_SINKS, ValidatedTenant};
+use super::validate::{DEFAULT_KAFKA_USERS, DEFAULT_SINKS, TOPIC_GRANTS, ValidatedTenant};
 
 /// Names of the three objects in every tenant namespace.
 pub const QUOTA: &str = "tributary-quota";
@@ -65,6 +65,8 @@ pub fn resource_quota(v: &ValidatedTenant, owner: &OwnerReference) -> ResourceQu
     let hard = BTreeMap::from([
         ("count/topics.tributary.dev".to_string(), count(limits.max_topic_objects.unwrap_or(DEFAULT_TOPIC_OBJECTS))),
         ("count/cassandrasinks.tributary.dev".to_string(), count(limits.max_sinks.unwrap_or(DEFAULT_SINKS))),
+        ("count/kafkausers.tributary.dev".to_string(), count(limits.max_kafka_users.unwrap_or(DEFAULT_KAFKA_USERS))),
+        ("count/topicgrants.tributary.dev".to_string(), count(TOPIC_GRANTS)),
         ("count/secrets".to_string(), count(SECRETS_AND_CONFIG_MAPS)),
         ("count/configmaps".to_string(), count(SECRETS_AND_CONFIG_MAPS)),
         ("pods".to_string(), count(limits.max_pods.unwrap_or(DEFAULT_PODS))),
@@ -196,6 +198,8 @@ mod tests {
         let defaults = hard(&water(|_| {}));
         assert_eq!(defaults["count/topics.tributary.dev"], quantity("500"));
         assert_eq!(defaults["count/cassandrasinks.tributary.dev"], quantity("20"));
+        assert_eq!(defaults["count/kafkausers.tributary.dev"], quantity("20"));
+        assert_eq!(defaults["count/topicgrants.tributary.dev"], quantity("50"));
         assert_eq!(defaults["pods"], quantity("50"));
         assert_eq!(defaults["requests.cpu"], quantity("8"));
         assert_eq!(defaults["limits.memory"], quantity("16Gi"));

@@ -240,25 +240,34 @@ fn is_prefix(prefix: &str) -> bool {
 
 /// How a tenant's quotas are split between its principals, so that together they never use
 /// more than the tenant's quota (Kafka sets quotas per principal, never for a group of them):
-/// the tenant's own user gets half of each figure, and each sink user half divided by the
-/// most sinks the tenant may have (`limits.maxSinks`, which the namespace's ResourceQuota
-/// enforces). An external principal is the tenant's only one: it gets the whole quota.
+/// the tenant's own user gets a quarter of each figure, each sink user half divided by the
+/// most sinks the tenant may have (`limits.maxSinks`), and each application login
+/// (KafkaUser) a quarter divided by the most KafkaUsers it may have (`limits.maxKafkaUsers`);
+/// the namespace's ResourceQuota enforces both counts. An external principal is the
+/// tenant's only one: it gets the whole quota.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuotaSplit {
     pub tenant: Quotas,
     pub each_sink: Quotas,
+    pub each_user: Quotas,
 }
+
+/// KafkaUsers a tenant may have unless its limits say otherwise.
+pub const DEFAULT_KAFKA_USERS: i32 = 20;
+/// TopicGrants a tenant's namespace may hold.
+pub const TOPIC_GRANTS: i32 = 50;
 
 impl ValidatedTenant {
     /// The quotas of the tenant's principals: its spec's, else the operator's `defaults`.
     pub fn quota_split(&self, defaults: &Quotas) -> QuotaSplit {
         let whole = self.quotas.as_ref().unwrap_or(defaults);
         if self.external_user.is_some() {
-            return QuotaSplit { tenant: whole.clone(), each_sink: whole.clone() };
+            return QuotaSplit { tenant: whole.clone(), each_sink: whole.clone(), each_user: whole.clone() };
         }
         let sinks = f64::from(self.limits.max_sinks.unwrap_or(DEFAULT_SINKS).max(1));
+        let users = f64::from(self.limits.max_kafka_users.unwrap_or(DEFAULT_KAFKA_USERS).max(1));
         let share = |divisor: f64| whole.iter().map(|(k, v)| (k.clone(), (v / divisor).floor().max(1.0))).collect();
-        QuotaSplit { tenant: share(2.0), each_sink: share(2.0 * sinks) }
+        QuotaSplit { tenant: share(4.0), each_sink: share(2.0 * sinks), each_user: share(4.0 * users) }
     }
 }
 
@@ -328,13 +337,15 @@ mod tests {
             v.quotas.clone().unwrap().into_iter().collect::<Vec<_>>(),
             [("producer_byte_rate".to_string(), 1_048_576.0), ("request_percentage".to_string(), 25.0)]
         );
-        // Half for the tenant's own user, the other half over its 20 possible sinks: together
-        // never more than the tenant's quota.
+        // A quarter for the tenant's own user, half over its 20 possible sinks, a quarter over
+        // its 20 possible KafkaUsers: together never more than the tenant's quota.
         let split = v.quota_split(&Quotas::new());
-        assert_eq!(split.tenant["producer_byte_rate"], 524_288.0);
+        assert_eq!(split.tenant["producer_byte_rate"], 262_144.0);
         assert_eq!(split.each_sink["producer_byte_rate"], 26_214.0);
+        assert_eq!(split.each_user["producer_byte_rate"], 13_107.0);
         assert_eq!(split.each_sink["request_percentage"], 1.0, "never below 1");
-        assert!(split.tenant["producer_byte_rate"] + 20.0 * split.each_sink["producer_byte_rate"] <= 1_048_576.0);
+        let rate = |q: &Quotas| q["producer_byte_rate"];
+        assert!(rate(&split.tenant) + 20.0 * rate(&split.each_sink) + 20.0 * rate(&split.each_user) <= 1_048_576.0);
         assert_eq!(
             (v.namespace.as_str(), v.topic_prefix.as_str(), v.keyspace.as_str()),
             ("team-water", "iot.water.", "water_ks")
@@ -346,7 +357,7 @@ mod tests {
     fn without_quotas_in_the_spec_the_defaults_apply_and_an_empty_map_means_unthrottled() {
         let defaults: Quotas = [("consumer_byte_rate".to_string(), 4_000_000.0)].into();
         let unset = validate(&tenant("water", TenantSpec::default())).unwrap();
-        assert_eq!(unset.quota_split(&defaults).tenant["consumer_byte_rate"], 2_000_000.0);
+        assert_eq!(unset.quota_split(&defaults).tenant["consumer_byte_rate"], 1_000_000.0);
         let mut spec = TenantSpec::default();
         spec.kafka.quotas = Some(Default::default());
         let unthrottled = validate(&tenant("water", spec)).unwrap();

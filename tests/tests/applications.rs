@@ -1,0 +1,146 @@
+//! Applications and sharing (issue 36) on the real stack, checked with independent clients
+//! (librdkafka with the logins the operator put in the Secrets): a KafkaUser can do exactly
+//! what it declares; another tenant's topic is read only through a TopicGrant, and refused
+//! again once the grant is revoked; a grant for a topic its tenant does not own is refused;
+//! a deleted KafkaUser's login is refused.
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams};
+use rdkafka::types::RDKafkaErrorCode;
+use tributary::api::{KafkaUser, TopicGrant};
+use tributary_tests::kafka::{consume, consumer, error_code, produce, producer};
+use tributary_tests::operator::OperatorProcess;
+use tributary_tests::pipeline::secret;
+use tributary_tests::{
+    KafkaWire, install_crds, kafka_user_settings, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
+};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn topic(namespace: &str, name: &str) -> String {
+    format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata:\n  name: {name}\n  namespace: {namespace}\n\
+         spec:\n  partitions: 1\n"
+    )
+}
+
+async fn users(namespace: &str) -> Api<KafkaUser> {
+    Api::namespaced(kube::Client::try_default().await.unwrap(), namespace)
+}
+
+async fn grants(namespace: &str) -> Api<TopicGrant> {
+    Api::namespaced(kube::Client::try_default().await.unwrap(), namespace)
+}
+
+/// The settings of a KafkaUser's login, from the Secret the operator wrote.
+async fn login_of(namespace: &str, user: &str) -> tributary::external::kafka::ClientSettings {
+    let s = secret(namespace, &format!("kafka-user-{user}")).await;
+    assert_eq!(s["kafka.sasl.mechanism"], "SCRAM-SHA-512");
+    assert!(s["librdkafka.properties"].contains(&format!("sasl.username={}", s["kafka.username"])));
+    kafka_user_settings(&s["kafka.username"], &s["kafka.password"])
+}
+
+/// Whether `settings` can read one record of `topic` in `group`; the refusal's code otherwise.
+async fn read_one(
+    settings: &tributary::external::kafka::ClientSettings,
+    group: &str,
+    topic: &str,
+) -> Result<Vec<(String, String)>, Option<RDKafkaErrorCode>> {
+    let c = consumer(settings, group);
+    consume(&c, topic, 1, Duration::from_secs(15)).await.map_err(|e| error_code(&e))
+}
+
+#[tokio::test]
+async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_topic_only_through_a_grant() {
+    OperatorProcess::shared().await;
+    install_crds().await;
+    let (water, bts) = (unique("water"), unique("bts"));
+    let _water = ready_tenant(&water, "").await;
+    let _bts = ready_tenant(&bts, "").await;
+    kubectl_apply(&format!("{}---\n{}", topic(&water, "data"), topic(&water, "other")));
+
+    // water's ingest application may write water.data, nothing else.
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaUser\nmetadata:\n  name: ingest\n  namespace: {water}\n\
+         spec:\n  acls:\n  - resource: {{type: Topic, name: {water}.data}}\n    operations: [Write, Describe]\n"
+    ));
+    wait_ready(&users(&water).await, "ingest", "True", "Provisioned").await;
+    let ingest = login_of(&water, "ingest").await;
+    assert_eq!(ingest.username, format!("{water}.app.ingest"));
+    let p = producer(&ingest);
+    wait_until("ingest to write water.data", WAIT, || async {
+        produce(&p, &format!("{water}.data"), "st1", "7.1").await.map_err(|e| e.to_string())
+    })
+    .await;
+    let refused = produce(&p, &format!("{water}.other"), "st1", "7.1").await.expect_err("not declared");
+    assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
+    let refused = read_one(&ingest, &format!("{water}.ingest"), &format!("{water}.data")).await;
+    assert!(refused.is_err(), "ingest may only write: {refused:?}");
+    // Its own quota: a quarter of the tenant's default over 20 users.
+    let quotas = KafkaWire::new(tributary_tests::kafka_admin_settings()).describe_user(&ingest.username).await.unwrap();
+    assert!(!quotas.is_empty(), "the login carries its quota share: {quotas:?}");
+
+    // bts's dashboard names water.data; without a grant it is NotGranted and refused.
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: KafkaUser\nmetadata:\n  name: dashboard\n  namespace: {bts}\n\
+         spec:\n  acls:\n  - resource: {{type: Topic, name: {water}.data, tenant: {water}}}\n    operations: [Read, Describe]\n\
+         \x20 - resource: {{type: Group, name: {bts}.dashboard, patternType: Prefixed}}\n    operations: [Read]\n"
+    ));
+    let message = wait_ready(&users(&bts).await, "dashboard", "False", "NotGranted").await;
+    assert!(message.contains(&format!("no TopicGrant in namespace {water} grants tenant {bts}")), "{message}");
+    let dashboard = login_of(&bts, "dashboard").await;
+    let group = format!("{bts}.dashboard-{}", unique("g"));
+    let refused = read_one(&dashboard, &group, &format!("{water}.data")).await;
+    assert!(refused.is_err(), "no grant, no read: {refused:?}");
+
+    // water grants bts Read on water.data: the dashboard reads it with its own login.
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: TopicGrant\nmetadata:\n  name: to-bts\n  namespace: {water}\n\
+         spec:\n  tenant: {bts}\n  topic: {water}.data\n  access: Read\n"
+    ));
+    wait_ready(&users(&bts).await, "dashboard", "True", "Provisioned").await;
+    wait_ready(&grants(&water).await, "to-bts", "True", "Provisioned").await;
+    let records = wait_until("the dashboard to read water.data through the grant", WAIT, || async {
+        read_one(&dashboard, &format!("{group}-{}", unique("r")), &format!("{water}.data"))
+            .await
+            .map_err(|e| format!("{e:?}"))
+    })
+    .await;
+    assert_eq!(records, [("st1".to_string(), "7.1".to_string())]);
+    let readers = grants(&water).await.get("to-bts").await.unwrap().status.unwrap().readers;
+    assert_eq!(readers, [format!("KafkaUser {bts}/dashboard")]);
+    // Read only: the dashboard cannot write water.data.
+    let refused = produce(&producer(&dashboard), &format!("{water}.data"), "x", "y").await.expect_err("read only");
+    assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
+
+    // A grant for a topic water does not own is refused, and gives nothing.
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: TopicGrant\nmetadata:\n  name: not-mine\n  namespace: {water}\n\
+         spec:\n  tenant: {bts}\n  topic: {bts}.secrets\n  access: ReadWrite\n"
+    ));
+    let message = wait_ready(&grants(&water).await, "not-mine", "False", "InvalidSpec").await;
+    assert!(message.contains("can grant only its own topics"), "{message}");
+
+    // Revoked: the grant deleted, the dashboard is NotGranted and refused again.
+    grants(&water).await.delete("to-bts", &DeleteParams::default()).await.unwrap();
+    wait_ready(&users(&bts).await, "dashboard", "False", "NotGranted").await;
+    wait_until("the dashboard's read to be refused after the revocation", WAIT, || async {
+        match read_one(&dashboard, &format!("{group}-{}", unique("r")), &format!("{water}.data")).await {
+            Err(_) => Ok(()),
+            Ok(records) => Err(format!("still reads {records:?}")),
+        }
+    })
+    .await;
+
+    // A deleted KafkaUser's login is refused; the other tenant's user is untouched.
+    users(&water).await.delete("ingest", &DeleteParams::default()).await.unwrap();
+    wait_until("ingest's login to be refused", WAIT, || async {
+        match KafkaWire::new(ingest.clone()).login().await {
+            Err(_) => Ok(()),
+            Ok(()) => Err("still accepted".to_string()),
+        }
+    })
+    .await;
+    KafkaWire::new(dashboard.clone()).login().await.expect("the dashboard's login is its own");
+}
