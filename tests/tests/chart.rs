@@ -237,6 +237,9 @@ async fn the_tenant_team_role_allows_topics_sinks_and_the_teams_applications_and
     for (args, expected) in [
         (vec!["create", "topics.tributary.dev", "-n", &tenant_ns], "yes"),
         (vec!["delete", "cassandrasinks.tributary.dev", "-n", &tenant_ns], "yes"),
+        (vec!["create", "kafkausers.tributary.dev", "-n", &tenant_ns], "yes"),
+        (vec!["create", "topicgrants.tributary.dev", "-n", &tenant_ns], "yes"),
+        (vec!["patch", "kafkausers.tributary.dev", "--subresource=status", "-n", &tenant_ns], "no"),
         (vec!["get", "secret/tributary-credentials", "-n", &tenant_ns], "yes"),
         (vec!["patch", "topics.tributary.dev", "--subresource=status", "-n", &tenant_ns], "no"),
         // The team's own applications (what they make is never the operator's truth).

@@ -269,7 +269,10 @@ async fn kubectl_get_shows_the_printer_columns() {
         "apiVersion: tributary.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {name}}}\nspec: {{}}\n---\n\
          apiVersion: tributary.dev/v1alpha1\nkind: Topic\nmetadata: {{name: data, namespace: {name}}}\nspec: {{}}\n---\n\
          apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata: {{name: sink, namespace: {name}}}\n\
-         spec: {{topic: data, table: readings, columns: [{{name: id, type: text}}], partitionKey: [id]}}\n"
+         spec: {{topic: data, table: readings, columns: [{{name: id, type: text}}], partitionKey: [id]}}\n---\n\
+         apiVersion: tributary.dev/v1alpha1\nkind: KafkaUser\nmetadata: {{name: app, namespace: {name}}}\nspec: {{}}\n---\n\
+         apiVersion: tributary.dev/v1alpha1\nkind: TopicGrant\nmetadata: {{name: share, namespace: {name}}}\n\
+         spec: {{tenant: other, topic: {name}.data}}\n"
     );
     let path = std::env::temp_dir().join(format!("{name}.yaml"));
     std::fs::write(&path, manifest).unwrap();
@@ -281,5 +284,33 @@ async fn kubectl_get_shows_the_printer_columns() {
     );
     assert_eq!(header("topics"), "NAMESPACE NAME KAFKA NAME PARTITIONS RF READY AGE");
     assert_eq!(header("cassandrasinks"), "NAMESPACE NAME TOPIC TABLE REPLICAS LAG READY AGE");
+    assert_eq!(header("kafkausers"), "NAMESPACE NAME USERNAME SECRET ACLS READY REASON AGE");
+    assert_eq!(header("topicgrants"), "NAMESPACE NAME TENANT TOPIC ACCESS READERS READY AGE");
     kubectl(&["delete", "-f", path.to_str().unwrap(), "--wait=false"]);
+}
+
+#[tokio::test]
+async fn kafka_user_and_topic_grant_schemas_refuse_what_can_never_work() {
+    install_crds().await;
+    let client = kube::Client::try_default().await.unwrap();
+    let users: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &resource("KafkaUser", "kafkausers"));
+    let acl = |type_: &str, ops: Value| json!({"acls": [{"resource": {"type": type_, "name": "water.x"}, "operations": ops}]});
+    let msg = refused(&users, object("KafkaUser", "app", acl("Group", json!(["Write"])))).await;
+    assert_says(&msg, "Write applies to topics and transactional ids, not to groups");
+    let msg = refused(&users, object("KafkaUser", "app", acl("TransactionalId", json!(["Read"])))).await;
+    assert_says(&msg, "Read applies to topics and groups, not to transactional ids");
+    let msg = refused(&users, object("KafkaUser", "app.with.dots", json!({}))).await;
+    assert_says(&msg, "a KafkaUser name is part of its Kafka principal");
+    let shared_group = json!({"acls": [{"resource": {"type": "Group", "name": "water.g", "tenant": "water"}, "operations": ["Read"]}]});
+    let msg = refused(&users, object("KafkaUser", "app", shared_group)).await;
+    assert_says(&msg, "only a topic can be another tenant's");
+
+    let grants: Api<DynamicObject> = Api::namespaced_with(client, "default", &resource("TopicGrant", "topicgrants"));
+    let msg = refused(
+        &grants,
+        object("TopicGrant", "share", json!({"tenant": "bts", "topic": "water.data", "access": "Everything"})),
+    )
+    .await;
+    assert_says(&msg, "spec.access: Unsupported value: \"Everything\"");
 }
