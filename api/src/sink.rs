@@ -41,7 +41,7 @@ const RFC3339_CEL: &str =
         .message("every clusteringKey entry must be the name of a column in columns"),
     validation = Rule::new("self.partitionKey == oldSelf.partitionKey && self.clusteringKey == oldSelf.clusteringKey")
         .message("the primary key is immutable: Cassandra cannot change a table's primary key. Create a new CassandraSink with a new table"),
-    validation = Rule::new("self.table == oldSelf.table && self.topic == oldSelf.topic")
+    validation = Rule::new("self.table == oldSelf.table && self.topic == oldSelf.topic && (has(self.topicTenant) == has(oldSelf.topicTenant)) && (!has(self.topicTenant) || self.topicTenant == oldSelf.topicTenant)")
         .message("topic and table are immutable: create a new CassandraSink to stream elsewhere"),
     validation = Rule::new("self.format != 'Csv' || self.columns.all(c, !has(c.field) || !c.field.contains('.'))")
         .message("CSV records have no nested fields: with format Csv, field must be a header name or a column position, without '.'"),
@@ -53,9 +53,16 @@ const RFC3339_CEL: &str =
         .message("autoscale.maxReplicas must be at least replicas (the minimum when autoscaling)")
 )]
 pub struct CassandraSinkSpec {
-    /// Name of the Topic object (in this namespace) to read.
+    /// Name of the Topic object (in this namespace) to read; with `topicTenant`, the Kafka
+    /// name of that tenant's topic (e.g. `water.data`).
     #[schemars(length(min = 1, max = 253))]
     pub topic: String,
+
+    /// The tenant whose topic `topic` is, when it is another tenant's: that tenant must share
+    /// it with this one (a TopicGrant in its namespace). Unset: a Topic of this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-z0-9-]+$"))]
+    pub topic_tenant: Option<String>,
 
     /// Table in the tenant's keyspace; created from `columns` and the keys when absent,
     /// checked against them when present.

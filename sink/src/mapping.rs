@@ -346,6 +346,7 @@ mod tests {
     fn spec(format: RecordFormat, columns: &[(&str, &str, Option<&str>)]) -> CassandraSinkSpec {
         CassandraSinkSpec {
             topic: "data".into(),
+            topic_tenant: None,
             table: "t".into(),
             columns: columns
                 .iter()

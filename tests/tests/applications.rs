@@ -2,21 +2,25 @@
 //! (librdkafka with the logins the operator put in the Secrets): a KafkaUser can do exactly
 //! what it declares; another tenant's topic is read only through a TopicGrant, and refused
 //! again once the grant is revoked; a grant for a topic its tenant does not own is refused;
-//! a deleted KafkaUser's login is refused.
+//! a CassandraSink of the receiving tenant streams the shared topic into its own keyspace
+//! and stops being granted with the grant; a deleted KafkaUser's login is refused.
 
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams};
 use rdkafka::types::RDKafkaErrorCode;
-use tributary::api::{KafkaUser, TopicGrant};
+use tributary::api::{CassandraSink, KafkaUser, TopicGrant};
 use tributary_tests::kafka::{consume, consumer, error_code, produce, producer};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::secret;
 use tributary_tests::{
-    KafkaWire, install_crds, kafka_user_settings, kubectl_apply, ready_tenant, unique, wait_ready, wait_until,
+    KafkaWire, cassandra_admin, cassandra_session, install_crds, kafka_user_settings, kubectl_apply, ready_tenant,
+    unique, wait_ready, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
+/// One water reading, as the ingest application writes it.
+const RECORD: &str = r#"{"station":"st1","ph":7.1}"#;
 
 fn topic(namespace: &str, name: &str) -> String {
     format!(
@@ -70,10 +74,10 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     assert_eq!(ingest.username, format!("{water}.app.ingest"));
     let p = producer(&ingest);
     wait_until("ingest to write water.data", WAIT, || async {
-        produce(&p, &format!("{water}.data"), "st1", "7.1").await.map_err(|e| e.to_string())
+        produce(&p, &format!("{water}.data"), "st1", RECORD).await.map_err(|e| e.to_string())
     })
     .await;
-    let refused = produce(&p, &format!("{water}.other"), "st1", "7.1").await.expect_err("not declared");
+    let refused = produce(&p, &format!("{water}.other"), "st1", RECORD).await.expect_err("not declared");
     assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
     let refused = read_one(&ingest, &format!("{water}.ingest"), &format!("{water}.data")).await;
     assert!(refused.is_err(), "ingest may only write: {refused:?}");
@@ -107,9 +111,44 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
             .map_err(|e| format!("{e:?}"))
     })
     .await;
-    assert_eq!(records, [("st1".to_string(), "7.1".to_string())]);
-    let readers = grants(&water).await.get("to-bts").await.unwrap().status.unwrap().readers;
-    assert_eq!(readers, [format!("KafkaUser {bts}/dashboard")]);
+    assert_eq!(records, [("st1".to_string(), RECORD.to_string())]);
+    // A bts sink streams water.data into bts's own keyspace, with its own user and group.
+    let sinks: Api<CassandraSink> = Api::namespaced(kube::Client::try_default().await.unwrap(), &bts);
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: CassandraSink\nmetadata:\n  name: readings\n  namespace: {bts}\n\
+         spec:\n  topic: {water}.data\n  topicTenant: {water}\n  table: water_readings\n  format: Json\n\
+         \x20 columns: [{{name: station, type: text}}, {{name: ph, type: double}}]\n  partitionKey: [station]\n  replicas: 1\n"
+    ));
+    wait_ready(&sinks, "readings", "True", "Running").await;
+    let (admin, password) = cassandra_admin();
+    let session = cassandra_session(&admin, &password).await.unwrap();
+    let keyspace = bts.replace('-', "_");
+    let ph = wait_until("the shared reading in bts's table", WAIT, || async {
+        let query = format!("SELECT ph FROM {keyspace}.water_readings WHERE station = 'st1'");
+        let rows = session
+            .query_unpaged(query, &[])
+            .await
+            .map_err(|e| e.to_string())?
+            .into_rows_result()
+            .map_err(|e| e.to_string())?;
+        rows.maybe_first_row::<(Option<f64>,)>()
+            .map_err(|e| e.to_string())?
+            .and_then(|(ph,)| ph)
+            .ok_or("no row yet".to_string())
+    })
+    .await;
+    assert_eq!(ph, 7.1);
+    wait_until("the grant to list both readers", WAIT, || async {
+        let readers =
+            grants(&water).await.get("to-bts").await.map_err(|e| e.to_string())?.status.unwrap_or_default().readers;
+        let want = [format!("KafkaUser {bts}/dashboard"), format!("CassandraSink {bts}/readings")];
+        if want.iter().all(|w| readers.iter().any(|r| r.starts_with(w.as_str()))) {
+            Ok(())
+        } else {
+            Err(format!("{readers:?}"))
+        }
+    })
+    .await;
     // Read only: the dashboard cannot write water.data.
     let refused = produce(&producer(&dashboard), &format!("{water}.data"), "x", "y").await.expect_err("read only");
     assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
@@ -122,9 +161,11 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     let message = wait_ready(&grants(&water).await, "not-mine", "False", "InvalidSpec").await;
     assert!(message.contains("can grant only its own topics"), "{message}");
 
-    // Revoked: the grant deleted, the dashboard is NotGranted and refused again.
+    // Revoked: the grant deleted, the dashboard and the sink are NotGranted, and refused again.
     grants(&water).await.delete("to-bts", &DeleteParams::default()).await.unwrap();
     wait_ready(&users(&bts).await, "dashboard", "False", "NotGranted").await;
+    let message = wait_ready(&sinks, "readings", "False", "NotGranted").await;
+    assert!(message.contains(&format!("is not shared with tenant {bts}")), "{message}");
     wait_until("the dashboard's read to be refused after the revocation", WAIT, || async {
         match read_one(&dashboard, &format!("{group}-{}", unique("r")), &format!("{water}.data")).await {
             Err(_) => Ok(()),

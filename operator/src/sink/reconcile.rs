@@ -62,6 +62,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let rotations = watches
         .tenants
         .changes_of(|t: &Tenant| hash_of(t.status.as_ref().and_then(|s| s.credentials.as_ref()?.rotated_at.as_ref())));
+    // A grant made, changed or revoked: the sinks that read another tenant's topic look again.
+    let of_grants = watches.sinks.watched.clone();
+    let sinks_sharing = move |_: crate::api::TopicGrant| {
+        of_grants
+            .store
+            .state()
+            .iter()
+            .filter(|s| s.spec.topic_tenant.is_some())
+            .map(|s| ObjectRef::from_obj(s.as_ref()))
+            .collect::<Vec<_>>()
+    };
     let reported = controller.store();
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     let controller = controller
@@ -69,6 +80,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .owns(Api::<Deployment>::all(client.clone()), watcher::Config::default().labels(build::SINK_LABEL))
         .watches_shared_stream(readiness_changes(&watches.topics, Topic::readiness), sinks_of_topic)
         .watches_shared_stream(rotations, sinks_of_tenant)
+        .watches(Api::<crate::api::TopicGrant>::all(client.clone()), watcher::Config::default(), sinks_sharing)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
@@ -132,14 +144,21 @@ async fn converge(
     let table = format!("{}.{}", tenant.keyspace, sink.spec.table);
     status.table = Some(table.clone());
     status.consumer_group = Some(build::names(&sink.name_any(), &tenant).group);
-    let topic = ready_topic(ctx, sink, namespace)?;
+    let source = match &sink.spec.topic_tenant {
+        Some(owner) if owner != &tenant.name => shared_source(ctx, sink, &tenant, owner).await?,
+        _ => {
+            let topic = ready_topic(ctx, sink, namespace)?;
+            let kafka_topic = crate::topic::validate::kafka_name(&topic, &tenant);
+            Source { kafka_topic, partitions: topic.spec.partitions, replication_factor: topic.spec.replication_factor }
+        }
+    };
     if let Err(problem) = crate::api::columns::plan(&sink.spec) {
         // What the sink pod would refuse to run is told here, before any table or pod.
         *mapping = Some(DesiredCondition::new(MAPPING_VALID, ConditionStatus::False, Reason::InvalidSpec, &problem));
         let message = format!("{problem}. No sink pod starts until the mapping is valid");
         return Err(Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change()));
     }
-    if let Some(refusal) = dead_letter_guardrail(ctx, sink, &tenant, &topic).await? {
+    if let Some(refusal) = dead_letter_guardrail(ctx, sink, &tenant, source.partitions).await? {
         return Err(Halt::Wait(DesiredCondition::not_ready(refusal.reason, refusal.message), ctx.resync()));
     }
     if let Some(mismatch) = ensure_table(ctx, sink, &tenant.keyspace).await? {
@@ -151,7 +170,7 @@ async fn converge(
     }
     let matches = format!("table {table} has the sink's columns and keys");
     *mapping = Some(DesiredCondition::new(MAPPING_VALID, ConditionStatus::True, Reason::TableMatches, matches));
-    let ready = super::workload::deploy(ctx, sink, &tenant, &topic, status).await?;
+    let ready = super::workload::deploy(ctx, sink, &tenant, &source, status).await?;
     let action = match ready.reason {
         // A replay waiting for its group to empty looks again soon.
         Reason::Replaying => Action::requeue(REPLAY_RETRY),
@@ -185,6 +204,42 @@ async fn provisioned_tenant(
     }
 }
 
+/// The topic a sink reads, as the steps after it need it. The Kafka name and the shape come
+/// from the Topic's spec and the tenant (a local topic) or from Kafka (a shared one), never
+/// from a status field (whoever may write status could point them elsewhere).
+pub(super) struct Source {
+    pub kafka_topic: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+/// Another tenant's topic, once that tenant shares it with this one (a TopicGrant) and it is
+/// in Kafka; `NotGranted` until then, looked at again at once when a grant changes.
+async fn shared_source(ctx: &Context, sink: &CassandraSink, tenant: &ValidatedTenant, owner: &str) -> Step<Source> {
+    let asked = crate::user::validate::SharedTopic {
+        tenant: owner.to_string(),
+        name: sink.spec.topic.clone(),
+        pattern: crate::api::access::AclPatternType::Literal,
+        operations: vec![crate::api::access::UserOperation::Read],
+    };
+    if let Err(why) = crate::user::grant::granted(ctx, &tenant.name, &asked).await? {
+        let message = format!(
+            "topic {} of tenant {owner} is not shared with tenant {}: {why}. No sink pod reads it until it is",
+            sink.spec.topic, tenant.name
+        );
+        return Err(Halt::Wait(DesiredCondition::not_ready(Reason::NotGranted, message), Action::requeue(RETRY)));
+    }
+    let Some(live) = ctx.kafka.describe_topic(&sink.spec.topic).await?.topic else {
+        let message = format!("topic {} of tenant {owner} is not in Kafka", sink.spec.topic);
+        return Err(Halt::Wait(DesiredCondition::not_ready(Reason::TopicNotFound, message), Action::requeue(RETRY)));
+    };
+    Ok(Source {
+        kafka_topic: sink.spec.topic.clone(),
+        partitions: live.partitions,
+        replication_factor: live.replication_factor,
+    })
+}
+
 /// The sink's Topic, once it is Ready, from the watched copy: a change of the Topic's
 /// readiness triggers this reconcile after the copy took it in.
 fn ready_topic(ctx: &Context, sink: &CassandraSink, namespace: &str) -> Step<Arc<Topic>> {
@@ -207,7 +262,7 @@ async fn dead_letter_guardrail(
     ctx: &Context,
     sink: &CassandraSink,
     tenant: &ValidatedTenant,
-    topic: &Topic,
+    partitions: i32,
 ) -> Result<Option<Refusal>> {
     if let Some(refusal) = build::dead_letter_retention_beyond(tenant, &sink.spec) {
         return Ok(Some(refusal));
@@ -218,7 +273,7 @@ async fn dead_letter_guardrail(
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let topics = ctx.watches.topics.watched.in_namespace(&namespace);
     let used = crate::topic::reconcile::usage_in_namespace(ctx, &topics, sink.meta());
-    Ok(beyond_limits(tenant, &used, topic.spec.partitions, "the sink's dead-letter topic"))
+    Ok(beyond_limits(tenant, &used, partitions, "the sink's dead-letter topic"))
 }
 
 /// Creates the sink's table when it is absent; otherwise checks it against the spec and

@@ -115,6 +115,7 @@ mod tests {
         let column = |name: &str, t: &str| Column { name: name.into(), type_: t.into(), field: None };
         CassandraSinkSpec {
             topic: "data".into(),
+            topic_tenant: None,
             table: "readings".into(),
             columns: vec![
                 column("station", "text"),

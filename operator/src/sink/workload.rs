@@ -11,12 +11,11 @@ use kube::{Resource, ResourceExt};
 
 use super::autoscale;
 use super::build::{self, SinkNames, TemplateStamp};
+use super::reconcile::Source;
 use super::replay;
 use crate::api::conditions::DesiredCondition;
 use crate::api::contract::SinkConfig;
-use crate::api::{
-    CassandraSink, CassandraSinkSpec, CassandraSinkStatus, Reason, ReplayPhase, ReplayStatus, Topic, WriteTime,
-};
+use crate::api::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus, Reason, ReplayPhase, ReplayStatus, WriteTime};
 use crate::controller::{Context, Error, apply_unless_current, credential_fingerprint};
 use crate::external::kafka::KafkaCallError;
 use crate::login::{self, Login, LoginOf, secret_text};
@@ -31,15 +30,13 @@ pub(super) async fn deploy(
     ctx: &Context,
     sink: &CassandraSink,
     tenant: &ValidatedTenant,
-    topic: &Topic,
+    source: &Source,
     status: &mut CassandraSinkStatus,
 ) -> Step<DesiredCondition> {
     let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
     let owner = sink.controller_owner_ref(&()).ok_or(Error::Missing("metadata.uid"))?;
     let names = build::names(&sink.name_any(), tenant);
-    // The ACL target and the dead-letter topic's shape come from the Topic's spec and the
-    // tenant, never from a status field (whoever may write status could point them elsewhere).
-    let kafka_topic = crate::topic::validate::kafka_name(topic, tenant);
+    let kafka_topic = source.kafka_topic.clone();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
 
     // A sink reconciled before its status recorded the login (an older operator) trusts the
@@ -58,7 +55,7 @@ pub(super) async fn deploy(
     // Each sink user carries its share of the tenant's quotas (see `QuotaSplit`).
     let quotas = tenant.quota_split(&ctx.config.default_quotas).each_sink;
     let wrote = login::apply_user(ctx, &names.kafka_user, &login, &acls, &quotas).await?;
-    ensure_dead_letter_topic(ctx, sink, &names, &kafka_topic, topic).await?;
+    ensure_dead_letter_topic(ctx, sink, &names, source).await?;
     let secret = build::credentials_secret(&names, sink, &tenant.name, &owner, &login.login);
     login::write_secret(&secrets, &secret, &login, wrote).await?;
 
@@ -79,7 +76,7 @@ pub(super) async fn deploy(
     let (replay, stopping) =
         move_offsets(ctx, sink, live.as_ref(), &names, &kafka_topic, status.replay.clone()).await?;
     status.replay = replay;
-    let partitions = topic.spec.partitions;
+    let partitions = source.partitions;
     let (replicas, autoscaled) =
         replicas(ctx, sink, partitions, progress.lag, live.as_ref(), status, stopping.is_some()).await;
     status.autoscale = autoscaled;
@@ -111,17 +108,10 @@ pub(super) async fn deploy(
 
 /// The dead-letter topic, created or its config brought in line; it takes any record the
 /// source topic takes.
-async fn ensure_dead_letter_topic(
-    ctx: &Context,
-    sink: &CassandraSink,
-    names: &SinkNames,
-    kafka_topic: &str,
-    topic: &Topic,
-) -> Step<()> {
-    let source = ctx.kafka.describe_topic(kafka_topic).await?.topic;
-    let source_max =
-        source.as_ref().and_then(|t| t.config.get(build::MAX_MESSAGE_BYTES)?.value.as_deref()?.parse().ok());
-    let (partitions, rf) = (topic.spec.partitions, topic.spec.replication_factor);
+async fn ensure_dead_letter_topic(ctx: &Context, sink: &CassandraSink, names: &SinkNames, source: &Source) -> Step<()> {
+    let live = ctx.kafka.describe_topic(&source.kafka_topic).await?.topic;
+    let source_max = live.as_ref().and_then(|t| t.config.get(build::MAX_MESSAGE_BYTES)?.value.as_deref()?.parse().ok());
+    let (partitions, rf) = (source.partitions, source.replication_factor);
     let dlq = build::dead_letter_topic(names, &sink.spec, partitions, rf, source_max);
     match ctx.kafka.describe_topic(&names.dead_letter_topic).await?.topic {
         None => {

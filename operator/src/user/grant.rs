@@ -14,9 +14,9 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::watcher;
 
 use super::validate::{SharedTopic, grant_is_valid, grants};
-use crate::api::Reason;
 use crate::api::access::{KafkaUser, TopicGrant, TopicGrantStatus};
 use crate::api::conditions::DesiredCondition;
+use crate::api::{CassandraSink, Reason};
 use crate::controller::{Context, Error, Result, error_policy, object_key};
 use crate::status;
 use crate::step::{Halt, Settled, Step};
@@ -95,6 +95,22 @@ async fn converge(
         })
         .map(|u| format!("KafkaUser {}/{}", receiving.namespace, u.name_any()))
         .collect();
+    // And the receiver's sinks that stream a topic it covers, with their lag.
+    let sinks =
+        Api::<CassandraSink>::namespaced(ctx.client.clone(), &receiving.namespace).list(&ListParams::default()).await?;
+    let mut readers = readers;
+    for sink in sinks.items.iter().filter(|s| s.spec.topic_tenant.as_deref() == Some(owner.name.as_str())) {
+        let asked = SharedTopic {
+            tenant: owner.name.clone(),
+            name: sink.spec.topic.clone(),
+            pattern: crate::api::access::AclPatternType::Literal,
+            operations: vec![crate::api::access::UserOperation::Read],
+        };
+        if grants(grant, &owner, receiver, &asked).is_ok() {
+            let lag = sink.status.as_ref().and_then(|s| s.lag).map_or_else(|| "unknown".into(), |l| l.to_string());
+            readers.push(format!("CassandraSink {}/{} (lag {lag})", receiving.namespace, sink.name_any()));
+        }
+    }
     status.reader_count = Some(i32::try_from(readers.len()).unwrap_or(i32::MAX));
     status.readers = readers;
     let message = format!(
@@ -102,4 +118,31 @@ async fn converge(
         grant.spec.topic, grant.spec.pattern_type, grant.spec.access
     );
     Ok(DesiredCondition::ready(Reason::Provisioned, message))
+}
+
+/// Whether `asked` (another tenant's topic) is granted to tenant `receiver` now: its owner is
+/// a provisioned Tenant (Ready) and one of its TopicGrants covers the name and operations.
+/// `Err` says why not.
+pub(crate) async fn granted(ctx: &Context, receiver: &str, asked: &SharedTopic) -> Step<Result<(), String>> {
+    let Some((_, owner)) = provisioned_tenant(&ctx.client, &ctx.tenancy, &asked.tenant).await? else {
+        return Ok(Err(format!("Tenant {} does not exist or is not Ready", asked.tenant)));
+    };
+    let list = Api::<TopicGrant>::namespaced(ctx.client.clone(), &owner.namespace).list(&ListParams::default()).await?;
+    let answers: Vec<Result<(), String>> = list
+        .items
+        .iter()
+        .filter(|g| g.metadata.deletion_timestamp.is_none())
+        .map(|g| grants(g, &owner, receiver, asked))
+        .collect();
+    if answers.iter().any(Result::is_ok) {
+        return Ok(Ok(()));
+    }
+    // Grants to other tenants say nothing to this one.
+    let reasons: Vec<String> =
+        answers.into_iter().filter_map(Result::err).filter(|e| !e.contains("grants tenant")).collect();
+    Ok(Err(if reasons.is_empty() {
+        format!("no TopicGrant in namespace {} grants tenant {receiver}", owner.namespace)
+    } else {
+        reasons.join(", ")
+    }))
 }

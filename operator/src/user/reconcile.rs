@@ -13,14 +13,14 @@ use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::validate::{DesiredUser, SharedTopic, bindings, grants, validate};
+use super::validate::{DesiredUser, SharedTopic, bindings, validate};
 use crate::access::kafka::{AclBinding, ResourceType, user_principal};
 use crate::api::access::{KafkaUser, KafkaUserStatus, TopicGrant};
 use crate::api::conditions::DesiredCondition;
@@ -172,9 +172,7 @@ fn readiness(
     (DesiredCondition::not_ready(Reason::NotGranted, message), Action::requeue(RETRY))
 }
 
-/// Which of the other tenants' topics the user names are granted now: the granter is a
-/// provisioned Tenant (Ready), and one of its TopicGrants covers the name and operations.
-/// Returns the granted ones, and the others with why not.
+/// Which of the other tenants' topics the user names are granted now; the others with why not.
 async fn shared_access(
     ctx: &Context,
     tenant: &ValidatedTenant,
@@ -182,29 +180,9 @@ async fn shared_access(
 ) -> Step<(Vec<SharedTopic>, Vec<(SharedTopic, String)>)> {
     let (mut granted, mut missing) = (Vec::new(), Vec::new());
     for asked in &desired.shared {
-        let Some((_, owner)) = provisioned_tenant(&ctx.client, &ctx.tenancy, &asked.tenant).await? else {
-            missing.push((asked.clone(), format!("Tenant {} does not exist or is not Ready", asked.tenant)));
-            continue;
-        };
-        let list =
-            Api::<TopicGrant>::namespaced(ctx.client.clone(), &owner.namespace).list(&ListParams::default()).await?;
-        let answers: Vec<Result<(), String>> = list
-            .items
-            .iter()
-            .filter(|g| g.metadata.deletion_timestamp.is_none())
-            .map(|g| grants(g, &owner, &tenant.name, asked))
-            .collect();
-        if answers.iter().any(Result::is_ok) {
-            granted.push(asked.clone());
-        } else {
-            let reasons: Vec<String> =
-                answers.into_iter().filter_map(Result::err).filter(|e| !e.contains("grants tenant")).collect();
-            let why = if reasons.is_empty() {
-                format!("no TopicGrant in namespace {} grants tenant {}", owner.namespace, tenant.name)
-            } else {
-                reasons.join(", ")
-            };
-            missing.push((asked.clone(), why));
+        match super::grant::granted(ctx, &tenant.name, asked).await? {
+            Ok(()) => granted.push(asked.clone()),
+            Err(why) => missing.push((asked.clone(), why)),
         }
     }
     Ok((granted, missing))
