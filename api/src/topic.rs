@@ -26,6 +26,7 @@ use super::DeletionPolicy;
     printcolumn(name = "Partitions", type_ = "integer", json_path = ".spec.partitions"),
     printcolumn(name = "RF", type_ = "integer", json_path = ".spec.replicationFactor"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Shared With", type_ = "string", json_path = ".status.sharedWith"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 200")
         .message("a Topic name is part of its Kafka name (at most 249 characters with the tenant prefix): use at most 200 characters")
@@ -106,6 +107,10 @@ pub struct TopicStatus {
     /// What deleting this object will do to the Kafka topic (spec, else the Tenant's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// The tenants this topic is shared with by a TopicGrant of this namespace, e.g.
+    /// `bts (Read)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<String>,
 }
 
 impl Topic {

@@ -293,6 +293,8 @@ pub struct Watches {
     pub tenants: Shared<Tenant>,
     pub topics: Shared<Topic>,
     pub sinks: Shared<CassandraSink>,
+    /// TopicGrants: who each Topic is shared with.
+    pub grants: Shared<crate::api::TopicGrant>,
 }
 
 impl Watches {
@@ -302,6 +304,7 @@ impl Watches {
             tenants: Shared::start(Api::all(client.clone()), config()),
             topics: Shared::start(Api::all(client.clone()), config()),
             sinks: Shared::start(Api::all(client.clone()), config()),
+            grants: Shared::start(Api::all(client.clone()), config()),
         }
     }
 
@@ -309,7 +312,9 @@ impl Watches {
     #[cfg(test)]
     pub fn fed() -> (Self, Feeders) {
         let ((tenants, a), (topics, b), (sinks, c)) = (Shared::fed(), Shared::fed(), Shared::fed());
-        (Watches { tenants, topics, sinks }, (a, b, c))
+        // No test feeds grants: an empty copy.
+        let (grants, _) = Shared::fed();
+        (Watches { tenants, topics, sinks, grants }, (a, b, c))
     }
 }
 

@@ -138,6 +138,16 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     })
     .await;
     assert_eq!(ph, 7.1);
+    let topics: Api<tributary::api::Topic> = Api::namespaced(kube::Client::try_default().await.unwrap(), &water);
+    let shared_with = || async {
+        let t = topics.get("data").await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(t.status.unwrap_or_default().shared_with)
+    };
+    wait_until("water's Topic to say who it is shared with", WAIT, || async {
+        let with = shared_with().await?;
+        if with == [format!("{bts} (Read)")] { Ok(()) } else { Err(format!("{with:?}")) }
+    })
+    .await;
     wait_until("the grant to list both readers", WAIT, || async {
         let readers =
             grants(&water).await.get("to-bts").await.map_err(|e| e.to_string())?.status.unwrap_or_default().readers;
@@ -165,6 +175,11 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     grants(&water).await.delete("to-bts", &DeleteParams::default()).await.unwrap();
     wait_ready(&users(&bts).await, "dashboard", "False", "NotGranted").await;
     let message = wait_ready(&sinks, "readings", "False", "NotGranted").await;
+    wait_until("water's Topic to be shared with nobody", WAIT, || async {
+        let with = shared_with().await?;
+        if with.is_empty() { Ok(()) } else { Err(format!("{with:?}")) }
+    })
+    .await;
     assert!(message.contains(&format!("is not shared with tenant {bts}")), "{message}");
     wait_until("the dashboard's read to be refused after the revocation", WAIT, || async {
         match read_one(&dashboard, &format!("{group}-{}", unique("r")), &format!("{water}.data")).await {

@@ -37,6 +37,15 @@ pub use crate::tenant::build::{
 };
 pub const HTTP_PORT: i32 = 8080;
 
+/// The topic a sink reads, as the steps after it need it. The Kafka name and the shape come
+/// from the Topic's spec and the tenant (a local topic) or from Kafka (a shared one), never
+/// from a status field (whoever may write status could point them elsewhere).
+pub struct Source {
+    pub kafka_topic: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
 /// When a sink waiting on something outside it (its tenant, its Topic, a conflict) looks again.
 pub const RETRY: std::time::Duration = std::time::Duration::from_secs(15);
 

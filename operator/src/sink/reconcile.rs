@@ -18,7 +18,7 @@ use kube::{Resource, ResourceExt};
 
 use k8s_openapi::api::apps::v1::Deployment;
 
-use super::build::{self, RETRY};
+use super::build::{self, RETRY, Source};
 use super::cleanup::cleanup;
 use super::table::{add_column_cql, check_mapping, create_table_cql};
 use crate::api::Reason;
@@ -202,15 +202,6 @@ async fn provisioned_tenant(
             Ok(tenant)
         }
     }
-}
-
-/// The topic a sink reads, as the steps after it need it. The Kafka name and the shape come
-/// from the Topic's spec and the tenant (a local topic) or from Kafka (a shared one), never
-/// from a status field (whoever may write status could point them elsewhere).
-pub(super) struct Source {
-    pub kafka_topic: String,
-    pub partitions: i32,
-    pub replication_factor: i32,
 }
 
 /// Another tenant's topic, once that tenant shares it with this one (a TopicGrant) and it is

@@ -10,8 +10,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use super::autoscale;
-use super::build::{self, SinkNames, TemplateStamp};
-use super::reconcile::Source;
+use super::build::{self, SinkNames, Source, TemplateStamp};
 use super::replay;
 use crate::api::conditions::DesiredCondition;
 use crate::api::contract::SinkConfig;

@@ -148,6 +148,8 @@ pub fn status(old: Option<&TopicStatus>, generation: Option<i64>, outcome: &Outc
         replication_factor: outcome.observed.as_ref().map(|o| o.replication_factor),
         reverted_config,
         deletion_policy: outcome.deletion_policy,
+        // Filled in by the reconcile from the namespace's grants.
+        shared_with: Vec::new(),
     }
 }
 

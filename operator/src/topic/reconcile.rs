@@ -33,15 +33,49 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     // A Tenant appearing, changing (prefix, limits) or provisioned re-checks the Topics in
     // its namespace.
     let topics_of_tenant = crate::controller::in_tenant_namespace(topics.clone(), ctx.tenancy.validations.clone());
+    // A grant made, changed or deleted re-checks the Topics of its namespace (`sharedWith`).
+    let of_grant = topics.clone();
+    let topics_of_grant = move |grant: Arc<crate::api::TopicGrant>| {
+        let namespace = grant.namespace().unwrap_or_default();
+        let topics = of_grant.in_namespace(&namespace);
+        topics.iter().map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref())).collect::<Vec<_>>()
+    };
+    let grant_print = |g: &crate::api::TopicGrant| {
+        let s = &g.spec;
+        crate::controller::hash_of(&(&s.tenant, &s.topic, format!("{:?}{:?}", s.pattern_type, s.access)))
+    };
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
     controller
         .reconcile_on(resyncs.due(topics.store))
         .watches_shared_stream(tenant_changes(&ctx.watches.tenants), topics_of_tenant)
+        .watches_shared_stream(ctx.watches.grants.changes_of(grant_print), topics_of_grant)
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .await;
+}
+
+/// The tenants a TopicGrant of the Topic's namespace shares it with (from the watched copy).
+fn shared_with(ctx: &Context, topic: &Topic, kafka_name: Option<&str>) -> Vec<String> {
+    use crate::api::access::AclPatternType;
+    let Some(name) = kafka_name else { return Vec::new() };
+    let namespace = topic.namespace().unwrap_or_default();
+    let mut shared: Vec<String> = ctx
+        .watches
+        .grants
+        .watched
+        .in_namespace(&namespace)
+        .iter()
+        .filter(|g| match g.spec.pattern_type {
+            AclPatternType::Literal => g.spec.topic == name,
+            AclPatternType::Prefixed => name.starts_with(&g.spec.topic),
+        })
+        .map(|g| format!("{} ({:?})", g.spec.tenant, g.spec.access))
+        .collect();
+    shared.sort();
+    shared.dedup();
+    shared
 }
 
 /// Finalizer that applies the Topic's `deletionPolicy` to its Kafka topic.
@@ -132,7 +166,8 @@ async fn apply(topic: Arc<Topic>, ctx: &Context, api: &Api<Topic>) -> Result<Act
         }
     };
 
-    let status = build::status(topic.status.as_ref(), topic.metadata.generation, &outcome);
+    let mut status = build::status(topic.status.as_ref(), topic.metadata.generation, &outcome);
+    status.shared_with = shared_with(ctx, &topic, status.kafka_name.as_deref());
     status::publish(ctx, api, topic.as_ref(), status, std::slice::from_ref(&outcome.ready)).await?;
     match failure {
         Some(e) => Err(e),
