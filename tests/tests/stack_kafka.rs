@@ -270,9 +270,14 @@ async fn what_the_operators_client_writes_another_kafka_client_reads() {
         v.sort();
         v
     };
-    let seen = ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.unwrap();
-    assert_eq!(sorted(seen), sorted(acls.clone()));
-    assert_eq!(sorted(kafka.describe_acls(&principal).await.unwrap()), sorted(acls.clone()));
+    // Every broker learns the ACLs from the controller's metadata, a moment after the write.
+    wait_until("librdkafka and the operator's client to describe the ACLs", Duration::from_secs(30), || async {
+        let theirs =
+            sorted(ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.map_err(|e| e.to_string())?);
+        let ours = sorted(kafka.describe_acls(&principal).await.map_err(|e| e.to_string())?);
+        if theirs == sorted(acls.clone()) && ours == theirs { Ok(()) } else { Err(format!("{theirs:?} / {ours:?}")) }
+    })
+    .await;
     let settings = tributary_tests::kafka_user_settings(&user, &password);
     wait_until("the new user to log in through librdkafka", Duration::from_secs(30), || async {
         let client: rdkafka::consumer::BaseConsumer = settings.client_config().create_client().unwrap();
@@ -311,10 +316,18 @@ async fn what_the_operators_client_writes_another_kafka_client_reads() {
 
     // Removal: ACLs, the credential (the login refused), the topic.
     kafka.delete_acls(acls).await.unwrap();
-    assert!(ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.unwrap().is_empty());
+    wait_until("the ACLs to be gone", Duration::from_secs(30), || async {
+        let left = ext.describe_acls(AclBindingFilter::for_principal(&principal)).await.map_err(|e| e.to_string())?;
+        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
+    })
+    .await;
     kafka.delete_scram_user(&user).await.unwrap();
     kafka.delete_scram_user(&user).await.expect("deleting a user that is gone is not an error");
-    assert!(kafka.scram_mechanisms(&user).await.unwrap().is_empty());
+    wait_until("the credential to be gone", Duration::from_secs(30), || async {
+        let held = kafka.scram_mechanisms(&user).await.map_err(|e| e.to_string())?;
+        if held.is_empty() { Ok(()) } else { Err(format!("{held:?}")) }
+    })
+    .await;
     kafka.delete_topic(&topic).await.unwrap();
     kafka.delete_topic(&topic).await.expect("deleting a topic that is gone is not an error");
     wait_until("the topic to be gone", Duration::from_secs(30), || async {
