@@ -58,13 +58,7 @@ async fn converge(
 ) -> Step<DesiredCondition> {
     let wait =
         |reason, message: String| Halt::Wait(DesiredCondition::not_ready(reason, message), Action::requeue(RETRY));
-    let owner = match resolve(&ctx.client, &ctx.tenancy, namespace).await? {
-        Tenancy::None(message) => return Err(wait(Reason::NoTenant, message)),
-        Tenancy::Tenant(t, _) if !t.provisioned() => {
-            return Err(wait(Reason::TenantNotReady, format!("Tenant {} is not provisioned yet", t.name_any())));
-        }
-        Tenancy::Tenant(_, v) => v,
-    };
+    let owner = tenant_of(ctx, namespace).await?;
     grant_is_valid(grant, &owner).map_err(|message| {
         Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change())
     })?;
@@ -118,6 +112,19 @@ async fn converge(
         grant.spec.topic, grant.spec.pattern_type, grant.spec.access
     );
     Ok(DesiredCondition::ready(Reason::Provisioned, message))
+}
+
+/// The provisioned tenant of `namespace`; `NoTenant` or `TenantNotReady` until there is one.
+pub(crate) async fn tenant_of(ctx: &Context, namespace: &str) -> Step<Arc<crate::tenant::ValidatedTenant>> {
+    let wait =
+        |reason, message: String| Halt::Wait(DesiredCondition::not_ready(reason, message), Action::requeue(RETRY));
+    match resolve(&ctx.client, &ctx.tenancy, namespace).await? {
+        Tenancy::None(message) => Err(wait(Reason::NoTenant, message)),
+        Tenancy::Tenant(t, _) if !t.provisioned() => {
+            Err(wait(Reason::TenantNotReady, format!("Tenant {} is not provisioned yet", t.name_any())))
+        }
+        Tenancy::Tenant(_, v) => Ok(v),
+    }
 }
 
 /// Whether `asked` (another tenant's topic) is granted to tenant `receiver` now: its owner is

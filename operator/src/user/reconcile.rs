@@ -96,15 +96,7 @@ async fn converge(
     namespace: &str,
     status: &mut KafkaUserStatus,
 ) -> Step<(DesiredCondition, Action)> {
-    let wait =
-        |reason, message: String| Halt::Wait(DesiredCondition::not_ready(reason, message), Action::requeue(RETRY));
-    let tenant = match resolve(&ctx.client, &ctx.tenancy, namespace).await? {
-        Tenancy::None(message) => return Err(wait(Reason::NoTenant, message)),
-        Tenancy::Tenant(t, _) if !t.provisioned() => {
-            return Err(wait(Reason::TenantNotReady, format!("Tenant {} is not provisioned yet", t.name_any())));
-        }
-        Tenancy::Tenant(_, v) => v,
-    };
+    let tenant = super::grant::tenant_of(ctx, namespace).await?;
     let share = tenant.quota_split(&ctx.config.default_quotas).each_user;
     let desired = validate(user, &tenant, &share).map_err(|message| {
         Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change())
