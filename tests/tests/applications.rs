@@ -60,7 +60,7 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     OperatorProcess::shared().await;
     install_crds().await;
     let (water, bts) = (unique("water"), unique("bts"));
-    let _water = ready_tenant(&water, "").await;
+    let _water = ready_tenant(&water, "  kafka:\n    quotas:\n      producerByteRate: 1048576\n").await;
     let _bts = ready_tenant(&bts, "").await;
     kubectl_apply(&format!("{}---\n{}", topic(&water, "data"), topic(&water, "other")));
 
@@ -81,9 +81,13 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     assert_eq!(error_code(&refused), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
     let refused = read_one(&ingest, &format!("{water}.ingest"), &format!("{water}.data")).await;
     assert!(refused.is_err(), "ingest may only write: {refused:?}");
-    // Its own quota: a quarter of the tenant's default over 20 users.
-    let quotas = KafkaWire::new(tributary_tests::kafka_admin_settings()).describe_user(&ingest.username).await.unwrap();
-    assert!(!quotas.is_empty(), "the login carries its quota share: {quotas:?}");
+    // Its own quota: a quarter of the tenant's over its 20 possible KafkaUsers.
+    wait_until("ingest's quota share", WAIT, || async {
+        let admin = KafkaWire::new(tributary_tests::kafka_admin_settings());
+        let quotas = admin.describe_user(&ingest.username).await.map_err(|e| e.to_string())?;
+        if quotas.get("producer_byte_rate") == Some(&13_107.0) { Ok(()) } else { Err(format!("{quotas:?}")) }
+    })
+    .await;
 
     // bts's dashboard names water.data; without a grant it is NotGranted and refused.
     kubectl_apply(&format!(
