@@ -207,8 +207,9 @@ async fn delete_kafka_access(
     let mut users = vec![v.kafka_user.clone()];
     // An external principal is not the operator's to delete (nor are there sink users).
     if v.external_user.is_none() {
-        let sink_users = format!("{}.sink.", v.kafka_user);
-        users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| u.starts_with(&sink_users)));
+        // Its sinks' users and its applications' (KafkaUsers) go with it.
+        let own = [format!("{}.sink.", v.kafka_user), format!("{}.app.", v.kafka_user)];
+        users.extend(ctx.kafka.scram_users().await?.into_iter().filter(|u| own.iter().any(|p| u.starts_with(p))));
     }
     for user in &users {
         ctx.kafka.delete_acls(ctx.kafka.describe_acls(&crate::access::kafka::user_principal(user)).await?).await?;

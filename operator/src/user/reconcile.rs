@@ -29,7 +29,7 @@ use crate::controller::{Context, Error, Result, error_policy, finalized, object_
 use crate::login::{self, LoginOf};
 use crate::status;
 use crate::step::{Halt, Settled, Step};
-use crate::tenancy::{Tenancy, provisioned_tenant, resolve};
+use crate::tenancy::{Tenancy, provisioned_tenant, resolve_for_cleanup};
 use crate::tenant::ValidatedTenant;
 
 const KIND: &str = "KafkaUser";
@@ -227,7 +227,8 @@ fn user_secret(
 
 /// A deleted KafkaUser: its login, ACLs and quotas go (its Secret goes with it, owned).
 async fn cleanup(user: Arc<KafkaUser>, ctx: &Context, namespace: &str) -> Result<Action> {
-    let Tenancy::Tenant(_, tenant) = resolve(&ctx.client, &ctx.tenancy, namespace).await? else {
+    // Also while the Tenant is being deleted (its namespace going takes its KafkaUsers with it).
+    let Tenancy::Tenant(_, tenant) = resolve_for_cleanup(&ctx.client, &ctx.tenancy, namespace).await? else {
         return Ok(Action::await_change());
     };
     // Only a user this KafkaUser made (its status names it) is removed: a refused one's
