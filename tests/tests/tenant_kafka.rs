@@ -165,17 +165,18 @@ async fn quotas_from_the_tenant_spec_are_set_changed_and_kept_on_its_user() {
             .await
         }
     };
-    // The tenant's own user holds half of the tenant's quota (its sink users share the rest).
-    wait_quotas(expect(&[("producer_byte_rate", 524_288.0), ("request_percentage", 25.0)])).await;
+    // The tenant's own user holds a quarter of the tenant's quota (its sink users and
+    // applications share the rest).
+    wait_quotas(expect(&[("producer_byte_rate", 262_144.0), ("request_percentage", 12.0)])).await;
 
     // A spec change sets the new value and removes the quota no longer asked for.
     apply("      producerByteRate: 2097152\n      consumerByteRate: 4194304\n");
-    wait_quotas(expect(&[("producer_byte_rate", 1_048_576.0), ("consumer_byte_rate", 2_097_152.0)])).await;
+    wait_quotas(expect(&[("producer_byte_rate", 524_288.0), ("consumer_byte_rate", 1_048_576.0)])).await;
 
     // A quota changed by hand is set back on the next resync.
     let hand = expect(&[("producer_byte_rate", 1024.0)]);
     quotas.alter_user(&tenant, &hand, &[]).await.unwrap();
-    wait_quotas(expect(&[("producer_byte_rate", 1_048_576.0), ("consumer_byte_rate", 2_097_152.0)])).await;
+    wait_quotas(expect(&[("producer_byte_rate", 524_288.0), ("consumer_byte_rate", 1_048_576.0)])).await;
 }
 
 /// The consumer groups under `prefix`, as Kafka lists them.
