@@ -436,7 +436,7 @@ impl KafkaWire {
         &self,
         user: &str,
     ) -> Result<tributary::external::kafka::quotas::Quotas, tributary::external::kafka::KafkaCallError> {
-        tributary::external::kafka::calls::describe_user_quotas(&self.0, user).await
+        tributary::external::kafka::access_calls::describe_user_quotas(&self.0, user).await
     }
 
     /// Sets quotas on the user by hand (as an admin would).
@@ -446,14 +446,14 @@ impl KafkaWire {
         set: &tributary::external::kafka::quotas::Quotas,
         remove: &[String],
     ) -> Result<(), tributary::external::kafka::KafkaCallError> {
-        tributary::external::kafka::calls::alter_user_quotas(&self.0, user, set, remove).await
+        tributary::external::kafka::access_calls::alter_user_quotas(&self.0, user, set, remove).await
     }
 
     /// Every user with a SCRAM credential.
     pub async fn scram_users(
         &self,
     ) -> Result<std::collections::BTreeSet<String>, tributary::external::kafka::KafkaCallError> {
-        Ok(tributary::external::kafka::calls::describe_scram(&self.0, None).await?.into_keys().collect())
+        Ok(tributary::external::kafka::access_calls::describe_scram(&self.0, None).await?.into_keys().collect())
     }
 
     /// The SCRAM mechanisms `user` holds a credential for.
@@ -464,7 +464,7 @@ impl KafkaWire {
         std::collections::BTreeSet<tributary::external::kafka::ScramMechanism>,
         tributary::external::kafka::KafkaCallError,
     > {
-        Ok(tributary::external::kafka::calls::describe_scram(&self.0, Some(&[user]))
+        Ok(tributary::external::kafka::access_calls::describe_scram(&self.0, Some(&[user]))
             .await?
             .remove(user)
             .unwrap_or_default())

@@ -58,7 +58,7 @@ async fn converge(
 ) -> Step<DesiredCondition> {
     let wait =
         |reason, message: String| Halt::Wait(DesiredCondition::not_ready(reason, message), Action::requeue(RETRY));
-    let owner = tenant_of(ctx, namespace).await?;
+    let (_, owner) = tenant_of(ctx, namespace).await?;
     grant_is_valid(grant, &owner).map_err(|message| {
         Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change())
     })?;
@@ -115,7 +115,10 @@ async fn converge(
 }
 
 /// The provisioned tenant of `namespace`; `NoTenant` or `TenantNotReady` until there is one.
-pub(crate) async fn tenant_of(ctx: &Context, namespace: &str) -> Step<Arc<crate::tenant::ValidatedTenant>> {
+pub(crate) async fn tenant_of(
+    ctx: &Context,
+    namespace: &str,
+) -> Step<(Arc<crate::api::Tenant>, Arc<crate::tenant::ValidatedTenant>)> {
     let wait =
         |reason, message: String| Halt::Wait(DesiredCondition::not_ready(reason, message), Action::requeue(RETRY));
     match resolve(&ctx.client, &ctx.tenancy, namespace).await? {
@@ -123,7 +126,7 @@ pub(crate) async fn tenant_of(ctx: &Context, namespace: &str) -> Step<Arc<crate:
         Tenancy::Tenant(t, _) if !t.provisioned() => {
             Err(wait(Reason::TenantNotReady, format!("Tenant {} is not provisioned yet", t.name_any())))
         }
-        Tenancy::Tenant(_, v) => Ok(v),
+        Tenancy::Tenant(t, v) => Ok((t, v)),
     }
 }
 

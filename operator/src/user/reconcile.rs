@@ -22,14 +22,14 @@ use kube::{Resource, ResourceExt};
 
 use super::validate::{DesiredUser, SharedTopic, bindings, validate};
 use crate::access::kafka::{AclBinding, ResourceType, user_principal};
+use crate::api::Reason;
 use crate::api::access::{KafkaUser, KafkaUserStatus, TopicGrant};
 use crate::api::conditions::DesiredCondition;
-use crate::api::{MANAGED_BY, Reason, TENANT_LABEL};
 use crate::controller::{Context, Error, Result, error_policy, finalized, object_key};
 use crate::login::{self, LoginOf};
 use crate::status;
 use crate::step::{Halt, Settled, Step};
-use crate::tenancy::{Tenancy, provisioned_tenant, resolve_for_cleanup};
+use crate::tenancy::{Tenancy, resolve_for_cleanup};
 use crate::tenant::ValidatedTenant;
 
 const KIND: &str = "KafkaUser";
@@ -96,7 +96,7 @@ async fn converge(
     namespace: &str,
     status: &mut KafkaUserStatus,
 ) -> Step<(DesiredCondition, Action)> {
-    let tenant = super::grant::tenant_of(ctx, namespace).await?;
+    let (tenant_object, tenant) = super::grant::tenant_of(ctx, namespace).await?;
     let share = tenant.quota_split(&ctx.config.default_quotas).each_user;
     let desired = validate(user, &tenant, &share).map_err(|message| {
         Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change())
@@ -125,7 +125,8 @@ async fn converge(
     login::write_secret(&secrets, &secret, &login, wrote).await?;
     // A rotation's previous credential goes once the tenant's own rotation is over (its
     // grace period past and its sinks rolled).
-    let rotation_over = resolve_rotation_over(ctx, &tenant).await?;
+    let credentials = tenant_object.status.as_ref().and_then(|s| s.credentials.as_ref());
+    let rotation_over = credentials.is_some_and(|c| c.previous.is_none());
     login::retire_previous(ctx, user, &desired.user, &login, rotation_over).await?;
 
     status.acls = Some(i32::try_from(acls.len()).unwrap_or(i32::MAX));
@@ -180,14 +181,6 @@ async fn shared_access(
     Ok((granted, missing))
 }
 
-/// Whether the tenant's own rotation is over (nothing waits on its previous credentials).
-async fn resolve_rotation_over(ctx: &Context, tenant: &ValidatedTenant) -> Step<bool> {
-    let Some((object, _)) = provisioned_tenant(&ctx.client, &ctx.tenancy, &tenant.name).await? else {
-        return Ok(false);
-    };
-    Ok(object.status.as_ref().and_then(|s| s.credentials.as_ref()).is_some_and(|c| c.previous.is_none()))
-}
-
 /// The user's Secret: the tenant bundle's Kafka half with this user's login.
 fn user_secret(
     ctx: &Context,
@@ -211,10 +204,7 @@ fn user_secret(
         metadata: ObjectMeta {
             name: Some(desired.secret.clone()),
             namespace: user.namespace(),
-            labels: Some(
-                [(TENANT_LABEL.to_string(), tenant.name.clone()), (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]
-                    .into(),
-            ),
+            labels: Some(crate::tenant::build::labels(&tenant.name)),
             annotations: Some(annotations),
             owner_references: Some(vec![owner]),
             ..Default::default()

@@ -2,6 +2,7 @@
 //! Kafka protocol itself ([`wire`] frames and logs in, [`calls`] builds each request and
 //! reads its answer), with one classification of Kafka's errors ([`error`]).
 
+pub mod access_calls;
 pub mod batch;
 mod batched;
 pub mod calls;

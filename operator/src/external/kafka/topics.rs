@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::ClientSettings;
+use super::access_calls;
 use super::batch::Batcher;
 use super::batched::{Watermarks, create_topics, describe_configs, describe_topics, list_watermarks};
 use super::calls::{self, TopicShape};
@@ -120,7 +121,10 @@ impl KafkaClient {
         });
         let group_names = shared(&wire, |wire| async move { calls::list_groups(&wire).await });
         let scram_users =
-            shared(&wire, |wire| async move { Ok(calls::describe_scram(&wire, None).await?.into_keys().collect()) });
+            shared(
+                &wire,
+                |wire| async move { Ok(access_calls::describe_scram(&wire, None).await?.into_keys().collect()) },
+            );
         KafkaClient { wire, creates, describes, shapes, watermarks, topic_names, group_names, scram_users, metrics }
     }
 
@@ -392,9 +396,9 @@ impl KafkaSecurity for KafkaClient {
         &'a self,
         user: &'a str,
     ) -> BoxFuture<'a, Result<BTreeSet<ScramMechanism>, KafkaCallError>> {
-        Box::pin(
-            async move { Ok(calls::describe_scram(&self.wire, Some(&[user])).await?.remove(user).unwrap_or_default()) },
-        )
+        Box::pin(async move {
+            Ok(access_calls::describe_scram(&self.wire, Some(&[user])).await?.remove(user).unwrap_or_default())
+        })
     }
 
     fn upsert_scram_user<'a>(
@@ -411,7 +415,7 @@ impl KafkaSecurity for KafkaClient {
         };
         Box::pin(async move {
             self.metrics.external_write("kafka", "AlterUserScramCredentials");
-            calls::alter_scram(&self.wire, &change).await
+            access_calls::alter_scram(&self.wire, &change).await
         })
     }
 
@@ -423,12 +427,14 @@ impl KafkaSecurity for KafkaClient {
         let change = ScramChange::Delete { user: user.to_string(), mechanism };
         Box::pin(async move {
             self.metrics.external_write("kafka", "AlterUserScramCredentials");
-            calls::alter_scram(&self.wire, &change).await
+            access_calls::alter_scram(&self.wire, &change).await
         })
     }
 
     fn describe_acls<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Result<Vec<AclBinding>, KafkaCallError>> {
-        Box::pin(async move { calls::describe_acls(&self.wire, &AclBindingFilter::for_principal(principal)).await })
+        Box::pin(
+            async move { access_calls::describe_acls(&self.wire, &AclBindingFilter::for_principal(principal)).await },
+        )
     }
 
     fn create_acls(&self, acls: Vec<AclBinding>) -> BoxFuture<'_, Result<(), KafkaCallError>> {
@@ -437,7 +443,7 @@ impl KafkaSecurity for KafkaClient {
                 return Ok(());
             }
             self.metrics.external_write("kafka", "CreateAcls");
-            calls::create_acls(&self.wire, &acls).await
+            access_calls::create_acls(&self.wire, &acls).await
         })
     }
 
@@ -447,12 +453,12 @@ impl KafkaSecurity for KafkaClient {
                 return Ok(());
             }
             self.metrics.external_write("kafka", "DeleteAcls");
-            calls::delete_acls(&self.wire, &acls).await
+            access_calls::delete_acls(&self.wire, &acls).await
         })
     }
 
     fn describe_user_quotas<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Quotas, KafkaCallError>> {
-        Box::pin(async move { calls::describe_user_quotas(&self.wire, user).await })
+        Box::pin(async move { access_calls::describe_user_quotas(&self.wire, user).await })
     }
 
     fn alter_user_quotas<'a>(
@@ -466,7 +472,7 @@ impl KafkaSecurity for KafkaClient {
                 return Ok(());
             }
             self.metrics.external_write("kafka", "AlterClientQuotas");
-            calls::alter_user_quotas(&self.wire, user, set, remove).await
+            access_calls::alter_user_quotas(&self.wire, user, set, remove).await
         })
     }
 }
