@@ -60,6 +60,8 @@ pub struct KafkaUserSpec {
         .message("only a topic can be another tenant's (resource.tenant)")
 )]
 pub struct UserAcl {
+    /// The Kafka resource this entry is about: its type, its name (or name prefix) and, for
+    /// a topic shared by another tenant, that tenant.
     pub resource: AclResource,
     /// `Read`, `Write` and `Describe`: on a topic, consume, produce and read its metadata; on
     /// a group, join it and commit offsets (`Read`) or see it (`Describe`); on a
@@ -71,6 +73,7 @@ pub struct UserAcl {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AclResource {
+    /// `Topic`, `Group` (a consumer group) or `TransactionalId` (a producer's transactional id).
     #[serde(rename = "type")]
     pub type_: AclResourceType,
     /// The Kafka name (or prefix of names, with `patternType: Prefixed`), e.g. `water.data`
@@ -108,9 +111,12 @@ pub enum UserOperation {
     Describe,
 }
 
+/// What the operator observed and did for the KafkaUser.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaUserStatus {
+    /// The `metadata.generation` of the spec this status describes; older than the object's
+    /// generation while the operator has not yet acted on the latest change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: the login exists with exactly its ACLs and quotas, and its Secret holds it.
@@ -180,9 +186,12 @@ pub enum GrantAccess {
     ReadWrite,
 }
 
+/// What the operator observed and did for the TopicGrant.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicGrantStatus {
+    /// The `metadata.generation` of the spec this status describes; older than the object's
+    /// generation while the operator has not yet acted on the latest change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: the grant is valid and both Tenants are Ready, so the receiver's logins that
@@ -193,6 +202,7 @@ pub struct TopicGrantStatus {
     /// Who reads through this grant: each receiving login or sink, and a sink's lag.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readers: Vec<String>,
+    /// How many entries `readers` has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reader_count: Option<i32>,
 }

@@ -333,9 +333,12 @@ pub enum ReplayPhase {
     Done,
 }
 
+/// What the operator observed and did for the CassandraSink.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CassandraSinkStatus {
+    /// The `metadata.generation` of the spec this status describes; older than the object's
+    /// generation while the operator has not yet acted on the latest change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`, `MappingValid`.
@@ -351,6 +354,7 @@ pub struct CassandraSinkStatus {
     /// Ready / desired replicas, e.g. `2/2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<String>,
+    /// How many of the sink's pods are ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
     /// The sink's consumer group.
@@ -400,6 +404,7 @@ pub struct CassandraSinkStatus {
 pub struct PodCount {
     /// The pod's uid (a pod of the same name is a new pod).
     pub uid: String,
+    /// Records the pod had written to Cassandra since it started, as of that read.
     pub records_written: i64,
 }
 

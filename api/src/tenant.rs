@@ -240,6 +240,7 @@ impl SaslMechanism {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKey {
+    /// The name of the Secret.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Defaults to `password`.
@@ -456,7 +457,8 @@ pub enum ReplicationClass {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStatus {
-    /// The generation of the spec this status describes.
+    /// The `metadata.generation` of the spec this status describes; older than the object's
+    /// generation while the operator has not yet acted on the latest change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: everything of the tenant is provisioned and every Topic and sink is ready.
@@ -478,14 +480,20 @@ pub struct TenantStatus {
     /// Partitions used / limit, e.g. `9/30` (`9/-` without a limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<String>,
+    /// Topics of the tenant that are Ready (the first number of `topics`).
     #[serde(default)]
     pub topics_ready: i32,
+    /// All Topics of the tenant (the second number of `topics`).
     #[serde(default)]
     pub topics_total: i32,
+    /// CassandraSinks of the tenant that are Ready (the first number of `sinks`).
     #[serde(default)]
     pub sinks_ready: i32,
+    /// All CassandraSinks of the tenant (the second number of `sinks`).
     #[serde(default)]
     pub sinks_total: i32,
+    /// Partitions the tenant's Topics ask for in total, ready or not; counted against
+    /// `spec.limits.maxPartitions`.
     #[serde(default)]
     pub partitions_used: i32,
     /// External state kept when the Tenant was being deleted with `Retain`, or that could

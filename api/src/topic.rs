@@ -79,9 +79,12 @@ fn default_replication_factor() -> i32 {
     3
 }
 
+/// What the operator observed and did for the Topic.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicStatus {
+    /// The `metadata.generation` of the spec this status describes; older than the object's
+    /// generation while the operator has not yet acted on the latest change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: the topic exists in Kafka as specified.
