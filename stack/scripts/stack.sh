@@ -2,8 +2,9 @@
 # The local stack: a real Kubernetes cluster of one node (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, and a node: containerd, kubelet, kube-proxy,
 # CoreDNS),
-# three Apache Kafka brokers in KRaft mode with SASL/SCRAM and ACLs, and one Apache
-# Cassandra node with password authentication. Everything runs as local processes on the
+# three Apache Kafka brokers in KRaft mode with SASL/SCRAM and ACLs, one Apache
+# Cassandra node with password authentication, and Prometheus scraping the operator, the sinks,
+# the brokers and Cassandra (with the chart's alerts). Everything runs as local processes on the
 # node's bridge address (NODE_IP, stack.env); downloads and builds are cached, state and
 # logs live in one folder. Needs root (the node's bridge, containerd, the kubelet).
 #
@@ -11,10 +12,10 @@
 #   stack.sh up                      install, then start every component and wait until it answers
 #   stack.sh down                    stop every component; no process is left behind
 #   stack.sh status                  one line per component
-#   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*
+#   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*, PROMETHEUS_URL
 #   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra
 #                                    containerd kubelet kube-proxy kube-scheduler kube-controller-manager
-#                                    coredns,
+#                                    coredns prometheus,
 #                                    or the groups kube, kafka and node); used by fault tests
 #   stack.sh freeze|thaw COMPONENT.. SIGSTOP / SIGCONT: the component keeps its sockets but
 #                                    never answers (a hung server), then carries on unrestarted
@@ -24,7 +25,8 @@
 #                                    from the same releases and loaded into the node
 #   stack.sh leftovers               anything a stopped node left behind (fails if any)
 #   stack.sh cql 'QUERY'             run one CQL statement as the admin; prints the first column
-#   stack.sh tool helm|k3d|kubectl   install a pinned tool into the cache if missing; print its path
+#   stack.sh tool helm|k3d|kubectl|prometheus|promtool
+#                                    install a pinned tool into the cache if missing; print its path
 #   stack.sh logs                    where the logs are
 #   stack.sh clean                   down, then delete all state (data, certificates); keeps downloads
 set -euo pipefail
@@ -50,7 +52,7 @@ read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"
 }
 # shellcheck source=node.sh
 source "$ROOT/stack/scripts/node.sh"
-ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager coredns)
+ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager coredns prometheus)
 
 say() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -68,6 +70,8 @@ source "$ROOT/stack/scripts/lib/data-tls.sh"
 source "$ROOT/stack/scripts/lib/kafka.sh"
 # shellcheck source=lib/cassandra.sh
 source "$ROOT/stack/scripts/lib/cassandra.sh"
+# shellcheck source=lib/prometheus.sh
+source "$ROOT/stack/scripts/lib/prometheus.sh"
 
 # ---------------------------------------------------------------- commands
 
@@ -79,7 +83,7 @@ expand() {
       kafka) echo kafka-1 kafka-2 kafka-3 ;;
       node) echo "${NODE_COMPONENTS[@]}" ;;
       all) echo "${ALL_COMPONENTS[@]}" ;;
-      etcd|apiserver|kafka-[123]|cassandra|containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns) echo "$c" ;;
+      etcd|apiserver|kafka-[123]|cassandra|containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns|prometheus) echo "$c" ;;
       *) die "unknown component '$c'; use one of: ${ALL_COMPONENTS[*]} kube kafka node all" ;;
     esac
   done
@@ -127,6 +131,8 @@ cmd_start() {
     case $c in containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns) node=1 ;; esac
   done
   if (( node )); then start_node; fi
+  # Last: its service discovery reads the API server, and its first scrapes find the rest up.
+  if printf '%s\n' "${comps[@]}" | grep -qx prometheus; then start_prometheus; fi
 }
 
 # The project's CRDs, installed once, and the controller-manager restarted after them: its
@@ -173,8 +179,9 @@ signal_components() {
 }
 
 cmd_down() {
-  # The node first (its pods through the CRI), then the data services (brokers together),
-  # the control plane, and last the bridge everything listened on.
+  # Prometheus first (it only watches), the node (its pods through the CRI), then the data
+  # services (brokers together), the control plane, and last the bridge everything listened on.
+  stop_components prometheus
   stop_node
   stop_components cassandra kafka-1 kafka-2 kafka-3
   # The API server before etcd: without etcd its graceful shutdown hangs until killed.
@@ -193,6 +200,7 @@ cmd_status() {
   if is_running apiserver; then apiserver_ready && echo "apiserver  /readyz ok" || echo "apiserver  not ready"; fi
   if is_running kafka-1 || is_running kafka-2 || is_running kafka-3; then echo "kafka      $(kafka_probe 3 2>&1 | tail -n1)"; fi
   if is_running cassandra; then echo "cassandra  $(cassandra_probe 2>&1 | tail -n1)"; fi
+  if is_running prometheus; then prometheus_ready >/dev/null 2>&1 && echo "prometheus $(prometheus_url) ready" || echo "prometheus $(prometheus_url) not ready"; fi
   if is_running kubelet; then
     echo "node       $NODE_NAME ($NODE_IP) Ready=$(kube get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>&1), $(kube get pods -A --no-headers 2>/dev/null | wc -l) pods"
   fi
@@ -217,6 +225,8 @@ export TRIBUTARY_STACK='$ROOT/stack/scripts/stack.sh'
 export TRIBUTARY_NODE_IP='$NODE_IP'
 export TRIBUTARY_IMAGE='$(current_image)'
 export TRIBUTARY_CONTAINERD_SOCK='$CONTAINERD_SOCK'
+export PROMETHEUS_URL='$(prometheus_url)'
+export TRIBUTARY_PROMETHEUS_TARGETS='$PROMETHEUS_TARGETS'
 export PATH='$K8S_BIN':"\$PATH"
 EOF
 }

@@ -14,10 +14,11 @@ spawn_cassandra() {
   CASSANDRA_DATA=$dir/data CASSANDRA_LISTEN_ADDRESS=$NODE_IP CASSANDRA_SEEDS=$NODE_IP:$CASSANDRA_STORAGE_PORT CASSANDRA_STORAGE_PORT=$CASSANDRA_STORAGE_PORT CASSANDRA_NATIVE_PORT=$CASSANDRA_NATIVE_PORT \
     TLS_DIR=$TLS_DIR envsubst < <(cat "$ROOT/stack/config/cassandra/cassandra.yaml" "$ROOT/stack/config/cassandra/tls.yaml") >"$dir/cassandra.yaml"
   say "starting cassandra (Apache Cassandra $CASSANDRA_VERSION) on $NODE_IP:$CASSANDRA_NATIVE_PORT"
-  local opts
+  local opts metrics
   opts=$(grep -v '^#' "$ROOT/stack/config/cassandra/jvm17.options" | tr '\n' ' ')
+  metrics=$(jmx_exporter_agent "$CASSANDRA_METRICS_PORT" cassandra)
   # shellcheck disable=SC2086
-  spawn cassandra java $CASSANDRA_HEAP_OPTS $opts \
+  spawn cassandra java $CASSANDRA_HEAP_OPTS $opts ${metrics:+"$metrics"} \
     -Dcassandra.config="file://$dir/cassandra.yaml" \
     -Dlogback.configurationFile="$ROOT/stack/config/cassandra/logback.xml" \
     -Dcassandra.logdir="$dir/logs" -Dcassandra.storagedir="$dir/data" \

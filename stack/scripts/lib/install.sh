@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by stack/scripts/stack.sh. Installing what the stack runs: the control plane built from its Go module, Kafka and Cassandra from Maven Central, the probes, pinned tools.
+# Sourced by stack/scripts/stack.sh. Installing what the stack runs: the control plane built from its Go module, Kafka and Cassandra from Maven Central, the probes, Prometheus (lib/prometheus.sh), pinned tools.
 
 need() {
   command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed. Run 'make deps' (Debian: sudo stack/scripts/install-deps.sh) and try again."
@@ -64,6 +64,7 @@ cmd_install() {
   install_maven_classpath kafka "$KAFKA_LIBS" "Apache Kafka $KAFKA_VERSION"
   install_maven_classpath cassandra "$CASSANDRA_LIBS" "Apache Cassandra $CASSANDRA_VERSION"
   install_probes
+  install_prometheus
   cmd_install_node
 }
 
@@ -105,7 +106,12 @@ cmd_tool() {
     kubectl)
       bin=$K8S_BIN/kubectl
       [ -x "$bin" ] || install_control_plane ;;
-    *) die "unknown tool '${1:-}'; use helm, k3d or kubectl" ;;
+    prometheus|promtool)
+      # The stack's own Prometheus release (lib/prometheus.sh); promtool checks and unit-tests
+      # the chart's alerts.
+      bin=$PROMETHEUS_BIN/$1
+      install_prometheus_tool "$1" >&2 ;;
+    *) die "unknown tool '${1:-}'; use helm, k3d, kubectl, prometheus or promtool" ;;
   esac
   echo "$bin"
 }

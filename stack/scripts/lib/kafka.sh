@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by stack/scripts/stack.sh. Kafka: three KRaft brokers with SASL/SCRAM and ACLs, their config from stack/config/kafka.
+# Sourced by stack/scripts/stack.sh. Kafka: three KRaft brokers with SASL/SCRAM and ACLs, their config from stack/config/kafka, each with the JMX exporter (lib/prometheus.sh).
 
 kafka_bootstrap() {
   local out="" p
@@ -53,8 +53,11 @@ spawn_kafka() {
   mkdir -p "$LOGS"
   prepare_kafka_node "$n"
   say "starting kafka-$n (Apache Kafka $KAFKA_VERSION, KRaft) on $NODE_IP:${BROKER_PORTS[$((n - 1))]}"
+  local metrics
+  metrics=$(jmx_exporter_agent "${KAFKA_METRICS_PORT_LIST[$((n - 1))]}" kafka)
   # shellcheck disable=SC2086
   spawn "kafka-$n" java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    ${metrics:+"$metrics"} \
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$ROOT/stack/config/kafka/log4j2.properties" \
     -Dkafka.logs.dir="$dir/logs" \

@@ -31,8 +31,11 @@ write_if_changed() {
 
 # Renders the template stack/config/node/$1 into $2 (only when that changes), its ${NAME}s
 # taken from the variables of that name.
-render() {
-  local template=$ROOT/stack/config/node/$1 vars
+render() { render_file "$ROOT/stack/config/node/$1" "$2"; }
+
+# The same for the template at path $1 (e.g. stack/config/prometheus's).
+render_file() {
+  local template=$1 vars
   vars=$(grep -o '\${[A-Za-z_][A-Za-z_0-9]*}' "$template" | sort -u | tr '\n' ' ')
   # shellcheck disable=SC2086 # the names, one word each
   (export ${vars//[\$\{\}]/}; envsubst "$vars" <"$template") | write_if_changed "$2"
