@@ -14,6 +14,8 @@ step "release binaries for the image the node runs (cargo build --release)"
 cargo build --release --locked --bin tributary-operator --bin tributary-sink --bin tributary-seed
 step "pinned helm for the chart checks (built into the cache on first use)"
 stack/scripts/stack.sh tool helm >/dev/null
+step "pinned promtool for the alert rules' tests (built into the cache on first use)"
+stack/scripts/stack.sh tool promtool >/dev/null
 step "starting the local stack (idempotent)"
 stack/scripts/stack.sh up
 step "the tributary image (Debian base + the release binaries), loaded into the node"
