@@ -3,10 +3,12 @@
 //! what it declares; another tenant's topic is read only through a TopicGrant, and refused
 //! again once the grant is revoked; a grant for a topic its tenant does not own is refused;
 //! a CassandraSink of the receiving tenant streams the shared topic into its own keyspace
-//! and stops being granted with the grant; a deleted KafkaUser's login is refused.
+//! and stops with the grant (scaled to zero, resumed by a new grant); a deleted KafkaUser's login
+//! is refused; an application login rotates with its Tenant and goes with it.
 
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 use rdkafka::types::RDKafkaErrorCode;
 use tributary::api::{CassandraSink, KafkaUser, TopicGrant};
@@ -14,8 +16,8 @@ use tributary_tests::kafka::{consume, consumer, error_code, produce, producer};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::secret;
 use tributary_tests::{
-    KafkaWire, cassandra_admin, cassandra_session, install_crds, kafka_user_settings, kubectl_apply, ready_tenant,
-    unique, wait_ready, wait_until,
+    KafkaWire, cassandra_admin, cassandra_session, install_crds, kafka_user_settings, kubectl, kubectl_apply,
+    ready_tenant, unique, wait_ready, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -53,6 +55,21 @@ async fn read_one(
 ) -> Result<Vec<(String, String)>, Option<RDKafkaErrorCode>> {
     let c = consumer(settings, group);
     consume(&c, topic, 1, Duration::from_secs(15)).await.map_err(|e| error_code(&e))
+}
+
+/// The ph of `station` in the receiving tenant's table.
+async fn ph_of(session: &scylla::client::session::Session, keyspace: &str, station: &str) -> Result<f64, String> {
+    let query = format!("SELECT ph FROM {keyspace}.water_readings WHERE station = '{station}'");
+    let rows = session
+        .query_unpaged(query, &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_rows_result()
+        .map_err(|e| e.to_string())?;
+    rows.maybe_first_row::<(Option<f64>,)>()
+        .map_err(|e| e.to_string())?
+        .and_then(|(ph,)| ph)
+        .ok_or("no row yet".to_string())
 }
 
 #[tokio::test]
@@ -127,20 +144,9 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     let (admin, password) = cassandra_admin();
     let session = cassandra_session(&admin, &password).await.unwrap();
     let keyspace = bts.replace('-', "_");
-    let ph = wait_until("the shared reading in bts's table", WAIT, || async {
-        let query = format!("SELECT ph FROM {keyspace}.water_readings WHERE station = 'st1'");
-        let rows = session
-            .query_unpaged(query, &[])
-            .await
-            .map_err(|e| e.to_string())?
-            .into_rows_result()
-            .map_err(|e| e.to_string())?;
-        rows.maybe_first_row::<(Option<f64>,)>()
-            .map_err(|e| e.to_string())?
-            .and_then(|(ph,)| ph)
-            .ok_or("no row yet".to_string())
-    })
-    .await;
+    let ph =
+        wait_until("the shared reading in bts's table", WAIT, || async { ph_of(&session, &keyspace, "st1").await })
+            .await;
     assert_eq!(ph, 7.1);
     let topics: Api<tributary::api::Topic> = Api::namespaced(kube::Client::try_default().await.unwrap(), &water);
     let shared_with = || async {
@@ -192,6 +198,34 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
         }
     })
     .await;
+    // The revoked sink runs no pod, and its own login can no longer read the topic.
+    let deployments: Api<Deployment> = Api::namespaced(kube::Client::try_default().await.unwrap(), &bts);
+    wait_until("the revoked sink scaled to zero, its pods gone", WAIT, || async {
+        let d = deployments.get("tributary-sink-readings").await.map_err(|e| e.to_string())?;
+        let replicas = d.spec.and_then(|s| s.replicas);
+        let pods = kubectl(&["get", "pods", "-n", &bts, "-l", "tributary.dev/sink=readings", "-o", "name"]);
+        if replicas == Some(0) && pods.trim().is_empty() { Ok(()) } else { Err(format!("{replicas:?} {pods}")) }
+    })
+    .await;
+    let sink_login = {
+        let s = secret(&bts, "tributary-sink-readings").await;
+        kafka_user_settings(&s["kafka.username"], &s["kafka.password"])
+    };
+    let group_of_sink = format!("{bts}.sink.readings");
+    let refused = read_one(&sink_login, &group_of_sink, &format!("{water}.data")).await;
+    assert!(refused.is_err(), "the revoked sink's user still reads the topic: {refused:?}");
+    // Written while revoked: the sink takes it once granted again, from where it stopped.
+    produce(&p, &format!("{water}.data"), "st2", r#"{"station":"st2","ph":6.4}"#).await.unwrap();
+    kubectl_apply(&format!(
+        "apiVersion: tributary.dev/v1alpha1\nkind: TopicGrant\nmetadata:\n  name: to-bts\n  namespace: {water}\n\
+         spec:\n  tenant: {bts}\n  topic: {water}.data\n  access: Read\n"
+    ));
+    wait_ready(&sinks, "readings", "True", "Running").await;
+    let ph = wait_until("the reading written while revoked in bts's table", WAIT, || async {
+        ph_of(&session, &keyspace, "st2").await
+    })
+    .await;
+    assert_eq!(ph, 6.4);
 
     // A deleted KafkaUser's login is refused; the other tenant's user is untouched.
     users(&water).await.delete("ingest", &DeleteParams::default()).await.unwrap();
@@ -203,4 +237,65 @@ async fn an_application_does_exactly_what_it_declares_and_reads_another_tenants_
     })
     .await;
     KafkaWire::new(dashboard.clone()).login().await.expect("the dashboard's login is its own");
+}
+
+/// A KafkaUser's login rotates with its Tenant's (both work during the grace period, then only
+/// the new one), and a deleted Tenant takes its applications' users with it, leaving another
+/// tenant's application untouched.
+#[tokio::test]
+async fn an_application_login_rotates_with_its_tenant_and_goes_with_it() {
+    OperatorProcess::shared().await;
+    install_crds().await;
+    let (rotating, other) = (unique("approt"), unique("appkeep"));
+    let rotating_guard = ready_tenant(&rotating, "  credentials: {gracePeriodSeconds: 5}\n").await;
+    let _other = ready_tenant(&other, "").await;
+    let app = |namespace: &str| {
+        format!(
+            "apiVersion: tributary.dev/v1alpha1\nkind: KafkaUser\nmetadata:\n  name: app\n  namespace: {namespace}\n\
+             spec:\n  acls:\n  - resource: {{type: Topic, name: {namespace}.data}}\n    operations: [Write]\n"
+        )
+    };
+    kubectl_apply(&format!("{}---\n{}", app(&rotating), app(&other)));
+    wait_ready(&users(&rotating).await, "app", "True", "Provisioned").await;
+    wait_ready(&users(&other).await, "app", "True", "Provisioned").await;
+    let before = secret(&rotating, "kafka-user-app").await;
+    let login = |s: &std::collections::BTreeMap<String, String>| tributary::external::kafka::ClientSettings {
+        sasl_mechanism: s["kafka.sasl.mechanism"].clone(),
+        ..kafka_user_settings(&s["kafka.username"], &s["kafka.password"])
+    };
+    KafkaWire::new(login(&before)).login().await.expect("the application's first login");
+
+    // The Tenant's rotation: the application's Secret gets a new password (the other SCRAM
+    // mechanism); both work until the grace period is over, then only the new one.
+    let tenants: Api<tributary::api::Tenant> = Api::all(kube::Client::try_default().await.unwrap());
+    let request = serde_json::json!({"spec": {"credentials": {"rotationRequest": "app-1"}}});
+    tenants.patch(&rotating, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&request)).await.unwrap();
+    let after = wait_until("the application's Secret rotated", WAIT, || async {
+        let now = secret(&rotating, "kafka-user-app").await;
+        if now["kafka.password"] != before["kafka.password"] { Ok(now) } else { Err("the old password".to_string()) }
+    })
+    .await;
+    assert_ne!(after["kafka.sasl.mechanism"], before["kafka.sasl.mechanism"], "{after:?}");
+    wait_until("the new application login accepted", WAIT, || async {
+        KafkaWire::new(login(&after)).login().await.map_err(|e| e.to_string())
+    })
+    .await;
+    wait_until("the previous application login refused after the grace period", WAIT, || async {
+        match KafkaWire::new(login(&before)).login().await {
+            Err(_) => Ok(()),
+            Ok(()) => Err("still accepted".to_string()),
+        }
+    })
+    .await;
+    KafkaWire::new(login(&after)).login().await.expect("the new login stays");
+
+    // The Tenant deleted: its application's user is gone from Kafka; the other tenant's stays.
+    let other_login = login(&secret(&other, "kafka-user-app").await);
+    let app_user = after["kafka.username"].clone();
+    drop(rotating_guard);
+    let admin = KafkaWire::new(tributary_tests::kafka_admin_settings());
+    let users_now = admin.scram_users().await.unwrap();
+    assert!(!users_now.contains(&app_user), "{app_user} outlived its Tenant: {users_now:?}");
+    assert!(users_now.contains(&other_login.username), "{users_now:?}");
+    KafkaWire::new(other_login).login().await.expect("the other tenant's application is untouched");
 }

@@ -9,18 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
+use serde_json::json;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
 use super::build::{self, RETRY, Source};
 use super::cleanup::cleanup;
 use super::table::{add_column_cql, check_mapping, create_table_cql};
+use crate::access::kafka::ResourceType;
 use crate::api::Reason;
 use crate::api::conditions::{self, ConditionStatus, DesiredCondition, READY};
 use crate::api::{CassandraSink, CassandraSinkStatus, Tenant, Topic};
@@ -145,7 +147,7 @@ async fn converge(
     status.table = Some(table.clone());
     status.consumer_group = Some(build::names(&sink.name_any(), &tenant).group);
     let source = match &sink.spec.topic_tenant {
-        Some(owner) if owner != &tenant.name => shared_source(ctx, sink, &tenant, owner).await?,
+        Some(owner) if owner != &tenant.name => shared_source(ctx, sink, &tenant, owner, status).await?,
         _ => {
             let topic = ready_topic(ctx, sink, namespace)?;
             let kafka_topic = crate::topic::validate::kafka_name(&topic, &tenant);
@@ -206,7 +208,13 @@ async fn provisioned_tenant(
 
 /// Another tenant's topic, once that tenant shares it with this one (a TopicGrant) and it is
 /// in Kafka; `NotGranted` until then, looked at again at once when a grant changes.
-async fn shared_source(ctx: &Context, sink: &CassandraSink, tenant: &ValidatedTenant, owner: &str) -> Step<Source> {
+async fn shared_source(
+    ctx: &Context,
+    sink: &CassandraSink,
+    tenant: &ValidatedTenant,
+    owner: &str,
+    status: &mut CassandraSinkStatus,
+) -> Step<Source> {
     let asked = crate::user::validate::SharedTopic {
         tenant: owner.to_string(),
         name: sink.spec.topic.clone(),
@@ -214,8 +222,10 @@ async fn shared_source(ctx: &Context, sink: &CassandraSink, tenant: &ValidatedTe
         operations: vec![crate::api::access::UserOperation::Read],
     };
     if let Err(why) = crate::user::grant::granted(ctx, &tenant.name, &asked).await? {
+        revoked(ctx, sink, tenant, status).await?;
         let message = format!(
-            "topic {} of tenant {owner} is not shared with tenant {}: {why}. No sink pod reads it until it is",
+            "topic {} of tenant {owner} is not shared with tenant {}: {why}. The sink runs no pod and its user \
+             has no right on the topic until it is; its offsets are kept, so it resumes where it stopped",
             sink.spec.topic, tenant.name
         );
         return Err(Halt::Wait(DesiredCondition::not_ready(Reason::NotGranted, message), Action::requeue(RETRY)));
@@ -230,6 +240,49 @@ async fn shared_source(ctx: &Context, sink: &CassandraSink, tenant: &ValidatedTe
         replication_factor: live.replication_factor,
     })
 }
+
+/// A shared topic no longer granted: the sink user's rights on it go at once, and the sink's
+/// Deployment (if any) is scaled to zero, so no pod keeps failing on refused reads. Its
+/// consumer group and offsets stay: a new grant resumes the sink where it stopped (the next
+/// apply sets the replicas again).
+async fn revoked(
+    ctx: &Context,
+    sink: &CassandraSink,
+    tenant: &ValidatedTenant,
+    status: &mut CassandraSinkStatus,
+) -> Step<()> {
+    let names = build::names(&sink.name_any(), tenant);
+    let principal = crate::access::kafka::user_principal(&names.kafka_user);
+    let on_topic: Vec<_> = ctx
+        .kafka
+        .describe_acls(&principal)
+        .await?
+        .into_iter()
+        .filter(|acl| acl.resource_type == ResourceType::Topic && acl.resource_name == sink.spec.topic)
+        .collect();
+    if !on_topic.is_empty() {
+        ctx.kafka.delete_acls(on_topic).await?;
+        let note =
+            format!("removed {}'s rights on topic {}: it is no longer shared", names.kafka_user, sink.spec.topic);
+        ctx.event(sink, false, "AccessRevoked", note).await;
+    }
+    let namespace = sink.namespace().ok_or(Error::Missing("metadata.namespace"))?;
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let running = deployments.get_opt(&names.object).await?.and_then(|d| d.spec?.replicas).unwrap_or(0);
+    if running > 0 {
+        // Its own field manager: the next apply (a new grant) sees another writer and sets
+        // the replicas again.
+        let params = PatchParams { field_manager: Some(REVOKED_MANAGER.into()), ..Default::default() };
+        deployments.patch(&names.object, &params, &Patch::Merge(json!({"spec": {"replicas": 0}}))).await?;
+        ctx.event(sink, false, "ScaledToZero", "the shared topic is no longer granted: no pod runs".into()).await;
+    }
+    status.ready_replicas = Some(0);
+    status.replicas = Some("0/0".into());
+    Ok(())
+}
+
+/// The field manager of the scale-down of a revoked sink.
+const REVOKED_MANAGER: &str = "tributary-revoked";
 
 /// The sink's Topic, once it is Ready, from the watched copy: a change of the Topic's
 /// readiness triggers this reconcile after the copy took it in.
