@@ -44,10 +44,13 @@ install-crds: ## Install the CRDs into the cluster of $$KUBECONFIG (server-side 
 	kubectl wait --for=condition=Established --timeout=60s crd/tenants.tributary.dev crd/topics.tributary.dev crd/cassandrasinks.tributary.dev
 
 .PHONY: run
-run: ## Run the operator in the foreground against the local stack (installs the CRDs first)
+run: ## Run the operator in the foreground against the local stack (installs the CRDs first; the stack's Prometheus scrapes it)
 	@eval "$$($(STACK) env)" && $(MAKE) --no-print-directory install-crds && \
 	  (kubectl get namespace tributary-system >/dev/null 2>&1 || kubectl create namespace tributary-system) && \
-	  TRIBUTARY_HTTP_ADDR=$${TRIBUTARY_HTTP_ADDR:-127.0.0.1:8080} cargo run --locked --bin tributary-operator
+	  addr=$${TRIBUTARY_HTTP_ADDR:-127.0.0.1:8080} && targets=$$TRIBUTARY_PROMETHEUS_TARGETS/make-run.json && \
+	  mkdir -p "$$TRIBUTARY_PROMETHEUS_TARGETS" && trap 'rm -f "$$targets"' EXIT && \
+	  echo "[{\"targets\": [\"$$addr\"], \"labels\": {\"source\": \"make run\"}}]" >"$$targets" && \
+	  TRIBUTARY_HTTP_ADDR=$$addr cargo run --locked --bin tributary-operator
 
 ##@ Build and test
 
