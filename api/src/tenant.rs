@@ -26,6 +26,8 @@ use super::DeletionPolicy;
     printcolumn(name = "Topics", type_ = "string", json_path = ".status.topics"),
     printcolumn(name = "Sinks", type_ = "string", json_path = ".status.sinks"),
     printcolumn(name = "Partitions", type_ = "string", json_path = ".status.partitions"),
+    printcolumn(name = "Kafka Bytes", type_ = "integer", json_path = ".status.usage.kafkaBytes"),
+    printcolumn(name = "Cassandra Bytes", type_ = "integer", json_path = ".status.usage.cassandraBytes"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.matches('^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$')")
         .message("a Tenant name is its Kafka prefix, namespace and keyspace: use 1-40 lowercase letters, digits and '-', starting with a letter")
@@ -504,6 +506,34 @@ pub struct TenantStatus {
     /// ones still work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<CredentialsStatus>,
+    /// What the tenant uses of the shared clusters now (for chargeback), refreshed on a
+    /// bound and rewritten only when a figure moved by more than a small step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TenantUsage>,
+}
+
+/// What a tenant uses of the shared clusters. Counts are rewritten on any change; bytes,
+/// records and lag when they moved by more than 5% since last written (or from or to zero),
+/// so a steady platform writes no status.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantUsage {
+    /// Kafka topics under the tenant's prefix (its Topics and its sinks' dead-letter topics).
+    pub topics: i64,
+    /// Partitions of those topics.
+    pub partitions: i64,
+    /// Bytes those topics take on the brokers' disks, every replica on every broker counted.
+    pub kafka_bytes: i64,
+    /// Bytes of the tenant's keyspace in Cassandra's SSTables on disk, in whole MiB as
+    /// Cassandra reports them (rows still only in memory are not counted yet).
+    pub cassandra_bytes: i64,
+    /// Records the tenant's sinks have written to Cassandra (the sum of their `recordsWritten`).
+    pub sink_records_written: i64,
+    /// Records the tenant's sinks have not written yet (the sum of their `lag`).
+    pub sink_lag: i64,
+    /// When these figures were written (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
 }
 
 /// Which credentials the tenant's Secret holds (never the passwords).

@@ -60,6 +60,8 @@ pub struct Config {
     pub resync: Duration,
     /// How often the sink pods' reports are read into the CassandraSinks' status.
     pub sink_report: Duration,
+    /// How often each tenant's usage is measured (`TRIBUTARY_USAGE_SECONDS`).
+    pub usage: Duration,
     /// Image of the sink Deployments (the operator's own image; it holds both binaries).
     pub sink_image: String,
     /// The ClusterRole naming only Secrets that the operator binds to its own ServiceAccount in
@@ -147,6 +149,7 @@ impl Config {
         };
         let resync = seconds("TRIBUTARY_RESYNC_SECONDS", "300")?;
         let sink_report = seconds("TRIBUTARY_SINK_REPORT_SECONDS", "30")?;
+        let usage = seconds("TRIBUTARY_USAGE_SECONDS", "60")?;
         let identity = lookup("POD_NAME").or_else(|| lookup("HOSTNAME").map(|h| format!("{h}-{}", std::process::id())));
         Ok(Config {
             kafka,
@@ -158,6 +161,7 @@ impl Config {
             concurrency,
             resync,
             sink_report,
+            usage,
             sink_image: parsed("TRIBUTARY_SINK_IMAGE", DEFAULT_SINK_IMAGE, "name an image")?,
             kafka_super_users: lookup("TRIBUTARY_KAFKA_SUPER_USERS")
                 .unwrap_or_default()
@@ -227,6 +231,7 @@ mod tests {
         assert_eq!(config.concurrency, 16);
         assert_eq!(config.resync, Duration::from_secs(300));
         assert_eq!(config.sink_report, Duration::from_secs(30));
+        assert_eq!(config.usage, Duration::from_secs(60));
         assert_eq!(config.lease_namespace, "tributary-system");
         assert!(!format!("{config:?}").contains("admin-secret"), "no password in debug output");
         assert!(config.default_quotas.is_empty(), "no default quota unless one is set");

@@ -23,6 +23,26 @@ pub struct FailureLabels {
     pub category: &'static str,
 }
 
+/// A tenant's name: as many label sets as Tenants, removed with the Tenant.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabels {
+    pub tenant: String,
+}
+
+/// One object of a kind: as many label sets as objects, removed with the object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    pub kind: String,
+    /// Empty for a Tenant (cluster-scoped).
+    pub object_namespace: String,
+    pub object: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SystemLabels {
+    pub system: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ExternalLabels {
     pub system: &'static str,
@@ -48,6 +68,16 @@ pub struct Metrics {
     schema_queue: Histogram,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Brokers the Kafka cluster reports alive (0 while none answers), measured with the usage.
+    pub kafka_brokers: Gauge,
+    /// What each tenant uses (`tenant/usage.rs`), one family per figure.
+    usage: [Family<TenantLabels, Gauge>; 6],
+    /// 1 while the object's Ready condition is True, else 0 (set by the leader).
+    ready: Family<ObjectLabels, Gauge>,
+    /// 1 while the operator's breaker for `kafka` or `cassandra` is open.
+    unreachable: Family<SystemLabels, Gauge>,
+    /// During a rotation, when the tenant's previous credentials stop working (Unix seconds).
+    previous_expiry: Family<TenantLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -89,6 +119,38 @@ impl Default for Metrics {
             schema_queue.clone(),
         );
         registry.register("leader", "1 while this replica is the leader", leader.clone());
+        let kafka_brokers = Gauge::default();
+        registry.register(
+            "kafka_brokers_live",
+            "Brokers the Kafka cluster reports alive, as the operator sees it (0 while none answers)",
+            kafka_brokers.clone(),
+        );
+        let usage: [Family<TenantLabels, Gauge>; 6] = Default::default();
+        let usage_help = [
+            ("tenant_topics", "Kafka topics under the tenant's prefix"),
+            ("tenant_partitions", "Partitions of the tenant's Kafka topics"),
+            ("tenant_kafka_bytes", "Bytes of the tenant's topics on the brokers' disks, every replica counted"),
+            ("tenant_cassandra_bytes", "Bytes of the tenant's keyspace in Cassandra's SSTables"),
+            ("tenant_sink_records_written", "Records the tenant's sinks have written to Cassandra"),
+            ("tenant_sink_lag", "Records the tenant's sinks have not written yet"),
+        ];
+        for ((name, help), family) in usage_help.into_iter().zip(&usage) {
+            registry.register(name, help, family.clone());
+        }
+        let ready = Family::<ObjectLabels, Gauge>::default();
+        registry.register("object_ready", "1 while the object's Ready condition is True, else 0", ready.clone());
+        let unreachable = Family::<SystemLabels, Gauge>::default();
+        registry.register(
+            "external_unreachable",
+            "1 while the operator holds Kafka or Cassandra for unreachable (its calls fail fast)",
+            unreachable.clone(),
+        );
+        let previous_expiry = Family::<TenantLabels, Gauge>::default();
+        registry.register(
+            "tenant_previous_credentials_expiry_timestamp_seconds",
+            "During a rotation, when the grace period of the tenant's previous credentials ends (Unix seconds)",
+            previous_expiry.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             reconciles,
@@ -101,6 +163,11 @@ impl Default for Metrics {
             external_calls,
             schema_queue,
             leader,
+            kafka_brokers,
+            usage,
+            ready,
+            unreachable,
+            previous_expiry,
         }
     }
 }
@@ -143,6 +210,55 @@ impl Metrics {
         self.schema_queue.observe(seconds);
     }
 
+    /// A tenant's figures, as last measured.
+    pub fn tenant_usage(&self, tenant: &str, usage: &crate::api::tenant::TenantUsage) {
+        let labels = TenantLabels { tenant: tenant.to_string() };
+        let figures = [
+            usage.topics,
+            usage.partitions,
+            usage.kafka_bytes,
+            usage.cassandra_bytes,
+            usage.sink_records_written,
+            usage.sink_lag,
+        ];
+        for (family, value) in self.usage.iter().zip(figures) {
+            family.get_or_create(&labels).set(value);
+        }
+    }
+
+    /// A tenant no longer measured (deleted): its series go.
+    pub fn forget_tenant(&self, tenant: &str) {
+        let labels = TenantLabels { tenant: tenant.to_string() };
+        for family in &self.usage {
+            family.remove(&labels);
+        }
+    }
+
+    /// The object's readiness, as its status now says.
+    pub fn object_ready(&self, kind: &str, namespace: Option<&str>, name: &str, ready: bool) {
+        self.ready.get_or_create(&object_labels(kind, namespace, name)).set(i64::from(ready));
+    }
+
+    /// The object is being deleted: its series goes.
+    pub fn forget_object(&self, kind: &str, namespace: Option<&str>, name: &str) {
+        self.ready.remove(&object_labels(kind, namespace, name));
+    }
+
+    /// The gauge a breaker of `system` keeps at 1 while open (0 from the start).
+    pub fn unreachable(&self, system: &'static str) -> Gauge {
+        self.unreachable.get_or_create(&SystemLabels { system }).clone()
+    }
+
+    /// A rotation's previous credentials work until `until` (Unix seconds); `None`: there
+    /// are none (the series goes).
+    pub fn previous_credentials(&self, tenant: &str, until: Option<i64>) {
+        let labels = TenantLabels { tenant: tenant.to_string() };
+        match until {
+            Some(at) => drop(self.previous_expiry.get_or_create(&labels).set(at)),
+            None => drop(self.previous_expiry.remove(&labels)),
+        }
+    }
+
     /// The text exposition format served at `/metrics`.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -163,6 +279,14 @@ impl Drop for ReconcileTimer<'_> {
         let kind = KindLabels { kind: self.kind };
         self.metrics.in_flight.get_or_create(&kind).dec();
         self.metrics.duration.get_or_create(&kind).observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+fn object_labels(kind: &str, namespace: Option<&str>, name: &str) -> ObjectLabels {
+    ObjectLabels {
+        kind: kind.to_string(),
+        object_namespace: namespace.unwrap_or_default().to_string(),
+        object: name.to_string(),
     }
 }
 

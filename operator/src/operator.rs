@@ -85,7 +85,11 @@ pub async fn run() -> Result<(), StartError> {
     check_tls(&config).await?;
     let kafka = KafkaClient::new(&config.kafka, KAFKA_TIMEOUT, metrics.clone());
     let cassandra = ScyllaAdmin::new(config.cassandra.clone(), CASSANDRA_TIMEOUT, metrics.clone());
-    let kafka = Guarded::new(kafka, Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT), metrics.clone());
+    let kafka = Guarded::new(
+        kafka,
+        Breaker::new(BREAKER_COOL_DOWN, KAFKA_TIMEOUT).reporting(metrics.unreachable("kafka")),
+        metrics.clone(),
+    );
     let watches = Watches::start(&client);
     let tenancy = TenancyCache::start(&client, watches.tenants.watched.store.clone());
     let (kafka, cassandra) = (Arc::new(kafka), Arc::new(cassandra));

@@ -39,6 +39,10 @@ pub trait WithStatus: Resource<DynamicType = ()> + Clone + DeserializeOwned + De
     fn current_conditions(&self) -> &[Condition] {
         self.status().map(Self::conditions).unwrap_or_default()
     }
+
+    /// Whether `tributary_object_ready` carries this kind: only kinds whose deletion the
+    /// operator sees (a finalizer), so the series goes with the object ([`forget`]).
+    const READY_METRIC: bool = true;
 }
 
 /// The accessors are the same for every kind: `status` with a `conditions` list.
@@ -62,10 +66,23 @@ macro_rules! with_status {
     };
 }
 
-with_status!(Tenant, TenantStatus);
+with_status!(Tenant, TenantStatus, reconciled: crate::tenant::usage::strip);
 with_status!(Topic, TopicStatus);
 with_status!(KafkaUser, KafkaUserStatus);
-with_status!(TopicGrant, TopicGrantStatus);
+impl WithStatus for TopicGrant {
+    type Status = TopicGrantStatus;
+    fn status(&self) -> Option<&TopicGrantStatus> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &TopicGrantStatus) -> &[Condition] {
+        &status.conditions
+    }
+    fn conditions_mut(status: &mut TopicGrantStatus) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+    // No finalizer: its deletion is never seen, so it has no readiness series.
+    const READY_METRIC: bool = false;
+}
 with_status!(CassandraSink, CassandraSinkStatus, reconciled: crate::sink::report::Reported::strip);
 
 /// The status to write: `status` with the `observed` conditions merged into the stored ones
@@ -91,6 +108,10 @@ pub async fn publish<K: WithStatus>(
 ) -> Result<()> {
     let status = finish(obj, status, observed, Timestamp::now());
     ready_change(ctx, obj, K::conditions(&status)).await;
+    if K::READY_METRIC {
+        let ready = conditions::status_of(K::conditions(&status), READY) == Some("True");
+        ctx.metrics.object_ready(&K::kind(&()), obj.meta().namespace.as_deref(), &obj.name_any(), ready);
+    }
     if obj.status().map(K::reconciled).as_ref() == Some(&status) {
         return Ok(());
     }
@@ -101,6 +122,11 @@ pub async fn publish<K: WithStatus>(
     });
     api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(())
+}
+
+/// `obj` is being deleted: its readiness series goes (called from its finalizer's cleanup).
+pub fn forget<K: WithStatus>(ctx: &Context, obj: &K) {
+    ctx.metrics.forget_object(&K::kind(&()), obj.meta().namespace.as_deref(), &obj.name_any());
 }
 
 /// An event when the Ready condition changes status, so `kubectl describe` tells the story.

@@ -25,6 +25,8 @@
 #                                    from the same releases and loaded into the node
 #   stack.sh leftovers               anything a stopped node left behind (fails if any)
 #   stack.sh cql 'QUERY'             run one CQL statement as the admin; prints the first column
+#   stack.sh log-dirs PREFIX         bytes, partitions and topics under PREFIX on the brokers' disks,
+#                                    read with Kafka's own Admin client
 #   stack.sh tool helm|k3d|kubectl|prometheus|promtool
 #                                    install a pinned tool into the cache if missing; print its path
 #   stack.sh logs                    where the logs are
@@ -246,6 +248,7 @@ case ${1:-} in
   thaw) shift; read -r -a named <<<"$(expand "$@" | tr '\n' ' ')"; signal_components CONT "${named[@]}"; say "thawed: $*" ;;
   leftovers) node_leftovers ;;
   cql) shift; cassandra_probe "$@" ;;
+  log-dirs) shift; install_probes; kafka_log_dirs "${1?name a topic prefix}" ;;
   logs) echo "$LOGS"; ls -1 "$LOGS" 2>/dev/null; echo "broker logs: $STATE/kafka/node-*/logs, cassandra: $STATE/cassandra/logs" ;;
   clean) cmd_down; rm -rf "$STATE"; say "state removed (downloads kept in $CACHE)" ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

@@ -110,6 +110,7 @@ impl OperatorProcess {
             .env("TRIBUTARY_HTTP_ADDR", http.to_string())
             .env("TRIBUTARY_RESYNC_SECONDS", "10")
             .env("TRIBUTARY_SINK_REPORT_SECONDS", "5")
+            .env("TRIBUTARY_USAGE_SECONDS", "5")
             .env("RUST_LOG", "info,kube=warn")
             .envs(env.iter().copied())
             .stdout(Stdio::from(out.try_clone().unwrap()))

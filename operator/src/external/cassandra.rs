@@ -92,6 +92,9 @@ pub trait CassandraAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<LiveColumn>, CassandraCallError>>;
     /// Runs a `CREATE TABLE IF NOT EXISTS` statement.
     fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>>;
+    /// Bytes on disk by keyspace, as the node this session asks reports them (its SSTables;
+    /// not what is still in memtables).
+    fn keyspace_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, i64>, CassandraCallError>>;
     /// Runs an `ALTER TABLE ... ADD` statement.
     fn alter_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>>;
     /// The role's own permissions: (resource, permission), e.g. (`<keyspace water>`, `SELECT`).
@@ -135,7 +138,8 @@ const SCHEMA_CHANGES_AT_ONCE: usize = 2;
 
 impl ScyllaAdmin {
     pub fn new(settings: CassandraSettings, timeout: Duration, metrics: Arc<Metrics>) -> Self {
-        let breaker = Breaker::new(crate::external::BREAKER_COOL_DOWN, timeout);
+        let breaker =
+            Breaker::new(crate::external::BREAKER_COOL_DOWN, timeout).reporting(metrics.unreachable("cassandra"));
         let schema = tokio::sync::Semaphore::new(SCHEMA_CHANGES_AT_ONCE);
         ScyllaAdmin { settings, timeout, session: Mutex::new(None), metrics, breaker, schema }
     }
@@ -370,6 +374,22 @@ impl CassandraAdmin for ScyllaAdmin {
                 columns.push(LiveColumn { name, kind, cql_type, position, clustering_order });
             }
             Ok(columns)
+        })
+    }
+
+    fn keyspace_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, i64>, CassandraCallError>> {
+        Box::pin(async move {
+            // A virtual table (Cassandra 4.1+): the node's live SSTables, in MiB.
+            const CALL: &str = "SELECT system_views.disk_usage";
+            let cql = "SELECT keyspace_name, mebibytes FROM system_views.disk_usage";
+            let result = self.run(CALL, cql.to_string(), (), false).await?;
+            let rows = result.into_rows_result().map_err(|e| error(CALL, e.to_string(), false))?;
+            let mut sizes = BTreeMap::new();
+            for row in rows.rows::<(String, Option<i64>)>().map_err(|e| error(CALL, e.to_string(), false))? {
+                let (keyspace, mebibytes) = row.map_err(|e| error(CALL, e.to_string(), false))?;
+                *sizes.entry(keyspace).or_insert(0) += mebibytes.unwrap_or(0).max(0) << 20;
+            }
+            Ok(sizes)
         })
     }
 

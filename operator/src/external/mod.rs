@@ -106,12 +106,19 @@ pub struct Breaker {
     state: Mutex<Option<(Instant, String)>>,
     cool_down: Duration,
     probe_budget: Duration,
+    /// Kept at 1 while open (`tributary_external_unreachable`).
+    open: Option<prometheus_client::metrics::gauge::Gauge>,
 }
 
 impl Breaker {
     /// `probe_budget`: how long a probe may take (the call's own timeout).
     pub fn new(cool_down: Duration, probe_budget: Duration) -> Self {
-        Breaker { state: Mutex::new(None), cool_down, probe_budget }
+        Breaker { state: Mutex::new(None), cool_down, probe_budget, open: None }
+    }
+
+    /// The breaker keeps `gauge` at 1 while open, 0 while closed.
+    pub fn reporting(self, gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        Breaker { open: Some(gauge), ..self }
     }
 
     /// `Err(last failure)` while open; else the admission the call's outcome is recorded on.
@@ -131,6 +138,9 @@ impl Breaker {
 
     fn set(&self, transient_failure: Option<String>) {
         let mut state = self.state.lock().expect("breaker lock");
+        if let Some(gauge) = &self.open {
+            gauge.set(i64::from(transient_failure.is_some()));
+        }
         *state = transient_failure.map(|e| (Instant::now() + self.cool_down, e));
     }
 }

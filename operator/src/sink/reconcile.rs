@@ -105,7 +105,10 @@ pub(crate) async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Re
     let result = finalized(&api, FINALIZER, sink, |event| async {
         match event {
             FinalizerEvent::Apply(sink) => apply(sink, &ctx, &api, &namespace).await,
-            FinalizerEvent::Cleanup(sink) => cleanup(sink, &ctx, &namespace).await,
+            FinalizerEvent::Cleanup(sink) => {
+                crate::status::forget(&ctx, sink.as_ref());
+                cleanup(sink, &ctx, &namespace).await
+            }
         }
     })
     .await;

@@ -352,6 +352,8 @@ pub fn status(
         partitions_used: rollup.partitions_used,
         left_behind: old.map(|s| s.left_behind.clone()).unwrap_or_default(),
         credentials: old.and_then(|s| s.credentials.clone()),
+        // Written by the usage loop alone (`usage.rs`).
+        usage: None,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod fence;
 pub mod reconcile;
 mod retire;
 pub mod rotation;
+pub mod usage;
 pub mod validate;
 
 pub use validate::{ValidatedTenant, Validations, validate};

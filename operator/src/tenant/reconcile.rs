@@ -52,7 +52,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let watches = &ctx.watches;
     let tenants = watches.tenants.watched.store.clone();
     let resyncs = Resyncs::new(KIND, ctx.config.resync, ctx.config.concurrency, ctx.metrics.clone());
-    Controller::for_shared_stream(spec_changes(&watches.tenants), tenants.clone())
+    let controller = Controller::for_shared_stream(spec_changes(&watches.tenants), tenants.clone())
         .reconcile_on(resyncs.due(tenants))
         // Secrets are not watched: the operator may read only the Secrets it names (no list or
         // watch of Secrets cluster-wide); a credentials Secret changed by hand is put back on resync.
@@ -62,8 +62,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(resyncs.around(reconcile), |obj, err, ctx| error_policy(KIND, obj.as_ref(), err, &ctx), ctx.clone())
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    // The tenants' usage is measured beside the controller, and stops with it.
+    tokio::select! {
+        _ = controller => {}
+        _ = super::usage::run(ctx) => {}
+    }
 }
 
 /// Finalizer for what a Tenant creates outside Kubernetes (Kafka user and ACLs).
@@ -76,7 +80,11 @@ pub(crate) async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<
     let result = finalized(&api, FINALIZER, tenant, |event| async {
         match event {
             FinalizerEvent::Apply(tenant) => apply(tenant, ctx.clone()).await,
-            FinalizerEvent::Cleanup(tenant) => super::cleanup::cleanup(tenant, ctx.clone()).await,
+            FinalizerEvent::Cleanup(tenant) => {
+                crate::status::forget(&ctx, tenant.as_ref());
+                ctx.metrics.previous_credentials(&tenant.name_any(), None);
+                super::cleanup::cleanup(tenant, ctx.clone()).await
+            }
         }
     })
     .await;
@@ -317,6 +325,13 @@ async fn write_logins(
 async fn finish(ctx: &Context, tenant: &Tenant, v: &ValidatedTenant, done: Provisioned) -> Result<Action> {
     let rollup = rollup_of(ctx, v);
     let status = build::status(tenant.status.as_ref(), Some(v), &rollup, tenant.metadata.generation);
+    // While the previous credentials still work, when their grace period ends (an alert
+    // warns before clients on them are cut off).
+    let grace_end = done.credentials.previous.as_ref().and_then(|_| {
+        let at: k8s_openapi::jiff::Timestamp = done.credentials.rotated_at.as_deref()?.parse().ok()?;
+        Some(at.as_second() + v.rotation.grace_period_seconds.max(0))
+    });
+    ctx.metrics.previous_credentials(&v.name, grace_end);
     let status = TenantStatus { credentials: Some(done.credentials), ..status };
     let ready = build::ready_condition(&rollup);
     status::publish(ctx, &Api::<Tenant>::all(ctx.client.clone()), tenant, status, &[ready]).await?;

@@ -13,6 +13,7 @@ use crate::access::quotas::Quotas;
 use crate::api::Position;
 use crate::api::tenant::CassandraReplication;
 use crate::external::cassandra::{CassandraAdmin, CassandraCallError, LiveColumn, ObservedRole};
+use crate::external::kafka::log_dirs::TopicOnDisk;
 use crate::external::kafka::{KafkaAdmin, KafkaCallError, KafkaSecurity};
 use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
 
@@ -75,6 +76,18 @@ impl KafkaAdmin for FakeKafka {
     }
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
         self.with("DescribeCluster", |_| 3)
+    }
+    fn topic_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, TopicOnDisk>, KafkaCallError>> {
+        // Each partition of each replica holds a KiB.
+        self.with("DescribeLogDirs", |s| {
+            s.topics
+                .iter()
+                .map(|(n, t)| {
+                    let bytes = i64::from(t.partitions * t.replication_factor) * 1024;
+                    (n.clone(), TopicOnDisk { bytes, partitions: t.partitions })
+                })
+                .collect()
+        })
     }
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.with("CreateTopics", |s| {
@@ -390,6 +403,10 @@ impl CassandraAdmin for FakeCassandra {
         table: &'a str,
     ) -> BoxFuture<'a, Result<Vec<LiveColumn>, CassandraCallError>> {
         self.with("select columns", |s| s.tables.get(&format!("{keyspace}.{table}")).cloned().unwrap_or_default())
+    }
+    fn keyspace_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, i64>, CassandraCallError>> {
+        // Each keyspace holds a MiB.
+        self.with("disk usage", |s| s.keyspaces.keys().map(|k| (k.clone(), 1 << 20)).collect())
     }
     fn create_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>> {
         self.with("create table", |s| s.writes.push(format!("CreateTable({cql})")))

@@ -89,7 +89,10 @@ pub(crate) async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Ac
     let result = finalized(&api, FINALIZER, topic, |event| async {
         match event {
             FinalizerEvent::Apply(topic) => apply(topic, &ctx, &api).await,
-            FinalizerEvent::Cleanup(topic) => cleanup(topic, &ctx, &namespace).await,
+            FinalizerEvent::Cleanup(topic) => {
+                crate::status::forget(&ctx, topic.as_ref());
+                cleanup(topic, &ctx, &namespace).await
+            }
         }
     })
     .await;

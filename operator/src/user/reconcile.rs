@@ -69,7 +69,10 @@ pub(crate) async fn reconcile(user: Arc<KafkaUser>, ctx: Arc<Context>) -> Result
     let result = finalized(&api, FINALIZER, user, |event| async {
         match event {
             FinalizerEvent::Apply(user) => apply(user, &ctx, &api, &namespace).await,
-            FinalizerEvent::Cleanup(user) => cleanup(user, &ctx, &namespace).await,
+            FinalizerEvent::Cleanup(user) => {
+                crate::status::forget(&ctx, user.as_ref());
+                cleanup(user, &ctx, &namespace).await
+            }
         }
     })
     .await;

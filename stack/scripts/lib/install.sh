@@ -53,7 +53,7 @@ install_probes() {
   [ -f "$PROBES/$stamp" ] && return 0
   need javac
   rm -rf "$PROBES" && mkdir -p "$PROBES"
-  javac -nowarn -d "$PROBES" -cp "$KAFKA_LIBS/*" "$ROOT/stack/probe/KafkaProbe.java"
+  javac -nowarn -d "$PROBES" -cp "$KAFKA_LIBS/*" "$ROOT/stack/probe/KafkaProbe.java" "$ROOT/stack/probe/LogDirsProbe.java"
   javac -nowarn -d "$PROBES" -cp "$CASSANDRA_LIBS/*" "$ROOT/stack/probe/CqlProbe.java"
   touch "$PROBES/$stamp"
 }

@@ -7,6 +7,11 @@ kafka_bootstrap() {
   echo "$out"
 }
 
+# "BYTES PARTITIONS TOPICS" of the topics under prefix $1, read with Kafka's own Admin client.
+kafka_log_dirs() {
+  java -cp "$PROBES:$KAFKA_LIBS/*" LogDirsProbe "$(kafka_bootstrap)" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$TLS_DIR/data-ca.crt" "$1"
+}
+
 kafka_probe() {
   java -cp "$PROBES:$KAFKA_LIBS/*" KafkaProbe "$(kafka_bootstrap)" "$KAFKA_ADMIN_USER" "$KAFKA_ADMIN_PASSWORD" "$1" "$TLS_DIR/data-ca.crt"
 }

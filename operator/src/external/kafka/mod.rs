@@ -9,6 +9,7 @@ pub mod calls;
 pub mod client;
 pub mod error;
 mod guarded;
+pub mod log_dirs;
 pub mod topics;
 pub mod wire;
 

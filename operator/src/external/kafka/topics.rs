@@ -29,6 +29,8 @@ pub trait KafkaAdmin: Send + Sync {
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>>;
     /// How many brokers the cluster reports alive.
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>>;
+    /// Bytes each topic takes on the brokers' disks, every replica counted.
+    fn topic_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, super::log_dirs::TopicOnDisk>, KafkaCallError>>;
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Raises the topic's partition count to `total`.
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>>;
@@ -233,6 +235,10 @@ impl KafkaAdmin for KafkaClient {
             let metadata = calls::metadata(&self.wire, Some(&[])).await?;
             Ok(i32::try_from(metadata.brokers.len()).unwrap_or(i32::MAX))
         })
+    }
+
+    fn topic_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, super::log_dirs::TopicOnDisk>, KafkaCallError>> {
+        Box::pin(super::log_dirs::topic_sizes(&self.wire))
     }
 
     fn alter_topic_config<'a>(
