@@ -9,6 +9,9 @@ PROMETHEUS_STATE=$STATE/prometheus
 # Scrape targets that Kubernetes cannot discover (an operator run as a host process): one
 # JSON file each, in Prometheus' file_sd format (stack/config/prometheus/prometheus.yml).
 PROMETHEUS_TARGETS=$PROMETHEUS_STATE/targets
+# Rules files loaded besides the chart's alerts (a test's short-`for:` copy of one), read again
+# on POST /-/reload (--web.enable-lifecycle).
+PROMETHEUS_RULES=$PROMETHEUS_STATE/rules
 JMX_EXPORTER_JAR=$CACHE/jmx-exporter-$JMX_EXPORTER_VERSION/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar
 read -r -a KAFKA_METRICS_PORT_LIST <<<"$KAFKA_METRICS_PORTS"
 
@@ -59,7 +62,7 @@ prometheus_url() { echo "http://127.0.0.1:$PROMETHEUS_PORT"; }
 prometheus_ready() { curl -fsS --max-time 3 "$(prometheus_url)/-/ready"; }
 
 write_prometheus_config() {
-  mkdir -p "$PROMETHEUS_STATE/data" "$PROMETHEUS_TARGETS"
+  mkdir -p "$PROMETHEUS_STATE/data" "$PROMETHEUS_TARGETS" "$PROMETHEUS_RULES"
   # Its identity for the Kubernetes service discovery, allowed to read what it discovers.
   client_cert prometheus "/CN=tributary:prometheus"
   if is_running apiserver; then
