@@ -3,8 +3,9 @@
 # kube-controller-manager, kube-scheduler, and a node: containerd, kubelet, kube-proxy,
 # CoreDNS),
 # three Apache Kafka brokers in KRaft mode with SASL/SCRAM and ACLs, one Apache
-# Cassandra node with password authentication, and Prometheus scraping the operator, the sinks,
-# the brokers and Cassandra (with the chart's alerts). Everything runs as local processes on the
+# Cassandra node with password authentication, Prometheus scraping the operator, the sinks,
+# the brokers and Cassandra (with the chart's alerts), and a schema registry (Apicurio Registry,
+# Confluent's API). Everything runs as local processes on the
 # node's bridge address (NODE_IP, stack.env); downloads and builds are cached, state and
 # logs live in one folder. Needs root (the node's bridge, containerd, the kubelet).
 #
@@ -12,10 +13,10 @@
 #   stack.sh up                      install, then start every component and wait until it answers
 #   stack.sh down                    stop every component; no process is left behind
 #   stack.sh status                  one line per component
-#   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*, PROMETHEUS_URL
+#   stack.sh env                     export lines for KUBECONFIG, KAFKA_*, CASSANDRA_*, PROMETHEUS_URL, SCHEMA_REGISTRY_*
 #   stack.sh start|stop COMPONENT..  one component (etcd apiserver kafka-1 kafka-2 kafka-3 cassandra
 #                                    containerd kubelet kube-proxy kube-scheduler kube-controller-manager
-#                                    coredns prometheus,
+#                                    coredns prometheus registry,
 #                                    or the groups kube, kafka and node); used by fault tests
 #   stack.sh freeze|thaw COMPONENT.. SIGSTOP / SIGCONT: the component keeps its sockets but
 #                                    never answers (a hung server), then carries on unrestarted
@@ -54,7 +55,7 @@ read -r -a CONTROLLER_PORTS <<<"$KAFKA_CONTROLLER_PORTS"
 }
 # shellcheck source=node.sh
 source "$ROOT/stack/scripts/node.sh"
-ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager coredns prometheus)
+ALL_COMPONENTS=(etcd apiserver kafka-1 kafka-2 kafka-3 cassandra containerd kubelet kube-proxy kube-scheduler kube-controller-manager coredns prometheus registry)
 
 say() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -74,6 +75,8 @@ source "$ROOT/stack/scripts/lib/kafka.sh"
 source "$ROOT/stack/scripts/lib/cassandra.sh"
 # shellcheck source=lib/prometheus.sh
 source "$ROOT/stack/scripts/lib/prometheus.sh"
+# shellcheck source=lib/registry.sh
+source "$ROOT/stack/scripts/lib/registry.sh"
 
 # ---------------------------------------------------------------- commands
 
@@ -85,7 +88,7 @@ expand() {
       kafka) echo kafka-1 kafka-2 kafka-3 ;;
       node) echo "${NODE_COMPONENTS[@]}" ;;
       all) echo "${ALL_COMPONENTS[@]}" ;;
-      etcd|apiserver|kafka-[123]|cassandra|containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns|prometheus) echo "$c" ;;
+      etcd|apiserver|kafka-[123]|cassandra|containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns|prometheus|registry) echo "$c" ;;
       *) die "unknown component '$c'; use one of: ${ALL_COMPONENTS[*]} kube kafka node all" ;;
     esac
   done
@@ -101,6 +104,7 @@ cmd_start() {
     case $c in
       kafka-*) spawn_kafka "${c#kafka-}"; kafka_started=1 ;;
       cassandra) spawn_cassandra ;;
+      registry) spawn_registry ;;
     esac
   done
   for c in "${comps[@]}"; do
@@ -129,6 +133,7 @@ cmd_start() {
   if printf '%s\n' "${comps[@]}" | grep -qx cassandra; then
     wait_until cassandra 240 cassandra_probe
   fi
+  if printf '%s\n' "${comps[@]}" | grep -qx registry; then wait_until registry 120 registry_ready; fi
   for c in "${comps[@]}"; do
     case $c in containerd|kubelet|kube-proxy|kube-scheduler|kube-controller-manager|coredns) node=1 ;; esac
   done
@@ -185,7 +190,7 @@ cmd_down() {
   # services (brokers together), the control plane, and last the bridge everything listened on.
   stop_components prometheus
   stop_node
-  stop_components cassandra kafka-1 kafka-2 kafka-3
+  stop_components cassandra kafka-1 kafka-2 kafka-3 registry
   # The API server before etcd: without etcd its graceful shutdown hangs until killed.
   stop_components apiserver
   stop_components etcd
@@ -202,6 +207,7 @@ cmd_status() {
   if is_running apiserver; then apiserver_ready && echo "apiserver  /readyz ok" || echo "apiserver  not ready"; fi
   if is_running kafka-1 || is_running kafka-2 || is_running kafka-3; then echo "kafka      $(kafka_probe 3 2>&1 | tail -n1)"; fi
   if is_running cassandra; then echo "cassandra  $(cassandra_probe 2>&1 | tail -n1)"; fi
+  if is_running registry; then registry_ready >/dev/null 2>&1 && echo "registry   $(registry_url) ready" || echo "registry   $(registry_url) not ready"; fi
   if is_running prometheus; then prometheus_ready >/dev/null 2>&1 && echo "prometheus $(prometheus_url) ready" || echo "prometheus $(prometheus_url) not ready"; fi
   if is_running kubelet; then
     echo "node       $NODE_NAME ($NODE_IP) Ready=$(kube get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>&1), $(kube get pods -A --no-headers 2>/dev/null | wc -l) pods"
@@ -228,6 +234,9 @@ export TRIBUTARY_NODE_IP='$NODE_IP'
 export TRIBUTARY_IMAGE='$(current_image)'
 export TRIBUTARY_CONTAINERD_SOCK='$CONTAINERD_SOCK'
 export PROMETHEUS_URL='$(prometheus_url)'
+export SCHEMA_REGISTRY_URL='$(registry_url)'
+export SCHEMA_REGISTRY_USER='$REGISTRY_USER'
+export SCHEMA_REGISTRY_PASSWORD='$REGISTRY_PASSWORD'
 export TRIBUTARY_PROMETHEUS_TARGETS='$PROMETHEUS_TARGETS'
 export TRIBUTARY_PROMETHEUS_RULES='$PROMETHEUS_RULES'
 export PATH='$K8S_BIN':"\$PATH"

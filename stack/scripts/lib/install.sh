@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by stack/scripts/stack.sh. Installing what the stack runs: the control plane built from its Go module, Kafka and Cassandra from Maven Central, the probes, Prometheus (lib/prometheus.sh), pinned tools.
+# Sourced by stack/scripts/stack.sh. Installing what the stack runs: the control plane built from its Go module, Kafka and Cassandra from Maven Central, the probes, Prometheus (lib/prometheus.sh), the schema registry (lib/registry.sh), pinned tools.
 
 need() {
   command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed. Run 'make deps' (Debian: sudo stack/scripts/install-deps.sh) and try again."
@@ -65,6 +65,7 @@ cmd_install() {
   install_maven_classpath cassandra "$CASSANDRA_LIBS" "Apache Cassandra $CASSANDRA_VERSION"
   install_probes
   install_prometheus
+  install_registry
   cmd_install_node
 }
 
