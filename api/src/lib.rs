@@ -22,8 +22,8 @@ pub mod topic;
 pub use access::{KafkaUser, KafkaUserSpec, KafkaUserStatus, TopicGrant, TopicGrantSpec, TopicGrantStatus};
 pub use conditions::{ConditionStatus, DesiredCondition, Reason};
 pub use sink::{
-    Autoscale, AutoscaleStatus, CassandraSink, CassandraSinkSpec, CassandraSinkStatus, PodCount, Position, Replay,
-    ReplayPhase, ReplayStatus, WriteTime,
+    Autoscale, AutoscaleStatus, CassandraSink, CassandraSinkSpec, CassandraSinkStatus, PartitionCount, Position,
+    Replay, ReplayPhase, ReplayStatus, WriteTime,
 };
 pub use tenant::{Tenant, TenantSpec, TenantStatus};
 pub use topic::{Topic, TopicSpec, TopicStatus};

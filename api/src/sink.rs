@@ -363,9 +363,10 @@ pub struct CassandraSinkStatus {
     /// Records in the topic not yet committed by the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<i64>,
-    /// Records the sink's pods have written to Cassandra, summed over every pod the
-    /// operator saw (read from the pods every `TRIBUTARY_SINK_REPORT_SECONDS`; a pod's
-    /// last writes before it ended may be missing).
+    /// Records the sink has written to Cassandra (acknowledged, not dead-lettered) since it
+    /// began: the sum of `partitionsCounted`. Each record is counted once, whichever pod wrote
+    /// it and even when a pod was killed between two reports; a record replayed is written,
+    /// and counted, again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_written: Option<i64>,
     /// Records in the dead-letter topic (read from Kafka).
@@ -377,10 +378,13 @@ pub struct CassandraSinkStatus {
     /// When `lastError` happened (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error_time: Option<String>,
-    /// What each running pod had written when last read, so that `recordsWritten` counts
-    /// each record once across reads and operator restarts.
+    /// The newest count of each partition of the topic, as the pods owning them reported
+    /// (read every `TRIBUTARY_SINK_REPORT_SECONDS`). A partition's count travels with its
+    /// committed offset, so the pod that takes a partition over goes on from the last commit;
+    /// a figure here only grows, and a partition no pod reports keeps its last one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pods_counted: Vec<PodCount>,
+    #[schemars(length(max = crate::topic::MAX_PARTITIONS))]
+    pub partitions_counted: Vec<PartitionCount>,
     /// Where the sink's write timestamps start: every write is stamped `base + offset`, so
     /// on a row the last record of its partition wins. Chosen once per Kafka topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -398,13 +402,15 @@ pub struct CassandraSinkStatus {
     pub kafka_credential: Option<String>,
 }
 
-/// Records one sink pod had written when the operator last read its report.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+/// Records of one partition written to Cassandra since the sink began.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PodCount {
-    /// The pod's uid (a pod of the same name is a new pod).
-    pub uid: String,
-    /// Records the pod had written to Cassandra since it started, as of that read.
+pub struct PartitionCount {
+    /// The partition of the sink's topic.
+    #[schemars(range(min = 0))]
+    pub partition: i32,
+    /// Its records written to Cassandra (acknowledged, not dead-lettered), cumulative.
+    #[schemars(range(min = 0))]
     pub records_written: i64,
 }
 

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::DeletionPolicy;
 
+/// The most partitions a Topic may have (`spec.partitions`); what bounds the lists that hold
+/// one entry per partition.
+pub const MAX_PARTITIONS: i32 = 1000;
+
 /// A Kafka topic of the tenant that owns this namespace. Its Kafka name is the tenant's
 /// topic prefix followed by `spec.topicName` (default: the object's name), e.g. `water.data`.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -50,7 +54,7 @@ pub struct TopicSpec {
 
     /// Number of partitions (default 3). May be increased, never decreased.
     #[serde(default = "default_partitions")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_PARTITIONS))]
     pub partitions: i32,
 
     /// Replicas of each partition (default 3). Immutable; the tenant's limits bound it.

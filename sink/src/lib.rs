@@ -7,6 +7,7 @@
 pub mod health;
 pub mod mapping;
 pub mod metrics;
+pub mod offsets;
 pub mod runtime;
 /// The demo's seed records (also what the tests and benchmarks produce), and the
 /// `tributary-seed` producer beside the sink: both speak to Kafka through librdkafka.

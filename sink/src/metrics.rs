@@ -11,8 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tributary_api::contract::{REPORT_PATH, ReportedError, SinkReport};
+use tributary_api::sink::PartitionCount;
 
 use crate::health::Health;
+use crate::offsets::OffsetTracker;
 
 /// The sink's metrics, on its `/metrics`.
 pub struct SinkMetrics {
@@ -76,10 +78,12 @@ impl SinkMetrics {
         *self.last_error.lock().expect("last error lock") = Some(error);
     }
 
-    /// What this pod has done since it started, for the operator ([`REPORT_PATH`]).
-    pub fn report(&self) -> SinkReport {
+    /// What this pod has done since it started, and the count of each partition it owns
+    /// (`partitions`), for the operator ([`REPORT_PATH`]).
+    pub fn report(&self, partitions: Vec<PartitionCount>) -> SinkReport {
         SinkReport {
             records_written: self.written.get(),
+            partitions,
             dead_lettered: self.dead_lettered.get(),
             last_error: self.last_error.lock().expect("last error lock").clone(),
         }
@@ -95,7 +99,12 @@ impl SinkMetrics {
 /// `/metrics`; [`REPORT_PATH`] (the [`SinkReport`] the operator reads); `/healthz`
 /// (liveness) and `/readyz` (readiness) answer 503 with the reason when the sink is stuck
 /// or not consuming yet ([`Health`]).
-pub(crate) async fn serve(addr: SocketAddr, metrics: Arc<SinkMetrics>, health: Arc<Health>) {
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<SinkMetrics>,
+    health: Arc<Health>,
+    tracker: Arc<Mutex<OffsetTracker>>,
+) {
     use axum::http::StatusCode;
     use axum::routing::get;
     let answer = |verdict: Result<String, String>| match verdict {
@@ -115,7 +124,8 @@ pub(crate) async fn serve(addr: SocketAddr, metrics: Arc<SinkMetrics>, health: A
         .route(
             REPORT_PATH,
             get(move || {
-                let report = serde_json::to_string(&reporting.report()).expect("a report serializes");
+                let counts = tracker.lock().expect("tracker lock").counts();
+                let report = serde_json::to_string(&reporting.report(counts)).expect("a report serializes");
                 std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], report))
             }),
         )

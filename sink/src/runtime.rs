@@ -5,6 +5,10 @@
 //!   a partition whose write Cassandra has not acknowledged yet, and committed by
 //!   librdkafka on its timer, on revoke and on shutdown. A crash re-reads from there; rows
 //!   are upserts by primary key, so a re-read record overwrites itself.
+//! - Each offset is stored with its partition's count (records written to Cassandra below
+//!   it, since the sink began) as the commit's metadata, and a pod assigned a partition
+//!   reads the count committed with its offset before any of its records and goes on from
+//!   there ([`crate::offsets`]): the counts the pods report survive any pod's end.
 //! - Writes are prepared statements, at most `maxInFlight` records and 24 MiB of payload at
 //!   once; when they stall (Cassandra down) the loop stops polling, which pauses
 //!   consumption. With the consumer's queue bounded too, a pod holds a bounded number of
@@ -14,7 +18,7 @@
 //!   goes to the dead-letter topic ([`crate::write`]); its offset counts as done only once
 //!   the dead-letter write is acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,12 +32,13 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlValue;
 use tokio::sync::Semaphore;
-use tributary_api::contract::SinkConfig;
+use tributary_api::contract::{SinkConfig, count_in_metadata, count_metadata};
 
 use crate::health::Health;
 use crate::mapping::Mapping;
 use crate::metrics::{SinkMetrics, serve};
-use crate::write::{DLQ_MAX_MESSAGE_BYTES, Item, MAX_BATCH, Record, chunked, deliver_all, prepare};
+use crate::offsets::{OffsetTracker, Store, Unknown};
+use crate::write::{DLQ_MAX_MESSAGE_BYTES, Item, MAX_BATCH, Outcome, Record, chunked, deliver_all, prepare};
 
 /// Credentials, from the environment the Deployment sets from Secrets.
 pub struct SinkSecrets {
@@ -60,49 +65,6 @@ impl SinkSecrets {
     }
 }
 
-/// Per partition: offsets read but not yet done, and the highest offset read. The offset to
-/// commit is the lowest pending one, or one past the highest when none is pending.
-#[derive(Default)]
-pub struct OffsetTracker {
-    partitions: HashMap<i32, PartitionState>,
-}
-
-struct PartitionState {
-    pending: BTreeSet<i64>,
-    next: i64,
-    stored: i64,
-}
-
-impl OffsetTracker {
-    pub fn begin(&mut self, partition: i32, offset: i64) {
-        // A partition starts where its first record is: that is already its commit point.
-        let state = self.partitions.entry(partition).or_insert_with(|| PartitionState {
-            pending: BTreeSet::new(),
-            next: offset,
-            stored: offset,
-        });
-        state.pending.insert(offset);
-        state.next = state.next.max(offset + 1);
-    }
-
-    /// Marks a record done; returns the offset to store when the commit point moved.
-    pub fn done(&mut self, partition: i32, offset: i64) -> Option<i64> {
-        let state = self.partitions.get_mut(&partition)?;
-        if !state.pending.remove(&offset) {
-            return None; // revoked meanwhile: not ours to store any more
-        }
-        let commit = state.pending.first().copied().unwrap_or(state.next);
-        (commit > state.stored).then(|| {
-            state.stored = commit;
-            commit
-        })
-    }
-
-    pub fn forget(&mut self, partition: i32) {
-        self.partitions.remove(&partition);
-    }
-}
-
 struct SinkContext {
     tracker: Arc<Mutex<OffsetTracker>>,
     sink: String,
@@ -123,17 +85,34 @@ impl ClientContext for SinkContext {
 
 impl ConsumerContext for SinkContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(partitions) = rebalance {
-            // Everything stored is acknowledged by Cassandra: commit it before the partitions
-            // move, and stop storing for them (the new owner resumes from the commit).
-            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                tracing::debug!(sink = %self.sink, error = %e, "commit on revoke (nothing to commit is fine)");
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                // Everything stored is acknowledged by Cassandra: commit it (with its counts)
+                // before the partitions move, and stop storing for them (the new owner resumes
+                // from the commit).
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    tracing::debug!(sink = %self.sink, error = %e, "commit on revoke (nothing to commit is fine)");
+                }
+                let mut tracker = self.tracker.lock().expect("tracker lock");
+                for p in partitions.elements() {
+                    tracker.forget(p.partition());
+                }
+                tracing::info!(sink = %self.sink, revoked = partitions.count(), "partitions revoked");
             }
-            let mut tracker = self.tracker.lock().expect("tracker lock");
-            for p in partitions.elements() {
-                tracker.forget(p.partition());
+            Rebalance::Assign(partitions) if partitions.count() > 0 => {
+                // Before any record of them: each partition's count goes on from the one
+                // committed with its offset. One not read now is read on the lag timer.
+                let counts = committed_counts(consumer, partitions);
+                let mut tracker = self.tracker.lock().expect("tracker lock");
+                for p in partitions.elements() {
+                    tracker.assign(p.partition(), counts.get(&p.partition()).copied());
+                }
+                if counts.len() < partitions.count() {
+                    tracing::warn!(sink = %self.sink, read = counts.len(), assigned = partitions.count(),
+                        "committed counts not all read; those partitions commit nothing until they are");
+                }
             }
-            tracing::info!(sink = %self.sink, revoked = partitions.count(), "partitions revoked");
+            _ => {}
         }
     }
 
@@ -149,7 +128,8 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     let mapping = Arc::new(Mapping::new(&config.spec)?);
     let metrics = Arc::new(SinkMetrics::default());
     let health = Arc::new(Health::new(STALL, Instant::now()));
-    tokio::spawn(serve(http, metrics.clone(), health.clone()));
+    let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+    tokio::spawn(serve(http, metrics.clone(), health.clone(), tracker.clone()));
 
     check_tls(&config).await?;
     // Only the sink's own keyspace, and only what routing needs (its replication and
@@ -183,7 +163,6 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
             c.set("ssl.ca.pem", ca);
         }
     };
-    let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
     let mut consumer_config = ClientConfig::new();
     kafka(&mut consumer_config);
     consumer_config
@@ -237,6 +216,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
             _ = lag_timer.tick() => {
                 health.observe(Instant::now(), metrics.activity(), metrics.in_flight.get());
                 update_lag(consumer.clone(), metrics.clone(), health.clone());
+                read_unknown_counts(consumer.clone(), tracker.clone(), config.topic.clone());
                 continue;
             }
             message = consumer.recv() => message,
@@ -302,22 +282,8 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
                     config.dead_letter_topic.clone(),
                 );
                 tokio::spawn(async move {
-                    deliver_all(&session, &insert, &dlq, &dlq_topic, &metrics, &chunk).await;
-                    for item in &chunk {
-                        let store =
-                            tracker.lock().expect("tracker lock").done(item.record.partition, item.record.offset);
-                        if let Some(next) = store {
-                            let mut list = TopicPartitionList::new();
-                            let _ = list.add_partition_offset(
-                                &item.record.topic,
-                                item.record.partition,
-                                Offset::Offset(next),
-                            );
-                            if let Err(e) = consumer.store_offsets(&list) {
-                                tracing::debug!(error = %e, "offset not stored (partition revoked)");
-                            }
-                        }
-                    }
+                    let outcomes = deliver_all(&session, &insert, &dlq, &dlq_topic, &metrics, &chunk).await;
+                    done(&consumer, &tracker, &chunk, &outcomes);
                     metrics.in_flight.dec_by(i64::from(n));
                     drop((permit, kib_permit));
                 });
@@ -351,6 +317,86 @@ const MAX_BURST_BYTES: usize = 8 << 20;
 /// well under its 256 MiB limit whatever the sizes of the records.
 const MAX_IN_FLIGHT_KIB: u32 = 24 * 1024;
 const CONSUMER_QUEUE_KIB: u32 = 16 * 1024;
+
+/// Marks the chunk's records done and stores the offsets (with their counts) that moved.
+/// Stored under the tracker's lock, so a partition's stored offset only moves forward.
+fn done(consumer: &StreamConsumer<SinkContext>, tracker: &Mutex<OffsetTracker>, chunk: &[Item], outcomes: &[Outcome]) {
+    let Some(topic) = chunk.first().map(|i| i.record.topic.as_str()) else { return };
+    let mut tracker = tracker.lock().expect("tracker lock");
+    let mut stores = BTreeMap::new();
+    for (item, outcome) in chunk.iter().zip(outcomes) {
+        if let Some(store) = tracker.done(item.record.partition, item.record.offset, *outcome) {
+            stores.insert(item.record.partition, store);
+        }
+    }
+    store(consumer, topic, stores);
+}
+
+/// Stores each partition's offset with its count as the commit's metadata; librdkafka
+/// commits both together (auto commit, on revoke, on shutdown).
+fn store(consumer: &StreamConsumer<SinkContext>, topic: &str, stores: BTreeMap<i32, Store>) {
+    if stores.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::with_capacity(stores.len());
+    for (partition, store) in stores {
+        let mut entry = list.add_partition(topic, partition);
+        if entry.set_offset(Offset::Offset(store.offset)).is_ok() {
+            entry.set_metadata(count_metadata(store.count));
+        }
+    }
+    if let Err(e) = consumer.store_offsets(&list) {
+        tracing::debug!(error = %e, "offset not stored (partition revoked)");
+    }
+}
+
+/// How long reading the committed counts may take (in a rebalance, before consuming).
+const COUNT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The count committed with each partition's offset, of those it could read: 0 where
+/// nothing was committed, or the commit carries no count (an older sink's, another tool's).
+fn committed_counts(consumer: &impl Consumer<SinkContext>, partitions: &TopicPartitionList) -> BTreeMap<i32, u64> {
+    let committed = match consumer.committed_offsets(partitions.clone(), COUNT_READ_TIMEOUT) {
+        Ok(committed) => committed,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the committed offsets' counts");
+            return BTreeMap::new();
+        }
+    };
+    committed
+        .elements()
+        .iter()
+        .filter(|p| p.error().is_ok())
+        .map(|p| {
+            // rdkafka panics on metadata that is not UTF-8, which another client may commit.
+            let metadata = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.metadata().to_string()));
+            (p.partition(), metadata.ok().and_then(|m| count_in_metadata(&m)).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Reads the counts the rebalance could not (off the async threads: a blocking call).
+fn read_unknown_counts(consumer: Arc<StreamConsumer<SinkContext>>, tracker: Arc<Mutex<OffsetTracker>>, topic: String) {
+    let unknown: Vec<Unknown> = tracker.lock().expect("tracker lock").unknown();
+    if unknown.is_empty() {
+        return;
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut list = TopicPartitionList::with_capacity(unknown.len());
+        for u in &unknown {
+            list.add_partition(&topic, u.partition);
+        }
+        let counts = committed_counts(consumer.as_ref(), &list);
+        let mut tracker = tracker.lock().expect("tracker lock");
+        let mut stores = BTreeMap::new();
+        for u in unknown {
+            if let Some(store) = counts.get(&u.partition).and_then(|count| tracker.count_read(u, *count)) {
+                stores.insert(u.partition, store);
+            }
+        }
+        store(&consumer, &topic, stores);
+    });
+}
 
 fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
     Record {
@@ -395,25 +441,4 @@ async fn check_tls(config: &SinkConfig) -> Result<(), String> {
         check_certificates("Cassandra", Some(ca), &config.contact_points.join(",")).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_commit_point_never_passes_a_record_still_being_written() {
-        let mut t = OffsetTracker::default();
-        for o in 10..15 {
-            t.begin(0, o);
-        }
-        assert_eq!(t.done(0, 12), None, "10 and 11 are still pending");
-        assert_eq!(t.done(0, 10), Some(11), "10 done: commit point 11");
-        assert_eq!(t.done(0, 11), Some(13), "11 done, 12 was done: commit point 13");
-        assert_eq!(t.done(0, 14), None);
-        assert_eq!(t.done(0, 13), Some(15), "all done: one past the highest read");
-        t.begin(1, 7);
-        t.forget(1);
-        assert_eq!(t.done(1, 7), None, "a revoked partition is not stored");
-    }
 }

@@ -62,6 +62,14 @@ pub(crate) struct Item {
 
 pub(crate) type Row = Vec<crate::mapping::Cell>;
 
+/// What became of a record: its row acknowledged by Cassandra, or the record acknowledged by
+/// the dead-letter topic. Only a written record counts in the sink's `recordsWritten`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Written,
+    DeadLettered,
+}
+
 pub(crate) fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = Vec::new();
     for item in items {
@@ -133,7 +141,8 @@ const KAFKA_MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Writes rows of one partition: one unlogged batch when there are several (retried while
 /// the error is transient); when Cassandra refuses the batch, each row on its own, so only a
-/// bad row is dead-lettered. Returns when every record is written or dead-lettered.
+/// bad row is dead-lettered. Returns when every record is written or dead-lettered, with
+/// what became of each, in order.
 pub(crate) async fn deliver_all(
     session: &Session,
     insert: &PreparedStatement,
@@ -141,7 +150,7 @@ pub(crate) async fn deliver_all(
     dlq_topic: &str,
     metrics: &SinkMetrics,
     items: &[Item],
-) {
+) -> Vec<Outcome> {
     let rows: Vec<_> = items.iter().filter_map(|i| Some(bound(i.row.as_ref().ok()?, i.write_time.as_ref()))).collect();
     if items.len() > 1 && rows.len() == items.len() {
         let mut batch = Batch::new(BatchType::Unlogged);
@@ -166,14 +175,16 @@ pub(crate) async fn deliver_all(
             Ok(_) => {
                 metrics.batch_rows.observe(rows.len() as f64);
                 metrics.written.inc_by(rows.len() as u64);
-                return;
+                return vec![Outcome::Written; items.len()];
             }
             Err(e) => tracing::debug!(error = %e, "batch refused; writing its rows one by one"),
         }
     }
+    let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
-        deliver(session, insert, dlq, dlq_topic, metrics, item).await;
+        outcomes.push(deliver(session, insert, dlq, dlq_topic, metrics, item).await);
     }
+    outcomes
 }
 
 /// Writes one record, or dead-letters it; returns only when one of the two is acknowledged.
@@ -185,11 +196,14 @@ async fn deliver(
     dlq_topic: &str,
     metrics: &SinkMetrics,
     item: &Item,
-) {
+) -> Outcome {
     let record = &item.record;
     let row = match &item.row {
         Ok(row) => row,
-        Err(e) => return dead_letter(dlq, dlq_topic, metrics, record, e).await,
+        Err(e) => {
+            dead_letter(dlq, dlq_topic, metrics, record, e).await;
+            return Outcome::DeadLettered;
+        }
     };
     let refusals = AtomicU32::new(0);
     let written = (|| async {
@@ -214,8 +228,12 @@ async fn deliver(
         Ok(_) => {
             metrics.batch_rows.observe(1.0);
             metrics.written.inc();
+            Outcome::Written
         }
-        Err(e) => dead_letter(dlq, dlq_topic, metrics, record, &format!("Cassandra refused the row: {e}")).await,
+        Err(e) => {
+            dead_letter(dlq, dlq_topic, metrics, record, &format!("Cassandra refused the row: {e}")).await;
+            Outcome::DeadLettered
+        }
     }
 }
 

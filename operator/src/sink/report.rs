@@ -3,10 +3,13 @@
 //! [`SinkReport`] over HTTP, and writes `recordsWritten`, `lastError` and `lastErrorTime`
 //! where they changed.
 //!
-//! - `recordsWritten` counts each record once across reads, pod restarts and operator
-//!   restarts: `podsCounted` keeps what each running pod (by uid) had written when last read,
-//!   and only the growth since is added. What a pod wrote after its last read and before it
-//!   ended is not counted (at most one interval of its writes).
+//! - `recordsWritten` counts each record once whatever happens to the pods: each pod reports
+//!   the count of each partition it owns, which the sink commits with the partition's offset
+//!   ([`crate::api::contract::count_metadata`]), so the pod that takes a partition over goes
+//!   on from the last commit. `partitionsCounted` keeps the highest count seen per partition
+//!   (a new owner starts from the commit, below what the old one had reported, and catches
+//!   up), and `recordsWritten` is their sum. What a killed pod wrote after its last commit is
+//!   read and written again by the next owner, and counted then.
 //! - These fields have their own field manager; the reconcile never writes them, so neither
 //!   can undo the other's update.
 //! - A pod that does not answer within [`ASK_TIMEOUT`] is skipped this time.
@@ -36,7 +39,8 @@ use serde::Deserialize;
 
 use super::build::{HTTP_PORT, SINK_LABEL};
 use crate::api::contract::{REPORT_PATH, SinkReport};
-use crate::api::{CassandraSink, CassandraSinkStatus, PodCount};
+use crate::api::topic::MAX_PARTITIONS;
+use crate::api::{CassandraSink, CassandraSinkStatus, PartitionCount};
 use crate::controller::Context;
 
 /// Field manager of the fields this loop writes.
@@ -56,7 +60,7 @@ pub struct Reported {
     pub records_written: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_time: Option<String>,
-    pub pods_counted: Vec<PodCount>,
+    pub partitions_counted: Vec<PartitionCount>,
 }
 
 impl Reported {
@@ -65,7 +69,7 @@ impl Reported {
             records_written: status.records_written,
             last_error: status.last_error.clone(),
             last_error_time: status.last_error_time.clone(),
-            pods_counted: status.pods_counted.clone(),
+            partitions_counted: status.partitions_counted.clone(),
         }
     }
 
@@ -75,38 +79,43 @@ impl Reported {
             records_written: None,
             last_error: None,
             last_error_time: None,
-            pods_counted: Vec::new(),
+            partitions_counted: Vec::new(),
             ..status.clone()
         }
     }
 
-    /// The new fields from the reports of the pods running now (`uid` → report): each pod's
-    /// growth since it was last counted is added, pods no longer running are forgotten, and
-    /// the newest error becomes the last one.
-    pub fn tally(&self, reports: &[(String, SinkReport)]) -> Reported {
-        let before: HashMap<&str, i64> =
-            self.pods_counted.iter().map(|p| (p.uid.as_str(), p.records_written)).collect();
-        let mut total = self.records_written.unwrap_or(0);
-        let mut pods_counted = Vec::with_capacity(reports.len());
-        for (uid, report) in reports {
-            let now = i64::try_from(report.records_written).unwrap_or(i64::MAX);
-            // A counter never goes back within one pod; if it did, nothing is subtracted.
-            total = total.saturating_add((now - before.get(uid.as_str()).copied().unwrap_or(0)).max(0));
-            pods_counted.push(PodCount { uid: uid.clone(), records_written: now });
+    /// The new fields from the reports of the pods running now: each partition's count is
+    /// the highest known (a partition no pod reports keeps its own), `recordsWritten` their
+    /// sum, and the newest error becomes the last one.
+    pub fn tally(&self, reports: &[SinkReport]) -> Reported {
+        let mut counts: BTreeMap<i32, i64> =
+            self.partitions_counted.iter().map(|c| (c.partition, c.records_written)).collect();
+        // Partitions a topic can have only: the list stays within the schema's bound.
+        let reported =
+            reports.iter().flat_map(|r| &r.partitions).filter(|c| (0..MAX_PARTITIONS).contains(&c.partition));
+        for c in reported {
+            let known = counts.entry(c.partition).or_default();
+            *known = (*known).max(c.records_written);
         }
-        pods_counted.sort_by(|a, b| a.uid.cmp(&b.uid));
+        let partitions_counted: Vec<PartitionCount> =
+            counts.iter().map(|(p, n)| PartitionCount { partition: *p, records_written: *n }).collect();
+        // Until a partition is counted, the figure stays what it was (none for a new sink).
+        let records_written = if partitions_counted.is_empty() {
+            self.records_written
+        } else {
+            Some(counts.values().fold(0i64, |sum, n| sum.saturating_add(*n)))
+        };
         // Compared as instants: as text, `…:00Z` would sort after `…:00.1Z` (a zero fraction is
         // not printed).
         let at = |t: &str| t.parse::<Timestamp>().ok();
-        let newest = reports.iter().filter_map(|(_, r)| r.last_error.as_ref()).max_by_key(|e| at(&e.time));
+        let newest = reports.iter().filter_map(|r| r.last_error.as_ref()).max_by_key(|e| at(&e.time));
         let (last_error, last_error_time) = match newest {
             Some(e) if self.last_error_time.as_deref().is_none_or(|t| at(&e.time) > at(t)) => {
                 (Some(e.message.chars().take(MAX_ERROR_CHARS).collect()), Some(e.time.chars().take(64).collect()))
             }
             _ => (self.last_error.clone(), self.last_error_time.clone()),
         };
-        let records_written = if reports.is_empty() && self.records_written.is_none() { None } else { Some(total) };
-        Reported { records_written, last_error, last_error_time, pods_counted }
+        Reported { records_written, last_error, last_error_time, partitions_counted }
     }
 }
 
@@ -133,8 +142,8 @@ async fn once(
         sinks.state().iter().filter_map(|s| Some((s.uid()?, (s.namespace()?, s.name_any())))).collect();
     let deployments = controlled_by(ctx, "/apis/apps/v1/deployments", &sink_uids).await?;
     let replica_sets = controlled_by(ctx, "/apis/apps/v1/replicasets", &deployments).await?;
-    // (namespace, sink) → (uid, address) of its running pods.
-    let mut running: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    // (namespace, sink) → the addresses of its running pods.
+    let mut running: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut params = ListParams::default().labels(SINK_LABEL).limit(PODS_PER_PAGE);
     loop {
         let request = Request::new("/api/v1/pods").list(&params).map_err(kube::Error::BuildRequest)?;
@@ -144,7 +153,7 @@ async fn once(
             let Some(sink) = controller_uid(&meta.owner_references).and_then(|rs| replica_sets.get(rs)) else {
                 continue;
             };
-            let (Some(ns), Some(uid), Some(ip)) = (meta.namespace, meta.uid, status.pod_ip) else {
+            let (Some(ns), Some(ip)) = (meta.namespace, status.pod_ip) else {
                 continue;
             };
             // The chain's own namespace: an owner reference never crosses namespaces.
@@ -152,7 +161,7 @@ async fn once(
                 continue;
             }
             let address = if ip.contains(':') { format!("[{ip}]:{HTTP_PORT}") } else { format!("{ip}:{HTTP_PORT}") };
-            running.entry(sink.clone()).or_default().push((uid, address));
+            running.entry(sink.clone()).or_default().push(address);
         }
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
@@ -165,8 +174,8 @@ async fn once(
             continue;
         }
         let pods = running.remove(&(ns.clone(), name.clone())).unwrap_or_default();
-        let reports: Vec<(String, SinkReport)> = futures::stream::iter(pods)
-            .map(|(uid, address)| async move { ask(http, &address).await.map(|r| (uid, r)) })
+        let reports: Vec<SinkReport> = futures::stream::iter(pods)
+            .map(|address| async move { ask(http, &address).await })
             .buffer_unordered(ASK_CONCURRENCY)
             .filter_map(std::future::ready)
             .collect()
@@ -184,7 +193,7 @@ async fn once(
                 "recordsWritten": after.records_written,
                 "lastError": after.last_error,
                 "lastErrorTime": after.last_error_time,
-                "podsCounted": after.pods_counted,
+                "partitionsCounted": after.partitions_counted,
             },
         });
         let api: Api<CassandraSink> = Api::namespaced(ctx.client.clone(), &ns);
@@ -395,53 +404,95 @@ mod tests {
     #[test]
     fn a_reported_error_is_kept_to_its_bound() {
         let long = "e".repeat(10 * MAX_ERROR_CHARS);
-        let reported = Reported::default().tally(&[("a".into(), report(1, Some((&long, "2026-12-02T04:00:00Z"))))]);
+        let reported = Reported::default().tally(&[with_error(&long, "2026-12-02T04:00:00Z")]);
         assert_eq!(reported.last_error.map(|e| e.chars().count()), Some(MAX_ERROR_CHARS));
     }
 
-    fn report(written: u64, error: Option<(&str, &str)>) -> SinkReport {
+    /// A pod's report of the partitions it owns: `(partition, count)`.
+    fn report(partitions: &[(i32, i64)]) -> SinkReport {
         SinkReport {
-            records_written: written,
-            dead_lettered: 0,
-            last_error: error.map(|(m, t)| ReportedError { message: m.into(), time: t.into() }),
+            // The pod's own counter, which the status no longer sums.
+            records_written: 999,
+            partitions: partitions
+                .iter()
+                .map(|&(partition, records_written)| PartitionCount { partition, records_written })
+                .collect(),
+            ..SinkReport::default()
         }
     }
 
+    fn with_error(message: &str, time: &str) -> SinkReport {
+        SinkReport {
+            last_error: Some(ReportedError { message: message.into(), time: time.into() }),
+            ..report(&[(0, 1)])
+        }
+    }
+
+    fn counted(reported: &Reported) -> Vec<(i32, i64)> {
+        reported.partitions_counted.iter().map(|c| (c.partition, c.records_written)).collect()
+    }
+
     #[test]
-    fn each_record_is_counted_once_across_reads_and_pod_restarts() {
-        let first = Reported::default().tally(&[("a".into(), report(100, None)), ("b".into(), report(50, None))]);
+    fn the_total_is_the_sum_of_each_partitions_newest_count() {
+        let first = Reported::default().tally(&[report(&[(0, 100), (1, 40)]), report(&[(2, 10)])]);
+        assert_eq!(counted(&first), [(0, 100), (1, 40), (2, 10)]);
         assert_eq!(first.records_written, Some(150));
-        // Read again: only the growth counts.
-        let second = first.tally(&[("a".into(), report(130, None)), ("b".into(), report(50, None))]);
+        // Read again: each partition's figure is its count now, not added to the last one.
+        let second = first.tally(&[report(&[(0, 130), (1, 40)]), report(&[(2, 10)])]);
         assert_eq!(second.records_written, Some(180));
-        // Pod b ended and c took its place (its counter starts at zero).
-        let third = second.tally(&[("a".into(), report(130, None)), ("c".into(), report(20, None))]);
-        assert_eq!(third.records_written, Some(200));
-        assert_eq!(third.pods_counted.iter().map(|p| p.uid.as_str()).collect::<Vec<_>>(), ["a", "c"]);
         // Nothing changed: the same fields, so no status write.
-        assert_eq!(third.tally(&[("a".into(), report(130, None)), ("c".into(), report(20, None))]), third);
+        assert_eq!(second.tally(&[report(&[(0, 130), (1, 40)]), report(&[(2, 10)])]), second);
+    }
+
+    #[test]
+    fn a_partition_taken_over_keeps_its_highest_count_until_the_new_owner_passes_it() {
+        // The pod owning partition 1 reported 40, wrote 25 more, and was killed before its
+        // next report and its next commit (at 30). The new owner goes on from the commit.
+        let before = Reported::default().tally(&[report(&[(0, 100)]), report(&[(1, 40)])]);
+        let taken_over = before.tally(&[report(&[(0, 100), (1, 30)])]);
+        assert_eq!(counted(&taken_over), [(0, 100), (1, 40)], "never below what was reported");
+        assert_eq!(taken_over.records_written, Some(140));
+        // It writes the records after the commit again, and those after: 65 in all.
+        let caught_up = taken_over.tally(&[report(&[(0, 100), (1, 65)])]);
+        assert_eq!(caught_up.records_written, Some(165), "each of the partition's records once");
+    }
+
+    #[test]
+    fn a_partition_no_pod_reports_keeps_its_last_count() {
+        let before = Reported::default().tally(&[report(&[(0, 7), (1, 5)])]);
+        // Partition 1's pod is gone and no other owns it yet; then no pod answers at all.
+        let after = before.tally(&[report(&[(0, 9)])]);
+        assert_eq!((counted(&after), after.records_written), (vec![(0, 9), (1, 5)], Some(14)));
+        assert_eq!(after.tally(&[]), after);
+    }
+
+    #[test]
+    fn partitions_beyond_any_topic_are_not_kept() {
+        let reported = Reported::default().tally(&[report(&[(-1, 5), (0, 1), (MAX_PARTITIONS, 5)])]);
+        assert_eq!((counted(&reported), reported.records_written), (vec![(0, 1)], Some(1)));
     }
 
     #[test]
     fn the_newest_error_wins_and_an_older_one_never_replaces_it() {
         let t1 = "2026-12-02T04:00:00Z";
         let t2 = "2026-12-02T04:05:00Z";
-        let reported = Reported::default()
-            .tally(&[("a".into(), report(1, Some(("old", t1)))), ("b".into(), report(1, Some(("new", t2))))]);
+        let reported = Reported::default().tally(&[with_error("old", t1), with_error("new", t2)]);
         assert_eq!((reported.last_error.as_deref(), reported.last_error_time.as_deref()), (Some("new"), Some(t2)));
         // Pod b is gone; a's older error does not come back.
-        let later = reported.tally(&[("a".into(), report(1, Some(("old", t1))))]);
+        let later = reported.tally(&[with_error("old", t1)]);
         assert_eq!(later.last_error.as_deref(), Some("new"));
         // A tenth of a second after a whole second is later (as text it would sort first).
-        let fraction = Reported::default().tally(&[("a".into(), report(1, Some(("first", "2026-12-02T04:05:00Z"))))]);
-        let whole = fraction.tally(&[("a".into(), report(1, Some(("second", "2026-12-02T04:05:00.1Z"))))]);
+        let fraction = Reported::default().tally(&[with_error("first", "2026-12-02T04:05:00Z")]);
+        let whole = fraction.tally(&[with_error("second", "2026-12-02T04:05:00.1Z")]);
         assert_eq!(whole.last_error.as_deref(), Some("second"));
     }
 
     #[test]
-    fn a_sink_without_pods_reports_nothing_until_it_had_some() {
+    fn a_sink_reports_nothing_until_a_partition_is_counted() {
         assert_eq!(Reported::default().tally(&[]), Reported::default());
-        let some = Reported::default().tally(&[("a".into(), report(5, None))]);
+        // A pod that owns no partition yet (or a sink older than the counts).
+        assert_eq!(Reported::default().tally(&[report(&[])]).records_written, None);
+        let some = Reported::default().tally(&[report(&[(0, 5)])]);
         assert_eq!(some.tally(&[]).records_written, Some(5));
     }
 
@@ -451,7 +502,7 @@ mod tests {
             records_written: Some(5),
             last_error: Some("x".into()),
             last_error_time: Some("t".into()),
-            pods_counted: vec![PodCount { uid: "a".into(), records_written: 5 }],
+            partitions_counted: vec![PartitionCount { partition: 0, records_written: 5 }],
             lag: Some(3),
             ..Default::default()
         };

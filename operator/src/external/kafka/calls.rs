@@ -27,6 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::error::{KafkaCallError, answer_error, group_error, no_answer, partitions_error};
 use super::wire::{Broker, Wire};
 use crate::access::kafka::ConfigOp;
+use crate::api::contract::{count_in_metadata, count_metadata};
 use crate::topic::model::{DesiredTopic, LiveConfig};
 
 const METADATA: i16 = 12;
@@ -320,14 +321,31 @@ pub async fn committed_offsets(
     topic: &str,
     partitions: i32,
 ) -> Result<BTreeMap<i32, i64>, KafkaCallError> {
-    const CALL: &str = "OffsetFetch";
     let address = coordinator(wire, group).await?;
+    let committed = offset_fetch(wire, &address, group, topic, (0..partitions).collect()).await?;
+    Ok(committed.into_iter().map(|(p, c)| (p, c.offset)).collect())
+}
+
+/// A partition's committed offset and the metadata committed with it.
+struct Committed {
+    offset: i64,
+    metadata: Option<String>,
+}
+
+/// What `group` committed on `partitions` of `topic` (absent: no commit yet), asked of its
+/// coordinator at `address`.
+async fn offset_fetch(
+    wire: &Wire,
+    address: &str,
+    group: &str,
+    topic: &str,
+    partitions: Vec<i32>,
+) -> Result<BTreeMap<i32, Committed>, KafkaCallError> {
+    const CALL: &str = "OffsetFetch";
     let request = OffsetFetchRequest::default().with_group_id(text(group).into()).with_topics(Some(vec![
-        OffsetFetchRequestTopic::default()
-            .with_name(topic_name(topic))
-            .with_partition_indexes((0..partitions).collect()),
+        OffsetFetchRequestTopic::default().with_name(topic_name(topic)).with_partition_indexes(partitions),
     ]));
-    let response = wire.call(Broker::At(&address), CALL, &request, OFFSET_FETCH).await?;
+    let response = wire.call(Broker::At(address), CALL, &request, OFFSET_FETCH).await?;
     if response.error_code != 0 {
         return Err(group_error(CALL, group, response.error_code));
     }
@@ -336,7 +354,8 @@ pub async fn committed_offsets(
         match partition.error_code {
             // -1: nothing committed on this partition yet.
             0 if partition.committed_offset >= 0 => {
-                committed.insert(partition.partition_index, partition.committed_offset);
+                let metadata = partition.metadata.map(|m| m.to_string());
+                committed.insert(partition.partition_index, Committed { offset: partition.committed_offset, metadata });
             }
             // UNKNOWN_TOPIC_OR_PARTITION: nothing committed there either.
             0 | UNKNOWN_TOPIC => {}
@@ -353,6 +372,10 @@ pub async fn committed_offsets(
 /// only while the group is empty; a group with members answers UNKNOWN_MEMBER_ID (or
 /// ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS), which becomes a transient "in use" error, so
 /// offsets never move under a running consumer.
+///
+/// Each partition's count (the sink's records written, which it commits with every offset:
+/// [`count_metadata`]) is read first and committed with the new offset, so a replay neither
+/// loses the count nor starts it over: the records read again are written, and counted, again.
 pub async fn commit_offsets(
     wire: &Wire,
     group: &str,
@@ -362,9 +385,14 @@ pub async fn commit_offsets(
     use kafka_protocol::error::ResponseError::{IllegalGeneration, RebalanceInProgress, UnknownMemberId};
     const CALL: &str = "OffsetCommit";
     let address = coordinator(wire, group).await?;
-    let partitions = offsets
-        .iter()
-        .map(|(p, o)| OffsetCommitRequestPartition::default().with_partition_index(*p).with_committed_offset(*o));
+    let counts = offset_fetch(wire, &address, group, topic, offsets.keys().copied().collect()).await?;
+    let partitions = offsets.iter().map(|(p, o)| {
+        let count = counts.get(p).and_then(|c| count_in_metadata(c.metadata.as_deref()?));
+        OffsetCommitRequestPartition::default()
+            .with_partition_index(*p)
+            .with_committed_offset(*o)
+            .with_committed_metadata(Some(text(&count.map(count_metadata).unwrap_or_default())))
+    });
     let topic_entry =
         OffsetCommitRequestTopic::default().with_name(topic_name(topic)).with_partitions(partitions.collect());
     let request = OffsetCommitRequest::default().with_group_id(text(group).into()).with_topics(vec![topic_entry]);
