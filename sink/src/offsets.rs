@@ -1,4 +1,4 @@
-//! Each assigned partition's commit point and count (pure; [`crate::runtime`] stores what this
+//! Each assigned partition's commit point and count (pure; the runtime stores what this
 //! returns in the consumer).
 //!
 //! - The commit point is the lowest offset read whose record is not done yet (written or
@@ -16,7 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use tributary_api::sink::PartitionCount;
 
-use crate::write::Outcome;
+/// What became of a record: its row acknowledged by Cassandra, or the record acknowledged by
+/// the dead-letter topic. Only a written record counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Written,
+    DeadLettered,
+}
 
 #[derive(Default)]
 pub struct OffsetTracker {

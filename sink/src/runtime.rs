@@ -37,8 +37,8 @@ use tributary_api::contract::{SinkConfig, count_in_metadata, count_metadata};
 use crate::health::Health;
 use crate::mapping::Mapping;
 use crate::metrics::{SinkMetrics, serve};
-use crate::offsets::{OffsetTracker, Store, Unknown};
-use crate::write::{DLQ_MAX_MESSAGE_BYTES, Item, MAX_BATCH, Outcome, Record, chunked, deliver_all, prepare};
+use crate::offsets::{OffsetTracker, Outcome, Store, Unknown};
+use crate::write::{DLQ_MAX_MESSAGE_BYTES, Item, MAX_BATCH, Record, chunked, deliver_all, prepare};
 
 /// Credentials, from the environment the Deployment sets from Secrets.
 pub struct SinkSecrets {

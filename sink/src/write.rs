@@ -28,6 +28,7 @@ use tributary_api::sink::Consistency;
 
 use crate::mapping::Mapping;
 use crate::metrics::SinkMetrics;
+use crate::offsets::Outcome;
 
 /// Header names on dead-lettered records.
 pub const DLQ_ERROR: &str = "tributary.error";
@@ -61,14 +62,6 @@ pub(crate) struct Item {
 }
 
 pub(crate) type Row = Vec<crate::mapping::Cell>;
-
-/// What became of a record: its row acknowledged by Cassandra, or the record acknowledged by
-/// the dead-letter topic. Only a written record counts in the sink's `recordsWritten`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Written,
-    DeadLettered,
-}
 
 pub(crate) fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = Vec::new();
