@@ -12,6 +12,8 @@ set -eu
 
 IMAGE_CONF=${CASSANDRA_IMAGE_CONF:-/etc/cassandra}
 TEMPLATE=${CASSANDRA_TEMPLATE:-/etc/tributary/cassandra/cassandra.yaml}
+# The datacenter and rack the node names (the image's own file says dc1).
+RACKDC=${CASSANDRA_RACKDC:-/etc/tributary/cassandra/cassandra-rackdc.properties}
 HEADLESS=${CASSANDRA_HEADLESS_SERVICE:-cassandra-headless}
 DOMAIN=${CLUSTER_DOMAIN:-cluster.local}
 STORAGE_PORT=${CASSANDRA_STORAGE_PORT:-7000}
@@ -37,6 +39,7 @@ subst() {
 
 mkdir -p "$CASSANDRA_CONF" "$DATA"
 cp -R "$IMAGE_CONF"/. "$CASSANDRA_CONF"/
+if [ -f "$RACKDC" ]; then cp "$RACKDC" "$CASSANDRA_CONF/cassandra-rackdc.properties"; fi
 sed -e "$(subst CASSANDRA_SEEDS "$seeds")" \
   -e "$(subst CASSANDRA_LISTEN_ADDRESS "$POD_IP")" \
   -e "$(subst CASSANDRA_STORAGE_PORT "$STORAGE_PORT")" \

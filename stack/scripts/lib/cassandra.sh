@@ -20,6 +20,7 @@ spawn_cassandra() {
   # shellcheck disable=SC2086
   spawn cassandra java $CASSANDRA_HEAP_OPTS $opts ${metrics:+"$metrics"} \
     -Dcassandra.config="file://$dir/cassandra.yaml" \
+    -Dcassandra-rackdc.properties="file://$ROOT/stack/config/cassandra/cassandra-rackdc.properties" \
     -Dlogback.configurationFile="$ROOT/stack/config/cassandra/logback.xml" \
     -Dcassandra.logdir="$dir/logs" -Dcassandra.storagedir="$dir/data" \
     -Dcassandra.jmx.local.port="$CASSANDRA_JMX_PORT" \
