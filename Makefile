@@ -49,7 +49,7 @@ run: ## Run the operator in the foreground against the local stack (installs the
 	  (kubectl get namespace tributary-system >/dev/null 2>&1 || kubectl create namespace tributary-system) && \
 	  addr=$${TRIBUTARY_HTTP_ADDR:-127.0.0.1:8080} && targets=$$TRIBUTARY_PROMETHEUS_TARGETS/make-run.json && \
 	  mkdir -p "$$TRIBUTARY_PROMETHEUS_TARGETS" && trap 'rm -f "$$targets"' EXIT && \
-	  echo "[{\"targets\": [\"$$addr\"], \"labels\": {\"source\": \"make run\"}}]" >"$$targets" && \
+	  echo "[{\"targets\": [\"$$addr\"], \"labels\": {\"pod\": \"make-run\", \"source\": \"make run\"}}]" >"$$targets" && \
 	  TRIBUTARY_HTTP_ADDR=$$addr cargo run --locked --bin tributary-operator
 
 ##@ Build and test

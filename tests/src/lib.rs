@@ -206,6 +206,7 @@ pub async fn install_crds() {
 }
 pub mod operator;
 pub mod pipeline;
+pub mod prometheus;
 pub mod release;
 pub mod sink;
 pub mod team;

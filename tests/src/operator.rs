@@ -12,6 +12,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 
+use crate::prometheus::TargetsFile;
 use crate::{repo_root, unique, wait_until};
 
 pub struct OperatorProcess {
@@ -22,6 +23,8 @@ pub struct OperatorProcess {
     /// The operator's own namespace (`TRIBUTARY_NAMESPACE`, where its Lease lives).
     pub namespace: String,
     pub log: PathBuf,
+    /// Names it to the stack's Prometheus while it runs (when the stack's environment is set).
+    targets: Option<TargetsFile>,
 }
 
 /// A binary of this workspace, built by `cargo build --workspace`.
@@ -116,6 +119,10 @@ impl OperatorProcess {
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out));
         let (pid, exited) = spawn_tied(command);
+        // Scraped as a Service's replica is (job tributary-operator-host), labelled with its
+        // pod name and namespace: the dashboard's Leader panel shows the pod.
+        let targets =
+            TargetsFile::write(identity, &http.to_string(), &[("pod", identity), ("namespace", lease_namespace)]);
         OperatorProcess {
             pid,
             exited,
@@ -123,6 +130,7 @@ impl OperatorProcess {
             identity: identity.to_string(),
             namespace: lease_namespace.to_string(),
             log,
+            targets,
         }
     }
 
@@ -172,6 +180,9 @@ impl OperatorProcess {
     }
 
     pub fn terminate(&self) {
+        if let Some(targets) = &self.targets {
+            targets.remove();
+        }
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
     }

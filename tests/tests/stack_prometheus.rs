@@ -10,39 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tributary_tests::{NamespaceCleanup, http_get, kubectl, kubectl_apply, repo_root, unique, wait_until};
+use tributary_tests::prometheus::{TargetsFile, api, query};
+use tributary_tests::{NamespaceCleanup, kubectl, kubectl_apply, repo_root, unique, wait_until};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-/// `GET path` of the stack's Prometheus API: its `data`, or why there is none.
-async fn prometheus(path: &str) -> Result<Value, String> {
-    let url = std::env::var("PROMETHEUS_URL").expect("PROMETHEUS_URL (make stack-env)");
-    let authority = url.strip_prefix("http://").expect("PROMETHEUS_URL is http://host:port");
-    let (host, port) = authority.split_once(':').expect("host:port");
-    let body = http_get(host, port.parse().unwrap(), path).await?;
-    let answer: Value = serde_json::from_str(&body).map_err(|e| format!("{path}: {e}: {body}"))?;
-    if answer["status"] != "success" {
-        return Err(format!("{path}: {body}"));
-    }
-    Ok(answer["data"].clone())
-}
-
-/// The result of an instant query.
-async fn query(promql: &str) -> Result<Vec<Value>, String> {
-    let encoded: String = promql
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let data = prometheus(&format!("/api/v1/query?query={encoded}")).await?;
-    Ok(data["result"].as_array().cloned().unwrap_or_default())
-}
-
 /// The active target of scrape job `job` whose labels include `labels`.
 async fn target(job: &str, labels: &[(&str, &str)]) -> Result<Value, String> {
-    let data = prometheus("/api/v1/targets?state=active").await?;
+    let data = api("/api/v1/targets?state=active").await?;
     let targets = data["activeTargets"].as_array().cloned().unwrap_or_default();
     targets
         .into_iter()
@@ -60,7 +35,7 @@ async fn prometheus_has_loaded_the_charts_alerts() {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap().iter().filter_map(|r| r["alert"].as_str().map(String::from)))
         .collect();
-    let data = prometheus("/api/v1/rules?type=alert").await.unwrap_or_else(|e| panic!("{e}"));
+    let data = api("/api/v1/rules?type=alert").await.unwrap_or_else(|e| panic!("{e}"));
     let loaded: BTreeSet<String> = data["groups"]
         .as_array()
         .unwrap()
@@ -139,15 +114,6 @@ spec:
     assert_eq!(operator["labels"]["endpoint"], "http", "{operator}");
 }
 
-/// Removes a file_sd targets file when the test ends.
-struct TargetsFile(std::path::PathBuf);
-
-impl Drop for TargetsFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[tokio::test]
 async fn an_operator_run_on_the_host_is_scraped_once_a_targets_file_names_it() {
     // The operator's own /metrics server and metrics, as `make run` serves them.
@@ -157,9 +123,8 @@ async fn an_operator_run_on_the_host_is_scraped_once_a_targets_file_names_it() {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     tokio::spawn(tributary::http::serve(addr, metrics, Arc::new(tributary::http::Health::default())));
 
-    let folder = std::env::var("TRIBUTARY_PROMETHEUS_TARGETS").expect("TRIBUTARY_PROMETHEUS_TARGETS (make stack-env)");
-    let file = TargetsFile(std::path::Path::new(&folder).join(format!("{}.json", unique("test-operator"))));
-    std::fs::write(&file.0, format!(r#"[{{"targets": ["127.0.0.1:{port}"]}}]"#)).unwrap();
+    let _file = TargetsFile::write(&unique("test-operator"), &addr.to_string(), &[])
+        .expect("TRIBUTARY_PROMETHEUS_TARGETS (make stack-env)");
 
     let leader = format!(r#"tributary_leader{{job="tributary-operator-host",instance="127.0.0.1:{port}"}}"#);
     wait_until("the host-run operator's tributary_leader in Prometheus", WAIT, || async {
