@@ -104,6 +104,8 @@ pub async fn produce_paced(tenant: &str, dataset: &str, run: &str, count: u64, r
         .envs(creds.get("kafka.ca.crt").map(|ca| ("KAFKA_CA_PEM", ca)))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        // A test that stops producing early drops this future (aborts its task): the producer goes too.
+        .kill_on_drop(true)
         .status()
         .await
         .unwrap();
