@@ -8,7 +8,15 @@ is_running() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/nul
 spawn() {
   local name=$1; shift
   mkdir -p "$RUN" "$LOGS"
-  setsid "$@" >>"$LOGS/$name.out" 2>&1 </dev/null &
+  # The daemon keeps none of the caller's other open files: a test run under `flock` would
+  # otherwise pass its lock on to a broker it restarts, which then holds it for good.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec setsid "$@" >>"$LOGS/$name.out" 2>&1 </dev/null
+  ) &
   echo $! >"$RUN/$name.pid"
 }
 
