@@ -207,6 +207,7 @@ pub async fn install_crds() {
 pub mod operator;
 pub mod pipeline;
 pub mod prometheus;
+pub mod registry;
 pub mod release;
 pub mod sink;
 pub mod team;
