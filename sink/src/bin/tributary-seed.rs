@@ -102,7 +102,9 @@ async fn produce() -> Result<(), String> {
         };
         let producer = producer.clone();
         let topic = args.topic.clone();
-        pending.push(async move {
+        // Spawned, so the record goes out now: a send future does nothing until polled, and
+        // these are polled only once 10,000 wait (a paced run under that went all at the end).
+        pending.push(tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
                 let out = FutureRecord::to(&topic).key(&r.key).payload(&r.value);
@@ -115,7 +117,7 @@ async fn produce() -> Result<(), String> {
                     }
                 }
             }
-        });
+        }));
         sent += 1;
         while pending.len() >= 10_000 {
             pending.next().await;
