@@ -35,6 +35,28 @@ pub async fn wait_deployment(namespace: &str, name: &str) -> Deployment {
     .await
 }
 
+/// Waits until the CassandraSink's `status.recordsWritten` is exactly `want`, and returns the
+/// status; fails at once should it count more (a record counted twice).
+pub async fn wait_counted(namespace: &str, name: &str, want: i64) -> tributary::api::CassandraSinkStatus {
+    let sinks: Api<tributary::api::CassandraSink> =
+        Api::namespaced(kube::Client::try_default().await.unwrap(), namespace);
+    wait_until(
+        &format!("{namespace}/{name}'s status.recordsWritten to be {want}"),
+        Duration::from_secs(180),
+        || async {
+            let status = sinks.get(name).await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+            match status.records_written {
+                Some(n) if n > want => {
+                    panic!("{namespace}/{name}: {n} counted, more than the {want} written: {status:?}")
+                }
+                Some(n) if n == want => Ok(status),
+                other => Err(format!("recordsWritten {other:?}, partitionsCounted {:?}", status.partitions_counted)),
+            }
+        },
+    )
+    .await
+}
+
 pub struct SinkPods {
     pub namespace: String,
     pub deployment: String,
