@@ -3,11 +3,15 @@
 //! format use: register a schema under a subject and get its id, read a schema back by that id
 //! (what a sink does for each new id in a record's header), versions of a subject, and a
 //! subject's compatibility level that refuses an incompatible version. Every call needs the
-//! registry's user (HTTP basic auth).
+//! registry's user (HTTP basic auth). Schemas and their ids outlive a restart of the registry.
 
 use serde_json::{Value, json};
+use tokio::sync::RwLock;
 use tributary_tests::registry::{Registry, schema_body};
-use tributary_tests::unique;
+use tributary_tests::{stack_ctl, unique};
+
+/// The restart test holds it for writing; the others for reading, so none meets the registry down.
+static UP: RwLock<()> = RwLock::const_new(());
 
 /// An Avro record schema named `name` with `fields`.
 fn record(name: &str, fields: Value) -> Value {
@@ -16,6 +20,7 @@ fn record(name: &str, fields: Value) -> Value {
 
 #[tokio::test]
 async fn registry_refuses_calls_without_its_password() {
+    let _up = UP.read().await;
     let anonymous = Registry::anonymous();
     let answer = anonymous.call("GET", "/subjects", None).await.unwrap();
     assert_eq!(answer.status, 401, "no credentials: {}", answer.body);
@@ -28,6 +33,7 @@ async fn registry_refuses_calls_without_its_password() {
 
 #[tokio::test]
 async fn registry_keeps_avro_schemas_by_id_and_refuses_incompatible_versions() {
+    let _up = UP.read().await;
     let registry = Registry::from_env();
     // A subject of Confluent's default naming (`<topic>-value`); its record's name is unique
     // too, so that its schemas are new to the registry (which gives equal schemas one id).
@@ -109,4 +115,27 @@ async fn registry_keeps_avro_schemas_by_id_and_refuses_incompatible_versions() {
     registry.delete_subject(&subject).await.unwrap_or_else(|e| panic!("{e}"));
     let gone = registry.call("GET", &format!("/subjects/{subject}/versions"), None).await.unwrap();
     assert_eq!(gone.status, 404, "a deleted subject: {}", gone.body);
+}
+
+#[tokio::test]
+async fn registry_keeps_schemas_and_ids_through_a_restart() {
+    let _up = UP.write().await;
+    let registry = Registry::from_env();
+    let subject = format!("{}-value", unique("restart"));
+    let schema = record(&format!("Kept_{}", subject.replace('-', "_")), json!([{ "name": "id", "type": "long" }]));
+    let id = registry.register(&subject, &schema).await;
+
+    // `stack.sh start` returns once the registry answers as its user again.
+    stack_ctl(&["stop", "registry"]);
+    stack_ctl(&["start", "registry"]);
+
+    let by_id = registry.ok("GET", &format!("/schemas/ids/{id}"), None).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(by_id["schema"].as_str().unwrap()).unwrap(),
+        schema,
+        "id {id} after a restart"
+    );
+    let versions = registry.ok("GET", &format!("/subjects/{subject}/versions"), None).await;
+    assert_eq!(versions, json!([1]), "the subject after a restart");
+    registry.delete_subject(&subject).await.unwrap_or_else(|e| panic!("{e}"));
 }
