@@ -71,6 +71,8 @@ reasons! {
     ReplicasNotReady,
     /// A CassandraSink whose pods are stopped while its group's offsets move.
     Replaying,
+    /// A CassandraSink stopped by `spec.suspend`: no pod runs, its offsets are kept.
+    Suspended,
     /// A KafkaUser or CassandraSink names another tenant's topic that is not granted to
     /// its tenant now (no TopicGrant, or a Tenant not Ready).
     NotGranted,

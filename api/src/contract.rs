@@ -46,6 +46,10 @@ pub struct SinkConfig {
     /// stamps the writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_time: Option<WriteTime>,
+    /// The Cassandra datacenter the sink sends its writes to (the spec's, else the
+    /// operator's default); unset: any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_datacenter: Option<String>,
 }
 
 fn default_security_protocol() -> String {

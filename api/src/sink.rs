@@ -130,6 +130,20 @@ pub struct CassandraSinkSpec {
     /// topic's partitions). Unset: `replicas` is fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<Autoscale>,
+
+    /// Stops the sink without deleting it: its pods stop (each commits what Cassandra
+    /// acknowledged first), its consumer group keeps its offsets, and with `false` again it
+    /// resumes where it stopped. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+
+    /// The Cassandra datacenter the sink sends its writes to (its `LocalQuorum` is that
+    /// datacenter's quorum; no other datacenter's nodes are asked). Unset: the operator's
+    /// default (`TRIBUTARY_CASSANDRA_LOCAL_DC`), else any node. Must name one of the
+    /// cluster's datacenters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_.-]+$"))]
+    pub local_datacenter: Option<String>,
 }
 
 /// Scaling a sink on its consumer group's lag (see `CassandraSinkSpec::autoscale`).

@@ -25,6 +25,8 @@ pub struct CassandraSettings {
     /// CA bundle (PEM) of Cassandra's client encryption (`CASSANDRA_CA_FILE`); set: every
     /// session uses TLS and checks the node's certificate against it.
     pub ca_pem: Option<String>,
+    /// The datacenter sinks write to unless their spec names one (`TRIBUTARY_CASSANDRA_LOCAL_DC`).
+    pub local_datacenter: Option<String>,
 }
 
 impl std::fmt::Debug for CassandraSettings {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for CassandraSettings {
             .field("contact_points", &self.contact_points)
             .field("username", &self.username)
             .field("tls", &self.ca_pem.is_some())
+            .field("local_datacenter", &self.local_datacenter)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +128,7 @@ impl Config {
                 .map(|path| read_ca("CASSANDRA_CA_FILE", &path))
                 .transpose()
                 .map_err(tls_error)?,
+            local_datacenter: lookup("TRIBUTARY_CASSANDRA_LOCAL_DC").filter(|v| !v.trim().is_empty()),
         };
         let http_addr = parsed("TRIBUTARY_HTTP_ADDR", "0.0.0.0:8080", "use host:port, e.g. 127.0.0.1:8080")?;
         let http_addr = http_addr.parse().map_err(|e| ConfigError {

@@ -363,6 +363,8 @@ mod tests {
             start_from: None,
             replay: None,
             autoscale: None,
+            suspend: false,
+            local_datacenter: None,
         }
     }
 

@@ -143,6 +143,9 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     if let Some(ca) = &config.cassandra_ca_pem {
         builder = builder.tls_context(Some(tributary_api::tls::connector("cassandraCaPem", Some(ca))?));
     }
+    if let Some(dc) = &config.local_datacenter {
+        builder = builder.default_execution_profile_handle(local_datacenter_profile(dc));
+    }
     let session = builder.build().await.map_err(|e| {
         format!(
             "cannot connect to Cassandra {:?}: {e}{}",
@@ -406,6 +409,16 @@ fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
     }
+}
+
+/// Writes go to the nodes of `dc` only (token-aware within it): a LocalQuorum is that
+/// datacenter's quorum, and no request crosses to another datacenter.
+fn local_datacenter_profile(dc: &str) -> scylla::client::execution_profile::ExecutionProfileHandle {
+    use scylla::client::execution_profile::ExecutionProfile;
+    use scylla::policies::load_balancing::DefaultPolicy;
+    let policy =
+        DefaultPolicy::builder().prefer_datacenter(dc.to_string()).permit_dc_failover(false).token_aware(true).build();
+    ExecutionProfile::builder().load_balancing_policy(policy).build().into_handle()
 }
 
 /// Lag = high watermark − committed offset, summed over the assigned partitions (off the

@@ -87,6 +87,9 @@ end
 
 if ready.status == "True" then
   hs.status = "Healthy"
+elseif ready.status == "False" and ready.reason == "Suspended" then
+  -- A CassandraSink stopped on purpose (spec.suspend).
+  hs.status = "Suspended"
 elseif ready.status == "False" and needs_a_change[ready.reason] then
   hs.status = "Degraded"
 elseif ready.status == "False" and done_apart_from_children[ready.reason] then

@@ -95,6 +95,8 @@ pub trait CassandraAdmin: Send + Sync {
     /// Bytes on disk by keyspace, as the node this session asks reports them (its SSTables;
     /// not what is still in memtables).
     fn keyspace_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, i64>, CassandraCallError>>;
+    /// The cluster's datacenters, as the node the session asks knows them (itself and its peers).
+    fn datacenters(&self) -> BoxFuture<'_, Result<BTreeSet<String>, CassandraCallError>>;
     /// Runs an `ALTER TABLE ... ADD` statement.
     fn alter_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>>;
     /// The role's own permissions: (resource, permission), e.g. (`<keyspace water>`, `SELECT`).
@@ -374,6 +376,23 @@ impl CassandraAdmin for ScyllaAdmin {
                 columns.push(LiveColumn { name, kind, cql_type, position, clustering_order });
             }
             Ok(columns)
+        })
+    }
+
+    fn datacenters(&self) -> BoxFuture<'_, Result<BTreeSet<String>, CassandraCallError>> {
+        Box::pin(async move {
+            let mut names = BTreeSet::new();
+            for (call, cql) in [
+                ("SELECT system.local", "SELECT data_center FROM system.local"),
+                ("SELECT system.peers_v2", "SELECT data_center FROM system.peers_v2"),
+            ] {
+                let result = self.run(call, cql.to_string(), (), false).await?;
+                let rows = result.into_rows_result().map_err(|e| error(call, e.to_string(), false))?;
+                for row in rows.rows::<(Option<String>,)>().map_err(|e| error(call, e.to_string(), false))? {
+                    names.extend(row.map_err(|e| error(call, e.to_string(), false))?.0);
+                }
+            }
+            Ok(names)
         })
     }
 

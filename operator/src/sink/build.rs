@@ -523,6 +523,7 @@ mod tests {
                 topic_id: "kxk1AqT4QZ2bYl0fP0Xj2w".into(),
                 base: 1_767_225_600_000_000,
             }),
+            local_datacenter: Some("datacenter1".into()),
         };
         let (yaml, _) = render_config(&config);
         let config_map = ConfigMap { data: Some([(CONFIG_KEY.to_string(), yaml)].into()), ..Default::default() };

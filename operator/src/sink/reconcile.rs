@@ -163,6 +163,7 @@ async fn converge(
         let message = format!("{problem}. No sink pod starts until the mapping is valid");
         return Err(Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change()));
     }
+    known_datacenter(ctx, sink).await?;
     if let Some(refusal) = dead_letter_guardrail(ctx, sink, &tenant, source.partitions).await? {
         return Err(Halt::Wait(DesiredCondition::not_ready(refusal.reason, refusal.message), ctx.resync()));
     }
@@ -301,6 +302,35 @@ fn ready_topic(ctx: &Context, sink: &CassandraSink, namespace: &str) -> Step<Arc
         return Err(wait(Reason::TopicNotReady, format!("Topic {} is not ready yet", sink.spec.topic)));
     }
     Ok(topic)
+}
+
+/// The datacenter the sink is to write to is one of the cluster's: a name Cassandra does not
+/// know would leave the sink's pods with no node to write to.
+async fn known_datacenter(ctx: &Context, sink: &CassandraSink) -> Step<()> {
+    let Some(dc) = super::workload::local_datacenter(ctx, sink) else { return Ok(()) };
+    let known = ctx.cassandra.datacenters().await?;
+    if known.contains(&dc) {
+        return Ok(());
+    }
+    let known = known.into_iter().collect::<Vec<_>>().join(", ");
+    let (reason, message, next) = match &sink.spec.local_datacenter {
+        Some(_) => (
+            Reason::InvalidSpec,
+            format!(
+                "spec.localDatacenter {dc:?} is not a datacenter of the Cassandra cluster ({known}): name one of those"
+            ),
+            Action::await_change(),
+        ),
+        None => (
+            Reason::CassandraRejected,
+            format!(
+                "the operator's TRIBUTARY_CASSANDRA_LOCAL_DC (chart value cassandra.localDatacenter) {dc:?} is not a \
+                 datacenter of the Cassandra cluster ({known}): fix the setting, or name one in spec.localDatacenter"
+            ),
+            ctx.resync(),
+        ),
+    };
+    Err(Halt::Wait(DesiredCondition::not_ready(reason, message), next))
 }
 
 /// The sink's dead-letter topic counts against its tenant's topic and partition limits,

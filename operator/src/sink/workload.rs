@@ -98,6 +98,21 @@ pub(super) async fn deploy(
         status.replicas = Some("0/0".into());
         return Ok(DesiredCondition::not_ready(Reason::Replaying, why));
     }
+    if sink.spec.suspend {
+        let running = live.status.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        status.ready_replicas = Some(0);
+        status.replicas = Some("0/0".into());
+        let message = if running > 0 {
+            format!("suspending (spec.suspend): {running} pod(s) stopping, each commits what Cassandra acknowledged")
+        } else {
+            format!(
+                "suspended (spec.suspend): no pod runs; consumer group {} keeps its offsets, so the sink resumes \
+                 where it stopped when spec.suspend is false",
+                names.group
+            )
+        };
+        return Ok(DesiredCondition::not_ready(Reason::Suspended, message));
+    }
     let ready = live.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
     status.ready_replicas = Some(ready);
     status.replicas = Some(format!("{ready}/{replicas}"));
@@ -233,7 +248,7 @@ async fn replicas(
     stopped: bool,
 ) -> (i32, Option<crate::api::AutoscaleStatus>) {
     let min = sink.spec.replicas.min(partitions);
-    match (&sink.spec.autoscale, stopped) {
+    match (&sink.spec.autoscale, stopped || sink.spec.suspend) {
         (_, true) => (0, status.autoscale.clone()),
         (Some(auto), false) => {
             // The replicas running now come from the Deployment itself, not a cached status.
@@ -273,11 +288,25 @@ fn sink_config(
         contact_points: ctx.config.cassandra.contact_points.clone(),
         cassandra_ca_pem: ctx.config.cassandra.ca_pem.clone(),
         keyspace: tenant.keyspace.clone(),
-        spec: CassandraSinkSpec { start_from: None, replay: None, autoscale: None, ..sink.spec.clone() },
+        // Suspending and scaling are the operator's business: they roll no pod.
+        spec: CassandraSinkSpec {
+            start_from: None,
+            replay: None,
+            autoscale: None,
+            suspend: false,
+            local_datacenter: None,
+            ..sink.spec.clone()
+        },
         max_in_flight: 256,
         commit_interval_ms: 1000,
         write_time: Some(write_time),
+        local_datacenter: local_datacenter(ctx, sink),
     }
+}
+
+/// The datacenter the sink writes to: its spec's, else the operator's default.
+pub(super) fn local_datacenter(ctx: &Context, sink: &CassandraSink) -> Option<String> {
+    sink.spec.local_datacenter.clone().or_else(|| ctx.config.cassandra.local_datacenter.clone())
 }
 
 /// The pod template's stamp: a changed config or credential rolls the pods. The tenant's

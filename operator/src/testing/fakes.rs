@@ -404,6 +404,9 @@ impl CassandraAdmin for FakeCassandra {
     ) -> BoxFuture<'a, Result<Vec<LiveColumn>, CassandraCallError>> {
         self.with("select columns", |s| s.tables.get(&format!("{keyspace}.{table}")).cloned().unwrap_or_default())
     }
+    fn datacenters(&self) -> BoxFuture<'_, Result<BTreeSet<String>, CassandraCallError>> {
+        self.with("datacenters", |_| BTreeSet::from(["datacenter1".to_string()]))
+    }
     fn keyspace_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, i64>, CassandraCallError>> {
         // Each keyspace holds a MiB.
         self.with("disk usage", |s| s.keyspaces.keys().map(|k| (k.clone(), 1 << 20)).collect())
