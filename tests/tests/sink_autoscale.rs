@@ -13,6 +13,7 @@ use tributary::api::CassandraSink;
 use tributary_sink::seed::Dataset;
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{cassandra, checksum, expected, produce, rows, wait_drained};
+use tributary_tests::sink::wait_counted;
 use tributary_tests::{kubectl, kubectl_apply, ready_tenant, repo_root, unique, wait_until};
 
 const RECORDS: u64 = 60_000;
@@ -89,6 +90,8 @@ async fn a_backlog_scales_the_sink_up_and_once_drained_back_down_with_nothing_lo
     let want = expected(Dataset::Water, &run, RECORDS);
     let got = rows(&session, Dataset::Water, &keyspace, &run).await;
     assert_eq!((got.len(), checksum(&got)), (want.len(), checksum(&want)), "every record, once: count and checksum");
+    // And counted once, through the rebalances of scaling up and down.
+    wait_counted(&tenant, "readings", want.len() as i64).await;
 
     kubectl(&["delete", "cassandrasink", "readings", "-n", &tenant, "--timeout=120s"]);
 }

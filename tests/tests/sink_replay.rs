@@ -17,7 +17,7 @@ use tributary::api::{CassandraSink, ReplayPhase};
 use tributary_tests::kafka::{produce, producer};
 use tributary_tests::operator::OperatorProcess;
 use tributary_tests::pipeline::{select, wait_credentials};
-use tributary_tests::sink::SinkPods;
+use tributary_tests::sink::{SinkPods, wait_counted};
 use tributary_tests::{
     cassandra_session, kubectl, kubectl_apply, ready_tenant, tenant_kafka_settings, unique, wait_ready, wait_until,
 };
@@ -101,6 +101,7 @@ async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told()
     send(b.clone()).await;
     let all: BTreeSet<String> = a.union(&b).cloned().collect();
     wait_ids(&team, &table, &all).await;
+    wait_counted(&tenant, "main", 300).await;
 
     // Lost: the team truncates its table.
     team.query_unpaged(format!("TRUNCATE {table}"), &[]).await.expect("the team truncates its own table");
@@ -116,6 +117,8 @@ async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told()
     let offsets = wait_replay_done(&sinks, "main", "r1").await;
     assert_eq!(offsets.split(", ").count(), 3, "one offset per partition: {offsets}");
     wait_ids(&team, &table, &b).await;
+    // The replay carried each partition's count: b's records are written, and counted, again.
+    wait_counted(&tenant, "main", 450).await;
     wait_ready(&sinks, "main", "True", "Running").await;
     SinkPods::running(&tenant, "tributary-sink-main", 2).await;
     let events = kubectl(&["get", "events", "-n", &tenant, "--field-selector", "reason=OffsetsMoved", "-o", "name"]);
@@ -125,6 +128,7 @@ async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told()
     replay("r2", "Earliest".into()).await;
     wait_replay_done(&sinks, "main", "r2").await;
     wait_ids(&team, &table, &all).await;
+    wait_counted(&tenant, "main", 750).await;
     wait_ready(&sinks, "main", "True", "Running").await;
 
     // New sinks: from Latest (only what comes after it was created) and from the time.
@@ -140,6 +144,9 @@ async fn replays_restore_what_was_lost_and_new_sinks_start_where_they_are_told()
     wait_ids(&team, &format!("{keyspace}.since"), &b.union(&c).cloned().collect()).await;
     // And the first sink got c too, once: nothing else moved its group.
     wait_ids(&team, &table, &all.union(&c).cloned().collect()).await;
+    for (name, want) in [("main", 800), ("latest", 50), ("since", 200)] {
+        wait_counted(&tenant, name, want).await;
+    }
 
     for name in ["main", "latest", "since"] {
         kubectl(&["delete", "cassandrasink", name, "-n", &tenant, "--timeout=120s"]);
