@@ -11,7 +11,7 @@ use tributary_tests::pipeline::{
     MALFORMED_EVERY, apply_water_example, cassandra, checksum, expected, produce_paced, rows, secret, wait_credentials,
     wait_drained,
 };
-use tributary_tests::sink::SinkPods;
+use tributary_tests::sink::{SinkPods, wait_counted};
 use tributary_tests::{TenantCleanup, kubectl, kubectl_apply, stack_ctl, unique, wait_until};
 
 /// Records per run (`make bench` runs this test at benchmark volume through
@@ -115,6 +115,8 @@ async fn nothing_is_lost_when_a_broker_and_then_cassandra_stop_mid_stream() {
     }
     // Rows are keyed, so a record written twice is one row: writes beyond the rows are the
     // duplicates at-least-once delivery made (re-reads after a rebalance or a retried batch).
+    // Counted once each in the status, through the broker stop and the Cassandra outage.
+    wait_counted(&tenant, "readings", delivered as i64).await;
     let written = sinks.metric("tributary_sink_records_written_total").await as usize;
     let duplicates = written.saturating_sub(delivered);
     println!("delivered {delivered} rows, lost 0, {duplicates} duplicate writes");
