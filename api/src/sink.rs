@@ -43,14 +43,20 @@ const RFC3339_CEL: &str =
         .message("the primary key is immutable: Cassandra cannot change a table's primary key. Create a new CassandraSink with a new table"),
     validation = Rule::new("self.table == oldSelf.table && self.topic == oldSelf.topic && (has(self.topicTenant) == has(oldSelf.topicTenant)) && (!has(self.topicTenant) || self.topicTenant == oldSelf.topicTenant)")
         .message("topic and table are immutable: create a new CassandraSink to stream elsewhere"),
-    validation = Rule::new("self.format != 'Csv' || self.columns.all(c, !has(c.field) || !c.field.contains('.'))")
+    validation = Rule::new("self.format != 'Csv' || self.columns.all(c, (has(c.from) && c.from != 'Value') || !has(c.field) || !c.field.contains('.'))")
         .message("CSV records have no nested fields: with format Csv, field must be a header name or a column position, without '.'"),
     validation = Rule::new(format!("!has(self.startFrom) || self.startFrom in ['Earliest', 'Latest'] || self.startFrom.matches('{RFC3339_CEL}')"))
         .message("startFrom must be Earliest, Latest or an RFC 3339 time such as 2026-12-01T00:00:00Z"),
     validation = Rule::new(format!("!has(self.replay) || self.replay.from == 'Earliest' || self.replay.from.matches('{RFC3339_CEL}')"))
         .message("replay.from must be Earliest or an RFC 3339 time such as 2026-12-01T00:00:00Z"),
     validation = Rule::new("!has(self.autoscale) || self.autoscale.maxReplicas >= self.replicas")
-        .message("autoscale.maxReplicas must be at least replicas (the minimum when autoscaling)")
+        .message("autoscale.maxReplicas must be at least replicas (the minimum when autoscaling)"),
+    validation = Rule::new("self.columns.all(c, has(c.value) == (has(c.from) && c.from == 'Constant'))")
+        .message("a column has value exactly when it is from: Constant"),
+    validation = Rule::new("self.columns.all(c, !has(c.from) || c.from != 'Header' || has(c.field))")
+        .message("a column from: Header needs field: the header's name"),
+    validation = Rule::new("self.columns.all(c, !has(c.from) || !(c.from in ['Timestamp', 'Partition', 'Offset', 'Now', 'Constant']) || !has(c.field))")
+        .message("a column from Timestamp, Partition, Offset, Now or Constant takes no field")
 )]
 pub struct CassandraSinkSpec {
     /// Name of the Topic object (in this namespace) to read; with `topicTenant`, the Kafka
@@ -241,7 +247,7 @@ fn default_dead_letter_retention_hours() -> i32 {
 }
 
 /// One table column.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Column {
     /// Column name (lowercase letters, digits, `_`; at most 48).
@@ -262,6 +268,44 @@ pub struct Column {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub field: Option<String>,
+    /// Which part of the record the value comes from (default `Value`). `Key`: the whole
+    /// key, or with `field` a dotted path into a JSON key; `Header`: the header `field`
+    /// names; `Timestamp`, `Partition`, `Offset`: the record's; `Now`: the write time
+    /// (CQL `now()`); `Constant`: `value`.
+    #[serde(default, skip_serializing_if = "ColumnSource::is_value")]
+    pub from: ColumnSource,
+    /// The value of a `from: Constant` column, as text, converted to the column's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub value: Option<String>,
+}
+
+/// Which part of a Kafka record a column's value comes from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ColumnSource {
+    /// The record's value (JSON path or CSV field), as before `from` existed.
+    #[default]
+    Value,
+    /// The record's key: raw, or a dotted path into a JSON key.
+    Key,
+    /// A record header, named by `field`.
+    Header,
+    /// The record's Kafka timestamp (epoch milliseconds): a `timestamp` or `bigint` column.
+    Timestamp,
+    /// The record's partition: an `int` or `bigint` column.
+    Partition,
+    /// The record's offset: a `bigint` column.
+    Offset,
+    /// The time of the write: a `timeuuid` or `timestamp` column (CQL `now()`).
+    Now,
+    /// The column's `value`, the same for every row.
+    Constant,
+}
+
+impl ColumnSource {
+    pub fn is_value(&self) -> bool {
+        *self == ColumnSource::Value
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

@@ -40,6 +40,17 @@ enum Found<'a> {
     Field(Field<'a>),
 }
 
+/// The parts of a Kafka record other than its value that a column can map, borrowed from
+/// the record. `headers` is empty unless the mapping reads headers ([`Mapping::needs_headers`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecordMeta<'a> {
+    pub key: Option<&'a [u8]>,
+    pub headers: &'a [(String, Vec<u8>)],
+    pub timestamp: Option<i64>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// The compiled mapping of one sink: columns in table order.
 #[derive(Clone, Debug)]
 pub struct Mapping {
@@ -48,6 +59,11 @@ pub struct Mapping {
     delimiter: u8,
     /// Positions of the partition key columns in a row.
     partition_key: Vec<usize>,
+    /// The converted `value` of each `from: Constant` column (None for the others).
+    constants: Vec<Option<CqlValue>>,
+    /// Some column reads a path in a JSON key: only then is a key parsed.
+    key_json: bool,
+    needs_headers: bool,
 }
 
 impl Mapping {
@@ -59,7 +75,23 @@ impl Mapping {
             spec.csv.as_ref().map(|c| c.delimiter.as_bytes().first().copied().unwrap_or(b',')).unwrap_or(b',');
         let partition_key =
             spec.partition_key.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
-        Ok(Mapping { columns, format: spec.format, delimiter, partition_key })
+        let constants = columns
+            .iter()
+            .map(|c| match &c.source {
+                Source::Constant(v) => convert(&c.cql_type, Field::Text(v))
+                    .map(Some)
+                    .map_err(|e| format!("column {}: value {e}: change value or type", c.name)),
+                _ => Ok(None),
+            })
+            .collect::<Result<_, _>>()?;
+        let key_json = columns.iter().any(|c| matches!(c.source, Source::KeyPath(_)));
+        let needs_headers = columns.iter().any(|c| c.source.needs_headers());
+        Ok(Mapping { columns, format: spec.format, delimiter, partition_key, constants, key_json, needs_headers })
+    }
+
+    /// Whether the sink must copy a record's headers for [`Mapping::row_of`].
+    pub fn needs_headers(&self) -> bool {
+        self.needs_headers
     }
 
     /// A row's partition key values, as a string that is equal for rows of one partition.
@@ -71,23 +103,23 @@ impl Mapping {
         self.columns.iter().map(|c| c.name.as_str()).collect()
     }
 
-    /// The row for one record, cells in [`Mapping::column_names`] order.
+    /// The row for a record's value alone (no key, headers or metadata), cells in
+    /// [`Mapping::column_names`] order.
     pub fn row(&self, payload: &[u8]) -> Result<Vec<Cell>, String> {
+        self.row_of(payload, &RecordMeta::default())
+    }
+
+    /// The row for one record, cells in [`Mapping::column_names`] order. The value is
+    /// parsed once; the key is parsed only when a column reads a path in it.
+    pub fn row_of(&self, payload: &[u8], meta: &RecordMeta<'_>) -> Result<Vec<Cell>, String> {
+        let key: Option<Json> = match (self.key_json, meta.key) {
+            (true, Some(k)) => Some(serde_json::from_slice(k).map_err(|e| format!("key is not JSON: {e}"))?),
+            _ => None,
+        };
         match self.format {
             RecordFormat::Json => {
                 let record: Json = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-                self.columns
-                    .iter()
-                    .map(|c| {
-                        let Source::Path(path) = &c.source else { unreachable!("JSON columns have paths") };
-                        let found = match path.iter().try_fold(&record, |v, key| v.get(key)) {
-                            None => Found::Absent,
-                            Some(Json::Null) => Found::Null,
-                            Some(v) => Found::Field(Field::Json(v)),
-                        };
-                        self.cell(c, found)
-                    })
-                    .collect()
+                self.cells(meta, key.as_ref(), |path| json_at(&record, path), |_| unreachable!("JSON has no positions"))
             }
             RecordFormat::Csv => {
                 let mut reader =
@@ -96,20 +128,52 @@ impl Mapping {
                     Some(r) => r.map_err(|e| format!("not CSV: {e}"))?,
                     None => return Err("empty CSV record".into()),
                 };
-                self.columns
-                    .iter()
-                    .map(|c| {
-                        let Source::Position(i) = c.source else { unreachable!("CSV columns have positions") };
-                        let found = match record.get(i) {
-                            None => Found::Absent,
-                            Some("") => Found::Null,
-                            Some(s) => Found::Field(Field::Text(s)),
-                        };
-                        self.cell(c, found)
-                    })
-                    .collect()
+                self.cells(
+                    meta,
+                    key.as_ref(),
+                    |_| unreachable!("CSV has no paths"),
+                    |i| match record.get(i) {
+                        None => Found::Absent,
+                        Some("") => Found::Null,
+                        Some(s) => Found::Field(Field::Text(s)),
+                    },
+                )
             }
         }
+    }
+
+    /// Each column's cell: `path` and `position` find a value field; the other sources are
+    /// read from `meta` here.
+    fn cells<'r>(
+        &self,
+        meta: &RecordMeta<'r>,
+        key: Option<&'r Json>,
+        path: impl Fn(&[String]) -> Found<'r>,
+        position: impl Fn(usize) -> Found<'r>,
+    ) -> Result<Vec<Cell>, String> {
+        let bytes = |b: Option<&'r [u8]>| b.map_or(Found::Absent, |b| Found::Field(Field::Bytes(b)));
+        let number = |n: i64| Found::Field(Field::Int(n));
+        self.columns
+            .iter()
+            .zip(&self.constants)
+            .map(|(c, constant)| {
+                let found = match &c.source {
+                    Source::Path(p) => path(p),
+                    Source::Position(i) => position(*i),
+                    Source::Key => bytes(meta.key),
+                    Source::KeyPath(p) => key.map_or(Found::Absent, |k| json_at(k, p)),
+                    Source::Header(name) => {
+                        bytes(meta.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice()))
+                    }
+                    Source::Timestamp => meta.timestamp.map_or(Found::Absent, number),
+                    Source::Partition => number(meta.partition.into()),
+                    Source::Offset => number(meta.offset),
+                    Source::Now => return Ok(Cell::Value(now(&c.cql_type))),
+                    Source::Constant(_) => return Ok(Cell::Value(constant.clone().expect("compiled"))),
+                };
+                self.cell(c, found)
+            })
+            .collect()
     }
 
     fn cell(&self, column: &ColumnPlan, found: Found<'_>) -> Result<Cell, String> {
@@ -124,10 +188,46 @@ impl Mapping {
     }
 }
 
+fn json_at<'r>(record: &'r Json, path: &[String]) -> Found<'r> {
+    match path.iter().try_fold(record, |v, key| v.get(key)) {
+        None => Found::Absent,
+        Some(Json::Null) => Found::Null,
+        Some(v) => Found::Field(Field::Json(v)),
+    }
+}
+
+/// CQL `now()` for the column: a version 1 UUID of this instant, or the instant itself.
+fn now(cql_type: &CqlType) -> CqlValue {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    match cql_type {
+        CqlType::Scalar(Scalar::TimeUuid) => CqlValue::Timeuuid(CqlTimeuuid::from(timeuuid(since_epoch))),
+        _ => CqlValue::Timestamp(CqlTimestamp(since_epoch.as_millis() as i64)),
+    }
+}
+
+/// A version 1 UUID: 100 ns ticks since 1582-10-15, a random clock sequence and node (the
+/// randomness keeps two rows written in one tick apart).
+fn timeuuid(since_epoch: std::time::Duration) -> uuid::Uuid {
+    const GREGORIAN_OFFSET: u64 = 0x01B2_1DD2_1381_4000;
+    let ticks = GREGORIAN_OFFSET + (since_epoch.as_nanos() / 100) as u64;
+    use std::hash::BuildHasher;
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let random = std::collections::hash_map::RandomState::new()
+        .hash_one(SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let clock_seq = ((random >> 48) as u16 & 0x3fff) | 0x8000;
+    let node = random & 0x0000_ffff_ffff_ffff;
+    let high = ((ticks & 0xffff_ffff) << 32) | (((ticks >> 32) & 0xffff) << 16) | ((ticks >> 48) & 0x0fff) | 0x1000;
+    uuid::Uuid::from_u64_pair(high, (u64::from(clock_seq) << 48) | node)
+}
+
 #[derive(Clone, Copy)]
 enum Field<'a> {
     Json(&'a Json),
     Text(&'a str),
+    /// A record key or header: text as UTF-8, or a blob as is.
+    Bytes(&'a [u8]),
+    /// A record's timestamp, partition or offset.
+    Int(i64),
 }
 
 impl Field<'_> {
@@ -135,6 +235,8 @@ impl Field<'_> {
     fn text(&self) -> Result<String, String> {
         match self {
             Field::Text(s) => Ok(s.to_string()),
+            Field::Bytes(b) => std::str::from_utf8(b).map(str::to_string).map_err(|_| "not UTF-8 text".to_string()),
+            Field::Int(n) => Ok(n.to_string()),
             Field::Json(Json::String(s)) => Ok(s.clone()),
             Field::Json(v @ (Json::Number(_) | Json::Bool(_))) => Ok(v.to_string()),
             Field::Json(v) => Err(format!("expected a scalar, found {}", kind(v))),
@@ -162,8 +264,8 @@ fn convert(cql_type: &CqlType, field: Field<'_>) -> Result<CqlValue, String> {
                     items.iter().map(|i| scalar(*s, Field::Json(i))).collect::<Result<_, _>>()?
                 }
                 Field::Json(v) => return Err(format!("expected an array, found {}", kind(v))),
-                // CSV: items separated by '|'.
-                Field::Text(t) => t.split('|').map(|i| scalar(*s, Field::Text(i))).collect::<Result<_, _>>()?,
+                // CSV (and a key or header): items separated by '|'.
+                other => other.text()?.split('|').map(|i| scalar(*s, Field::Text(i))).collect::<Result<_, _>>()?,
             };
             Ok(if matches!(cql_type, CqlType::List(_)) { CqlValue::List(items) } else { CqlValue::Set(items) })
         }
@@ -284,15 +386,19 @@ fn scalar(s: Scalar, field: Field<'_>) -> Result<CqlValue, String> {
             let t = text()?;
             CqlValue::Inet(t.trim().parse::<IpAddr>().map_err(|_| format!("{t:?} is not an IP address"))?)
         }
-        Scalar::Blob => {
-            use base64::Engine;
-            let t = text()?;
-            CqlValue::Blob(
-                base64::engine::general_purpose::STANDARD
-                    .decode(t.trim())
-                    .map_err(|_| format!("{t:?} is not base64"))?,
-            )
-        }
+        // A key or header is bytes already.
+        Scalar::Blob => match field {
+            Field::Bytes(b) => CqlValue::Blob(b.to_vec()),
+            _ => {
+                use base64::Engine;
+                let t = text()?;
+                CqlValue::Blob(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(t.trim())
+                        .map_err(|_| format!("{t:?} is not base64"))?,
+                )
+            }
+        },
     })
 }
 
@@ -341,7 +447,7 @@ fn parse_decimal(t: &str) -> Option<(i128, i32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary_api::sink::{Column, CsvOptions};
+    use tributary_api::sink::{Column, ColumnSource, CsvOptions};
 
     fn spec(format: RecordFormat, columns: &[(&str, &str, Option<&str>)]) -> CassandraSinkSpec {
         CassandraSinkSpec {
@@ -350,7 +456,12 @@ mod tests {
             table: "t".into(),
             columns: columns
                 .iter()
-                .map(|(n, t, f)| Column { name: n.to_string(), type_: t.to_string(), field: f.map(str::to_string) })
+                .map(|(n, t, f)| Column {
+                    name: n.to_string(),
+                    type_: t.to_string(),
+                    field: f.map(str::to_string),
+                    ..Default::default()
+                })
                 .collect(),
             partition_key: vec![columns[0].0.to_string()],
             clustering_key: vec![],
@@ -464,6 +575,112 @@ mod tests {
 
         let unknown = spec(RecordFormat::Csv, &[("station", "text", Some("name"))]);
         assert!(Mapping::new(&unknown).unwrap_err().contains("spec.csv.header is unset"));
+    }
+
+    fn from(name: &str, t: &str, from: ColumnSource, field: Option<&str>, value: Option<&str>) -> Column {
+        Column {
+            name: name.into(),
+            type_: t.into(),
+            field: field.map(str::to_string),
+            from,
+            value: value.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn columns_map_the_key_headers_and_record_metadata() {
+        let mut spec = spec(RecordFormat::Json, &[("reading", "double", Some("ph"))]);
+        spec.columns = vec![
+            from("site", "text", ColumnSource::Key, Some("site.id"), None),
+            from("raw_key", "text", ColumnSource::Key, None, None),
+            from("key_blob", "blob", ColumnSource::Key, None, None),
+            from("source", "text", ColumnSource::Header, Some("source"), None),
+            from("batch", "int", ColumnSource::Header, Some("batch"), None),
+            from("missing", "text", ColumnSource::Header, Some("nope"), None),
+            from("ts", "timestamp", ColumnSource::Timestamp, None, None),
+            from("ts_ms", "bigint", ColumnSource::Timestamp, None, None),
+            from("part", "int", ColumnSource::Partition, None, None),
+            from("off", "bigint", ColumnSource::Offset, None, None),
+            from("plant", "text", ColumnSource::Constant, None, Some("north")),
+            from("factor", "double", ColumnSource::Constant, None, Some("1.5")),
+            from("written", "timeuuid", ColumnSource::Now, None, None),
+            from("written_at", "timestamp", ColumnSource::Now, None, None),
+            from("reading", "double", ColumnSource::Value, Some("ph"), None),
+        ];
+        spec.partition_key = vec!["site".into()];
+        let mapping = Mapping::new(&spec).unwrap();
+        assert!(mapping.needs_headers());
+        let key = br#"{"site":{"id":"s7"}}"#;
+        let headers = vec![("source".to_string(), b"probe".to_vec()), ("batch".to_string(), b"42".to_vec())];
+        let meta = RecordMeta {
+            key: Some(key),
+            headers: &headers,
+            timestamp: Some(1_795_514_400_250),
+            partition: 3,
+            offset: 1234,
+        };
+        let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let row = mapping.row_of(br#"{"ph":7.5}"#, &meta).unwrap();
+        let text = |t: &str| Cell::Value(CqlValue::Text(t.into()));
+        assert_eq!(row[0], text("s7"));
+        assert_eq!(row[1], text(r#"{"site":{"id":"s7"}}"#));
+        assert_eq!(row[2], Cell::Value(CqlValue::Blob(key.to_vec())), "a blob takes the key's bytes as they are");
+        assert_eq!(row[3], text("probe"));
+        assert_eq!(row[4], Cell::Value(CqlValue::Int(42)));
+        assert_eq!(row[5], Cell::Absent, "a header the record lacks leaves the column untouched");
+        assert_eq!(row[6], Cell::Value(CqlValue::Timestamp(CqlTimestamp(1_795_514_400_250))));
+        assert_eq!(row[7], Cell::Value(CqlValue::BigInt(1_795_514_400_250)));
+        assert_eq!(row[8], Cell::Value(CqlValue::Int(3)));
+        assert_eq!(row[9], Cell::Value(CqlValue::BigInt(1234)));
+        assert_eq!(row[10], text("north"));
+        assert_eq!(row[11], Cell::Value(CqlValue::Double(1.5)));
+        let Cell::Value(CqlValue::Timeuuid(written)) = &row[12] else { panic!("{:?}", row[12]) };
+        let written = uuid::Uuid::from(*written);
+        assert_eq!(written.get_version_num(), 1);
+        let (seconds, nanos) = written.get_timestamp().unwrap().to_unix();
+        let written_ms = seconds as i64 * 1000 + i64::from(nanos) / 1_000_000;
+        let Cell::Value(CqlValue::Timestamp(CqlTimestamp(at))) = row[13] else { panic!("{:?}", row[13]) };
+        assert!(before <= written_ms && written_ms <= at, "now() is the time of mapping: {before} {written_ms} {at}");
+        assert_eq!(row[14], Cell::Value(CqlValue::Double(7.5)));
+        let again = mapping.row_of(br#"{"ph":7.5}"#, &meta).unwrap();
+        assert_ne!(again[12], row[12], "each row gets its own timeuuid");
+
+        // A key column from a key path: a record without that key, or with a key that is not
+        // JSON, is refused (dead-lettered) with the reason.
+        let no_key = RecordMeta { key: None, ..meta };
+        assert_eq!(mapping.row_of(b"{}", &no_key).unwrap_err(), "column site: key column is missing or null");
+        let not_json = RecordMeta { key: Some(b"s7"), ..meta };
+        assert!(mapping.row_of(b"{}", &not_json).unwrap_err().starts_with("key is not JSON: "));
+    }
+
+    #[test]
+    fn the_key_is_parsed_and_headers_copied_only_when_a_column_asks() {
+        let mut raw = spec(RecordFormat::Json, &[("site", "text", None)]);
+        raw.columns[0].from = ColumnSource::Key;
+        let mapping = Mapping::new(&raw).unwrap();
+        assert!(!mapping.needs_headers());
+        // A key that is not JSON is fine when no column reads a path in it.
+        let meta = RecordMeta { key: Some(b"plain key"), ..Default::default() };
+        assert_eq!(mapping.row_of(b"{}", &meta).unwrap(), vec![Cell::Value(CqlValue::Text("plain key".into()))]);
+        // CSV values map key and metadata columns too.
+        let mut csv = spec(RecordFormat::Csv, &[("site", "text", None), ("ph", "double", Some("0"))]);
+        csv.columns[0].from = ColumnSource::Key;
+        let mapping = Mapping::new(&csv).unwrap();
+        assert_eq!(
+            mapping.row_of(b"7.5", &meta).unwrap(),
+            vec![Cell::Value(CqlValue::Text("plain key".into())), Cell::Value(CqlValue::Double(7.5))]
+        );
+    }
+
+    #[test]
+    fn a_constant_is_converted_once_and_a_bad_one_refuses_the_spec() {
+        let mut bad = spec(RecordFormat::Json, &[("site", "text", None), ("factor", "int", None)]);
+        bad.columns[1].from = ColumnSource::Constant;
+        bad.columns[1].value = Some("high".into());
+        assert_eq!(
+            Mapping::new(&bad).unwrap_err(),
+            r#"column factor: value "high" is not an integer: change value or type"#
+        );
     }
 
     #[test]

@@ -235,13 +235,13 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
         };
         // Take what else is already fetched (without waiting), up to a burst, and write rows
         // of one Cassandra partition together in one unlogged batch.
-        let mut burst = vec![record_of(&message)];
+        let mut burst = vec![record_of(&message, mapping.needs_headers())];
         drop(message);
         let mut burst_bytes = burst[0].payload.len();
         while burst.len() < MAX_BURST && burst_bytes < MAX_BURST_BYTES {
             match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
                 Ok(Ok(m)) => {
-                    let record = record_of(&m);
+                    let record = record_of(&m, mapping.needs_headers());
                     burst_bytes += record.payload.len();
                     burst.push(record);
                 }
@@ -254,7 +254,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
             let mut tracker = tracker.lock().expect("tracker lock");
             for record in burst {
                 tracker.begin(record.partition, record.offset);
-                let row = mapping.row(&record.payload);
+                let row = mapping.row_of(&record.payload, &record.meta());
                 // Unmappable records go alone (to the dead-letter topic).
                 let group = match &row {
                     Ok(r) => mapping.partition_of(r),
@@ -401,8 +401,17 @@ fn read_unknown_counts(consumer: Arc<StreamConsumer<SinkContext>>, tracker: Arc<
     });
 }
 
-fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+fn record_of(message: &rdkafka::message::BorrowedMessage<'_>, with_headers: bool) -> Record {
+    use rdkafka::message::Headers;
+    let headers = match message.headers() {
+        Some(h) if with_headers => {
+            h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect()
+        }
+        _ => Vec::new(),
+    };
     Record {
+        headers,
+        timestamp: message.timestamp().to_millis(),
         topic: message.topic().to_string(),
         partition: message.partition(),
         offset: message.offset(),

@@ -52,6 +52,23 @@ pub(crate) struct Record {
     pub(crate) offset: i64,
     pub(crate) key: Option<Vec<u8>>,
     pub(crate) payload: Vec<u8>,
+    /// Copied only when a column maps a header (empty otherwise).
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// The Kafka timestamp, epoch milliseconds.
+    pub(crate) timestamp: Option<i64>,
+}
+
+impl Record {
+    /// What a mapping reads besides the value.
+    pub(crate) fn meta(&self) -> crate::mapping::RecordMeta<'_> {
+        crate::mapping::RecordMeta {
+            key: self.key.as_deref(),
+            headers: &self.headers,
+            timestamp: self.timestamp,
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
 }
 
 /// A record and its row (or why it has none), with its write timestamp.

@@ -314,3 +314,51 @@ async fn kafka_user_and_topic_grant_schemas_refuse_what_can_never_work() {
     .await;
     assert_says(&msg, "spec.access: Unsupported value: \"Everything\"");
 }
+
+#[tokio::test]
+async fn cassandra_sink_schema_refuses_impossible_record_parts() {
+    install_crds().await;
+    let client = kube::Client::try_default().await.unwrap();
+    let sinks: Api<DynamicObject> =
+        Api::namespaced_with(client, "default", &resource("CassandraSink", "cassandrasinks"));
+    let with = |column: Value| {
+        json!({"topic": "data", "table": "readings", "partitionKey": ["station"],
+            "columns": [{"name": "station", "type": "text", "from": "Key"}, column]})
+    };
+    let refusals = [
+        (json!({"name": "c", "type": "text", "value": "x"}), "a column has value exactly when it is from: Constant"),
+        (
+            json!({"name": "c", "type": "text", "from": "Constant"}),
+            "a column has value exactly when it is from: Constant",
+        ),
+        (
+            json!({"name": "h", "type": "text", "from": "Header"}),
+            "a column from: Header needs field: the header's name",
+        ),
+        (
+            json!({"name": "o", "type": "bigint", "from": "Offset", "field": "x"}),
+            "a column from Timestamp, Partition, Offset, Now or Constant takes no field",
+        ),
+        (json!({"name": "o", "type": "bigint", "from": "Somewhere"}), "spec.columns[1].from: Unsupported value"),
+    ];
+    for (column, says) in refusals {
+        let msg = refused(&sinks, object("CassandraSink", &unique("s"), with(column))).await;
+        assert_says(&msg, says);
+    }
+    // Every part together is accepted, and a CSV sink may read a dotted path in a JSON key.
+    let name = unique("s");
+    let mut all = with(json!({"name": "site", "type": "text", "from": "Key", "field": "site.id"}));
+    all["format"] = json!("Csv");
+    all["columns"].as_array_mut().unwrap().extend([
+        json!({"name": "h", "type": "text", "from": "Header", "field": "source"}),
+        json!({"name": "ts", "type": "timestamp", "from": "Timestamp"}),
+        json!({"name": "p", "type": "int", "from": "Partition"}),
+        json!({"name": "o", "type": "bigint", "from": "Offset"}),
+        json!({"name": "n", "type": "timeuuid", "from": "Now"}),
+        json!({"name": "c", "type": "text", "from": "Constant", "value": "north"}),
+        json!({"name": "ph", "type": "double", "field": "2"}),
+    ]);
+    let created = sinks.create(&PostParams::default(), &object("CassandraSink", &name, all)).await.expect("valid sink");
+    assert_eq!(created.data["spec"]["columns"][7]["value"], "north");
+    sinks.delete(&name, &Default::default()).await.unwrap();
+}

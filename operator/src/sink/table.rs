@@ -112,7 +112,8 @@ mod tests {
     use crate::api::sink::{ClusteringColumn, Column};
 
     fn spec() -> CassandraSinkSpec {
-        let column = |name: &str, t: &str| Column { name: name.into(), type_: t.into(), field: None };
+        let column =
+            |name: &str, t: &str| Column { name: name.into(), type_: t.into(), field: None, ..Default::default() };
         CassandraSinkSpec {
             topic: "data".into(),
             topic_tenant: None,
