@@ -4,6 +4,7 @@
 //! does not link the row mapper. What it reads from the operator is
 //! [`tributary_api::contract::SinkConfig`].
 
+pub mod avro;
 pub mod health;
 pub mod mapping;
 pub mod metrics;
