@@ -280,13 +280,14 @@ async fn kubectl_get_shows_the_printer_columns() {
 
     assert_eq!(
         kubectl(&["get", "tenants", &name]).lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
-        ["NAME", "READY", "TOPICS", "SINKS", "PARTITIONS", "AGE"]
+        ["NAME", "READY", "TOPICS", "SINKS", "PARTITIONS", "KAFKA", "BYTES", "CASSANDRA", "BYTES", "AGE"]
     );
     assert_eq!(header("topics"), "NAMESPACE NAME KAFKA NAME PARTITIONS RF READY SHARED WITH AGE");
     assert_eq!(header("cassandrasinks"), "NAMESPACE NAME TOPIC TABLE REPLICAS LAG READY AGE");
     assert_eq!(header("kafkausers"), "NAMESPACE NAME USERNAME SECRET ACLS READY REASON AGE");
     assert_eq!(header("topicgrants"), "NAMESPACE NAME TENANT TOPIC ACCESS READERS READY AGE");
     kubectl(&["delete", "-f", path.to_str().unwrap(), "--wait=false"]);
+    kubectl(&["delete", "namespace", &name, "--wait=false"]);
 }
 
 #[tokio::test]
