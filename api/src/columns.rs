@@ -157,7 +157,7 @@ pub fn plan(spec: &CassandraSinkSpec) -> Result<Vec<ColumnPlan>, String> {
 fn value_source(format: RecordFormat, column: &Column, header: Option<&[String]>) -> Result<Source, String> {
     let field = column.field.clone().unwrap_or_else(|| column.name.clone());
     Ok(match format {
-        RecordFormat::Json => Source::Path(field.split('.').map(str::to_string).collect()),
+        RecordFormat::Json | RecordFormat::Avro => Source::Path(field.split('.').map(str::to_string).collect()),
         RecordFormat::Csv => match (&header, field.parse::<usize>()) {
             (Some(names), _) if names.contains(&field) => {
                 Source::Position(names.iter().position(|n| *n == field).expect("contained"))

@@ -50,6 +50,10 @@ pub struct SinkConfig {
     /// operator's default); unset: any node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_datacenter: Option<String>,
+    /// The schema registry's Confluent-API base URL (`format: Avro`): the spec's
+    /// `avro.registryUrl`, else the operator's default. Its credentials come as environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry_url: Option<String>,
 }
 
 fn default_security_protocol() -> String {

@@ -56,7 +56,9 @@ const RFC3339_CEL: &str =
     validation = Rule::new("self.columns.all(c, !has(c.from) || c.from != 'Header' || has(c.field))")
         .message("a column from: Header needs field: the header's name"),
     validation = Rule::new("self.columns.all(c, !has(c.from) || !(c.from in ['Timestamp', 'Partition', 'Offset', 'Now', 'Constant']) || !has(c.field))")
-        .message("a column from Timestamp, Partition, Offset, Now or Constant takes no field")
+        .message("a column from Timestamp, Partition, Offset, Now or Constant takes no field"),
+    validation = Rule::new("!has(self.avro) || self.format == 'Avro'")
+        .message("avro (the schema registry's settings) goes with format: Avro")
 )]
 pub struct CassandraSinkSpec {
     /// Name of the Topic object (in this namespace) to read; with `topicTenant`, the Kafka
@@ -96,6 +98,10 @@ pub struct CassandraSinkSpec {
     /// CSV options (with `format: Csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<CsvOptions>,
+
+    /// Schema registry settings (with `format: Avro`). Unset: the operator's registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avro: Option<AvroOptions>,
 
     /// Time to live of written rows, in seconds. Unset: rows do not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -331,6 +337,26 @@ pub enum RecordFormat {
     #[default]
     Json,
     Csv,
+    /// Avro in Confluent's wire format (a zero byte, the schema id, the Avro body), the
+    /// writer schema from a schema registry; fields are read like JSON ones (dotted paths).
+    Avro,
+}
+
+/// Where an Avro sink finds its writer schemas.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvroOptions {
+    /// The registry's Confluent-API base URL, e.g. `http://registry:8081` (a sink asks it
+    /// `GET {registryUrl}/schemas/ids/{id}`). Unset: the operator's
+    /// `TRIBUTARY_SCHEMA_REGISTRY_URL` (chart `schemaRegistry.url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), regex(pattern = r"^http://[^\s/?#]+(/[^\s?#]*)?$"))]
+    pub registry_url: Option<String>,
+    /// A Secret in this namespace with keys `username` and `password`: the registry's HTTP
+    /// basic auth. The sink pods read it as environment; the operator never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub credentials_secret: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

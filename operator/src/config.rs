@@ -79,6 +79,9 @@ pub struct Config {
     /// The brokers' super users (`TRIBUTARY_KAFKA_SUPER_USERS`, comma-separated user names, the
     /// chart's `kafka.superUsers`): never a Tenant's principal, whatever logs them in.
     pub kafka_super_users: Vec<String>,
+    /// The schema registry (Confluent API base URL) of `format: Avro` sinks whose spec names
+    /// none (`TRIBUTARY_SCHEMA_REGISTRY_URL`, the chart's `schemaRegistry.url`).
+    pub schema_registry_url: Option<String>,
 }
 
 /// Who the operator is in the cluster, for the RoleBinding of each tenant namespace.
@@ -167,6 +170,7 @@ impl Config {
             sink_report,
             usage,
             sink_image: parsed("TRIBUTARY_SINK_IMAGE", DEFAULT_SINK_IMAGE, "name an image")?,
+            schema_registry_url: lookup("TRIBUTARY_SCHEMA_REGISTRY_URL").filter(|v| !v.trim().is_empty()),
             kafka_super_users: lookup("TRIBUTARY_KAFKA_SUPER_USERS")
                 .unwrap_or_default()
                 .split(',')

@@ -139,7 +139,23 @@ impl Mapping {
                     },
                 )
             }
+            RecordFormat::Avro => Err("an Avro record is decoded before it is mapped (row_of_json)".into()),
         }
+    }
+
+    /// The row for a record whose value is already decoded to JSON (an Avro record): its
+    /// fields are read by the columns' paths like a JSON record's.
+    pub fn row_of_json(&self, record: &Json, meta: &RecordMeta<'_>) -> Result<Vec<Cell>, String> {
+        let key: Option<Json> = match (self.key_json, meta.key) {
+            (true, Some(k)) => Some(serde_json::from_slice(k).map_err(|e| format!("key is not JSON: {e}"))?),
+            _ => None,
+        };
+        self.cells(
+            meta,
+            key.as_ref(),
+            |path| json_at(record, path),
+            |_| unreachable!("decoded records have no positions"),
+        )
     }
 
     /// Each column's cell: `path` and `position` find a value field; the other sources are
@@ -467,6 +483,7 @@ mod tests {
             clustering_key: vec![],
             format,
             csv: None,
+            avro: None,
             ttl_seconds: None,
             consistency: Default::default(),
             replicas: 1,

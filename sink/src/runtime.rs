@@ -33,7 +33,9 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlValue;
 use tokio::sync::Semaphore;
 use tributary_api::contract::{SinkConfig, count_in_metadata, count_metadata};
+use tributary_api::sink::RecordFormat;
 
+use crate::avro;
 use crate::health::Health;
 use crate::mapping::Mapping;
 use crate::metrics::{SinkMetrics, serve};
@@ -49,6 +51,8 @@ pub struct SinkSecrets {
     pub kafka_mechanism: Option<String>,
     pub cassandra_username: String,
     pub cassandra_password: String,
+    /// The schema registry's basic auth (`format: Avro` with `avro.credentialsSecret`).
+    pub schema_registry: Option<(String, String)>,
 }
 
 impl SinkSecrets {
@@ -61,6 +65,13 @@ impl SinkSecrets {
             kafka_mechanism: std::env::var("KAFKA_SASL_MECHANISM").ok().filter(|m| !m.is_empty()),
             cassandra_username: var("CASSANDRA_USERNAME")?,
             cassandra_password: var("CASSANDRA_PASSWORD")?,
+            schema_registry: match (
+                std::env::var("SCHEMA_REGISTRY_USERNAME"),
+                std::env::var("SCHEMA_REGISTRY_PASSWORD"),
+            ) {
+                (Ok(user), Ok(password)) => Some((user, password)),
+                _ => None,
+            },
         })
     }
 }
@@ -126,6 +137,7 @@ impl ConsumerContext for SinkContext {
 /// Runs the sink until SIGTERM/SIGINT.
 pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> Result<(), String> {
     let mapping = Arc::new(Mapping::new(&config.spec)?);
+    let avro = avro_decoder(&config, &secrets)?;
     let metrics = Arc::new(SinkMetrics::default());
     let health = Arc::new(Health::new(STALL, Instant::now()));
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
@@ -249,12 +261,29 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
             }
         }
         metrics.records_in.inc_by(burst.len() as u64);
+        // Avro: the burst's writer schemas, from the registry only for ids not seen before;
+        // while the registry does not answer, this waits (nothing is dead-lettered for it).
+        let schemas = match &avro {
+            Some(decoder) => Some(
+                decoder
+                    .schemas(burst.iter().map(|r| r.payload.as_slice()), |e| {
+                        tracing::warn!(sink = %config.sink, error = %e, "schema registry: retrying");
+                        metrics.error(format!("schema registry: {e}"));
+                    })
+                    .await,
+            ),
+            None => None,
+        };
         let mut groups: BTreeMap<(i32, String), Vec<Item>> = BTreeMap::new();
         {
             let mut tracker = tracker.lock().expect("tracker lock");
             for record in burst {
                 tracker.begin(record.partition, record.offset);
-                let row = mapping.row_of(&record.payload, &record.meta());
+                let row = match &schemas {
+                    Some(schemas) => avro::decode(&record.payload, schemas)
+                        .and_then(|value| mapping.row_of_json(&value, &record.meta())),
+                    None => mapping.row_of(&record.payload, &record.meta()),
+                };
                 // Unmappable records go alone (to the dead-letter topic).
                 let group = match &row {
                     Ok(r) => mapping.partition_of(r),
@@ -399,6 +428,15 @@ fn read_unknown_counts(consumer: Arc<StreamConsumer<SinkContext>>, tracker: Arc<
         }
         store(&consumer, &topic, stores);
     });
+}
+
+/// The Avro decoder of a `format: Avro` sink; none for other formats.
+fn avro_decoder(config: &SinkConfig, secrets: &SinkSecrets) -> Result<Option<avro::AvroDecoder>, String> {
+    if config.spec.format != RecordFormat::Avro {
+        return Ok(None);
+    }
+    let url = config.schema_registry_url.as_deref().ok_or("format Avro without a schema registry URL in the config")?;
+    Ok(Some(avro::AvroDecoder::new(avro::Registry::new(url, secrets.schema_registry.clone())?)))
 }
 
 fn record_of(message: &rdkafka::message::BorrowedMessage<'_>, with_headers: bool) -> Record {

@@ -232,6 +232,15 @@ async fn cassandra_sink_schema_refuses_bad_identifiers_types_and_keys() {
     bad_range["autoscale"] = json!({"maxReplicas": 2});
     let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_range)).await;
     assert_says(&msg, "autoscale.maxReplicas must be at least replicas");
+    let mut avro_with_json = spec(good_columns.clone(), json!(["station"]));
+    avro_with_json["avro"] = json!({"registryUrl": "http://registry:8081"});
+    let msg = refused(&sinks, object("CassandraSink", &unique("s"), avro_with_json)).await;
+    assert_says(&msg, "avro (the schema registry's settings) goes with format: Avro");
+    let mut bad_registry = spec(good_columns.clone(), json!(["station"]));
+    bad_registry["format"] = json!("Avro");
+    bad_registry["avro"] = json!({"registryUrl": "registry:8081"});
+    let msg = refused(&sinks, object("CassandraSink", &unique("s"), bad_registry)).await;
+    assert_says(&msg, "spec.avro.registryUrl");
 
     let name = unique("s");
     let created = sinks

@@ -285,7 +285,13 @@ pub fn deployment(
     let sink_name = sink.metadata.name.clone().unwrap_or_default();
     let selector =
         BTreeMap::from([(SINK_LABEL.to_string(), sink_name.clone()), (TENANT_LABEL.to_string(), tenant.to_string())]);
-    let container = sink_container(names, image);
+    let mut container = sink_container(names, image);
+    if let Some(secret) = sink.spec.avro.as_ref().and_then(|a| a.credentials_secret.as_deref()) {
+        // The team's Secret is read by the kubelet only: the operator names it, never reads it.
+        let env = container.env.get_or_insert_with(Vec::new);
+        env.push(secret_env("SCHEMA_REGISTRY_USERNAME", secret, "username"));
+        env.push(secret_env("SCHEMA_REGISTRY_PASSWORD", secret, "password"));
+    }
     let mut template_labels = labels(tenant, &sink_name);
     template_labels.extend(selector.clone());
     Deployment {
@@ -432,6 +438,27 @@ mod tests {
     }
 
     #[test]
+    fn an_avro_sink_reads_the_registry_login_from_the_teams_secret_by_reference() {
+        let sink: CassandraSink = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tributary.dev/v1alpha1", "kind": "CassandraSink",
+            "metadata": {"name": "readings", "namespace": "water", "uid": "u"},
+            "spec": {"topic": "data", "table": "readings", "columns": [{"name": "station", "type": "text"}],
+                     "partitionKey": ["station"], "format": "Avro",
+                     "avro": {"registryUrl": "http://registry:8081", "credentialsSecret": "registry-login"}},
+        }))
+        .unwrap();
+        let stamp = TemplateStamp { restart_hash: "h1".into(), cassandra_login: "c".into() };
+        let d = deployment(&names("readings", &water()), &sink, "water", &Default::default(), "img", 1, &stamp);
+        let env = d.spec.unwrap().template.spec.unwrap().containers[0].env.clone().unwrap();
+        for (name, key) in [("SCHEMA_REGISTRY_USERNAME", "username"), ("SCHEMA_REGISTRY_PASSWORD", "password")] {
+            let var = env.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name} in {env:?}"));
+            let secret = var.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).expect("a secretKeyRef");
+            assert_eq!((secret.name.as_str(), secret.key.as_str()), ("registry-login", key));
+            assert!(var.value.is_none(), "never the value itself");
+        }
+    }
+
+    #[test]
     fn a_deployment_runs_a_login_once_every_pod_is_of_the_template_that_carries_it() {
         use k8s_openapi::api::apps::v1::DeploymentStatus;
         let sink: CassandraSink = serde_json::from_value(serde_json::json!({
@@ -524,6 +551,7 @@ mod tests {
                 base: 1_767_225_600_000_000,
             }),
             local_datacenter: Some("datacenter1".into()),
+            schema_registry_url: None,
         };
         let (yaml, _) = render_config(&config);
         let config_map = ConfigMap { data: Some([(CONFIG_KEY.to_string(), yaml)].into()), ..Default::default() };

@@ -163,6 +163,9 @@ async fn converge(
         let message = format!("{problem}. No sink pod starts until the mapping is valid");
         return Err(Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change()));
     }
+    if let Err(message) = super::workload::schema_registry_url(&sink.spec, ctx.config.schema_registry_url.as_deref()) {
+        return Err(Halt::Wait(DesiredCondition::not_ready(Reason::InvalidSpec, message), Action::await_change()));
+    }
     known_datacenter(ctx, sink).await?;
     if let Some(refusal) = dead_letter_guardrail(ctx, sink, &tenant, source.partitions).await? {
         return Err(Halt::Wait(DesiredCondition::not_ready(refusal.reason, refusal.message), ctx.resync()));

@@ -128,6 +128,7 @@ mod tests {
             clustering_key: vec![ClusteringColumn { column: "ts".into(), order: SortOrder::Desc }],
             format: Default::default(),
             csv: None,
+            avro: None,
             ttl_seconds: None,
             consistency: Default::default(),
             replicas: 1,

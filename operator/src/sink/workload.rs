@@ -14,6 +14,7 @@ use super::build::{self, SinkNames, Source, TemplateStamp};
 use super::replay;
 use crate::api::conditions::DesiredCondition;
 use crate::api::contract::SinkConfig;
+use crate::api::sink::RecordFormat;
 use crate::api::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus, Reason, ReplayPhase, ReplayStatus, WriteTime};
 use crate::controller::{Context, Error, apply_unless_current, credential_fingerprint};
 use crate::external::kafka::KafkaCallError;
@@ -301,6 +302,21 @@ fn sink_config(
         commit_interval_ms: 1000,
         write_time: Some(write_time),
         local_datacenter: local_datacenter(ctx, sink),
+        schema_registry_url: schema_registry_url(&sink.spec, ctx.config.schema_registry_url.as_deref()).ok().flatten(),
+    }
+}
+
+/// The registry of a `format: Avro` sink: its spec's, else the operator's `default`; `None`
+/// for other formats; an Avro sink with neither is a spec problem (the message says so).
+pub(super) fn schema_registry_url(spec: &CassandraSinkSpec, default: Option<&str>) -> Result<Option<String>, String> {
+    if spec.format != RecordFormat::Avro {
+        return Ok(None);
+    }
+    match spec.avro.as_ref().and_then(|a| a.registry_url.clone()).or_else(|| default.map(str::to_string)) {
+        Some(url) => Ok(Some(url)),
+        None => Err("format Avro needs a schema registry: set spec.avro.registryUrl, or the operator's \
+            TRIBUTARY_SCHEMA_REGISTRY_URL (chart value schemaRegistry.url). No sink pod starts until one is set"
+            .into()),
     }
 }
 
@@ -341,4 +357,27 @@ fn readiness(sink: &CassandraSink, ready: i32, replicas: i32, partitions: i32, k
         sink.name_any()
     );
     DesiredCondition::not_ready(Reason::ReplicasNotReady, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_avro_sink_takes_its_specs_registry_else_the_operators_and_needs_one() {
+        let spec = |format: &str, avro: serde_json::Value| -> CassandraSinkSpec {
+            serde_json::from_value(serde_json::json!({
+                "topic": "data", "table": "readings", "columns": [{"name": "station", "type": "text"}],
+                "partitionKey": ["station"], "format": format, "avro": avro,
+            }))
+            .unwrap()
+        };
+        let own = spec("Avro", serde_json::json!({"registryUrl": "http://own:8081"}));
+        assert_eq!(schema_registry_url(&own, Some("http://default")), Ok(Some("http://own:8081".into())));
+        let none = spec("Avro", serde_json::json!({}));
+        assert_eq!(schema_registry_url(&none, Some("http://default")), Ok(Some("http://default".into())));
+        let problem = schema_registry_url(&none, None).unwrap_err();
+        assert!(problem.contains("spec.avro.registryUrl") && problem.contains("TRIBUTARY_SCHEMA_REGISTRY_URL"));
+        assert_eq!(schema_registry_url(&spec("Json", serde_json::Value::Null), None), Ok(None));
+    }
 }
