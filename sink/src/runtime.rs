@@ -144,78 +144,15 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
     tokio::spawn(serve(http, metrics.clone(), health.clone(), tracker.clone()));
 
     check_tls(&config).await?;
-    // Only the sink's own keyspace, and only what routing needs (its replication and
-    // partitioner): by default the driver copies every keyspace's tables and columns at start,
-    // every 60 s and after every schema change in the cluster, in every sink pod.
-    let mut builder = SessionBuilder::new()
-        .known_nodes(&config.contact_points)
-        .user(&secrets.cassandra_username, &secrets.cassandra_password)
-        .keyspaces_to_fetch([config.keyspace.as_str()])
-        .fetch_full_schema_metadata(false);
-    if let Some(ca) = &config.cassandra_ca_pem {
-        builder = builder.tls_context(Some(tributary_api::tls::connector("cassandraCaPem", Some(ca))?));
-    }
-    if let Some(dc) = &config.local_datacenter {
-        builder = builder.default_execution_profile_handle(local_datacenter_profile(dc));
-    }
-    let session = builder.build().await.map_err(|e| {
-        format!(
-            "cannot connect to Cassandra {:?}: {e}{}",
-            config.contact_points,
-            tributary_api::tls::hint(&e.to_string())
-        )
-    })?;
-    let session = Arc::new(session);
+    let session = Arc::new(cassandra_session(&config, &secrets).await?);
     let insert = Arc::new(prepare(&session, &config, &mapping).await?);
 
-    let kafka = |c: &mut ClientConfig| {
-        c.set("bootstrap.servers", &config.bootstrap_servers)
-            .set("security.protocol", &config.security_protocol)
-            .set("sasl.mechanism", secrets.kafka_mechanism.as_deref().unwrap_or(&config.sasl_mechanism))
-            .set("sasl.username", &secrets.kafka_username)
-            .set("sasl.password", &secrets.kafka_password);
-        if let Some(ca) = &config.kafka_ca_pem {
-            c.set("ssl.ca.pem", ca);
-        }
-    };
-    let mut consumer_config = ClientConfig::new();
-    kafka(&mut consumer_config);
-    consumer_config
-        .set("group.id", &config.group)
-        .set("client.id", format!("tributary-sink-{}", config.sink.replace('/', ".")))
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", config.commit_interval_ms.to_string())
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        // Bounds on what the consumer holds (its defaults allow 64 MiB queued and 50 MiB per fetch).
-        .set("queued.max.messages.kbytes", CONSUMER_QUEUE_KIB.to_string())
-        .set("fetch.max.bytes", (CONSUMER_QUEUE_KIB * 1024).to_string());
-    let consumer: Arc<StreamConsumer<SinkContext>> = Arc::new(
-        consumer_config
-            .create_with_context(SinkContext {
-                tracker: tracker.clone(),
-                sink: config.sink.clone(),
-                metrics: metrics.clone(),
-            })
-            .map_err(|e| format!("cannot create the consumer: {e}"))?,
-    );
-    // librdkafka leaves the thread's OpenSSL error queue dirty after parsing ssl.ca.pem.
-    tributary_api::tls::clear_thread_errors();
-    consumer.subscribe(&[&config.topic]).map_err(|e| format!("cannot subscribe to {}: {e}", config.topic))?;
-
-    let mut producer_config = ClientConfig::new();
-    kafka(&mut producer_config);
-    // Any record the source topic holds fits (the dead-letter topic takes as much, and a bit
-    // more for the headers); the client's own 1 MB default would refuse a bigger one for good.
-    producer_config
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("message.max.bytes", DLQ_MAX_MESSAGE_BYTES.to_string());
-    let dlq: Arc<FutureProducer> =
-        Arc::new(producer_config.create().map_err(|e| format!("cannot create the dead-letter producer: {e}"))?);
-    tributary_api::tls::clear_thread_errors();
+    let consumer = Arc::new(consumer(
+        &config,
+        &secrets,
+        SinkContext { tracker: tracker.clone(), sink: config.sink.clone(), metrics: metrics.clone() },
+    )?);
+    let dlq = Arc::new(dead_letter_producer(&config, &secrets)?);
 
     let permits = Arc::new(Semaphore::new(config.max_in_flight));
     let kib_permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT_KIB as usize));
@@ -245,21 +182,8 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
                 continue;
             }
         };
-        // Take what else is already fetched (without waiting), up to a burst, and write rows
-        // of one Cassandra partition together in one unlogged batch.
-        let mut burst = vec![record_of(&message, mapping.needs_headers())];
+        let burst = take_burst(&consumer, &message, mapping.needs_headers()).await;
         drop(message);
-        let mut burst_bytes = burst[0].payload.len();
-        while burst.len() < MAX_BURST && burst_bytes < MAX_BURST_BYTES {
-            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                Ok(Ok(m)) => {
-                    let record = record_of(&m, mapping.needs_headers());
-                    burst_bytes += record.payload.len();
-                    burst.push(record);
-                }
-                _ => break,
-            }
-        }
         metrics.records_in.inc_by(burst.len() as u64);
         // Avro: the burst's writer schemas, from the registry only for ids not seen before;
         // while the registry does not answer, this waits (nothing is dead-lettered for it).
@@ -274,26 +198,7 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
             ),
             None => None,
         };
-        let mut groups: BTreeMap<(i32, String), Vec<Item>> = BTreeMap::new();
-        {
-            let mut tracker = tracker.lock().expect("tracker lock");
-            for record in burst {
-                tracker.begin(record.partition, record.offset);
-                let row = match &schemas {
-                    Some(schemas) => avro::decode(&record.payload, schemas)
-                        .and_then(|value| mapping.row_of_json(&value, &record.meta())),
-                    None => mapping.row_of(&record.payload, &record.meta()),
-                };
-                // Unmappable records go alone (to the dead-letter topic).
-                let group = match &row {
-                    Ok(r) => mapping.partition_of(r),
-                    Err(_) => format!("unmappable {}", record.offset),
-                };
-                let write_time =
-                    config.write_time.as_ref().map(|w| CqlValue::BigInt(w.base.saturating_add(record.offset)));
-                groups.entry((record.partition, group)).or_default().push(Item { record, row, write_time });
-            }
-        }
+        let groups = rows_by_partition(&config, &mapping, &tracker, schemas.as_ref(), burst);
         for (_, items) in groups {
             for chunk in chunked(items, MAX_BATCH) {
                 // Back-pressure: when writes stall, this waits and the loop stops polling.
@@ -323,6 +228,148 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
         }
     }
 
+    drain(&config, &permits, &consumer).await;
+    tracing::info!(sink = %config.sink, "stopped");
+    Ok(())
+}
+
+/// A session with only the sink's own keyspace's metadata, and only what routing needs (its
+/// replication and partitioner): by default the driver copies every keyspace's tables and
+/// columns at start, every 60 s and after every schema change in the cluster, in every pod.
+async fn cassandra_session(
+    config: &SinkConfig,
+    secrets: &SinkSecrets,
+) -> Result<scylla::client::session::Session, String> {
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&config.contact_points)
+        .user(&secrets.cassandra_username, &secrets.cassandra_password)
+        .keyspaces_to_fetch([config.keyspace.as_str()])
+        .fetch_full_schema_metadata(false);
+    if let Some(ca) = &config.cassandra_ca_pem {
+        builder = builder.tls_context(Some(tributary_api::tls::connector("cassandraCaPem", Some(ca))?));
+    }
+    if let Some(dc) = &config.local_datacenter {
+        builder = builder.default_execution_profile_handle(local_datacenter_profile(dc));
+    }
+    builder.build().await.map_err(|e| {
+        format!(
+            "cannot connect to Cassandra {:?}: {e}{}",
+            config.contact_points,
+            tributary_api::tls::hint(&e.to_string())
+        )
+    })
+}
+
+/// What the consumer and the dead-letter producer share: the brokers and the sink's login.
+fn kafka_client(config: &SinkConfig, secrets: &SinkSecrets) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.bootstrap_servers)
+        .set("security.protocol", &config.security_protocol)
+        .set("sasl.mechanism", secrets.kafka_mechanism.as_deref().unwrap_or(&config.sasl_mechanism))
+        .set("sasl.username", &secrets.kafka_username)
+        .set("sasl.password", &secrets.kafka_password);
+    if let Some(ca) = &config.kafka_ca_pem {
+        c.set("ssl.ca.pem", ca);
+    }
+    c
+}
+
+/// The sink's consumer, subscribed to its topic: offsets stored only once written, committed
+/// on an interval, cooperative rebalances, a bounded queue.
+fn consumer(
+    config: &SinkConfig,
+    secrets: &SinkSecrets,
+    context: SinkContext,
+) -> Result<StreamConsumer<SinkContext>, String> {
+    let consumer: StreamConsumer<SinkContext> = kafka_client(config, secrets)
+        .set("group.id", &config.group)
+        .set("client.id", format!("tributary-sink-{}", config.sink.replace('/', ".")))
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", config.commit_interval_ms.to_string())
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        // Bounds on what the consumer holds (its defaults allow 64 MiB queued and 50 MiB per fetch).
+        .set("queued.max.messages.kbytes", CONSUMER_QUEUE_KIB.to_string())
+        .set("fetch.max.bytes", (CONSUMER_QUEUE_KIB * 1024).to_string())
+        .create_with_context(context)
+        .map_err(|e| format!("cannot create the consumer: {e}"))?;
+    // librdkafka leaves the thread's OpenSSL error queue dirty after parsing ssl.ca.pem.
+    tributary_api::tls::clear_thread_errors();
+    consumer.subscribe(&[&config.topic]).map_err(|e| format!("cannot subscribe to {}: {e}", config.topic))?;
+    Ok(consumer)
+}
+
+/// The dead-letter producer. Any record the source topic holds fits (the dead-letter topic
+/// takes as much, and a bit more for the headers); the client's own 1 MB default would
+/// refuse a bigger one for good.
+fn dead_letter_producer(config: &SinkConfig, secrets: &SinkSecrets) -> Result<FutureProducer, String> {
+    let producer = kafka_client(config, secrets)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("message.max.bytes", DLQ_MAX_MESSAGE_BYTES.to_string())
+        .create()
+        .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?;
+    tributary_api::tls::clear_thread_errors();
+    Ok(producer)
+}
+
+/// `first` and what else is already fetched (without waiting), up to a burst by count and
+/// bytes, so rows of one Cassandra partition can go together in one unlogged batch.
+async fn take_burst(
+    consumer: &StreamConsumer<SinkContext>,
+    first: &rdkafka::message::BorrowedMessage<'_>,
+    headers: bool,
+) -> Vec<Record> {
+    let mut burst = vec![record_of(first, headers)];
+    let mut burst_bytes = burst[0].payload.len();
+    while burst.len() < MAX_BURST && burst_bytes < MAX_BURST_BYTES {
+        match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+            Ok(Ok(m)) => {
+                let record = record_of(&m, headers);
+                burst_bytes += record.payload.len();
+                burst.push(record);
+            }
+            _ => break,
+        }
+    }
+    burst
+}
+
+/// The burst's rows, grouped by Kafka partition and Cassandra partition (an unmappable record
+/// alone: it goes to the dead-letter topic), each with its write timestamp; every record is
+/// begun in the offset tracker.
+fn rows_by_partition(
+    config: &SinkConfig,
+    mapping: &Mapping,
+    tracker: &Mutex<OffsetTracker>,
+    schemas: Option<&avro::BurstSchemas>,
+    burst: Vec<Record>,
+) -> BTreeMap<(i32, String), Vec<Item>> {
+    let mut groups: BTreeMap<(i32, String), Vec<Item>> = BTreeMap::new();
+    let mut tracker = tracker.lock().expect("tracker lock");
+    for record in burst {
+        tracker.begin(record.partition, record.offset);
+        let row = match schemas {
+            Some(schemas) => {
+                avro::decode(&record.payload, schemas).and_then(|value| mapping.row_of_json(&value, &record.meta()))
+            }
+            None => mapping.row_of(&record.payload, &record.meta()),
+        };
+        let group = match &row {
+            Ok(r) => mapping.partition_of(r),
+            Err(_) => format!("unmappable {}", record.offset),
+        };
+        let write_time = config.write_time.as_ref().map(|w| CqlValue::BigInt(w.base.saturating_add(record.offset)));
+        groups.entry((record.partition, group)).or_default().push(Item { record, row, write_time });
+    }
+    groups
+}
+
+/// On shutdown: the writes in flight finish (30 s at most), then what Cassandra acknowledged
+/// is committed and the group left.
+async fn drain(config: &SinkConfig, permits: &Semaphore, consumer: &StreamConsumer<SinkContext>) {
     tracing::info!(sink = %config.sink, "stopping: waiting for the writes in flight");
     let all = u32::try_from(config.max_in_flight).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(Duration::from_secs(30), permits.acquire_many(all)).await;
@@ -333,8 +380,6 @@ pub async fn run(config: SinkConfig, secrets: SinkSecrets, http: SocketAddr) -> 
         tracing::warn!(sink = %config.sink, error = %e, "final commit failed; the records since the last commit will be read again");
     }
     consumer.unsubscribe();
-    tracing::info!(sink = %config.sink, "stopped");
-    Ok(())
 }
 
 /// A sink with work that reads, writes and retries nothing for this long is stuck (longer

@@ -95,7 +95,7 @@ pub trait CassandraAdmin: Send + Sync {
     /// Bytes on disk by keyspace, as the node this session asks reports them (its SSTables;
     /// not what is still in memtables).
     fn keyspace_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, i64>, CassandraCallError>>;
-    /// The cluster's datacenters, as the node the session asks knows them (itself and its peers).
+    /// The cluster's datacenters, as the driver knows its nodes.
     fn datacenters(&self) -> BoxFuture<'_, Result<BTreeSet<String>, CassandraCallError>>;
     /// Runs an `ALTER TABLE ... ADD` statement.
     fn alter_table(&self, cql: String) -> BoxFuture<'_, Result<(), CassandraCallError>>;
@@ -381,18 +381,11 @@ impl CassandraAdmin for ScyllaAdmin {
 
     fn datacenters(&self) -> BoxFuture<'_, Result<BTreeSet<String>, CassandraCallError>> {
         Box::pin(async move {
-            let mut names = BTreeSet::new();
-            for (call, cql) in [
-                ("SELECT system.local", "SELECT data_center FROM system.local"),
-                ("SELECT system.peers_v2", "SELECT data_center FROM system.peers_v2"),
-            ] {
-                let result = self.run(call, cql.to_string(), (), false).await?;
-                let rows = result.into_rows_result().map_err(|e| error(call, e.to_string(), false))?;
-                for row in rows.rows::<(Option<String>,)>().map_err(|e| error(call, e.to_string(), false))? {
-                    names.extend(row.map_err(|e| error(call, e.to_string(), false))?.0);
-                }
-            }
-            Ok(names)
+            // The driver keeps the cluster's nodes (system.local and system.peers) up to date
+            // for routing: no query per reconcile.
+            let session = self.session("cluster nodes").await?;
+            let nodes = session.get_cluster_state();
+            Ok(nodes.get_nodes_info().iter().filter_map(|n| n.datacenter.clone()).collect())
         })
     }
 

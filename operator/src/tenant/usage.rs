@@ -1,6 +1,6 @@
 //! What each tenant uses of the shared clusters, for chargeback (and how many brokers are
 //! alive, for the dashboard): every
-//! `TRIBUTARY_USAGE_SECONDS` one DescribeLogDirs per broker and one read of Cassandra's disk
+//! `TRIBUTARY_USAGE_SECONDS` one Metadata and one DescribeLogDirs per broker and one read of Cassandra's disk
 //! usage serve every tenant at once; the figures go to the metrics (label `tenant`) each time,
 //! and into the Tenant's `status.usage` only when one moved by more than [`STEP_PERCENT`]
 //! (counts: any change), so a steady platform writes no status.
@@ -49,7 +49,8 @@ pub async fn run(ctx: Arc<Context>) {
 /// One round; returns the tenants measured (their metrics are removed once they are gone).
 async fn once(ctx: &Context, before: &BTreeSet<String>) -> Result<BTreeSet<String>, String> {
     // The cluster as the operator sees it (the dashboard's brokers panel): 0 while none answers.
-    ctx.metrics.kafka_brokers.set(i64::from(ctx.kafka.live_brokers().await.unwrap_or(0)));
+    let disks = ctx.kafka.log_dirs().await;
+    ctx.metrics.kafka_brokers.set(disks.as_ref().map_or(0, |d| i64::from(d.brokers)));
     let tenants: Vec<(Arc<Tenant>, Arc<ValidatedTenant>)> = ctx
         .watches
         .tenants
@@ -67,10 +68,8 @@ async fn once(ctx: &Context, before: &BTreeSet<String>) -> Result<BTreeSet<Strin
     if tenants.is_empty() {
         return Ok(measured);
     }
-    let (topics, keyspaces) =
-        futures::try_join!(async { ctx.kafka.topic_sizes().await.map_err(|e| e.to_string()) }, async {
-            ctx.cassandra.keyspace_sizes().await.map_err(|e| e.to_string())
-        },)?;
+    let topics = disks.map_err(|e| e.to_string())?.topics;
+    let keyspaces = ctx.cassandra.keyspace_sizes().await.map_err(|e| e.to_string())?;
     let sinks = ctx.watches.sinks.watched.store.state();
     let api: Api<Tenant> = Api::all(ctx.client.clone());
     for (tenant, v) in &tenants {

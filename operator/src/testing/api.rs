@@ -126,24 +126,7 @@ impl FakeApi {
             None => (path.clone(), false),
         };
         match parts.method {
-            Method::GET => match state.objects.get(&object_path) {
-                Some(object) => respond(StatusCode::OK, object.clone()),
-                None if COLLECTIONS.contains(&last_segment(&path)) => {
-                    let prefix = format!("{path}/");
-                    let items: Vec<Value> = state
-                        .objects
-                        .iter()
-                        .filter(|(k, _)| k.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/')))
-                        .map(|(_, v)| v.clone())
-                        .collect();
-                    let version = state.version.to_string();
-                    respond(
-                        StatusCode::OK,
-                        json!({"kind": "List", "metadata": {"resourceVersion": version}, "items": items}),
-                    )
-                }
-                None => not_found(&path),
-            },
+            Method::GET => get(&state, &path, &object_path),
             Method::POST => {
                 let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("generated").to_string();
                 let key = format!("{path}/{name}");
@@ -158,71 +141,107 @@ impl FakeApi {
                 None => not_found(&path),
             },
             Method::PATCH => {
-                let existing = state.objects.get(&object_path).cloned();
-                let apply = patch_type.as_deref() == Some("apply-patch+yaml");
-                let mut object = match existing {
-                    Some(object) => object,
-                    None if apply && !subresource => Value::Object(Default::default()),
-                    None => return not_found(&path),
-                };
-                let created = object.get("metadata").is_none();
                 let manager = parts
                     .uri
                     .query()
                     .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("fieldManager=")))
                     .unwrap_or_default()
                     .to_string();
-                if apply {
-                    let applied =
-                        if subresource { json!({"status": body.get("status").cloned()}) } else { body.clone() };
-                    if let Some(before) = state.applied.insert((path.clone(), manager.clone()), applied.clone()) {
-                        remove_dropped(&mut object, &before, &applied);
-                    }
-                }
-                let result = match patch_type.as_deref() {
-                    Some("json-patch+json") => serde_json::from_value::<json_patch::Patch>(body)
-                        .map_err(|e| e.to_string())
-                        .map(|p| as_kubernetes_reads(&object, p))
-                        .and_then(|p| json_patch::patch(&mut object, &p).map_err(|e| e.to_string())),
-                    _ if subresource => {
-                        json_patch::merge(&mut object, &json!({"status": body.get("status").cloned()}));
-                        Ok(())
-                    }
-                    _ => {
-                        json_patch::merge(&mut object, &body);
-                        Ok(())
-                    }
-                };
-                if let Err(e) = result {
-                    return respond(StatusCode::UNPROCESSABLE_ENTITY, status_body(422, &e));
-                }
-                state.version += 1;
-                if created {
-                    fill_new_metadata(&mut object, state.version);
-                } else {
-                    object["metadata"]["resourceVersion"] = json!(state.version.to_string());
-                }
-                // Server-side apply names its field manager in managedFields, as the API server does.
-                if apply && !subresource {
-                    let entries = object["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
-                    if !entries.iter().any(|e| e["manager"] == json!(manager)) {
-                        let mut entries = entries;
-                        entries.push(json!({"manager": manager, "operation": "Apply"}));
-                        object["metadata"]["managedFields"] = json!(entries);
-                    }
-                }
-                // The controller-manager counts a quota at once: its status holds what it enforces.
-                if object_path.contains("/resourcequotas/") && !subresource {
-                    let hard = object.pointer("/spec/hard").cloned().unwrap_or(json!({}));
-                    let used: serde_json::Map<String, Value> =
-                        hard.as_object().into_iter().flatten().map(|(k, _)| (k.clone(), json!("0"))).collect();
-                    object["status"] = json!({"hard": hard, "used": used});
-                }
-                state.objects.insert(object_path, object.clone());
-                respond(StatusCode::OK, object)
+                let patch = Patch { path, object_path, subresource, patch_type, manager, body };
+                patch.apply_to(&mut state)
             }
             _ => respond(StatusCode::METHOD_NOT_ALLOWED, status_body(405, "method not served")),
         }
+    }
+}
+
+/// GET of one object, or of a collection (a list of the objects right under it).
+fn get(state: &State, path: &str, object_path: &str) -> Response<Body> {
+    match state.objects.get(object_path) {
+        Some(object) => respond(StatusCode::OK, object.clone()),
+        None if COLLECTIONS.contains(&last_segment(path)) => {
+            let prefix = format!("{path}/");
+            let items: Vec<Value> = state
+                .objects
+                .iter()
+                .filter(|(k, _)| k.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/')))
+                .map(|(_, v)| v.clone())
+                .collect();
+            let version = state.version.to_string();
+            respond(StatusCode::OK, json!({"kind": "List", "metadata": {"resourceVersion": version}, "items": items}))
+        }
+        None => not_found(path),
+    }
+}
+
+/// One PATCH request: merge, JSON or server-side apply, of an object or its status.
+struct Patch {
+    path: String,
+    object_path: String,
+    subresource: bool,
+    patch_type: Option<String>,
+    manager: String,
+    body: Value,
+}
+
+impl Patch {
+    fn apply_to(self, state: &mut State) -> Response<Body> {
+        let Patch { path, object_path, subresource, patch_type, manager, body } = self;
+        let existing = state.objects.get(&object_path).cloned();
+        let apply = patch_type.as_deref() == Some("apply-patch+yaml");
+        let mut object = match existing {
+            Some(object) => object,
+            None if apply && !subresource => Value::Object(Default::default()),
+            None => return not_found(&path),
+        };
+        let created = object.get("metadata").is_none();
+        if apply {
+            let applied = if subresource { json!({"status": body.get("status").cloned()}) } else { body.clone() };
+            if let Some(before) = state.applied.insert((path.clone(), manager.clone()), applied.clone()) {
+                remove_dropped(&mut object, &before, &applied);
+            }
+        }
+        let result = match patch_type.as_deref() {
+            Some("json-patch+json") => serde_json::from_value::<json_patch::Patch>(body)
+                .map_err(|e| e.to_string())
+                .map(|p| as_kubernetes_reads(&object, p))
+                .and_then(|p| json_patch::patch(&mut object, &p).map_err(|e| e.to_string())),
+            _ if subresource => {
+                json_patch::merge(&mut object, &json!({"status": body.get("status").cloned()}));
+                Ok(())
+            }
+            _ => {
+                json_patch::merge(&mut object, &body);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            return respond(StatusCode::UNPROCESSABLE_ENTITY, status_body(422, &e));
+        }
+        state.version += 1;
+        if created {
+            fill_new_metadata(&mut object, state.version);
+        } else {
+            object["metadata"]["resourceVersion"] = json!(state.version.to_string());
+        }
+        // Server-side apply names its field manager in managedFields, as the API server does.
+        if apply && !subresource {
+            let entries = object["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+            if !entries.iter().any(|e| e["manager"] == json!(manager)) {
+                let mut entries = entries;
+                entries.push(json!({"manager": manager, "operation": "Apply"}));
+                object["metadata"]["managedFields"] = json!(entries);
+            }
+        }
+        // The controller-manager counts a quota at once: its status holds what it enforces.
+        if object_path.contains("/resourcequotas/") && !subresource {
+            let hard = object.pointer("/spec/hard").cloned().unwrap_or(json!({}));
+            let used: serde_json::Map<String, Value> =
+                hard.as_object().into_iter().flatten().map(|(k, _)| (k.clone(), json!("0"))).collect();
+            object["status"] = json!({"hard": hard, "used": used});
+        }
+        state.objects.insert(object_path, object.clone());
+        respond(StatusCode::OK, object)
     }
 }
 

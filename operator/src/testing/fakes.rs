@@ -13,7 +13,7 @@ use crate::access::quotas::Quotas;
 use crate::api::Position;
 use crate::api::tenant::CassandraReplication;
 use crate::external::cassandra::{CassandraAdmin, CassandraCallError, LiveColumn, ObservedRole};
-use crate::external::kafka::log_dirs::TopicOnDisk;
+use crate::external::kafka::log_dirs::{LogDirs, TopicOnDisk};
 use crate::external::kafka::{KafkaAdmin, KafkaCallError, KafkaSecurity};
 use crate::topic::model::{DesiredTopic, LiveConfig, ObservedTopic, TopicProgress, TopicView};
 
@@ -77,16 +77,18 @@ impl KafkaAdmin for FakeKafka {
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
         self.with("DescribeCluster", |_| 3)
     }
-    fn topic_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, TopicOnDisk>, KafkaCallError>> {
+    fn log_dirs(&self) -> BoxFuture<'_, Result<LogDirs, KafkaCallError>> {
         // Each partition of each replica holds a KiB.
         self.with("DescribeLogDirs", |s| {
-            s.topics
+            let topics = s
+                .topics
                 .iter()
                 .map(|(n, t)| {
                     let bytes = i64::from(t.partitions * t.replication_factor) * 1024;
                     (n.clone(), TopicOnDisk { bytes, partitions: t.partitions })
                 })
-                .collect()
+                .collect();
+            LogDirs { brokers: 3, topics }
         })
     }
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {

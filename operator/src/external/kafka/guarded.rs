@@ -67,8 +67,8 @@ impl<K: KafkaAdmin + Sync> KafkaAdmin for Guarded<K> {
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>> {
         self.guard("DescribeCluster", self.inner.live_brokers())
     }
-    fn topic_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, super::log_dirs::TopicOnDisk>, KafkaCallError>> {
-        self.guard("DescribeLogDirs", self.inner.topic_sizes())
+    fn log_dirs(&self) -> BoxFuture<'_, Result<super::log_dirs::LogDirs, KafkaCallError>> {
+        self.guard("DescribeLogDirs", self.inner.log_dirs())
     }
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>> {
         self.guard("CreateTopics", self.inner.create_topic(topic))

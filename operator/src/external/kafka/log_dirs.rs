@@ -23,9 +23,18 @@ pub struct TopicOnDisk {
     pub partitions: i32,
 }
 
-/// Every topic on the brokers' disks, by name. A broker that does not answer fails the
-/// call: a figure without it would be too small.
-pub async fn topic_sizes(wire: &Wire) -> Result<BTreeMap<String, TopicOnDisk>, KafkaCallError> {
+/// What the live brokers hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogDirs {
+    /// Brokers the cluster reports alive (each was asked).
+    pub brokers: i32,
+    /// Every topic on their disks, by name.
+    pub topics: BTreeMap<String, TopicOnDisk>,
+}
+
+/// Every topic on the live brokers' disks. A broker that does not answer fails the call: a
+/// figure without it would be too small.
+pub async fn log_dirs(wire: &Wire) -> Result<LogDirs, KafkaCallError> {
     const CALL: &str = "DescribeLogDirs";
     let brokers = metadata(wire, Some(&[])).await?.brokers;
     let addresses: Vec<String> = brokers.iter().map(|b| format!("{}:{}", b.host.as_str(), b.port)).collect();
@@ -51,5 +60,7 @@ pub async fn topic_sizes(wire: &Wire) -> Result<BTreeMap<String, TopicOnDisk>, K
         }
     }
     let count = |p: BTreeSet<i32>| i32::try_from(p.len()).unwrap_or(i32::MAX);
-    Ok(sizes.into_iter().map(|(name, (bytes, p))| (name, TopicOnDisk { bytes, partitions: count(p) })).collect())
+    let topics =
+        sizes.into_iter().map(|(name, (bytes, p))| (name, TopicOnDisk { bytes, partitions: count(p) })).collect();
+    Ok(LogDirs { brokers: i32::try_from(addresses.len()).unwrap_or(i32::MAX), topics })
 }

@@ -29,8 +29,8 @@ pub trait KafkaAdmin: Send + Sync {
     fn describe_topic<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<TopicView, KafkaCallError>>;
     /// How many brokers the cluster reports alive.
     fn live_brokers(&self) -> BoxFuture<'_, Result<i32, KafkaCallError>>;
-    /// Bytes each topic takes on the brokers' disks, every replica counted.
-    fn topic_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, super::log_dirs::TopicOnDisk>, KafkaCallError>>;
+    /// The live brokers, and the bytes each topic takes on their disks (every replica counted).
+    fn log_dirs(&self) -> BoxFuture<'_, Result<super::log_dirs::LogDirs, KafkaCallError>>;
     fn create_topic<'a>(&'a self, topic: &'a DesiredTopic) -> BoxFuture<'a, Result<(), KafkaCallError>>;
     /// Raises the topic's partition count to `total`.
     fn create_partitions<'a>(&'a self, name: &'a str, total: i32) -> BoxFuture<'a, Result<(), KafkaCallError>>;
@@ -237,8 +237,8 @@ impl KafkaAdmin for KafkaClient {
         })
     }
 
-    fn topic_sizes(&self) -> BoxFuture<'_, Result<BTreeMap<String, super::log_dirs::TopicOnDisk>, KafkaCallError>> {
-        Box::pin(super::log_dirs::topic_sizes(&self.wire))
+    fn log_dirs(&self) -> BoxFuture<'_, Result<super::log_dirs::LogDirs, KafkaCallError>> {
+        Box::pin(super::log_dirs::log_dirs(&self.wire))
     }
 
     fn alter_topic_config<'a>(
